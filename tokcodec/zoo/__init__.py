@@ -1,0 +1,135 @@
+"""The model zoo: shipped tokenizer weights as data, loading as one call.
+
+`registry.json` maps a public model name to its architecture config, its
+weight files (fp16 safetensors, at most 16 MiB each) with their sha256, and
+its model card (a Markdown file plus the measured numbers). The CLI, the
+benchmark and the tests all load models through `load_model`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import ModelError
+from ..models.tokenizer import Tokenizer, TokenizerConfig
+
+ZOO_DIR = Path(__file__).parent
+MAX_SHARD_BYTES = 15 * 2 ** 20
+
+
+def registry_path() -> Path:
+    """The shipped registry, or the one TOKCODEC_ZOO points to (your own models, or tests' tiny ones)."""
+    return Path(os.environ.get("TOKCODEC_ZOO") or ZOO_DIR / "registry.json")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    config: TokenizerConfig
+    files: tuple[Path, ...]
+    sha256: tuple[str, ...]
+    card: dict  # training facts and measured metrics; card["path"] is the Markdown card
+
+    @property
+    def weights_hash(self) -> bytes:
+        """sha256 over the weight files' sha256 digests, in order: one 32-byte id for the container."""
+        return hashlib.sha256("".join(self.sha256).encode()).digest()
+
+
+def read_registry(path: Path | None = None) -> dict:
+    path = path or registry_path()
+    if not path.exists():
+        return {"default": None, "models": {}}
+    return json.loads(path.read_text())
+
+
+def list_models() -> list[str]:
+    return sorted(read_registry()["models"])
+
+
+def get_entry(name: str = "default") -> ModelEntry:
+    path = registry_path()
+    registry = read_registry(path)
+    if name == "default":
+        name = registry.get("default") or ""
+    if name not in registry["models"]:
+        known = ", ".join(sorted(registry["models"])) or "none"
+        raise ModelError(f"unknown model '{name}' (shipped models: {known})")
+    m = registry["models"][name]
+    return ModelEntry(name, TokenizerConfig.from_dict(m["config"]),
+                      tuple(path.parent / f for f in m["files"]), tuple(m["sha256"]), m.get("card", {}))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_state(entry: ModelEntry) -> dict[str, torch.Tensor]:
+    state: dict[str, torch.Tensor] = {}
+    for path, expected in zip(entry.files, entry.sha256):
+        if not path.exists():
+            raise ModelError(f"weights of model '{entry.name}' missing: {path}")
+        if sha256_file(path) != expected:
+            raise ModelError(f"weights of model '{entry.name}' do not match their sha256: {path}")
+        state.update(load_file(str(path)))
+    return state
+
+
+def load_model(name: str = "default", device: str = "cpu") -> tuple[Tokenizer, ModelEntry]:
+    """The named shipped tokenizer in eval mode, fp32, sha256-checked."""
+    entry = get_entry(name)
+    model = Tokenizer(entry.config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in load_state(entry).items()})
+    except RuntimeError as e:
+        raise ModelError(f"weights of model '{entry.name}' do not fit its config: {str(e).splitlines()[0]}") from None
+    return model.to(device).eval(), entry
+
+
+def export_weights(state: dict[str, torch.Tensor], out_dir: Path, name: str) -> list[Path]:
+    """Write a state dict as fp16 safetensors shards of at most MAX_SHARD_BYTES."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, value in state.items():
+        value = value.detach().to("cpu", torch.float16).contiguous()
+        nbytes = value.numel() * 2
+        if shards[-1] and size + nbytes > MAX_SHARD_BYTES:
+            shards.append({})
+            size = 0
+        shards[-1][key] = value
+        size += nbytes
+    paths = []
+    for i, shard in enumerate(shards):
+        path = out_dir / (f"{name}.safetensors" if len(shards) == 1 else f"{name}-{i + 1:05d}-of-{len(shards):05d}.safetensors")
+        save_file(shard, str(path))
+        paths.append(path)
+    return paths
+
+
+def register_model(name: str, config: TokenizerConfig, state: dict[str, torch.Tensor], card: dict,
+                   make_default: bool = False) -> ModelEntry:
+    """Export weights into the zoo (registry_path()'s folder) and add or replace the entry."""
+    path = registry_path()
+    files = export_weights(state, path.parent / "weights", name)
+    registry = read_registry(path)
+    registry["models"][name] = {
+        "config": config.to_dict(),
+        "files": [str(f.relative_to(path.parent)) for f in files],
+        "sha256": [sha256_file(f) for f in files],
+        "card": card,
+    }
+    if make_default or not registry.get("default"):
+        registry["default"] = name
+    path.write_text(json.dumps(registry, indent=2) + "\n")
+    return get_entry(name)

@@ -1,0 +1,80 @@
+"""`tokcodec train ...`: train the tokenizer, and publish a run into the zoo."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from tokcodec_cli.common import device_option, friendly_errors, quiet_option, resolve_device
+
+
+@click.group()
+def train():
+    """Train models (same command on CPU and CUDA; re-run to resume)."""
+
+
+@train.command("tokenizer")
+@click.option("--data", multiple=True, required=True, help="Video files, frame folders, image folders (repeatable).")
+@click.option("--val-data", multiple=True, help="Held-out clips for periodic validation PSNR / LPIPS-alex.")
+@click.option("--run-dir", required=True, help="Checkpoints and logs; re-running resumes from here.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON with TrainConfig fields (the options below override it).")
+@click.option("--init-from", help="Warm start: a zoo model name or a .pt checkpoint (image models are inflated).")
+@click.option("--steps", type=int, help="Total steps (the LR schedule's length).")
+@click.option("--batch", type=int)
+@click.option("--frames", type=int, help="Frames per clip: 1 = image pre-training, 17 = the paper's clips.")
+@click.option("--crop", type=int, help="Square crop side in pixels.")
+@click.option("--lr", type=float)
+@click.option("--warmup", type=int)
+@click.option("--channels", type=int, help="Model width (first level).")
+@click.option("--perceptual", type=float, help="LPIPS-VGG loss weight.")
+@click.option("--gan", type=float, help="GAN loss weight (0 = no discriminator).")
+@click.option("--seed", type=int)
+@click.option("--max-minutes", type=float, help="Stop (and checkpoint) after this long; re-run to resume.")
+@device_option
+@quiet_option
+@friendly_errors
+def tokenizer(data, val_data, run_dir, config_file, init_from, steps, batch, frames, crop, lr, warmup,
+              channels, perceptual, gan, seed, max_minutes, device, quiet):
+    """Train the causal MAGVIT-v2 tokenizer."""
+    from tokcodec.models.tokenizer import TokenizerConfig
+    from tokcodec.train.losses import LossWeights
+    from tokcodec.train.tokenizer import Trainer, TrainConfig
+    raw = json.loads(Path(config_file).read_text()) if config_file else {}
+    overrides = {"steps": steps, "batch": batch, "frames": frames, "crop": crop, "lr": lr, "warmup": warmup,
+                 "seed": seed, "max_minutes": max_minutes, "init_from": init_from}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    model = raw.pop("model", {})
+    if channels:
+        model["channels"] = channels
+    weights = raw.pop("weights", {})
+    weights.update({k: v for k, v in {"perceptual": perceptual, "gan": gan}.items() if v is not None})
+    raw.update(data=list(data), val_data=list(val_data) or raw.get("val_data", []), run_dir=run_dir,
+               device=resolve_device(device))
+    cfg = TrainConfig(model=TokenizerConfig.from_dict({**TokenizerConfig().to_dict(), **model}),
+                      weights=LossWeights(**weights), **raw)
+    result = Trainer(cfg, quiet=quiet).run()
+    click.echo(json.dumps(result))
+
+
+@train.command("export")
+@click.argument("run_dir")
+@click.option("--name", required=True, help="Zoo name for these weights.")
+@click.option("--card", "card_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON facts for the model card (data, hardware, ...); merged into the registry entry.")
+@click.option("--default", "make_default", is_flag=True, help="Make it the default model.")
+@friendly_errors
+def export(run_dir, name, card_file, make_default):
+    """Publish a run's weights (fp16 safetensors) into the zoo registry."""
+    import torch
+    from tokcodec.models.tokenizer import TokenizerConfig
+    from tokcodec.zoo import register_model
+    state = torch.load(Path(run_dir) / "last.pt", map_location="cpu", weights_only=False)
+    card = json.loads(Path(card_file).read_text()) if card_file else {}
+    card.setdefault("steps", state["step"])
+    card.setdefault("train_seconds", round(state.get("train_seconds", 0.0)))
+    card.setdefault("stage", "image" if state["config"]["frames"] == 1 else "video")
+    card.setdefault("train_config", state["config"])
+    register_model(name, TokenizerConfig.from_dict(state["config"]["model"]), state["model"], card, make_default)
+    click.echo(f"registered '{name}' in the zoo")

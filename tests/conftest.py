@@ -1,0 +1,36 @@
+"""Shared pytest fixtures. Tests must not need /work/shared: they generate their
+inputs or use the clip bundled in examples/."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_clip():
+    """make_clip(num_frames=5, height=48, width=64) -> list of RGB uint8 frames:
+    smooth colour gradients with a soft disc moving across, so lossy codecs
+    round-trip them closely and every frame differs."""
+
+    def make(num_frames: int = 5, height: int = 48, width: int = 64) -> list[np.ndarray]:
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        frames = []
+        for t in range(num_frames):
+            cx, cy = width * (0.3 + 0.1 * t), height * 0.5
+            disc = np.clip(1.0 - np.hypot(xx - cx, yy - cy) / (0.3 * height), 0.0, 1.0)
+            r = 40 + 150 * xx / width + 60 * disc
+            g = 30 + 120 * yy / height + 20 * t
+            b = 200 - 100 * disc - 40 * xx / width
+            frames.append(np.clip(np.stack([r, g, b], axis=-1), 0, 255).round().astype(np.uint8))
+        return frames
+
+    return make
+
+
+@pytest.fixture
+def example_clip() -> Path:
+    """The bundled real clip: 33 frames, 320x180, 30000/1001 fps, BT.709."""
+    return REPO / "examples" / "dog_320x180.mp4"

@@ -1,0 +1,423 @@
+"""Container v1 (tokcodec.codec.container / packing) against bitstream_spec/SPEC.md."""
+
+import dataclasses
+import importlib.util
+import io
+import json
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tokcodec.codec.container import (ContainerReader, ContainerWriter, Header, read_container,
+                                      tokens_crc32, write_container)
+from tokcodec.codec.packing import pack_tokens, packed_size, unpack_tokens
+from tokcodec.errors import ContainerError, OutputError
+
+SPEC = Path(__file__).resolve().parents[1] / "bitstream_spec"
+VECTORS = SPEC / "vectors"
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ref = _load(SPEC / "reference_decoder.py", "reference_decoder")
+
+
+def make_header(**kw) -> Header:
+    base = dict(width=40, height=24, frame_count=7, fps_num=30000, fps_den=1001, gop_length=5,
+                model_name="default", weights_hash=bytes(range(32)))
+    return Header(**{**base, **kw})
+
+
+def random_tokens(header: Header, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 1 << header.token_bits, size=header.latent_shape(header.gop_frames(i)))
+            for i in range(header.num_gops)]
+
+
+def container_bytes(header: Header, tokens) -> bytes:
+    out = io.BytesIO()
+    write_container(out, header, tokens)
+    return out.getvalue()
+
+
+def read_all(data: bytes, recover: bool = False) -> list[np.ndarray]:
+    with ContainerReader(data, recover=recover) as r:
+        return [r.read_tokens(i) for i in range(r.header.num_gops)]
+
+
+def fix_header_crc(data: bytearray) -> bytes:
+    length = struct.unpack_from("<I", data, 12)[0]
+    struct.pack_into("<I", data, length - 4, zlib.crc32(bytes(data[:length - 4])))
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def small():
+    header = make_header()
+    tokens = random_tokens(header)
+    return header, tokens, container_bytes(header, tokens)
+
+
+# -- packing -------------------------------------------------------------------------------
+
+def test_pack_worked_example():
+    assert pack_tokens(np.array([0x2A5C3, 0x00001]), 18) == bytes.fromhex("A970C00010")
+    assert unpack_tokens(bytes.fromhex("A970C00010"), 2, 18).tolist() == [0x2A5C3, 1]
+
+
+@pytest.mark.parametrize("bits", [1, 7, 8, 13, 18, 31, 32])
+@pytest.mark.parametrize("count", [0, 1, 3, 7, 9, 1001])
+def test_pack_round_trip(bits, count):
+    rng = np.random.default_rng(bits * 1000 + count)
+    tokens = rng.integers(0, 1 << bits, size=count, dtype=np.int64)
+    if count:
+        tokens[0] = (1 << bits) - 1  # all bits set
+    payload = pack_tokens(tokens, bits)
+    assert len(payload) == packed_size(count, bits)
+    assert np.array_equal(unpack_tokens(payload, count, bits), tokens)
+    # matches the spec's bit-stream definition, bit by bit
+    stream = "".join(format(int(t), f"0{bits}b") for t in tokens)
+    stream += "0" * (-len(stream) % 8)
+    assert payload == bytes(int(stream[i:i + 8], 2) for i in range(0, len(stream), 8))
+
+
+def test_pack_across_blocks_and_speed():
+    tokens = np.random.default_rng(1).integers(0, 1 << 18, size=(1000, 45, 80))  # 640x360
+    start = time.perf_counter()
+    payload = pack_tokens(tokens, 18)
+    back = unpack_tokens(payload, tokens.size, 18)
+    assert time.perf_counter() - start < 4.0  # about 0.5 s unloaded
+    assert np.array_equal(back.reshape(tokens.shape), tokens)
+
+
+def test_pack_rejects_bad_tokens():
+    for bad in (np.array([1 << 18]), np.array([-1]), np.array([0.5])):
+        with pytest.raises(ValueError):
+            pack_tokens(bad, 18)
+    with pytest.raises(ValueError):
+        unpack_tokens(b"\x00" * 4, 2, 18)  # needs 5 bytes
+
+
+# -- container round trip -----------------------------------------------------------------
+
+def test_tokens_crc_definition():
+    assert tokens_crc32(np.array([[[0x2A5C3, 1]]])) == zlib.crc32(bytes.fromhex("C3A5020001000000"))
+
+
+@pytest.mark.parametrize("kw", [
+    {},
+    dict(width=37, height=21, frame_count=1, gop_length=17),  # single image, odd size
+    dict(frame_count=18, gop_length=17, token_bits=13, spatial_stride=16, temporal_stride=2),
+    dict(frame_count=10, gop_length=5, model_name="mod\u00e8le", colour_primaries=9,
+         full_range=True),
+])
+def test_container_round_trip(kw):
+    header = make_header(**kw)
+    tokens = random_tokens(header, seed=3)
+    data = container_bytes(header, tokens)
+    got_header, got = read_container(data)
+    assert got_header == header
+    assert all(np.array_equal(a, b) and b.dtype == np.int64 for a, b in zip(tokens, got))
+    with ContainerReader(data) as r:
+        assert r.index_ok and not r.missing
+        assert [c.num_frames for c in r.chunks] == [header.gop_frames(i)
+                                                    for i in range(header.num_gops)]
+
+
+def test_latent_shape():
+    h = make_header(width=640, height=360, frame_count=20, gop_length=17)
+    assert h.latent_shape(17) == (5, 45, 80)
+    assert h.latent_shape(3) == (2, 45, 80)
+    assert h.latent_shape(1) == (1, 45, 80)
+    assert [h.gop_frames(i) for i in range(h.num_gops)] == [17, 3]
+
+
+def test_writer_path_atomic_and_frame_count_patch(tmp_path):
+    header = make_header(frame_count=0)  # unknown: set at close
+    tokens = random_tokens(make_header(), seed=4)
+    path = tmp_path / "out.tkc"
+    with ContainerWriter(path, header) as w:
+        w.write_chunk(0, 5, tokens[0])
+        assert not path.exists()  # still under a temporary name
+        w.write_chunk(1, 2, tokens[1])
+    assert [p.name for p in tmp_path.iterdir()] == ["out.tkc"]
+    h, got = read_container(path)
+    assert h.frame_count == 7 and all(np.array_equal(a, b) for a, b in zip(tokens, got))
+    with pytest.raises(OutputError):
+        ContainerWriter(path, header)
+    with pytest.raises(RuntimeError):  # an exception inside `with` leaves no file behind
+        with ContainerWriter(tmp_path / "b.tkc", header) as w:
+            w.write_chunk(0, 5, tokens[0])
+            raise RuntimeError
+    assert [p.name for p in tmp_path.iterdir()] == ["out.tkc"]
+    write_container(path, make_header(), tokens, force=True)
+
+
+def test_writer_misuse():
+    header = make_header()
+    tokens = random_tokens(header)
+    w = ContainerWriter(io.BytesIO(), header)
+    with pytest.raises(ValueError):
+        w.write_chunk(1, 5, tokens[0])  # GOPs start at 0
+    with pytest.raises(ValueError):
+        w.write_chunk(0, 5, tokens[0][:1])  # wrong grid
+    with pytest.raises(ValueError):
+        w.write_chunk(0, 5, tokens[0] + (1 << 18))  # out of range
+    w.write_chunk(0, 5, tokens[0])
+    with pytest.raises(ValueError):
+        w.close()  # 5 of 7 frames
+    with pytest.raises(ValueError):
+        ContainerWriter(io.BytesIO(), make_header(entropy_mode=9))
+    with pytest.raises(ValueError):
+        ContainerWriter(io.BytesIO(), make_header(weights_hash=b"short"))
+
+
+def test_mode1_payload_is_opaque():
+    header = make_header(entropy_mode=1, mlm_name="mlm-small", mlm_hash=b"\x07" * 32)
+    tokens = random_tokens(header)
+    out = io.BytesIO()
+    with ContainerWriter(out, header) as w:
+        for i, t in enumerate(tokens):
+            w.write_chunk(i, header.gop_frames(i), t, payload=t.astype("<u4").tobytes())
+    with ContainerReader(out.getvalue()) as r:
+        assert r.header == header
+        with pytest.raises(ContainerError, match="entropy mode 1 .* needs its decoder"):
+            r.read_tokens(0)
+        raw = lambda payload, shape: np.frombuffer(payload, "<u4").reshape(shape)  # noqa: E731
+        assert np.array_equal(r.read_tokens(1, unpack=raw), tokens[1])
+        with pytest.raises(ContainerError, match="decoding mismatch in chunk 1"):
+            r.read_tokens(1, unpack=lambda p, s: raw(p, s) ^ 1)
+
+
+# -- test vectors and the reference decoder ----------------------------------------------
+
+def test_vectors_are_reproducible():
+    make = _load(VECTORS / "make_vectors.py", "make_vectors")
+    built = make.build()
+    shipped = [p.name for p in VECTORS.iterdir() if p.suffix in (".tkc", ".json")]
+    assert sorted(built) == sorted(shipped)
+    for name, content in built.items():
+        assert (VECTORS / name).read_bytes() == content, name
+
+
+@pytest.mark.parametrize("name", ["gop2_40x24", "image_20x12"])
+def test_valid_vectors(name):
+    expected = json.loads((VECTORS / f"{name}.json").read_text())
+    data = (VECTORS / f"{name}.tkc").read_bytes()
+    header, tokens = read_container(data)
+    for key, value in expected["header"].items():
+        got = getattr(header, key)
+        assert (got.hex() if isinstance(got, bytes) else got) == value, key
+    assert [t.tolist() for t in tokens] == [c["tokens"] for c in expected["chunks"]]
+    assert len(data) * 8 / (header.width * header.height * header.frame_count) == expected["bpp"]
+    ref_header, ref_tokens = ref.decode(data)
+    assert ref_header == {k: int(v) if isinstance(v, bool) else v
+                          for k, v in expected["header"].items()}
+    assert all(np.array_equal(a, b) for a, b in zip(tokens, ref_tokens))
+
+
+def _classify_lib(data: bytes) -> list[str] | str:
+    try:
+        r = ContainerReader(data, recover=True)
+    except ContainerError as e:
+        return str(e)
+    out = []
+    for i in range(r.header.num_gops):
+        try:
+            r.read_tokens(i)
+            out.append("ok")
+        except ContainerError as e:
+            out.append(str(e))
+    return out
+
+
+@pytest.mark.parametrize("name,lib_words,ref_words", [
+    ("bad_magic", "bad magic", "not a tokcodec file"),
+    ("bad_version", "unsupported container version 2", "unsupported version 2"),
+    ("bad_mode", "unknown entropy mode 7", "unknown mode 7"),
+    ("bad_header_crc", "header CRC mismatch", "damaged header"),
+    ("bad_chunk_header", "chunk 1 header damaged", "damaged (chunk header)"),
+    ("bad_payload", "chunk 1 payload CRC mismatch", "damaged (payload)"),
+    ("bad_tokens_crc", "decoding mismatch in chunk 1", "decoding mismatch"),
+    ("truncated", "chunk 1 not found", "missing"),
+])
+def test_invalid_vectors(name, lib_words, ref_words):
+    data = (VECTORS / f"{name}.tkc").read_bytes()
+    if name == "truncated":  # without recovery the file is rejected as a whole
+        with pytest.raises(ContainerError, match="truncated or damaged file"):
+            ContainerReader(data)
+    lib = _classify_lib(data)
+    try:
+        _, chunks = ref.decode(data)
+        ref_result = ["ok" if isinstance(c, np.ndarray) else c for c in chunks]
+    except ref.RefError as e:
+        ref_result = str(e)
+    if isinstance(lib, str):  # file-level error: both reject the whole file
+        assert lib.startswith(f"<bytes>: ") and lib_words in lib
+        assert isinstance(ref_result, str) and ref_words in ref_result
+    else:  # chunk 0 decodes, chunk 1 fails, in both
+        assert lib[0] == "ok" and lib_words in lib[1]
+        assert ref_result[0] == "ok" and ref_words in ref_result[1]
+
+
+def test_error_names_the_file(tmp_path):
+    path = tmp_path / "clip.tkc"
+    path.write_bytes((VECTORS / "bad_payload.tkc").read_bytes())
+    with ContainerReader(path) as r:
+        with pytest.raises(ContainerError, match=r"^.*clip\.tkc: damaged file: chunk 1 payload"):
+            r.read_tokens(1)
+    with pytest.raises(ContainerError, match="cannot open"):
+        ContainerReader(tmp_path / "nope.tkc")
+
+
+# -- damage --------------------------------------------------------------------------------
+
+def test_header_byte_flips(small):
+    header, _, data = small
+    length = struct.unpack_from("<I", data, 12)[0]
+    for pos in range(length):
+        damaged = bytearray(data)
+        damaged[pos] ^= 0x10
+        with pytest.raises(ContainerError) as info:
+            ContainerReader(bytes(damaged))
+        msg = str(info.value)
+        if pos < 8:
+            assert "bad magic" in msg
+        elif pos < 12:
+            assert "unsupported container version" in msg
+        elif pos < 16:
+            assert "header length" in msg or "truncated" in msg or "CRC" in msg
+        else:
+            assert "header CRC mismatch" in msg
+
+
+def test_chunk_byte_flips(small):
+    header, tokens, data = small
+    with ContainerReader(data) as r:
+        c = r.chunks[1]
+    for pos in range(c.offset, c.offset + c.size):
+        damaged = bytearray(data)
+        damaged[pos] ^= 0x01
+        with ContainerReader(bytes(damaged)) as r:
+            assert r.index_ok
+            assert np.array_equal(r.read_tokens(0), tokens[0])  # the other GOP still decodes
+            part = "header damaged" if pos < c.offset + 32 else "payload CRC mismatch"
+            with pytest.raises(ContainerError, match=f"damaged file: chunk 1 {part}"):
+                r.read_tokens(1)
+
+
+def test_index_damage_falls_back_to_scan(small):
+    header, tokens, data = small
+    index_offset = struct.unpack_from("<Q", data, len(data) - 12)[0]
+    for pos in range(index_offset, len(data)):
+        damaged = bytearray(data)
+        damaged[pos] ^= 0x01
+        with pytest.raises(ContainerError, match="chunk index missing or damaged"):
+            ContainerReader(bytes(damaged))
+        with ContainerReader(bytes(damaged), recover=True) as r:
+            assert not r.index_ok
+            assert all(np.array_equal(r.read_tokens(i), t) for i, t in enumerate(tokens))
+
+
+def test_scan_resynchronises_after_damaged_chunk(small):
+    header, tokens, data = small
+    tokens3 = random_tokens(make_header(frame_count=15), seed=5)
+    data = container_bytes(make_header(frame_count=15), tokens3)
+    with ContainerReader(data) as r:
+        c0 = r.chunks[0]
+    damaged = bytearray(data[:-20])  # index gone
+    damaged[c0.offset + 12] ^= 0x40  # chunk 0's payload_length now wrong (header CRC fails)
+    with ContainerReader(bytes(damaged), recover=True) as r:
+        assert r.missing == [0]
+        assert np.array_equal(r.read_tokens(1), tokens3[1])
+        assert np.array_equal(r.read_tokens(2), tokens3[2])
+
+
+def test_truncation_at_every_position(small):
+    header, tokens, data = small
+    image = (VECTORS / "image_20x12.tkc").read_bytes()
+    for whole in (data, image):
+        for cut in range(len(whole)):
+            with pytest.raises(ContainerError):
+                ContainerReader(whole[:cut])
+            try:  # recovery: whole chunks before the cut still decode, the rest raise
+                with ContainerReader(whole[:cut], recover=True) as r:
+                    for i, c in enumerate(r.chunks):
+                        if c is not None and c.offset + c.size <= cut:
+                            r.read_tokens(i)
+                        else:
+                            with pytest.raises(ContainerError):
+                                r.read_tokens(i)
+            except ContainerError:
+                pass
+
+
+def test_corrupt_lengths_are_bounded(small):
+    header, tokens, data = small
+    huge = bytearray(data)
+    struct.pack_into("<II", huge, 24, 2**32 - 1, 1)  # frame_count, fps_num
+    struct.pack_into("<I", huge, 40, 1)  # gop_length 1: 4 billion GOPs
+    with pytest.raises(ContainerError, match="cannot hold"):
+        ContainerReader(fix_header_crc(huge))
+    long_header = bytearray(data)
+    struct.pack_into("<I", long_header, 12, 2**32 - 1)
+    with pytest.raises(ContainerError, match="header length"):
+        ContainerReader(bytes(long_header))
+    names = bytearray(data)
+    struct.pack_into("<H", names, 116, 60000)  # model name longer than the header
+    with pytest.raises(ContainerError, match="names"):
+        ContainerReader(fix_header_crc(names))
+
+
+def test_unknown_version_mode_bit_order(small):
+    _, _, data = small
+    for offset, fmt, value, words in [(8, "<I", 2, "unsupported container version 2"),
+                                      (48, "<B", 2, "unknown entropy mode 2"),
+                                      (45, "<B", 1, "unknown bit order 1")]:
+        damaged = bytearray(data)
+        struct.pack_into(fmt, damaged, offset, value)
+        with pytest.raises(ContainerError, match=words):
+            ContainerReader(fix_header_crc(damaged))
+
+
+def test_header_extension_is_skipped(small):
+    header, tokens, data = small
+    length = struct.unpack_from("<I", data, 12)[0]
+    grown = bytearray(data[:length - 4] + b"future" + data[length - 4:])
+    struct.pack_into("<I", grown, 12, length + 6)
+    grown = fix_header_crc(grown)
+    with ContainerReader(grown, recover=True) as r:  # stale index offsets: found by scanning
+        assert r.header == header and not r.index_ok
+        assert all(np.array_equal(r.read_tokens(i), t) for i, t in enumerate(tokens))
+
+
+def test_random_damage_never_crashes(small):
+    _, _, data = small
+    rng = np.random.default_rng(9)
+    for _ in range(300):
+        damaged = bytearray(data)
+        for pos in rng.integers(0, len(data), size=rng.integers(1, 6)):
+            damaged[pos] = rng.integers(0, 256)
+        for recover in (False, True):
+            try:
+                read_all(bytes(damaged), recover)
+            except ContainerError:
+                pass
+    for n in (0, 1, 50, 500):
+        with pytest.raises(ContainerError):
+            read_all(rng.integers(0, 256, size=n, dtype=np.uint8).tobytes())
+
+
+def test_header_dataclass_helpers():
+    h = make_header()
+    assert h.fps == dataclasses.replace(h).fps and float(h.fps) == pytest.approx(29.97, 1e-3)
+    assert h.num_gops == 2 and h.gop_frames(1) == 2

@@ -1,0 +1,365 @@
+"""The anchors: HEVC (x265), VVC (vvenc) and AV1 (SVT-AV1), through one ffmpeg binary.
+
+All three encoders come from the static ffmpeg of the `imageio-ffmpeg` wheel
+(`imageio_ffmpeg.get_ffmpeg_exe()`, or `$TOKCODEC_FFMPEG`), so a `pip install`
+gives everyone the same encoder builds. Streams are written as elementary
+streams (`.hevc` Annex B, `.266` Annex B, `.obu` low-overhead AV1), whose size
+in bytes, parameter sets and headers included, is the rate. They are decoded
+in-process with PyAV (FFmpeg's hevc and vvc decoders, dav1d for AV1).
+
+Every anchor is low-delay (no frame reordering) with one intra frame per clip
+unless an intra period is asked for:
+
+- x265: `bframes=0`, `keyint=-1` (infinite GOP), `scenecut=0`, `info=0` (no
+  encoder-settings SEI, which is ~1.5 kB of text, not video); default tuning
+  (psycho-visual RDO and AQ on) or `-tune psnr`.
+- vvenc: `PicReordering=0:GOPSize=8:DecodingRefreshType=none:IntraPeriod=-1`
+  (low-delay B, hierarchical QP inside the 8-frame GOP); perceptual QP
+  adaptation on (`-qpa 1`, its default) or off (`-qpa 0`). libvvenc only takes
+  10-bit input: the 8-bit planes are shifted left by 2 (exact), and the decoded
+  10-bit planes are rounded back, `(x + 2) >> 2`.
+- SVT-AV1: `pred-struct=1` (low delay), `keyint=-1`, CRF.
+
+The input is the reference's raw yuv420p (BT.709, limited range), tagged as such
+on the input and in the stream: with the tags on the output only, ffmpeg would
+insert a range conversion (unknown -> tv). Nothing converts colour or scales.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tokcodec.errors import TokcodecError
+
+
+class EncoderMissingError(TokcodecError):
+    """ffmpeg, or one of its encoders/filters a benchmark needs, is not available."""
+
+
+@dataclass
+class CodedRun:
+    """One encode: the stream written, its size and what it cost."""
+
+    path: str
+    num_bytes: int
+    encode_wall_s: float
+    encode_cpu_s: float
+    command: list[str]
+    log: str = ""
+
+
+@dataclass
+class DecodedRun:
+    """One decode: 8-bit yuv420p planes (T, H, W) / (T, H/2, W/2) and what it cost."""
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    decode_wall_s: float
+    decode_cpu_s: float
+
+
+# ----------------------------------------------------------------------------------------------
+# the ffmpeg binary
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary: $TOKCODEC_FFMPEG, else the one in the imageio-ffmpeg wheel."""
+    env = os.environ.get("TOKCODEC_FFMPEG")
+    if env:
+        if not Path(env).exists() and not shutil.which(env):
+            raise EncoderMissingError(f"TOKCODEC_FFMPEG={env}: no such program")
+        return env
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:
+        raise EncoderMissingError("the anchors need the imageio-ffmpeg wheel (pip install imageio-ffmpeg)") from e
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as e:
+        raise EncoderMissingError(f"imageio-ffmpeg has no ffmpeg binary: {e}") from e
+
+
+@functools.lru_cache(maxsize=None)
+def _listing(exe: str, what: str) -> str:
+    r = subprocess.run([exe, "-hide_banner", what], capture_output=True, text=True)
+    return r.stdout
+
+
+def has_encoder(name: str, exe: str | None = None) -> bool:
+    exe = exe or ffmpeg_exe()
+    return re.search(rf"^\s*V\S*\s+{re.escape(name)}\s", _listing(exe, "-encoders"), re.M) is not None
+
+
+def has_filter(name: str, exe: str | None = None) -> bool:
+    exe = exe or ffmpeg_exe()
+    return re.search(rf"^\s*\S*\s+{re.escape(name)}\s", _listing(exe, "-filters"), re.M) is not None
+
+
+def require_encoder(name: str, anchor: str) -> str:
+    exe = ffmpeg_exe()
+    if not has_encoder(name, exe):
+        raise EncoderMissingError(
+            f"{anchor} needs ffmpeg's {name} encoder, which {exe} lacks; use the imageio-ffmpeg wheel's "
+            f"binary (pip install -U imageio-ffmpeg) or set TOKCODEC_FFMPEG, or leave {anchor} out with --codecs")
+    return exe
+
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_version(exe: str | None = None) -> str:
+    exe = exe or ffmpeg_exe()
+    r = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True)
+    first = (r.stdout.splitlines() or [""])[0]
+    m = re.match(r"ffmpeg version (\S+)", first)
+    return m.group(1) if m else first.strip()
+
+
+def run_measured(cmd: list[str], log_path: str | None = None) -> tuple[float, float, str]:
+    """Run a command; (wall seconds, CPU seconds of the child, stderr). Raises on failure."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    text = err.decode(errors="replace")
+    if log_path:
+        Path(log_path).write_text(text)
+    if p.returncode != 0:
+        tail = "\n".join(text.strip().splitlines()[-8:])
+        raise RuntimeError(f"command failed (exit {p.returncode}): {' '.join(cmd)}\n{tail}")
+    return wall, usage.ru_utime + usage.ru_stime, text
+
+
+# ----------------------------------------------------------------------------------------------
+# anchors
+
+
+@dataclass(frozen=True)
+class AnchorSpec:
+    """One anchor configuration: a name, an encoder family, and its rate points.
+
+    family: "x265" (param crf), "vvenc" (param qp), "svtav1" (param crf).
+    options: family-specific ("preset", "tune" for x265, "qpa" for vvenc).
+    """
+
+    name: str
+    family: str
+    points: tuple[int, ...]
+    options: tuple[tuple[str, str], ...] = ()
+    description: str = ""
+
+    @property
+    def opts(self) -> dict:
+        return dict(self.options)
+
+    @staticmethod
+    def from_dict(d: dict) -> "AnchorSpec":
+        opts = tuple(sorted((k, str(v)) for k, v in d.get("options", {}).items()))
+        return AnchorSpec(d["name"], d["family"], tuple(int(p) for p in d["points"]), opts, d.get("description", ""))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "family": self.family, "points": list(self.points), "options": self.opts,
+                "description": self.description}
+
+
+FAMILIES = {
+    # family: (ffmpeg encoder, elementary stream muxer, file extension, rate parameter, bit depth fed)
+    "x265": ("libx265", "hevc", ".hevc", "crf", 8),
+    "vvenc": ("libvvenc", "vvc", ".266", "qp", 10),
+    "svtav1": ("libsvtav1", "obu", ".obu", "crf", 8),
+}
+
+_DECODE_FORMAT = {"x265": "hevc", "vvenc": "vvc", "svtav1": "obu"}
+_COLOUR_TAGS = ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"]
+
+
+def point_label(spec: AnchorSpec, point: int) -> str:
+    return f"{FAMILIES[spec.family][3]}{point}"
+
+
+def encoder_command(spec: AnchorSpec, point: int | str, width: int | str, height: int | str,
+                    fps: float | str, num_frames: int | str, in_path: str, out_path: str, threads: int = 1,
+                    intra_period: int | None = None, exe: str = "ffmpeg") -> list[str]:
+    """The exact ffmpeg command line of one encode (raw planar input at `in_path`).
+
+    String arguments are used as they are (`describe` passes placeholders).
+    """
+    if isinstance(fps, float):
+        fps = f"{fps:.6g}"
+    if spec.family not in FAMILIES:
+        raise ValueError(f"unknown anchor family {spec.family!r} (known: {', '.join(FAMILIES)})")
+    enc, muxer, _, param, bits = FAMILIES[spec.family]
+    o = spec.opts
+    pix_in = "yuv420p" if bits == 8 else "yuv420p10le"
+    cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", pix_in, "-s", f"{width}x{height}", "-r", str(fps),
+           *_COLOUR_TAGS, "-i", in_path, "-frames:v", str(num_frames), "-an"]
+    if spec.family == "x265":
+        params = ["bframes=0", "scenecut=0", "info=0", f"pools={threads}", "log-level=error"]
+        if intra_period:
+            params += [f"keyint={intra_period}", f"min-keyint={intra_period}"]
+        else:
+            params += ["keyint=-1"]
+        cmd += ["-c:v", enc, "-preset", o.get("preset", "medium")]
+        if o.get("tune"):
+            cmd += ["-tune", o["tune"]]
+        cmd += ["-crf", str(point), "-x265-params", ":".join(params)]
+    elif spec.family == "vvenc":
+        params = ["PicReordering=0", "GOPSize=8"]
+        if intra_period:
+            params += ["DecodingRefreshType=idr", f"IntraPeriod={intra_period}"]
+        else:
+            params += ["DecodingRefreshType=none", "IntraPeriod=-1"]
+        cmd += ["-c:v", enc, "-preset", o.get("preset", "medium"), "-qp", str(point),
+                "-qpa", str(int(o.get("qpa", "1") in ("1", "true", "on"))), "-threads", str(threads),
+                "-vvenc-params", ":".join(params)]
+    elif spec.family == "svtav1":
+        params = ["pred-struct=1", f"keyint={intra_period if intra_period else -1}", f"lp={threads}"]
+        cmd += ["-c:v", enc, "-preset", o.get("preset", "6"), "-crf", str(point), "-svtav1-params", ":".join(params)]
+    cmd += ["-pix_fmt", pix_in, *_COLOUR_TAGS, "-f", muxer, out_path]
+    return cmd
+
+
+def _ref_input(ref_yuv: str, bits: int, work_dir: str) -> str:
+    """The raw input for an encoder of this bit depth (10-bit: 8-bit samples << 2, made once)."""
+    if bits == 8:
+        return ref_yuv
+    out = Path(work_dir) / "ref10.yuv"
+    if not out.exists():
+        x = np.fromfile(ref_yuv, np.uint8).astype("<u2") << 2
+        tmp = out.with_suffix(".tmp")
+        x.tofile(tmp)
+        os.replace(tmp, out)
+    return str(out)
+
+
+def encode(spec: AnchorSpec, point: int, ref_yuv: str, width: int, height: int, fps: float, num_frames: int,
+           out_path: str, threads: int = 1, intra_period: int | None = None) -> CodedRun:
+    """Encode the raw yuv420p reference at one rate point; the stream goes to `out_path`."""
+    exe = require_encoder(FAMILIES[spec.family][0], spec.name)
+    src = _ref_input(ref_yuv, FAMILIES[spec.family][4], str(Path(out_path).parent))
+    tmp = str(out_path) + ".part"
+    cmd = encoder_command(spec, point, width, height, fps, num_frames, src, tmp, threads, intra_period, exe)
+    wall, cpu, log = run_measured(cmd)
+    os.replace(tmp, out_path)
+    return CodedRun(str(out_path), os.path.getsize(out_path), wall, cpu, cmd, log)
+
+
+def _plane(p, dtype) -> np.ndarray:
+    item = np.dtype(dtype).itemsize
+    arr = np.frombuffer(memoryview(p), dtype=dtype)
+    return arr.reshape(p.height, p.line_size // item)[:, : p.width]
+
+
+def frame_to_planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An av.VideoFrame in yuv420p or yuv420p10le -> 8-bit (Y, U, V) (10-bit rounded: (x + 2) >> 2)."""
+    fmt = frame.format.name
+    if fmt in ("yuv420p", "yuvj420p"):
+        return tuple(_plane(frame.planes[i], np.uint8).copy() for i in range(3))
+    if fmt == "yuv420p10le":
+        out = []
+        for i in range(3):
+            x = _plane(frame.planes[i], np.dtype("<u2")).astype(np.int32)
+            out.append(np.clip((x + 2) >> 2, 0, 255).astype(np.uint8))
+        return tuple(out)
+    raise RuntimeError(f"decoder returned pixel format {fmt}, expected yuv420p or yuv420p10le")
+
+
+def decode(spec: AnchorSpec, path: str, threads: int = 1) -> DecodedRun:
+    """Decode an elementary stream with PyAV; 8-bit planes and the time it took (demux included)."""
+    import av
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    ys, us, vs = [], [], []
+    with av.open(str(path), format=_DECODE_FORMAT[spec.family]) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = threads
+        stream.thread_type = "AUTO" if threads > 1 else "SLICE"
+        for frame in container.decode(stream):
+            y, u, v = frame_to_planes(frame)
+            ys.append(y)
+            us.append(u)
+            vs.append(v)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if not ys:
+        raise RuntimeError(f"{path}: decoded no frames")
+    return DecodedRun(np.stack(ys), np.stack(us), np.stack(vs), wall, cpu)
+
+
+# ----------------------------------------------------------------------------------------------
+# versions
+
+
+def _probe_log(family: str, exe: str) -> str:
+    enc = FAMILIES[family][0]
+    pix = "yuv420p" if FAMILIES[family][4] == 8 else "yuv420p10le"
+    cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "verbose", "-f", "lavfi", "-i",
+           "color=c=gray:s=64x64:r=25:d=0.08", "-frames:v", "2", "-pix_fmt", pix, "-c:v", enc]
+    if family == "x265":
+        cmd += ["-x265-params", "log-level=info"]
+    cmd += ["-f", "null", "-"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    return r.stderr
+
+
+_VERSION_RE = {
+    "x265": r"HEVC encoder version (\S+)",
+    "vvenc": r"libvvenc version: (\S+)",
+    "svtav1": r"SVT-AV1 Encoder Lib (\S+)",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def encoder_version(family: str) -> str:
+    """The encoder library's own version string (from a 2-frame probe encode), or "unknown"."""
+    exe = ffmpeg_exe()
+    if not has_encoder(FAMILIES[family][0], exe):
+        return "missing"
+    m = re.search(_VERSION_RE[family], _probe_log(family, exe))
+    return m.group(1) if m else "unknown"
+
+
+def decoder_description(family: str) -> str:
+    import av
+
+    name = {"x265": "hevc", "vvenc": "vvc", "svtav1": "libdav1d"}[family]
+    try:
+        av.codec.Codec(name, "r")
+    except Exception:  # noqa: BLE001 - PyAV raises several types for a missing codec
+        if family == "svtav1":
+            name = "av1"
+        else:
+            return f"{name} (missing)"
+    return f"PyAV {av.__version__} {name} (FFmpeg {'.'.join(map(str, av.library_versions['libavcodec']))})"
+
+
+def describe(spec: AnchorSpec, threads: int, intra_period: int | None) -> dict:
+    """What a results JSON records about an anchor: versions and the command template."""
+    param = FAMILIES[spec.family][3]
+    ext = FAMILIES[spec.family][2]
+    cmd = encoder_command(spec, f"<{param.upper()}>", "<W>", "<H>", "<FPS>", "<FRAMES>",
+                          "IN.yuv" if FAMILIES[spec.family][4] == 8 else "IN.yuv10le", "OUT" + ext,
+                          threads, intra_period, "ffmpeg")
+    return {
+        "family": spec.family,
+        "encoder": FAMILIES[spec.family][0],
+        "encoder_version": encoder_version(spec.family),
+        "ffmpeg": f"{ffmpeg_version()} (imageio-ffmpeg binary)" if "TOKCODEC_FFMPEG" not in os.environ
+        else ffmpeg_version(),
+        "decoder": decoder_description(spec.family),
+        "bit_depth": FAMILIES[spec.family][4],
+        "rate_parameter": param,
+        "points": list(spec.points),
+        "options": spec.opts,
+        "command": " ".join(cmd),
+    }

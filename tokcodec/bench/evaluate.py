@@ -1,0 +1,128 @@
+"""Quality and rate of one decoded clip against its reference.
+
+- bpp = 8 * bytes of the file written / (frames x width x height): the real
+  stream (elementary stream or .tkc container), headers included.
+- PSNR-RGB: per frame over the three RGB channels, then the mean over frames
+  (`tokcodec.metrics.psnr`); a frame with no error counts as 100 dB.
+- PSNR-Y: the same pooling on the luma plane. Reference Y is the plane given to
+  the anchors; decoded Y is the anchor's decoded plane, or for tokcodec the Y
+  of its RGB output converted with the benchmark matrix (BT.709, limited).
+- MS-SSIM on RGB (pytorch-msssim via `tokcodec.metrics.ms_ssim`), mean over frames.
+- LPIPS-alex v0.1 (`tokcodec.metrics.lpips_video`), mean over frames.
+- VMAF v0.6.1 (libvmaf in the same ffmpeg binary as the anchors, on yuv420p,
+  mean over frames); None when the binary has no libvmaf.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tokcodec.bench.datasets import REF_FULL_RANGE, REF_MATRIX, Reference, yuv_planes_to_bytes
+
+PSNR_CAP = 100.0
+VMAF_MODEL = "version=vmaf_v0.6.1"
+
+
+def bits_per_pixel(num_bytes: int, num_frames: int, width: int, height: int) -> float:
+    """8 * bytes / (frames * width * height)."""
+    if num_frames <= 0 or width <= 0 or height <= 0:
+        raise ValueError("frames, width and height must be positive")
+    return 8.0 * num_bytes / (num_frames * width * height)
+
+
+def _capped_mean(per_frame: list[float]) -> float:
+    return float(np.mean(np.minimum(np.asarray(per_frame, np.float64), PSNR_CAP)))
+
+
+def psnr_rgb(ref: np.ndarray, dec: np.ndarray) -> float:
+    """Mean over frames of per-frame RGB PSNR (dB, `tokcodec.metrics.psnr`), each frame capped at 100 dB."""
+    from tokcodec.metrics import psnr
+
+    if ref.shape != dec.shape:
+        raise ValueError(f"shape mismatch: {ref.shape} vs {dec.shape}")
+    return _capped_mean([psnr(r, d) for r, d in zip(ref, dec)])
+
+
+def psnr_y(ref_y: np.ndarray, dec_y: np.ndarray) -> float:
+    """Mean over frames of per-frame luma PSNR (dB, `tokcodec.metrics.psnr_y` on planes), capped at 100 dB."""
+    from tokcodec.metrics import psnr_y as _psnr_y
+
+    if ref_y.shape != dec_y.shape:
+        raise ValueError(f"shape mismatch: {ref_y.shape} vs {dec_y.shape}")
+    return _capped_mean([_psnr_y(r, d, y_planes=True) for r, d in zip(ref_y, dec_y)])
+
+
+def rgb_clip_to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from tokcodec.io.colour import rgb_to_yuv420
+
+    planes = [rgb_to_yuv420(f, matrix=REF_MATRIX, full_range=REF_FULL_RANGE) for f in rgb]
+    return tuple(np.stack([p[i] for p in planes]) for i in range(3))
+
+
+def yuv420_clip_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    from tokcodec.io.colour import yuv420_to_rgb
+
+    return np.stack([yuv420_to_rgb(y[i], u[i], v[i], matrix=REF_MATRIX, full_range=REF_FULL_RANGE)
+                     for i in range(len(y))])
+
+
+def vmaf_available() -> bool:
+    from tokcodec.bench.anchors import EncoderMissingError, ffmpeg_exe, has_filter
+
+    try:
+        return has_filter("libvmaf", ffmpeg_exe())
+    except EncoderMissingError:
+        return False
+
+
+def vmaf(ref: Reference, y: np.ndarray, u: np.ndarray, v: np.ndarray, threads: int = 1) -> float | None:
+    """VMAF (v0.6.1, mean over frames) of decoded yuv420p planes against the reference; None without libvmaf."""
+    from tokcodec.bench.anchors import ffmpeg_exe, run_measured
+
+    if not vmaf_available():
+        return None
+    exe = ffmpeg_exe()
+    with tempfile.TemporaryDirectory(prefix="tkc-vmaf-") as tmp:
+        dist, refp, log = (os.path.join(tmp, n) for n in ("dist.yuv", "ref.yuv", "vmaf.json"))
+        Path(dist).write_bytes(yuv_planes_to_bytes(y, u, v))
+        Path(refp).write_bytes(ref.yuv_bytes())
+        raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{ref.width}x{ref.height}", "-r", "25"]
+        # The log path sits inside a filter graph: keep it free of ':' and quotes (a temp dir is).
+        graph = f"[0:v][1:v]libvmaf=model={VMAF_MODEL}:log_fmt=json:log_path={log}:n_threads={threads}"
+        cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", *raw, "-i", dist, *raw, "-i", refp,
+               "-lavfi", graph, "-f", "null", "-"]
+        run_measured(cmd)
+        data = json.loads(Path(log).read_text())
+    frames = [f["metrics"]["vmaf"] for f in data.get("frames", [])]
+    if frames:
+        return float(np.mean(frames))
+    return float(data["pooled_metrics"]["vmaf"]["mean"])
+
+
+def quality(ref: Reference, rgb: np.ndarray, yuv: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+            use_vmaf: bool = True, threads: int = 1, lpips_device: str = "cpu") -> dict:
+    """All quality metrics of a decoded clip (RGB, and its yuv420p planes when the codec produced them)."""
+    from tokcodec.metrics import lpips_video, ms_ssim
+
+    if rgb.shape != ref.rgb.shape:
+        raise ValueError(f"decoded clip is {rgb.shape}, the reference {ref.rgb.shape}")
+    if yuv is None:
+        yuv = rgb_clip_to_yuv420(rgb)
+    out = {
+        "psnr_rgb": psnr_rgb(ref.rgb, rgb),
+        "psnr_y": psnr_y(ref.y, yuv[0]),
+        "ms_ssim": float(ms_ssim(ref.rgb, rgb)),
+        "lpips": float(lpips_video(ref.rgb, rgb, net="alex", device=lpips_device)),
+        "vmaf": vmaf(ref, *yuv, threads=threads) if use_vmaf else None,
+    }
+    for k, val in out.items():
+        if isinstance(val, float) and not math.isfinite(val):
+            raise RuntimeError(f"metric {k} is {val}")
+    return out

@@ -1,0 +1,504 @@
+"""The benchmark run: configuration, jobs (codec x rate point x clip), a result cache, workers.
+
+Cache layout (under `cache_dir`; everything in it can be deleted at any time):
+
+    refs/<clip key>/ref.yuv, ref.json          the reference of a clip (datasets.make_reference)
+    streams/<codec>/<clip key>/<point>.<ext>   the bitstreams (kept for the side-by-side figure)
+    results/<codec>/<clip key>/<point>.json    one finished job: bytes, bpp, metrics, timings
+
+A job whose result file exists with the same signature (a hash of everything
+that determines its output: codec settings, point, clip, frames, size, intra
+period, bench version) is skipped, so an interrupted run resumes where it
+stopped, and a changed setting re-runs exactly the jobs it affects.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from tokcodec.bench import anchors as anc
+from tokcodec.bench.datasets import (COLOUR_NOTE, ClipSource, discover_clips, load_reference, make_reference,
+                                     save_reference)
+from tokcodec.bench.tokcodec_codec import TokcodecSpec, resolve_models
+from tokcodec.errors import ModelError, TokcodecError
+
+BENCH_VERSION = 1
+PAPER_BPP = 0.0384
+
+
+# ----------------------------------------------------------------------------------------------
+# configuration
+
+
+@dataclass
+class BenchConfig:
+    """Everything that defines a benchmark run (see benchmarks/config.json)."""
+
+    clips: list[str]
+    frames: int = 33
+    size: tuple[int, int] | None = (640, 360)
+    intra_period: int | None = None
+    anchors: list[anc.AnchorSpec] = field(default_factory=list)
+    tokcodec: dict = field(default_factory=dict)  # {"models": "all"|[...], "modes": [0, 1], "gop": null, "backend": "auto"}
+    vmaf: bool = True
+    threads: int = 1
+    device: str = "cpu"
+    target_bpp: float = PAPER_BPP
+    side_by_side: dict = field(default_factory=dict)  # {"clip": name, "frame": i, "crop": [x, y, w, h]}
+    name: str = "benchmark"
+    data_root: str | None = None
+
+    @staticmethod
+    def from_dict(d: dict, base: Path | None = None) -> "BenchConfig":
+        base = base or Path.cwd()
+        root = base / d.get("data_root", ".")
+        root = Path(os.environ.get("TOKCODEC_BENCH_DATA", root))
+        clips = [str((root / c).resolve()) if not Path(c).is_absolute() else c for c in d.get("clips", [])]
+        size = d.get("size")
+        if isinstance(size, str):
+            size = parse_size(size)
+        return BenchConfig(
+            clips=clips,
+            frames=int(d.get("frames", 33)),
+            size=tuple(size) if size else None,
+            intra_period=d.get("intra_period"),
+            anchors=[anc.AnchorSpec.from_dict(a) for a in d.get("anchors", [])],
+            tokcodec=dict(d.get("tokcodec", {})),
+            vmaf=bool(d.get("vmaf", True)),
+            threads=int(d.get("threads", 1)),
+            device=d.get("device", "cpu"),
+            target_bpp=float(d.get("target_bpp", PAPER_BPP)),
+            side_by_side=dict(d.get("side_by_side", {})),
+            name=d.get("name", "benchmark"),
+            data_root=str(root.resolve()) if d.get("data_root") else None,
+        )
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "data_root": self.data_root, "clips": self.clips, "frames": self.frames,
+                "size": list(self.size) if self.size else None, "intra_period": self.intra_period,
+                "anchors": [a.to_dict() for a in self.anchors], "tokcodec": self.tokcodec, "vmaf": self.vmaf,
+                "threads": self.threads, "device": self.device, "target_bpp": self.target_bpp,
+                "side_by_side": self.side_by_side}
+
+    def tokcodec_specs(self) -> list[TokcodecSpec]:
+        t = self.tokcodec
+        if not t or t.get("enabled", True) is False:
+            return []
+        models = resolve_models(t.get("models", "all"))
+        specs = []
+        for mode in t.get("modes", [0, 1]):
+            specs.append(TokcodecSpec(f"tokcodec-m{mode}", int(mode), models, t.get("gop"),
+                                      t.get("backend", "auto"), f"tokcodec, entropy mode {mode}"))
+        return specs
+
+
+X265_CRF = [22, 26, 30, 34, 38, 42, 46]
+VVENC_QP = [27, 32, 37, 42, 47, 51]
+SVTAV1_CRF = [35, 41, 47, 53, 58, 63]
+
+
+def default_anchors() -> list[dict]:
+    """The anchor set of the committed benchmark (benchmarks/config.json repeats it)."""
+    out = []
+    for preset in ("medium", "veryslow"):
+        out.append({"name": f"x265-{preset}", "family": "x265", "points": X265_CRF, "options": {"preset": preset},
+                    "description": f"HEVC, x265 preset {preset}, default (psycho-visual) tuning, low-delay P"})
+        out.append({"name": f"x265-{preset}-psnr", "family": "x265", "points": X265_CRF,
+                    "options": {"preset": preset, "tune": "psnr"},
+                    "description": f"HEVC, x265 preset {preset}, tune=psnr, low-delay P"})
+    for qpa in (1, 0):
+        out.append({"name": f"vvenc-qpa{qpa}", "family": "vvenc", "points": VVENC_QP,
+                    "options": {"preset": "medium", "qpa": qpa},
+                    "description": f"VVC, vvenc preset medium, perceptual QP adaptation {'on' if qpa else 'off'}, "
+                                   "low-delay B"})
+    out.append({"name": "svtav1", "family": "svtav1", "points": SVTAV1_CRF, "options": {"preset": 6},
+                "description": "AV1, SVT-AV1 preset 6, low-delay (pred-struct=1)"})
+    return out
+
+
+def default_config(clips: list[str] | None = None) -> BenchConfig:
+    return BenchConfig.from_dict({"clips": clips or [], "frames": 33, "size": [640, 360],
+                                  "anchors": default_anchors(),
+                                  "tokcodec": {"models": "all", "modes": [0, 1], "gop": None, "backend": "auto"}})
+
+
+def quick_config(cfg: BenchConfig) -> BenchConfig:
+    """A smoke run of about a minute: 2 clips, 9 frames at 256x144, 2-3 points per family, one model."""
+    import dataclasses
+
+    quick_points = {"x265": [28, 36, 44], "vvenc": [32, 42], "svtav1": [45, 60]}
+    anchors, families = [], set()
+    for a in cfg.anchors:
+        if a.family in families:
+            continue
+        families.add(a.family)
+        opts = dict(a.opts)
+        if a.family == "vvenc":
+            opts["preset"] = "faster"
+        anchors.append(anc.AnchorSpec.from_dict({"name": a.name + "-quick", "family": a.family,
+                                                 "points": quick_points[a.family], "options": opts}))
+    tk = dict(cfg.tokcodec)
+    if tk:
+        try:
+            tk["models"] = list(resolve_models(tk.get("models", "all"))[:1])
+        except ModelError:
+            pass
+    return dataclasses.replace(cfg, clips=cfg.clips[:2] if len(cfg.clips) > 1 else cfg.clips, frames=9,
+                               size=(256, 144), anchors=anchors, tokcodec=tk, name=cfg.name + " (quick)")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise TokcodecError(f"size must look like 640x360, got {text!r}") from None
+
+
+def load_config(path: str | os.PathLike) -> BenchConfig:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise TokcodecError(f"{p}: no such configuration file") from None
+    except json.JSONDecodeError as e:
+        raise TokcodecError(f"{p}: not valid JSON ({e})") from None
+    return BenchConfig.from_dict(data, p.parent)
+
+
+# ----------------------------------------------------------------------------------------------
+# jobs
+
+
+@dataclass(frozen=True)
+class Job:
+    codec: str
+    family: str
+    point: str  # "crf22", "qp37", or a tokcodec model name
+    value: str  # the rate parameter value, or the model name
+    clip: str  # clip name
+    clip_key: str
+    spec: dict  # the codec spec (AnchorSpec / TokcodecSpec to_dict)
+    signature: str
+
+
+def clip_key(src: ClipSource, frames: int, size) -> str:
+    h = hashlib.sha1(str(Path(src.path).resolve()).encode()).hexdigest()[:6]
+    s = f"{size[0]}x{size[1]}" if size else "native"
+    return f"{src.name}-{h}_{s}_f{frames}"
+
+
+def _signature(payload: dict) -> str:
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def build_jobs(cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | None = None,
+               log=lambda msg: None) -> list[Job]:
+    """Anchors first (they do not need a model), tokcodec last; within a codec, clip by clip."""
+    jobs = []
+    specs: list = list(cfg.anchors)
+    want = set(codecs) if codecs else None
+
+    def selected(name: str, family: str) -> bool:
+        return want is None or name in want or family in want or any(
+            name.startswith(w + "-") for w in want)
+
+    anchor_specs = [s for s in specs if selected(s.name, s.family)]
+    tk_specs = []
+    if want is None or any(w == "tokcodec" or w.startswith("tokcodec") for w in want):
+        try:
+            tk_specs = [s for s in cfg.tokcodec_specs() if selected(s.name, "tokcodec")]
+        except ModelError as e:
+            if want is not None:  # asked for by name: an error; otherwise the anchors still run
+                raise
+            log(f"warning: tokcodec left out: {e}")
+    common = {"frames": cfg.frames, "size": cfg.size, "intra_period": cfg.intra_period, "vmaf": cfg.vmaf,
+              "bench_version": BENCH_VERSION}
+    for spec in anchor_specs:
+        for src in sources:
+            key = clip_key(src, cfg.frames, cfg.size)
+            for p in spec.points:
+                sig = _signature({**common, "spec": spec.to_dict() | {"points": None}, "point": p, "clip": key})
+                jobs.append(Job(spec.name, spec.family, anc.point_label(spec, p), str(p), src.name, key,
+                                spec.to_dict(), sig))
+    for spec in tk_specs:
+        for src in sources:
+            key = clip_key(src, cfg.frames, cfg.size)
+            for m in spec.models:
+                sig = _signature({**common, "spec": spec.to_dict() | {"points": None}, "point": m, "clip": key,
+                                  "weights": _model_hash(m)})
+                jobs.append(Job(spec.name, "tokcodec", m, m, src.name, key, spec.to_dict(), sig))
+    return jobs
+
+
+def _model_hash(name: str) -> str:
+    try:
+        from tokcodec.zoo import get_entry
+
+        return get_entry(name).weights_hash.hex()
+    except Exception:  # noqa: BLE001 - an unknown model fails later, with the zoo's message
+        return "?"
+
+
+def result_path(cache: Path, job: Job) -> Path:
+    return cache / "results" / job.codec / job.clip_key / f"{job.point}.json"
+
+
+def stream_path(cache: Path, job: Job) -> Path:
+    ext = ".tkc" if job.family == "tokcodec" else anc.FAMILIES[job.family][2]
+    return cache / "streams" / job.codec / job.clip_key / f"{job.point}{ext}"
+
+
+def load_result(cache: Path, job: Job) -> dict | None:
+    p = result_path(cache, job)
+    if not p.exists():
+        return None
+    try:
+        r = json.loads(p.read_text())
+    except (json.JSONDecodeError, OSError):
+        return None
+    return r if r.get("signature") == job.signature else None
+
+
+# ----------------------------------------------------------------------------------------------
+# one job (runs in a worker process)
+
+
+@lru_cache(maxsize=4)
+def _reference(ref_dir: str):
+    return load_reference(ref_dir)
+
+
+_TK_BACKEND = None
+
+
+def _tokcodec_backend(backend: str, device: str, threads: int):
+    global _TK_BACKEND
+    from tokcodec.bench.tokcodec_codec import TokcodecBackend
+
+    if _TK_BACKEND is None or _TK_BACKEND.device != device:
+        _TK_BACKEND = TokcodecBackend(backend, device, threads)
+    return _TK_BACKEND
+
+
+def machine_description(threads: int, device: str = "cpu") -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{device} ({cpu}, {os.cpu_count()} logical cores), {threads} thread(s) per codec"
+
+
+def run_job(job: Job, cache: str, cfg: dict) -> dict:
+    """Encode, decode and measure one point of one clip; write and return its result."""
+    from tokcodec.bench.evaluate import bits_per_pixel, quality, yuv420_clip_to_rgb
+
+    cache_p = Path(cache)
+    threads, device = cfg["threads"], cfg["device"]
+    ref = _reference(str(cache_p / "refs" / job.clip_key))
+    spath = stream_path(cache_p, job)
+    spath.parent.mkdir(parents=True, exist_ok=True)
+    load0 = os.getloadavg()[0]
+    if job.family == "tokcodec":
+        spec = job.spec
+        backend = _tokcodec_backend(spec.get("backend", "auto"), device, threads)
+        from tokcodec.bench.tokcodec_codec import gop_for, TokcodecSpec
+
+        gop = gop_for(TokcodecSpec(spec["name"], spec["mode"], tuple(spec["points"]), spec.get("gop")),
+                      ref.num_frames)
+        tmp = str(spath) + ".part.tkc"
+        enc_wall, enc_cpu, command = backend.encode(ref.rgb, ref.fps, job.value, spec["mode"], gop, tmp)
+        os.replace(tmp, spath)
+        rgb, dec_wall, dec_cpu = backend.decode(str(spath), job.value)
+        if len(rgb) != ref.num_frames:
+            raise RuntimeError(f"tokcodec decoded {len(rgb)} frames, expected {ref.num_frames}")
+        yuv = None
+        extra = {"gop": gop, "backend": backend.backend}
+    else:
+        spec = anc.AnchorSpec.from_dict(job.spec)
+        coded = anc.encode(spec, int(job.value), str(cache_p / "refs" / job.clip_key / "ref.yuv"), ref.width,
+                           ref.height, ref.fps, ref.num_frames, str(spath), threads, cfg.get("intra_period"))
+        enc_wall, enc_cpu = coded.encode_wall_s, coded.encode_cpu_s
+        command = " ".join(coded.command)
+        dec = anc.decode(spec, str(spath), threads)
+        if len(dec.y) != ref.num_frames:
+            raise RuntimeError(f"{job.codec} decoded {len(dec.y)} frames, expected {ref.num_frames}")
+        dec_wall, dec_cpu = dec.decode_wall_s, dec.decode_cpu_s
+        yuv = (dec.y, dec.u, dec.v)
+        rgb = yuv420_clip_to_rgb(*yuv)
+        extra = {}
+    num_bytes = os.path.getsize(spath)
+    q = quality(ref, rgb, yuv, use_vmaf=cfg["vmaf"], threads=threads)
+    n = ref.num_frames
+    result = {
+        "codec": job.codec, "family": job.family, "point": job.point, "value": job.value, "clip": job.clip,
+        "clip_key": job.clip_key, "frames": n, "width": ref.width, "height": ref.height,
+        "bytes": num_bytes, "bpp": bits_per_pixel(num_bytes, n, ref.width, ref.height), **q,
+        "encode_s": enc_wall, "encode_cpu_s": enc_cpu, "decode_s": dec_wall, "decode_cpu_s": dec_cpu,
+        "encode_fps": n / enc_wall if enc_wall > 0 else None, "decode_fps": n / dec_wall if dec_wall > 0 else None,
+        "threads": threads, "device": device, "loadavg_1min": load0, "command": command,
+        "stream": str(spath.relative_to(cache_p)), "signature": job.signature,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra,
+    }
+    out = result_path(cache_p, job)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, out)
+    return result
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def _run_job_safe(job: Job, cache: str, cfg: dict) -> tuple[Job, dict | None, str | None]:
+    try:
+        return job, run_job(job, cache, cfg), None
+    except Exception as e:  # noqa: BLE001 - one failed point must not lose the others
+        if isinstance(e, TokcodecError):
+            return job, None, str(e)
+        return job, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# the run
+
+
+@dataclass
+class RunSummary:
+    results: list[dict]
+    failures: list[tuple[Job, str]]
+    skipped: int
+    ran: int
+    seconds: float
+
+
+def prepare_references(cfg: BenchConfig, sources: list[ClipSource], cache: Path, progress: bool = True) -> None:
+    from tqdm import tqdm
+
+    todo = [s for s in sources if not (cache / "refs" / clip_key(s, cfg.frames, cfg.size) / "ref.json").exists()]
+    for src in tqdm(todo, desc="references", unit="clip", disable=not progress or not todo):
+        ref = make_reference(src, cfg.frames, cfg.size)
+        save_reference(ref, cache / "refs" / clip_key(src, cfg.frames, cfg.size))
+
+
+def run(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None, workers: int = 1,
+        progress: bool = True, sources: list[ClipSource] | None = None, log=print) -> RunSummary:
+    """Run every job of the configuration not already in the cache; return all results."""
+    from tqdm import tqdm
+
+    t0 = time.time()
+    cache = Path(cache_dir)
+    sources = sources if sources is not None else discover_clips(cfg.clips)
+    check_tools(cfg, codecs)
+    prepare_references(cfg, sources, cache, progress)
+    jobs = build_jobs(cfg, sources, codecs, log)
+    done, todo = [], []
+    for j in jobs:
+        r = load_result(cache, j)
+        (done if r is not None else todo).append((j, r))
+    results = [r for _, r in done]
+    failures: list[tuple[Job, str]] = []
+    job_cfg = {"threads": cfg.threads, "device": cfg.device, "vmaf": cfg.vmaf, "intra_period": cfg.intra_period}
+    if done:
+        log(f"{len(done)} of {len(jobs)} points already in the cache {cache}, skipped")
+    bar = tqdm(total=len(todo), desc="encode+measure", unit="pt", disable=not progress or not todo)
+    if workers <= 1:
+        _worker_init(cfg.threads)
+        for j, _ in todo:
+            bar.set_postfix_str(f"{j.codec} {j.point} {j.clip}"[:60])
+            j, r, err = _run_job_safe(j, str(cache), job_cfg)
+            _collect(j, r, err, results, failures, log)
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                    initargs=(cfg.threads,)) as pool:
+            futs = [pool.submit(_run_job_safe, j, str(cache), job_cfg) for j, _ in todo]
+            for f in cf.as_completed(futs):
+                j, r, err = f.result()
+                bar.set_postfix_str(f"{j.codec} {j.point} {j.clip}"[:60])
+                _collect(j, r, err, results, failures, log)
+                bar.update()
+    bar.close()
+    return RunSummary(results, failures, len(done), len(todo), time.time() - t0)
+
+
+def _collect(job: Job, r: dict | None, err: str | None, results: list, failures: list, log) -> None:
+    if r is not None:
+        results.append(r)
+    else:
+        failures.append((job, err or "unknown error"))
+        log(f"FAILED {job.codec} {job.point} {job.clip}: {(err or '').strip().splitlines()[0]}")
+
+
+def check_tools(cfg: BenchConfig, codecs: list[str] | None = None) -> None:
+    """Fail early, with a clear message, when an encoder the run needs is missing."""
+    want = set(codecs) if codecs else None
+    for spec in cfg.anchors:
+        if want is None or spec.name in want or spec.family in want or any(spec.name.startswith(w + "-") for w in want):
+            anc.require_encoder(anc.FAMILIES[spec.family][0], spec.name)
+
+
+def collect_results(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
+                    sources: list[ClipSource] | None = None) -> list[dict]:
+    """The cached results of this configuration's jobs (for reports without running anything)."""
+    cache = Path(cache_dir)
+    sources = sources if sources is not None else discover_clips(cfg.clips)
+    out = []
+    for j in build_jobs(cfg, sources, codecs):
+        r = load_result(cache, j)
+        if r is not None:
+            out.append(r)
+    return out
+
+
+def environment(cfg: BenchConfig, workers: int) -> dict:
+    """Versions and settings recorded next to the results."""
+    import av
+    import torch
+
+    from tokcodec.bench.evaluate import VMAF_MODEL, vmaf_available
+
+    env = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine_description(cfg.threads, cfg.device),
+        "workers": workers,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "pyav": av.__version__,
+        "ffmpeg": anc.ffmpeg_version(),
+        "ffmpeg_path": anc.ffmpeg_exe(),
+        "colour": COLOUR_NOTE,
+        "vmaf": VMAF_MODEL + " (libvmaf in the ffmpeg binary)" if vmaf_available() else None,
+        "psnr_pooling": "per-frame PSNR, mean over frames (frames capped at 100 dB)",
+        "config": cfg.to_dict(),
+        "anchors": {a.name: anc.describe(a, cfg.threads, cfg.intra_period) for a in cfg.anchors},
+    }
+    try:
+        from tokcodec.bench.tokcodec_codec import describe
+
+        env["tokcodec"] = {s.name: describe(s, s.backend, cfg.device, cfg.threads) for s in cfg.tokcodec_specs()}
+    except TokcodecError as e:
+        env["tokcodec"] = {"error": str(e)}
+    return env

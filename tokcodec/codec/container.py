@@ -1,0 +1,516 @@
+"""The .tkc container, version 1: header, one chunk per GOP, chunk index, footer.
+
+The normative description is bitstream_spec/SPEC.md; section numbers below refer
+to it. Everything is little-endian. In short:
+
+    header   magic, version, header_length, video and model fields, CRC32   (3)
+    chunk    32-byte chunk header (marker, GOP index, sizes, CRCs) + payload (4)
+    ...      one chunk per GOP, in GOP order
+    index    "TKCI", count, one 24-byte entry per chunk, CRC32               (5)
+    footer   u64 offset of the index, "TKCE"                                 (5)
+
+Writing: `ContainerWriter(dest, header)`, then `write_chunk(...)` per GOP, then
+`close()`; or `write_container(dest, header, tokens_per_gop)`.
+Reading: `ContainerReader(src)`: `.header`, `.chunks`, `.read_tokens(i)`.
+Problems in a file raise `ContainerError("<file>: <problem>")`; misuse of the
+writer (wrong shapes, out-of-range tokens) raises ValueError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import BinaryIO, Callable, Iterable
+
+import numpy as np
+
+from tokcodec.codec.packing import pack_tokens, packed_size, unpack_tokens
+from tokcodec.errors import ContainerError, OutputError
+
+VERSION = 1
+MAGIC = b"\x89TKC\r\n\x1a\n"
+CHUNK_MARKER = b"TKCG"
+INDEX_MARKER = b"TKCI"
+FOOTER_MARKER = b"TKCE"
+ENTROPY_MODES = {0: "bit-packed", 1: "MLM range coded"}
+
+_PREFIX = struct.Struct("<8sII")  # magic, version, header_length: the same in every version
+_FIXED = struct.Struct("<8sIIIIIII4BIBBBBB3x32s32s")  # bytes 0..115 of the v1 header
+_CHUNK = struct.Struct("<4sIIIIII")  # chunk header without its trailing CRC (28 bytes)
+_ENTRY = struct.Struct("<QIIII")  # index entry: offset, num_frames, payload_length, 2 CRCs
+_FOOTER = struct.Struct("<Q4s")
+CHUNK_HEADER_SIZE = _CHUNK.size + 4  # 32
+MIN_HEADER_SIZE = _FIXED.size + 2 + 2 + 4  # 124: fixed part, two empty names, CRC
+MAX_HEADER_SIZE = 1 << 20
+
+
+def crc32(data: bytes) -> int:
+    """CRC-32/ISO-HDLC, as zlib and PNG compute it (polynomial 0x04C11DB7, reflected)."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def tokens_crc32(tokens: np.ndarray) -> int:
+    """CRC32 of tokens as little-endian uint32, raster order (t, y, x) (SPEC 4.2)."""
+    return crc32(np.ascontiguousarray(tokens).astype("<u4").tobytes())
+
+
+@dataclass
+class Header:
+    """The header fields (SPEC 3). `frame_count=0` given to a writer means "set at close"."""
+
+    width: int
+    height: int
+    frame_count: int
+    fps_num: int
+    fps_den: int
+    gop_length: int
+    model_name: str
+    weights_hash: bytes  # sha256 of the tokenizer weights, 32 bytes
+    colour_primaries: int = 2  # H.273 code points; 2 = unspecified
+    transfer_characteristics: int = 2
+    matrix_coefficients: int = 2
+    full_range: bool = False
+    token_bits: int = 18
+    bit_order: int = 0  # 0: token bit i = sign of latent channel i
+    temporal_stride: int = 4
+    spatial_stride: int = 8
+    entropy_mode: int = 0  # 0: bit-packed; 1: MLM range coded (reserved)
+    mlm_name: str = ""
+    mlm_hash: bytes = bytes(32)
+
+    @property
+    def fps(self) -> Fraction:
+        return Fraction(self.fps_num, self.fps_den)
+
+    @property
+    def num_gops(self) -> int:
+        return -(-self.frame_count // self.gop_length)
+
+    def gop_frames(self, i: int) -> int:
+        """Number of frames in GOP `i` (the last GOP may be shorter)."""
+        return min(self.gop_length, self.frame_count - i * self.gop_length)
+
+    def latent_shape(self, num_frames: int) -> tuple[int, int, int]:
+        """Token grid (T', H', W') of a GOP of `num_frames` frames (SPEC 2)."""
+        ts, ss = self.temporal_stride, self.spatial_stride
+        return (1 + -(-(num_frames - 1) // ts), -(-self.height // ss), -(-self.width // ss))
+
+    def to_bytes(self) -> bytes:
+        model, mlm = self.model_name.encode("utf-8"), self.mlm_name.encode("utf-8")
+        size = MIN_HEADER_SIZE + len(model) + len(mlm)
+        body = _FIXED.pack(
+            MAGIC, VERSION, size, self.width, self.height, self.frame_count, self.fps_num,
+            self.fps_den, self.colour_primaries, self.transfer_characteristics,
+            self.matrix_coefficients, int(self.full_range), self.gop_length, self.token_bits,
+            self.bit_order, self.temporal_stride, self.spatial_stride, self.entropy_mode,
+            bytes(self.weights_hash), bytes(self.mlm_hash),
+        ) + struct.pack("<H", len(model)) + model + struct.pack("<H", len(mlm)) + mlm
+        return body + struct.pack("<I", crc32(body))
+
+    def problem(self) -> str | None:
+        """What makes these values invalid for a v1 file, or None (SPEC 3.2)."""
+        positive = ("width", "height", "frame_count", "fps_num", "fps_den", "gop_length",
+                    "temporal_stride", "spatial_stride")
+        limits = {name: 2**32 - 1 for name in positive[:6]}
+        limits.update(temporal_stride=255, spatial_stride=255, colour_primaries=255,
+                      transfer_characteristics=255, matrix_coefficients=255)
+        for name, top in limits.items():
+            value = getattr(self, name)
+            if not (1 if name in positive else 0) <= value <= top:
+                return f"{name} {value} out of range"
+        if not 1 <= self.token_bits <= 32:
+            return f"token bits {self.token_bits} out of range 1..32"
+        if self.bit_order != 0:
+            return f"unknown bit order {self.bit_order} (this decoder knows 0)"
+        if self.entropy_mode not in ENTROPY_MODES:
+            known = ", ".join(f"{k} = {v}" for k, v in ENTROPY_MODES.items())
+            return f"unknown entropy mode {self.entropy_mode} (this decoder knows {known})"
+        if len(self.weights_hash) != 32 or len(self.mlm_hash) != 32:
+            return "hashes must be 32 bytes"
+        if max(len(self.model_name.encode()), len(self.mlm_name.encode())) > 0xFFFF:
+            return "model name longer than 65535 bytes"
+        return None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Where one GOP's chunk lies and what it holds (a chunk index entry, SPEC 5)."""
+
+    index: int  # GOP index
+    offset: int  # of the chunk header, from the first byte of the container
+    num_frames: int
+    payload_length: int
+    payload_crc32: int
+    tokens_crc32: int
+
+    @property
+    def size(self) -> int:
+        return CHUNK_HEADER_SIZE + self.payload_length
+
+
+def _chunk_header(c: Chunk) -> bytes:
+    body = _CHUNK.pack(CHUNK_MARKER, c.index, c.num_frames, c.payload_length,
+                       c.payload_crc32, c.tokens_crc32, 0)
+    return body + struct.pack("<I", crc32(body))
+
+
+class ContainerWriter:
+    """Streams a container: header now, a chunk per `write_chunk`, index on `close()`.
+
+    `dest` is an open binary file (the caller handles atomicity) or a path, which
+    is written under a temporary name and renamed on a successful `close()`.
+    """
+
+    def __init__(self, dest: str | os.PathLike | BinaryIO, header: Header, *, force: bool = False):
+        probe = dataclasses.replace(header, frame_count=max(header.frame_count, 1))
+        if (problem := probe.problem()) is not None:
+            raise ValueError(f"invalid header: {problem}")
+        self.header = dataclasses.replace(header)
+        self.chunks: list[Chunk] = []
+        self._frames = 0
+        self._atomic = None
+        if isinstance(dest, (str, os.PathLike)):
+            from tokcodec.io.atomic import atomic_output  # temp name + rename; OutputError
+
+            self._atomic = atomic_output(dest, force=force)
+            try:
+                self._f = open(self._atomic.tmp, "wb")
+            except OSError as e:
+                self._atomic.discard()
+                raise OutputError(f"cannot write {dest}: {e.strerror}") from None
+        else:
+            self._f = dest
+        if header.frame_count == 0 and not self._f.seekable():
+            raise ValueError("frame_count 0 (unknown) needs a seekable output")
+        self._base = self._f.tell() if self._f.seekable() else 0
+        self._pos = 0
+        self._write(self.header.to_bytes())
+
+    def _write(self, data: bytes) -> None:
+        self._f.write(data)
+        self._pos += len(data)
+
+    def write_chunk(self, gop_index: int, num_frames: int, tokens: np.ndarray,
+                    payload: bytes | None = None) -> Chunk:
+        """Append GOP `gop_index` (0, 1, 2, ...): `tokens` of shape latent_shape(num_frames).
+
+        Mode 0 packs `tokens` itself; other modes need the coded `payload`
+        (tokens are still needed for the tokens CRC).
+        """
+        h = self.header
+        if gop_index != len(self.chunks):
+            raise ValueError(f"expected GOP {len(self.chunks)}, got {gop_index}")
+        if self.chunks and self.chunks[-1].num_frames != h.gop_length:
+            raise ValueError("only the last GOP may be shorter than gop_length")
+        if not 1 <= num_frames <= h.gop_length:
+            raise ValueError(f"GOP of {num_frames} frames, gop_length is {h.gop_length}")
+        if h.frame_count and self._frames + num_frames > h.frame_count:
+            raise ValueError(f"more than the header's {h.frame_count} frames")
+        tokens = np.asarray(tokens)
+        if tokens.shape != h.latent_shape(num_frames):
+            raise ValueError(f"tokens of shape {tokens.shape}, expected "
+                             f"{h.latent_shape(num_frames)} for {num_frames} frames")
+        if h.entropy_mode == 0:
+            if payload is not None:
+                raise ValueError("entropy mode 0 packs the tokens itself; payload must be None")
+            payload = pack_tokens(tokens, h.token_bits)
+        elif payload is None:
+            raise ValueError(f"entropy mode {h.entropy_mode} needs the coded payload")
+        chunk = Chunk(gop_index, self._pos, num_frames, len(payload), crc32(payload),
+                      tokens_crc32(tokens))
+        self._write(_chunk_header(chunk))
+        self._write(payload)
+        self.chunks.append(chunk)
+        self._frames += num_frames
+        return chunk
+
+    def close(self) -> None:
+        """Write the index and footer; patch frame_count if it was 0; rename a path into place."""
+        if self._f is None:
+            return
+        try:
+            self._finish()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _finish(self) -> None:
+        h = self.header
+        if h.frame_count == 0 and self._frames:
+            h.frame_count = self._frames
+            end = self._f.tell()
+            self._f.seek(self._base)
+            self._f.write(h.to_bytes())  # same length: only frame_count and the CRC change
+            self._f.seek(end)
+        if self._frames == 0 or self._frames != h.frame_count:
+            raise ValueError(f"wrote {self._frames} frames, the header says {h.frame_count}")
+        index_offset = self._pos
+        body = INDEX_MARKER + struct.pack("<I", len(self.chunks)) + b"".join(
+            _ENTRY.pack(c.offset, c.num_frames, c.payload_length, c.payload_crc32,
+                        c.tokens_crc32) for c in self.chunks)
+        self._write(body + struct.pack("<I", crc32(body)) + _FOOTER.pack(index_offset,
+                                                                         FOOTER_MARKER))
+        self._f.flush()
+        if self._atomic is not None:
+            os.fsync(self._f.fileno())
+            self._f.close()
+            self._atomic.commit()
+            self._atomic = None
+        self._f = None
+
+    def abort(self) -> None:
+        """Give up: a path output is deleted (an open file given by the caller is left alone)."""
+        if self._atomic is not None:
+            self._f.close()
+            self._atomic.discard()
+            self._atomic = None
+        self._f = None
+
+    def __enter__(self) -> "ContainerWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_container(dest: str | os.PathLike | BinaryIO, header: Header,
+                    tokens_per_gop: Iterable[np.ndarray], *, force: bool = False) -> list[Chunk]:
+    """Write a mode-0 container in one call; GOP i has `header.gop_frames(i)` frames."""
+    if header.frame_count == 0:
+        raise ValueError("write_container needs the frame count")
+    with ContainerWriter(dest, header, force=force) as w:
+        for i, tokens in enumerate(tokens_per_gop):
+            w.write_chunk(i, header.gop_frames(i), tokens)
+    return w.chunks
+
+
+class ContainerReader:
+    """Reads a container from a path, bytes, or a seekable binary file.
+
+    Opening parses and checks the header and locates the chunks through the chunk
+    index; any problem raises ContainerError. A damaged chunk only fails its own
+    `read_tokens`. With `recover=True`, a missing or damaged index (truncated
+    file) is not an error: chunks are then located by scanning for chunk headers
+    (SPEC 7) and `index_ok` is False. `chunks[i]` is GOP i's `Chunk`, or None when
+    the scan did not find it (reading it then raises).
+    """
+
+    def __init__(self, src: str | os.PathLike | bytes | BinaryIO, *, recover: bool = False):
+        self._own = isinstance(src, (str, os.PathLike))
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            self.name, self._f = "<bytes>", io.BytesIO(bytes(src))
+        elif self._own:
+            self.name = os.fspath(src)
+            try:
+                self._f = open(self.name, "rb")
+            except OSError as e:
+                raise ContainerError(f"{self.name}: cannot open ({e.strerror})") from None
+        else:
+            self.name, self._f = str(getattr(src, "name", "<stream>")), src
+        try:
+            self._base = self._f.tell()
+            self._size = self._f.seek(0, io.SEEK_END) - self._base
+            self.header, self.header_length = self._read_header()
+            self.index_ok = self._read_index()
+            if not self.index_ok and not recover:
+                raise self._error("truncated or damaged file: chunk index missing or damaged")
+            if not self.index_ok:
+                self._scan()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- helpers -------------------------------------------------------------
+
+    def _error(self, problem: str) -> ContainerError:
+        return ContainerError(f"{self.name}: {problem}")
+
+    def _read(self, offset: int, n: int) -> bytes:
+        """Exactly n bytes at offset (from the container start), or b"" past the end."""
+        if offset < 0 or n < 0 or offset + n > self._size:
+            return b""
+        self._f.seek(self._base + offset)
+        data = self._f.read(n)
+        return data if len(data) == n else b""
+
+    def _read_header(self) -> tuple[Header, int]:
+        head = self._read(0, _PREFIX.size)
+        if self._read(0, min(self._size, 8)) != MAGIC[:min(self._size, 8)]:
+            raise self._error("not a tokcodec container (bad magic)")
+        if not head:
+            raise self._error(f"truncated file ({self._size} bytes, shorter than a header)")
+        _, version, length = _PREFIX.unpack(head)
+        if version != VERSION:
+            raise self._error(f"unsupported container version {version} "
+                              f"(this decoder reads version {VERSION})")
+        if not MIN_HEADER_SIZE <= length <= MAX_HEADER_SIZE:
+            raise self._error(f"damaged file: header length {length} is invalid")
+        data = self._read(0, length)
+        if not data:
+            raise self._error(f"truncated file ({self._size} bytes, the header alone "
+                              f"needs {length})")
+        if crc32(data[:-4]) != struct.unpack_from("<I", data, length - 4)[0]:
+            raise self._error("damaged file: header CRC mismatch")
+        f = _FIXED.unpack_from(data)
+        try:
+            pos, names = _FIXED.size, []
+            for _ in range(2):
+                (n,) = struct.unpack_from("<H", data, pos)
+                if pos + 2 + n > length - 4:
+                    raise ValueError
+                names.append(data[pos + 2:pos + 2 + n].decode("utf-8"))
+                pos += 2 + n
+        except (ValueError, struct.error):
+            raise self._error("damaged file: model names do not fit the header") from None
+        h = Header(width=f[3], height=f[4], frame_count=f[5], fps_num=f[6], fps_den=f[7],
+                   colour_primaries=f[8], transfer_characteristics=f[9],
+                   matrix_coefficients=f[10], full_range=bool(f[11]), gop_length=f[12],
+                   token_bits=f[13], bit_order=f[14], temporal_stride=f[15],
+                   spatial_stride=f[16], entropy_mode=f[17], weights_hash=f[18],
+                   mlm_hash=f[19], model_name=names[0], mlm_name=names[1])
+        if f[11] > 1:
+            raise self._error(f"invalid header: full_range flag {f[11]}")
+        if (problem := h.problem()) is not None:
+            raise self._error(problem if "unknown" in problem else f"invalid header: {problem}")
+        if length + h.num_gops * CHUNK_HEADER_SIZE > self._size:
+            raise self._error(f"truncated file: {self._size} bytes cannot hold "
+                              f"{h.num_gops} GOPs")
+        return h, length
+
+    def _valid_chunk(self, c: Chunk, end: int) -> bool:
+        return (c.index < self.header.num_gops and c.num_frames == self.header.gop_frames(c.index)
+                and self.header_length <= c.offset and c.offset + c.size <= end)
+
+    def _read_index(self) -> bool:
+        """Load `chunks` from the index; False if the index is missing or damaged."""
+        footer = self._read(self._size - _FOOTER.size, _FOOTER.size)
+        if not footer:
+            return False
+        offset, marker = _FOOTER.unpack(footer)
+        count = self.header.num_gops
+        length = 8 + _ENTRY.size * count + 4
+        if marker != FOOTER_MARKER or offset + length + _FOOTER.size != self._size:
+            return False
+        data = self._read(offset, length)
+        if (data[:8] != INDEX_MARKER + struct.pack("<I", count)
+                or crc32(data[:-4]) != struct.unpack_from("<I", data, length - 4)[0]):
+            return False
+        chunks, end = [], self.header_length
+        for i in range(count):
+            c = Chunk(i, *_ENTRY.unpack_from(data, 8 + _ENTRY.size * i))
+            if c.offset < end or not self._valid_chunk(c, offset):
+                return False
+            chunks.append(c)
+            end = c.offset + c.size
+        self.chunks: list[Chunk | None] = chunks
+        return True
+
+    def _parse_chunk_header(self, offset: int) -> Chunk | None:
+        data = self._read(offset, CHUNK_HEADER_SIZE)
+        if not data or crc32(data[:-4]) != struct.unpack_from("<I", data, _CHUNK.size)[0]:
+            return None
+        marker, index, frames, length, pcrc, tcrc, _ = _CHUNK.unpack_from(data)
+        return Chunk(index, offset, frames, length, pcrc, tcrc) if marker == CHUNK_MARKER else None
+
+    def _find(self, needle: bytes, start: int) -> int:
+        """Offset of the next `needle` at or after `start`, or -1 (reads 64 KiB blocks)."""
+        block = 1 << 16
+        while start + len(needle) <= self._size:
+            n = min(block, self._size - start)
+            self._f.seek(self._base + start)
+            hit = self._f.read(n).find(needle)
+            if hit >= 0:
+                return start + hit
+            start += n - len(needle) + 1
+        return -1
+
+    def _scan(self) -> None:
+        """Locate chunks by walking chunk headers, resynchronising on the marker (SPEC 7)."""
+        self.chunks = [None] * self.header.num_gops
+        pos = self.header_length
+        while pos >= 0 and pos + CHUNK_HEADER_SIZE <= self._size:
+            c = self._parse_chunk_header(pos)
+            if c is not None and self._valid_chunk(c, self._size) and self.chunks[c.index] is None:
+                self.chunks[c.index] = c
+                pos += c.size
+            else:
+                pos = self._find(CHUNK_MARKER, pos + 1)
+
+    # -- public --------------------------------------------------------------
+
+    @property
+    def missing(self) -> list[int]:
+        """GOP indices whose chunk could not be located."""
+        return [i for i, c in enumerate(self.chunks) if c is None]
+
+    def read_payload(self, i: int) -> bytes:
+        """GOP i's payload, after checking the chunk header and the payload CRC."""
+        if not 0 <= i < len(self.chunks):
+            raise IndexError(f"GOP {i} out of range 0..{len(self.chunks) - 1}")
+        c = self.chunks[i]
+        if c is None:
+            raise self._error(f"truncated or damaged file: chunk {i} not found")
+        found = self._parse_chunk_header(c.offset)
+        if found is None:
+            raise self._error(f"damaged file: chunk {i} header damaged (CRC mismatch)")
+        if found != c:
+            raise self._error(f"damaged file: chunk {i} header disagrees with the chunk index")
+        payload = self._read(c.offset + CHUNK_HEADER_SIZE, c.payload_length)
+        if len(payload) != c.payload_length:
+            raise self._error(f"truncated file: chunk {i} payload cut off")
+        if crc32(payload) != c.payload_crc32:
+            raise self._error(f"damaged file: chunk {i} payload CRC mismatch")
+        return payload
+
+    def read_tokens(self, i: int,
+                    unpack: Callable[[bytes, tuple[int, int, int]], np.ndarray] | None = None
+                    ) -> np.ndarray:
+        """GOP i's tokens, int64 of shape latent_shape(num_frames), all CRCs checked.
+
+        Mode 0 unpacks itself; other modes need `unpack(payload, shape) -> tokens`.
+        """
+        h, payload = self.header, self.read_payload(i)
+        shape = h.latent_shape(self.chunks[i].num_frames)
+        if unpack is not None:
+            tokens = np.asarray(unpack(payload, shape), dtype=np.int64).reshape(shape)
+        elif h.entropy_mode == 0:
+            need = packed_size(math.prod(shape), h.token_bits)
+            if len(payload) != need:
+                raise self._error(f"damaged file: chunk {i} payload has {len(payload)} bytes, "
+                                  f"a {shape} grid needs {need}")
+            tokens = unpack_tokens(payload, math.prod(shape), h.token_bits).reshape(shape)
+        else:
+            raise self._error(f"entropy mode {h.entropy_mode} ({ENTROPY_MODES[h.entropy_mode]}) "
+                              "needs its decoder (pass unpack=)")
+        got = tokens_crc32(tokens)
+        if got != self.chunks[i].tokens_crc32:
+            raise self._error(
+                f"decoding mismatch in chunk {i}: payload intact but decoded tokens differ "
+                f"(tokens CRC {got:08x}, expected {self.chunks[i].tokens_crc32:08x})")
+        return tokens
+
+    def close(self) -> None:
+        if self._own and self._f is not None:
+            self._f.close()
+        self._f = None
+
+    def __enter__(self) -> "ContainerReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_container(src: str | os.PathLike | bytes | BinaryIO) -> tuple[Header, list[np.ndarray]]:
+    """Header and every GOP's tokens (mode 0), all checks applied (no recovery)."""
+    with ContainerReader(src) as r:
+        return r.header, [r.read_tokens(i) for i in range(r.header.num_gops)]

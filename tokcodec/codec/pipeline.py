@@ -1,0 +1,145 @@
+"""Encode: frames -> GOPs -> tokens -> container. Decode: the way back.
+
+A GOP of n frames is padded to 1 + s*k frames (repeating its last frame) and
+to multiples of the spatial stride (replicating edges) before the tokenizer
+sees it; decoding crops back to the GOP's n frames and width x height
+(bitstream_spec/SPEC.md, "Padding and cropping"). GOPs share nothing, so each
+container chunk decodes on its own.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..errors import InputError, ModelError
+from ..io import ColourInfo, VideoInfo, open_writer, to_frames, to_tensor
+from ..models.tokenizer import Tokenizer
+from ..zoo import ModelEntry, load_model
+from .container import ContainerReader, ContainerWriter, Header
+
+
+@dataclass
+class CodingStats:
+    frames: int
+    width: int
+    height: int
+    bytes: int
+    seconds: float  # wall time of the model work and the container, not of reading/writing video
+
+    @property
+    def bpp(self) -> float:
+        return self.bytes * 8 / max(1, self.width * self.height * self.frames)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def check_gop(gop: int, model: Tokenizer) -> None:
+    s = model.config.temporal_stride
+    if gop < 1 or (gop - 1) % s:
+        raise InputError(f"GOP length {gop} is not of the form 1 + {s}k (e.g. {1 + 4 * s})")
+
+
+def pad_gop(frames: list[np.ndarray], model: Tokenizer) -> torch.Tensor:
+    """(1, 3, 1 + s*k, H', W') tensor: last frame repeated, edges replicated."""
+    s, ss = model.config.temporal_stride, model.config.spatial_stride
+    padded_len = 1 + math.ceil((len(frames) - 1) / s) * s
+    frames = list(frames) + [frames[-1]] * (padded_len - len(frames))
+    x = to_tensor(frames)
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % ss, -w % ss
+    if pad_h or pad_w:
+        x = F.pad(x[0], (0, pad_w, 0, pad_h, 0, 0), mode="replicate")[None]
+    return x
+
+
+def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, height: int, width: int,
+               device: str = "cpu") -> np.ndarray:
+    """Tokens (T', H', W') of one GOP -> uint8 frames (frames, height, width, 3)."""
+    x = model.decode(tokens.to(device)[None])
+    return to_frames(x[:, :, :frames, :height, :width])
+
+
+def gops(frames: Iterable[np.ndarray], gop: int) -> Iterator[list[np.ndarray]]:
+    it = iter(frames)
+    while chunk := list(islice(it, gop)):
+        yield chunk
+
+
+def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path | BinaryIO, model: Tokenizer,
+                 entry: ModelEntry, gop: int = 17, device: str = "cpu", force: bool = False,
+                 quiet: bool = False, max_frames: int | None = None) -> CodingStats:
+    """Encode RGB frames (a VideoReader, or any iterable matching `info`) into a
+    mode-0 container at `out` (a path, written atomically, or a binary file)."""
+    check_gop(gop, model)
+    cfg = model.config
+    header = Header(width=info.width, height=info.height, frame_count=0,
+                    fps_num=info.fps.numerator, fps_den=info.fps.denominator, gop_length=gop,
+                    model_name=entry.name, weights_hash=entry.weights_hash,
+                    colour_primaries=info.colour.primaries, transfer_characteristics=info.colour.transfer,
+                    matrix_coefficients=info.colour.matrix, full_range=info.colour.full_range,
+                    token_bits=cfg.token_bits, temporal_stride=cfg.temporal_stride,
+                    spatial_stride=cfg.spatial_stride)
+    frames = islice(frames, max_frames)
+    total = min(n for n in (info.num_frames, max_frames) if n is not None) if (info.num_frames or max_frames) else None
+    count, seconds = 0, 0.0
+    with ContainerWriter(out, header, force=force) as writer, \
+            tqdm(total=total, desc="encode", unit="frame", disable=quiet) as bar:
+        for index, chunk in enumerate(gops(frames, gop)):
+            if chunk[0].shape[:2] != (info.height, info.width):
+                raise InputError(f"frame {count}: size changes mid-stream to {chunk[0].shape[1]}x{chunk[0].shape[0]}")
+            t0 = time.perf_counter()
+            tokens = model.encode(pad_gop(chunk, model).to(device))[0].cpu().numpy()
+            writer.write_chunk(index, len(chunk), tokens)
+            seconds += time.perf_counter() - t0
+            count += len(chunk)
+            bar.update(len(chunk))
+        if count == 0:
+            raise InputError("no frames to encode")
+    size = out.seek(0, 2) if hasattr(out, "seek") else Path(out).stat().st_size
+    return CodingStats(count, info.width, info.height, size, seconds)
+
+
+def model_for(header: Header, name: str | None, device: str) -> tuple[Tokenizer, ModelEntry]:
+    """The model a container was written with, refusing weights that differ."""
+    model, entry = load_model(name or header.model_name, device=device)
+    if entry.weights_hash != header.weights_hash:
+        raise ModelError(f"model '{entry.name}' is not the one this file was encoded with "
+                         f"(file says '{header.model_name}', weights {header.weights_hash.hex()[:12]}...)")
+    return model, entry
+
+
+def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu",
+                  quiet: bool = True) -> Iterator[np.ndarray]:
+    """Yield decoded RGB frames of a container, GOP by GOP."""
+    h = reader.header
+    with tqdm(total=h.frame_count, desc="decode", unit="frame", disable=quiet) as bar:
+        for chunk in reader.chunks:
+            tokens = torch.from_numpy(reader.read_tokens(chunk.index))
+            frames = decode_gop(model, tokens, chunk.num_frames, h.height, h.width, device)
+            bar.update(len(frames))
+            yield from frames
+
+
+def decode_container(src: str | Path, out: str | Path, device: str = "cpu", force: bool = False,
+                     quiet: bool = False, model_name: str | None = None) -> CodingStats:
+    """Decode a .tkc file to a video file or PNG folder (chosen by `out`'s name)."""
+    reader = ContainerReader(src)
+    h = reader.header
+    model, _ = model_for(h, model_name, device)
+    colour = ColourInfo(h.colour_primaries, h.transfer_characteristics, h.matrix_coefficients, h.full_range)
+    t0 = time.perf_counter()
+    with open_writer(out, h.width, h.height, h.fps, colour=colour, force=force) as writer:
+        for frame in decode_frames(reader, model, device, quiet):
+            writer.write(frame)
+    return CodingStats(h.frame_count, h.width, h.height, Path(src).stat().st_size, time.perf_counter() - t0)

@@ -1,0 +1,63 @@
+"""Measure a zoo model the way a user meets it: real container bytes, real decode.
+
+Used for the model cards (`tokcodec eval`) and by the benchmark's tokcodec
+codec. Every number comes from encoding the frames into a .tkc in memory,
+decoding it back, and comparing with the frames that went in.
+"""
+from __future__ import annotations
+
+import io
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .codec.container import ContainerReader
+from .codec.pipeline import decode_frames, encode_video
+from .io import ColourInfo, VideoInfo, read_frames
+from .metrics import lpips_video, ms_ssim, psnr
+from .models.tokenizer import Tokenizer
+from .zoo import ModelEntry
+
+
+def code_frames(frames: list[np.ndarray], model: Tokenizer, entry: ModelEntry, gop: int = 17,
+                device: str = "cpu", fps: Fraction = Fraction(25)) -> tuple[bytes, list[np.ndarray], dict]:
+    """Encode then decode `frames`; returns (container bytes, decoded frames, timings)."""
+    h, w = frames[0].shape[:2]
+    info = VideoInfo(w, h, fps, len(frames), ColourInfo())
+    buffer = io.BytesIO()
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    t0 = time.perf_counter()
+    encode_video(frames, info, buffer, model, entry, gop=gop, device=device, quiet=True)
+    sync()
+    t1 = time.perf_counter()
+    decoded = list(decode_frames(ContainerReader(buffer.getvalue()), model, device))
+    sync()
+    t2 = time.perf_counter()
+    return buffer.getvalue(), decoded, {"encode_fps": len(frames) / (t1 - t0), "decode_fps": len(frames) / (t2 - t1)}
+
+
+def evaluate_clip(frames: list[np.ndarray], model: Tokenizer, entry: ModelEntry, gop: int = 17,
+                  device: str = "cpu") -> dict:
+    data, decoded, speed = code_frames(frames, model, entry, gop, device)
+    a, b = np.stack(frames), np.stack(decoded)
+    h, w = a.shape[1:3]
+    return {"frames": len(frames), "width": w, "height": h, "bytes": len(data),
+            "bpp": len(data) * 8 / (w * h * len(frames)), "psnr": psnr(a, b), "ms_ssim": ms_ssim(a, b),
+            "lpips_alex": lpips_video(a, b, net="alex"), **speed}
+
+
+def evaluate_model(model: Tokenizer, entry: ModelEntry, clips: list[str | Path], size: tuple[int, int] = (640, 360),
+                   frames: int = 33, gop: int = 17, device: str = "cpu", progress: bool = True) -> dict:
+    """Per-clip and mean metrics over `clips`, area-downscaled to `size`."""
+    from tqdm import tqdm
+    per_clip = {}
+    for clip in tqdm(clips, desc=f"eval {entry.name}", disable=not progress):
+        video, _ = read_frames(clip, max_frames=frames, size=size)
+        per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device)
+    keys = ("bpp", "psnr", "ms_ssim", "lpips_alex", "encode_fps", "decode_fps")
+    mean = {k: float(np.mean([r[k] for r in per_clip.values()])) for k in keys}
+    return {"model": entry.name, "size": list(size), "frames": frames, "gop": gop, "device": device,
+            "threads": torch.get_num_threads(), "mean": mean, "clips": per_clip}

@@ -1,0 +1,92 @@
+"""Tokenizer training losses: reconstruction, perceptual, LFQ, and GAN with LeCAM.
+
+The perceptual loss uses LPIPS-VGG while evaluation reports LPIPS-AlexNet,
+so the reported metric is not the one optimised.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..models.lfq import LFQLoss
+
+
+@dataclass
+class LossWeights:
+    l1: float = 1.0
+    l2: float = 0.0
+    perceptual: float = 0.0  # LPIPS-VGG; expensive on a CPU
+    entropy: float = 0.1  # final weight; starts at 3x and decays linearly over entropy_anneal_steps
+    entropy_anneal_steps: int = 2000
+    commitment: float = 0.25
+    gan: float = 0.0  # 0 disables the discriminator
+    lecam: float = 0.001
+    gan_start: int = 0  # the discriminator joins after this many steps
+
+    def entropy_at(self, step: int) -> float:
+        remaining = max(0.0, 1.0 - step / max(self.entropy_anneal_steps, 1))
+        return self.entropy * (1.0 + 2.0 * remaining)
+
+
+def lfq_loss(loss: LFQLoss, weights: LossWeights, step: int) -> torch.Tensor:
+    entropy = loss.per_sample_entropy - loss.batch_entropy
+    return weights.entropy_at(step) * entropy + weights.commitment * loss.commitment
+
+
+def frames_2d(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B*T, C, H, W) for per-frame image losses."""
+    return x.transpose(1, 2).flatten(0, 1)
+
+
+class BlurPool3d(nn.Module):
+    """Anti-aliased 2x downsampling in space and time ([1, 2, 1] blur, then stride 2)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        k = k[:, None, None] * k[None, :, None] * k[None, None, :]
+        self.register_buffer("kernel", (k / k.sum()).expand(channels, 1, 3, 3, 3).contiguous())
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stride = (2 if x.shape[2] > 1 else 1, 2, 2)
+        x = F.pad(x, (1, 1, 1, 1, 1, 1), mode="replicate")
+        return F.conv3d(x, self.kernel, stride=stride, groups=self.channels)
+
+
+class Discriminator(nn.Module):
+    """A small 3D conv discriminator with blur pooling (not inflated, trained from scratch)."""
+
+    def __init__(self, channels: int = 32, levels: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv3d(3, channels, 3, padding=1), nn.LeakyReLU(0.2)]
+        ch = channels
+        for _ in range(levels):
+            layers += [nn.Conv3d(ch, ch * 2, 3, padding=1), nn.LeakyReLU(0.2), BlurPool3d(ch * 2)]
+            ch *= 2
+        layers += [nn.Conv3d(ch, 1, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class LeCAM:
+    """LeCAM regularisation (Tseng et al. 2021): keeps D's outputs near EMAs of each other."""
+
+    def __init__(self, decay: float = 0.999):
+        self.decay = decay
+        self.real_ema = 0.0
+        self.fake_ema = 0.0
+
+    def __call__(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        self.real_ema = self.decay * self.real_ema + (1 - self.decay) * real.mean().item()
+        self.fake_ema = self.decay * self.fake_ema + (1 - self.decay) * fake.mean().item()
+        return F.relu(real - self.fake_ema).pow(2).mean() + F.relu(self.real_ema - fake).pow(2).mean()
+
+
+def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
