@@ -41,7 +41,8 @@ def _split(text: str | None) -> list[str] | None:
                                "x265-medium-psnr, tokcodec-m1, ... (default: all in the configuration).")
 @click.option("--models", help="tokcodec models, comma list or 'all' (default: the configuration's).")
 @click.option("--modes", help="tokcodec entropy modes, e.g. 0,1.")
-@click.option("--gop", type=int, help="tokcodec GOP length (1 + 4k); default: the whole clip as one GOP.")
+@click.option("--gop", help="tokcodec GOP length(s), 1 + 4k, comma list for several rate points; 'clip' = the "
+                           "whole clip as one GOP (the default).")
 @click.option("--intra-period", type=int, help="Intra period of the anchors in frames (default: one intra frame "
                                                "per clip).")
 @click.option("-o", "--out", "out_dir", default="bench_results", show_default=True,
@@ -102,7 +103,7 @@ def bench(clips, config_path, mcl_jcv, data_root, frames, size, codecs, models, 
     if modes is not None:
         cfg.tokcodec["modes"] = [int(m) for m in _split(modes)]
     if gop is not None:
-        cfg.tokcodec["gop"] = gop
+        cfg.tokcodec["gop"] = [None if g == "clip" else int(g) for g in _split(gop)]
     if quick:
         cfg = runner.quick_config(cfg)
     if not cfg.clips:

@@ -128,6 +128,44 @@ def models(as_json):
         click.echo(f"{r['name']}{' (default)' if r['default'] else ''}: {numbers}")
 
 
+@cli.command("eval")
+@click.argument("clips", nargs=-1, required=True)
+@click.option("--model", default="default", show_default=True, help="Zoo model name.")
+@click.option("--size", default="640x360", show_default=True, help="Area-downscale every clip to WxH.")
+@click.option("--frames", default=33, show_default=True, help="Frames per clip.")
+@click.option("--gop", default=17, show_default=True, help="Frames per GOP.")
+@click.option("-o", "--output", help="Write the JSON result here (else stdout).")
+@device_option
+@force_option
+@quiet_option
+@friendly_errors
+def evaluate(clips, model, size, frames, gop, output, device, force, quiet):
+    """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
+    from tokcodec.evaluate import evaluate_model
+    from tokcodec.zoo import load_model
+    device = resolve_device(device)
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise TokcodecError(f"--size {size}: expected WxH, e.g. 640x360") from None
+    if output and Path(output).exists() and not force:
+        raise TokcodecError(f"{output} exists (use --force to overwrite)")
+    tokenizer, entry = load_model(model, device=device)
+    result = evaluate_model(tokenizer, entry, list(clips), (width, height), frames, gop, device, progress=not quiet)
+    text = json.dumps(result, indent=2)
+    if output:
+        from tokcodec.io import atomic_output
+        with atomic_output(output, force=force) as out:
+            Path(out.tmp).write_text(text + "\n")
+    else:
+        click.echo(text)
+    if not quiet:
+        m = result["mean"]
+        click.echo(f"{entry.name}: {m['bpp']:.4f} bpp, PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, "
+                   f"LPIPS-alex {m['lpips_alex']:.4f}, encode {m['encode_fps']:.1f} fps, "
+                   f"decode {m['decode_fps']:.1f} fps ({device})", err=True)
+
+
 def _report(summary: dict, as_json: bool, quiet: bool, line: str) -> None:
     if as_json:
         click.echo(json.dumps(summary))

@@ -34,3 +34,21 @@ def make_clip():
 def example_clip() -> Path:
     """The bundled real clip: 33 frames, 320x180, 30000/1001 fps, BT.709."""
     return REPO / "examples" / "dog_320x180.mp4"
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory):
+    """A zoo holding one tiny random tokenizer ('tiny', the default there), selected
+    through TOKCODEC_ZOO for the whole session: fast CLI and pipeline tests."""
+    import torch
+
+    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
+    from tokcodec.zoo import register_model
+
+    registry = tmp_path_factory.mktemp("zoo") / "registry.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOKCODEC_ZOO", str(registry))
+        torch.manual_seed(0)
+        model = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
+        register_model("tiny", model.config, model.state_dict(), {"stage": "test"}, make_default=True)
+        yield registry

@@ -5,7 +5,6 @@ uses x265 only (2 points) plus a trivial stand-in for tokcodec, at 64x64.
 """
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +212,7 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     from tokcodec_cli.bench import bench
 
     monkeypatch.setattr(runner, "_tokcodec_backend", lambda *a, **k: FakeTokcodec())
+    monkeypatch.setattr(runner, "available_modes", lambda backend: {0, 1})
     for i in range(2):
         _png_folder(make_clip(9, 64, 64)[::-1] if i else make_clip(9, 64, 64), tmp_path / "clips" / f"c{i}")
     config = {"clips": ["clips/c0", "clips/c1"], "frames": 9, "size": [64, 64], "vmaf": True,
@@ -254,14 +254,23 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     assert agg["tokcodec-m0"][0]["psnr_rgb"] == agg["tokcodec-m1"][0]["psnr_rgb"]
 
 
-@pytest.mark.skipif(not os.environ.get("TOKCODEC_TEST_MODEL") and True, reason="set TOKCODEC_TEST_MODEL=name to "
-                    "run tokcodec itself through the bench (slow on CPU)")
-def test_real_tokcodec_point(tmp_path, make_clip):
+def test_tokcodec_through_the_library(tmp_path, make_clip, monkeypatch):
+    """The real pipeline path (zoo -> encode -> .tkc -> decode) with a tiny untrained model."""
+    import tokcodec.zoo as zoo
     from tokcodec.bench.tokcodec_codec import TokcodecBackend
+    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
 
-    frames = np.stack(make_clip(5, 64, 64))
-    backend = TokcodecBackend("auto", "cpu", 1)
+    cfg = TokenizerConfig(channels=8, channel_mults=(1, 1, 1, 1))
+    files = zoo.export_weights(Tokenizer(cfg).state_dict(), tmp_path / "zoo", "tiny")
+    registry = {"default": "tiny", "models": {"tiny": {
+        "config": cfg.to_dict(), "files": [str(f) for f in files], "sha256": [zoo.sha256_file(f) for f in files],
+        "card": {}}}}
+    monkeypatch.setattr(zoo, "read_registry", lambda path=None: registry)
+    frames = np.stack(make_clip(9, 48, 64))
+    backend = TokcodecBackend("library", "cpu", 1)
     out = tmp_path / "a.tkc"
-    backend.encode(frames, 25.0, os.environ["TOKCODEC_TEST_MODEL"], 0, 5, str(out))
-    rgb, _, _ = backend.decode(str(out), os.environ["TOKCODEC_TEST_MODEL"])
-    assert rgb.shape == frames.shape
+    backend.encode(frames, 25.0, "tiny", 0, 9, str(out))
+    rgb, wall, _ = backend.decode(str(out), "tiny")
+    assert rgb.shape == frames.shape and rgb.dtype == np.uint8 and wall > 0
+    # 9 frames -> 3 x 6 x 8 tokens of 18 bits, plus the container's header, chunk header, index and footer.
+    assert 3 * 6 * 8 * 18 // 8 < out.stat().st_size < 3 * 6 * 8 * 18 // 8 + 400

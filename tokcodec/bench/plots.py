@@ -161,7 +161,7 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
             backend = backend or runner._tokcodec_backend(row.get("backend", "auto"),
                                                           env["config"].get("device", "cpu"),
                                                           env["config"].get("threads", 1))
-            rgb, _, _ = backend.decode(str(stream), row["point"])
+            rgb, _, _ = backend.decode(str(stream), row["value"])
             frame = rgb[fidx]
             same = [r for r in results if r["clip"] == clip and r["family"] == "tokcodec" and r["point"] == row["point"]]
             rates = ", ".join(f"m{r['codec'][-1]} {r['bpp']:.4f}" for r in sorted(same, key=lambda r: r["codec"]))

@@ -233,7 +233,9 @@ def markdown_summary(agg: dict[str, list[dict]], env: dict, target: float, bd: l
     lines += [f"Clips: {len(clips)} ({', '.join(clips)}), {cfg['frames']} frames each at {size}; "
               f"intra period: {cfg['intra_period'] or 'one intra frame per clip'}.",
               f"Colour: {env['colour']}. PSNR pooling: {env['psnr_pooling']}. VMAF: {env['vmaf'] or 'not available'}.",
-              f"Machine: {env['machine']}; {env['workers']} worker process(es). {speed_note}".strip(), ""]
+              f"Machine: {env['machine']}; {env['workers']} worker process(es). {speed_note}".strip()]
+    lines += [f"Note: {n}." for n in env.get("notes", [])]
+    lines += [""]
     # BD-rate
     lines += ["### BD-rate of tokcodec against each anchor",
               "",

@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 
 from tokcodec.bench import anchors as anc
 from tokcodec.bench.datasets import (COLOUR_NOTE, ClipSource, discover_clips, load_reference, make_reference,
                                      save_reference)
-from tokcodec.bench.tokcodec_codec import TokcodecSpec, resolve_models
+from tokcodec.bench.tokcodec_codec import TokcodecSpec, available_modes, parse_gops, resolve_models
 from tokcodec.errors import ModelError, TokcodecError
 
 BENCH_VERSION = 1
@@ -59,6 +58,7 @@ class BenchConfig:
     side_by_side: dict = field(default_factory=dict)  # {"clip": name, "frame": i, "crop": [x, y, w, h]}
     name: str = "benchmark"
     data_root: str | None = None
+    notes: list[str] = field(default_factory=list)  # things left out, reported with the results
 
     @staticmethod
     def from_dict(d: dict, base: Path | None = None) -> "BenchConfig":
@@ -97,9 +97,15 @@ class BenchConfig:
         if not t or t.get("enabled", True) is False:
             return []
         models = resolve_models(t.get("models", "all"))
+        modes = [int(m) for m in t.get("modes", [0, 1])]
+        have = available_modes(t.get("backend", "auto"))
+        if any(m not in have for m in modes):
+            self.notes.append(f"tokcodec entropy mode(s) {sorted(set(modes) - have)} left out: this tokcodec "
+                              f"cannot write them yet (tokcodec.codec.pipeline has no mode argument)")
+            modes = [m for m in modes if m in have]
         specs = []
-        for mode in t.get("modes", [0, 1]):
-            specs.append(TokcodecSpec(f"tokcodec-m{mode}", int(mode), models, t.get("gop"),
+        for mode in modes:
+            specs.append(TokcodecSpec(f"tokcodec-m{mode}", int(mode), models, parse_gops(t.get("gop")),
                                       t.get("backend", "auto"), f"tokcodec, entropy mode {mode}"))
         return specs
 
@@ -192,6 +198,7 @@ class Job:
     clip_key: str
     spec: dict  # the codec spec (AnchorSpec / TokcodecSpec to_dict)
     signature: str
+    gop: int | None = None  # tokcodec only: None = the whole clip
 
 
 def clip_key(src: ClipSource, frames: int, size) -> str:
@@ -236,10 +243,10 @@ def build_jobs(cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | 
     for spec in tk_specs:
         for src in sources:
             key = clip_key(src, cfg.frames, cfg.size)
-            for m in spec.models:
-                sig = _signature({**common, "spec": spec.to_dict() | {"points": None}, "point": m, "clip": key,
-                                  "weights": _model_hash(m)})
-                jobs.append(Job(spec.name, "tokcodec", m, m, src.name, key, spec.to_dict(), sig))
+            for label, m, g in spec.points:
+                sig = _signature({**common, "spec": spec.to_dict() | {"models": None, "gops": None}, "point": m,
+                                  "gop": g, "clip": key, "weights": _model_hash(m)})
+                jobs.append(Job(spec.name, "tokcodec", label, m, src.name, key, spec.to_dict(), sig, g))
     return jobs
 
 
@@ -318,10 +325,9 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
     if job.family == "tokcodec":
         spec = job.spec
         backend = _tokcodec_backend(spec.get("backend", "auto"), device, threads)
-        from tokcodec.bench.tokcodec_codec import gop_for, TokcodecSpec
+        from tokcodec.bench.tokcodec_codec import gop_for
 
-        gop = gop_for(TokcodecSpec(spec["name"], spec["mode"], tuple(spec["points"]), spec.get("gop")),
-                      ref.num_frames)
+        gop = gop_for(job.gop, ref.num_frames)
         tmp = str(spath) + ".part.tkc"
         enc_wall, enc_cpu, command = backend.encode(ref.rgb, ref.fps, job.value, spec["mode"], gop, tmp)
         os.replace(tmp, spath)
@@ -413,6 +419,8 @@ def run(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None
     check_tools(cfg, codecs)
     prepare_references(cfg, sources, cache, progress)
     jobs = build_jobs(cfg, sources, codecs, log)
+    for note in sorted(set(cfg.notes)):
+        log(f"note: {note}")
     done, todo = [], []
     for j in jobs:
         r = load_result(cache, j)
@@ -493,6 +501,7 @@ def environment(cfg: BenchConfig, workers: int) -> dict:
         "vmaf": VMAF_MODEL + " (libvmaf in the ffmpeg binary)" if vmaf_available() else None,
         "psnr_pooling": "per-frame PSNR, mean over frames (frames capped at 100 dB)",
         "config": cfg.to_dict(),
+        "notes": sorted(set(cfg.notes)),
         "anchors": {a.name: anc.describe(a, cfg.threads, cfg.intra_period) for a in cfg.anchors},
     }
     try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,22 +36,37 @@ MODES = {0: "bit-packed", 1: "MLM range coded"}
 
 @dataclass(frozen=True)
 class TokcodecSpec:
-    """A tokcodec curve: one entropy mode over a list of models (the rate points)."""
+    """A tokcodec curve: one entropy mode over rate points = models x GOP lengths.
+
+    A GOP of None is the whole clip as one GOP (the largest 1 + 4k <= frames):
+    one intra frame per clip, as the anchors have. Shorter GOPs cost more bits
+    (each GOP starts with an image-like latent frame) and are extra rate points.
+    """
 
     name: str
     mode: int
     models: tuple[str, ...]
-    gop: int | None = None  # None: the whole clip (largest 1 + 4k <= frames) as one GOP
+    gops: tuple[int | None, ...] = (None,)
     backend: str = "auto"
     description: str = ""
 
     @property
-    def points(self) -> tuple[str, ...]:
-        return self.models
+    def points(self) -> list[tuple[str, str, int | None]]:
+        """(label, model, gop) per rate point; the label is the model name, plus -g<N> with several GOPs."""
+        many = len(self.gops) > 1
+        return [((f"{m}-g{g or 'clip'}" if many else m), m, g) for m in self.models for g in self.gops]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "family": "tokcodec", "mode": self.mode, "points": list(self.models),
-                "gop": self.gop, "backend": self.backend, "description": self.description}
+        return {"name": self.name, "family": "tokcodec", "mode": self.mode, "models": list(self.models),
+                "gops": list(self.gops), "backend": self.backend, "description": self.description}
+
+
+def parse_gops(value) -> tuple[int | None, ...]:
+    """Config "gop": null | N | [null, 17, 9] -> a tuple (None = whole clip)."""
+    if isinstance(value, (list, tuple)):
+        vals = tuple(None if v in (None, "clip", 0) else int(v) for v in value)
+        return vals or (None,)
+    return (None if value in (None, "clip", 0) else int(value),)
 
 
 def shipped_models() -> list[str]:
@@ -75,11 +89,11 @@ def resolve_models(models) -> tuple[str, ...]:
     return tuple(models)
 
 
-def gop_for(spec: TokcodecSpec, num_frames: int) -> int:
-    """The GOP length used for a clip: the spec's, or the whole clip as one GOP of 1 + 4k frames."""
-    if spec.gop:
-        return spec.gop
-    return 1 + 4 * max(0, (num_frames - 1) // 4)
+def gop_for(gop: int | None, num_frames: int, temporal_stride: int = 4) -> int:
+    """The GOP length used for a clip: `gop`, or the whole clip as one GOP of 1 + s*k frames."""
+    if gop:
+        return gop
+    return 1 + temporal_stride * max(0, (num_frames - 1) // temporal_stride)
 
 
 def _pipeline():
@@ -122,6 +136,26 @@ def _frames_reader(frames: np.ndarray, fps: float):
                        lambda: None)
 
 
+def available_modes(backend: str = "auto") -> set[int]:
+    """Entropy modes this tokcodec can write: 0 always; others when the encoder takes a mode argument."""
+    if choose_backend(backend) == "cli":
+        return {0, 1}  # the CLI says for itself (an error names the missing option)
+    fn = _encode_fn(_pipeline())
+    return {0, 1} if _mode_kwarg(fn) else {0}
+
+
+def _bind(fn, values: dict) -> dict:
+    """Keyword arguments for `fn` by parameter name (the pipeline's signatures are matched, not assumed)."""
+    out = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        if name in values:
+            out[name] = values[name]
+        elif p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise ModelError(f"tokcodec.codec.pipeline.{fn.__name__} takes an argument {name!r} the benchmark "
+                             "does not know")
+    return out
+
+
 def _mode_kwarg(fn) -> str | None:
     params = inspect.signature(fn).parameters
     for name in ("mode", "entropy_mode", "entropy"):
@@ -161,13 +195,15 @@ class TokcodecBackend:
             if not key and mode != 0:
                 raise ModelError(f"tokcodec.codec.pipeline.{fn.__name__} has no entropy mode argument yet "
                                  f"(mode {mode} unavailable)")
+            reader = _frames_reader(frames, fps)
+            values = {"frames": reader, "reader": reader, "info": reader.info, "out": out_path,
+                      "out_path": out_path, "output": out_path, "dest": out_path, "path": out_path, "model": m,
+                      "tokenizer": m, "entry": entry, "gop": gop, "device": self.device, "force": True,
+                      "quiet": True, "fps": fps, **kwargs}
+            call_kwargs = _bind(fn, values)
             t0, c0 = time.perf_counter(), time.process_time()
             with torch.inference_mode():
-                if fn.__name__ == "encode_frames":
-                    fn(list(frames), fps, m, entry, gop, out_path, self.device, **kwargs)
-                else:  # encode_video(reader, out, model, entry, gop=, device=, ...)
-                    fn(_frames_reader(frames, fps), out_path, m, entry, gop=gop, device=self.device, force=True,
-                       quiet=True, **kwargs)
+                fn(**call_kwargs)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             call = f"tokcodec.codec.pipeline.{fn.__name__}(..., model={model!r}, gop={gop}, " \
                    f"{key or 'mode'}={mode}, device={self.device!r})"
@@ -192,13 +228,15 @@ class TokcodecBackend:
             m, _ = self._model(model)
             t0, c0 = time.perf_counter(), time.process_time()
             with torch.inference_mode():
-                if fn.__name__ == "decode_file":
-                    frames = list(fn(str(path), m, self.device))
-                else:  # decode_frames(ContainerReader, model, device)
+                if fn.__name__ == "decode_frames":  # decode_frames(ContainerReader, model, device, ...)
                     from tokcodec.codec.container import ContainerReader
 
                     with ContainerReader(str(path)) as reader:
-                        frames = list(fn(reader, m, self.device))
+                        frames = list(fn(**_bind(fn, {"reader": reader, "model": m, "tokenizer": m,
+                                                       "device": self.device, "quiet": True})))
+                else:  # decode_file(path, model, device)
+                    frames = list(fn(**_bind(fn, {"path": str(path), "src": str(path), "model": m,
+                                                   "tokenizer": m, "device": self.device, "quiet": True})))
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             return np.stack([np.asarray(f) for f in frames]), wall, cpu
         with tempfile.TemporaryDirectory(prefix="tkc-bench-") as tmp:
@@ -262,7 +300,7 @@ def describe(spec: TokcodecSpec, backend: str, device: str, threads: int) -> dic
         "entropy_mode": spec.mode,
         "entropy_mode_name": MODES.get(spec.mode, "?"),
         "models": list(spec.models),
-        "gop": spec.gop or "whole clip (1 + 4k frames)",
+        "gops": [g or "whole clip (1 + 4k frames)" for g in spec.gops],
         "backend": choose_backend(backend),
         "device": device,
         "torch": torch.__version__,

@@ -1,0 +1,153 @@
+"""The command line end to end: round trips, lossless decode, and every error path
+giving one line and a non-zero exit (no traceback, no half-written output)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tokcodec.codec.container import ContainerReader
+from tokcodec.codec.pipeline import pad_gop
+from tokcodec.io import open_writer, read_frames
+from tokcodec.zoo import load_model
+from tokcodec_cli.main import cli
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def write_clip(path, frames, fps=25):
+    h, w = frames[0].shape[:2]
+    with open_writer(path, w, h, fps) as writer:
+        for f in frames:
+            writer.write(f)
+    return path
+
+
+@pytest.fixture
+def zoo(tiny_zoo, monkeypatch):
+    monkeypatch.setenv("TOKCODEC_ZOO", str(tiny_zoo))
+    return tiny_zoo
+
+
+@pytest.mark.parametrize("frames,height,width", [(1, 24, 40), (6, 21, 35), (11, 16, 16)])
+def test_round_trip_odd_sizes_is_the_models_reconstruction(zoo, tmp_path, make_clip, frames, height, width):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(frames, height, width))
+    code, out = run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 5, "--quiet", "--device", "cpu")
+    assert code == 0, out
+    code, out = run("decode", tmp_path / "a.tkc", "-o", tmp_path / "dec/", "--quiet", "--device", "cpu")
+    assert code == 0, out
+    decoded, info = read_frames(tmp_path / "dec")
+    assert len(decoded) == frames and decoded[0].shape == (height, width, 3)
+    # Lossless output == what the tokenizer reconstructs from the same frames, GOP by GOP.
+    model, _ = load_model("default")
+    source, _ = read_frames(clip)
+    for start in range(0, frames, 5):
+        gop = source[start:start + 5]
+        recon = model.decode(model.encode(pad_gop(gop, model)))[:, :, :len(gop), :height, :width]
+        expect = ((recon[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        assert np.array_equal(np.stack(decoded[start:start + 5]), expect)
+
+
+def test_info_reports_header_chunks_and_bpp(zoo, tmp_path, make_clip):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(7, 24, 32))
+    assert run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 5, "-q")[0] == 0
+    code, out = run("info", tmp_path / "a.tkc", "--json")
+    assert code == 0
+    d = json.loads(out)
+    size = (tmp_path / "a.tkc").stat().st_size
+    assert d["frames"] == 7 and d["width"] == 32 and d["gop"] == 5 and d["model"] == "tiny"
+    assert [c["frames"] for c in d["chunks"]] == [5, 2]
+    assert d["bpp"] == pytest.approx(size * 8 / (32 * 24 * 7))
+    assert d["fps"] == "25/1"
+
+
+def test_refuses_to_overwrite_without_force(zoo, tmp_path, make_clip):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(1, 16, 16))
+    out = tmp_path / "a.tkc"
+    out.write_bytes(b"precious")
+    code, msg = run("encode", clip, "-o", out, "-q")
+    assert code == 1 and "exists" in msg and out.read_bytes() == b"precious"
+    assert run("encode", clip, "-o", out, "-q", "--force")[0] == 0
+    dec = tmp_path / "d.mp4"
+    dec.write_bytes(b"precious")
+    code, msg = run("decode", out, "-o", dec, "-q")
+    assert code == 1 and dec.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("content,what", [(None, "missing"), (b"", "empty"), (b"\x00garbage" * 50, "junk")])
+def test_bad_input_is_one_line(zoo, tmp_path, content, what):
+    src = tmp_path / "in.mp4"
+    if content is not None:
+        src.write_bytes(content)
+    code, msg = run("encode", src, "-o", tmp_path / "a.tkc", "-q")
+    assert code == 1
+    assert msg.startswith("tokcodec: error:") and msg.count("\n") == 1 and "Traceback" not in msg
+    assert not (tmp_path / "a.tkc").exists()
+
+
+def test_corrupt_and_truncated_containers(zoo, tmp_path, make_clip):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(6, 16, 24))
+    good = tmp_path / "a.tkc"
+    assert run("encode", clip, "-o", good, "--gop", 5, "-q")[0] == 0
+    data = good.read_bytes()
+    payload_byte = ContainerReader(data).chunks[0].offset + 40  # inside chunk 0's payload
+    cases = {"truncated": data[: len(data) // 2],
+             "flipped": data[:payload_byte] + bytes([data[payload_byte] ^ 0xFF]) + data[payload_byte + 1:],
+             "version": data[:8] + (99).to_bytes(4, "little") + data[12:], "text": b"hello world"}
+    for name, payload in cases.items():
+        bad = tmp_path / f"{name}.tkc"
+        bad.write_bytes(payload)
+        # info reads headers and the chunk index only, so a damaged payload is decode's to find.
+        checks = [["decode", bad, "-o", tmp_path / f"{name}/", "-q"]] + ([["info", bad]] if name != "flipped" else [])
+        for args in checks:
+            code, msg = run(*args)
+            assert code == 1, (name, msg)
+            assert msg.startswith("tokcodec: error:") and msg.count("\n") == 1, (name, msg)
+        assert not (tmp_path / name).exists()
+
+
+def test_model_errors(zoo, tmp_path, make_clip, monkeypatch):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(1, 16, 16))
+    code, msg = run("encode", clip, "-o", tmp_path / "a.tkc", "--model", "nope", "-q")
+    assert code == 1 and "unknown model 'nope'" in msg
+    assert run("encode", clip, "-o", tmp_path / "a.tkc", "-q")[0] == 0
+    # A zoo whose 'tiny' has other weights: the file's weights hash no longer matches.
+    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
+    from tokcodec.zoo import register_model
+    other = tmp_path / "other" / "registry.json"
+    other.parent.mkdir()
+    monkeypatch.setenv("TOKCODEC_ZOO", str(other))
+    torch.manual_seed(1)
+    register_model("tiny", TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)),
+                   Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2))).state_dict(), {})
+    code, msg = run("decode", tmp_path / "a.tkc", "-o", tmp_path / "d/", "-q")
+    assert code == 1 and "not the one this file was encoded with" in msg
+    # Weights on disk that do not match their sha256.
+    weights = next((other.parent / "weights").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"tampered")
+    code, msg = run("encode", clip, "-o", tmp_path / "b.tkc", "-q")
+    assert code == 1 and "sha256" in msg
+
+
+def test_bad_options_and_unwritable_output(zoo, tmp_path, make_clip):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(1, 16, 16))
+    code, msg = run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 6, "-q")
+    assert code == 1 and "1 + 4k" in msg
+    code, msg = run("encode", clip, "-o", tmp_path / "no" / "such" / "dir" / "a.tkc", "-q")
+    assert code == 1 and msg.count("\n") == 1
+    code, msg = run("encode", clip, "-o", tmp_path / "a.mp4", "-q")
+    assert code == 1 and ".tkc" in msg
+
+
+def test_installed_command_exit_code(zoo, tmp_path):
+    env = {**os.environ, "TOKCODEC_ZOO": str(zoo)}
+    p = subprocess.run([sys.executable, "-m", "tokcodec_cli.main", "decode", str(tmp_path / "missing.tkc"),
+                        "-o", str(tmp_path / "x/")], capture_output=True, text=True, env=env)
+    assert p.returncode == 1 and p.stderr.startswith("tokcodec: error:") and "Traceback" not in p.stderr
