@@ -41,8 +41,8 @@ def encode(input_path, output, model, gop, max_frames, fps, as_json, device, for
         raise TokcodecError(f"{output}: the output of encode is a .tkc file")
     if Path(output).exists() and not force:
         raise TokcodecError(f"{output} exists (use --force to overwrite)")
-    tokenizer, entry = load_model(model, device=device)
     with open_video(input_path, fps=fps) as reader:
+        tokenizer, entry = load_model(model, device=device)
         stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device, force=force,
                              quiet=quiet, max_frames=max_frames)
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,

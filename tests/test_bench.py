@@ -56,6 +56,19 @@ def test_lpips_alex_reproduces_the_reference_pair():
     assert round(lpips_video(img["ex_ref"], img["ex_p1"], net="alex"), 3) == 0.138
 
 
+def test_cached_lpips_equals_lpips_video(make_clip):
+    from tokcodec.bench.datasets import Reference
+    from tokcodec.bench.evaluate import lpips_against_reference
+    from tokcodec.metrics import lpips_video
+
+    clip = np.stack(make_clip(5, 64, 64))
+    ref = Reference("c", 64, 64, 25.0, clip[..., 0], clip[:, ::2, ::2, 1], clip[:, ::2, ::2, 2], clip)
+    rng = np.random.default_rng(2)
+    for sigma in (4, 12):  # the second call reuses the cached reference features
+        dec = np.clip(clip + rng.normal(0, sigma, clip.shape), 0, 255).astype(np.uint8)
+        assert lpips_against_reference(ref, dec) == pytest.approx(lpips_video(clip, dec), rel=1e-5)
+
+
 def test_bpp_arithmetic():
     assert bits_per_pixel(1000, 10, 64, 48) == pytest.approx(8000 / (10 * 64 * 48))
     # 640x360, 33 frames: 0.0384 bpp is 36,495 bytes.

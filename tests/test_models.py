@@ -10,15 +10,19 @@ from tokcodec.train.tokenizer import inflate_image_weights
 TINY = TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2), res_blocks=1)
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
+def random_tiny_model(seed: int = 0) -> Tokenizer:
+    """A tiny tokenizer with random (not zero-initialised) weights everywhere, so every kernel slice matters."""
+    torch.manual_seed(seed)
     m = Tokenizer(TINY).eval()
-    # Random (not zero) weights everywhere, so every kernel slice matters.
     with torch.no_grad():
         for p in m.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     return m
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_tiny_model()
 
 
 def test_lfq_bits_index_round_trip():
@@ -99,11 +103,15 @@ def test_latent_for_frames_never_looks_ahead():
     assert mapped == [0, 1, 1, 1, 1, 2, 2, 2, 2]
 
 
-def test_inflation_keeps_the_image_model_per_frame():
-    torch.manual_seed(0)
-    m = Tokenizer(TINY).eval()
+def test_inflation_holds_the_image_model_over_each_group():
+    m = random_tiny_model()
     frame = torch.rand(1, 3, 1, 16, 16) * 2 - 1
+    image_recon = m.decode(m.encode(frame))
     inflate_image_weights(m)
+    assert torch.equal(m.encode(frame), m.encode(frame))  # deterministic
     video = frame.repeat(1, 1, 5, 1, 1)
-    # After inflation a static video's first latent is the image's, and its decode matches per frame.
-    assert torch.equal(m.encode(video)[:, :1], m.encode(frame))
+    tokens = m.encode(video)
+    # A static video: every latent is the image's tokens, every decoded frame the image's reconstruction.
+    assert torch.equal(tokens, m.encode(frame).expand_as(tokens))
+    recon = m.decode(tokens)
+    assert torch.allclose(recon, image_recon.expand_as(recon), atol=1e-4)

@@ -31,6 +31,8 @@ from tokcodec.io.colour import (
 )
 from tokcodec.io.frames import resize_area
 
+# ffmpeg renders text files as video (ANSI art, subtitles): not input a user means.
+_TEXT_DEMUXERS = {"tty", "srt", "ass", "webvtt"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_IMAGE_FPS = Fraction(25)
 # Planar Y'CbCr that colour.py converts directly (4:2:0, 4:2:2, 4:4:4, 4:4:0; 8 bits
@@ -133,7 +135,7 @@ def _open_file(path: Path, fps: Fraction | None) -> VideoReader:
     except (av.FFmpegError, OSError) as e:
         raise InputError(f"{path}: not a readable video or image ({_reason(e)})") from None
     try:
-        if not container.streams.video:
+        if not container.streams.video or container.format.name in _TEXT_DEMUXERS:
             raise InputError(f"{path}: has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

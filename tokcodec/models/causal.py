@@ -50,12 +50,19 @@ class CausalConv3d(nn.Module):
         return y.unsqueeze(2)
 
 
+def default_groups(channels: int) -> int:
+    """At least 4 channels a group: one channel a group is InstanceNorm, which
+    strips each channel's mean and contrast per frame (colour casts, brightness)
+    and measurably slowed a narrow tokenizer's learning of colour."""
+    return max(1, min(32, channels // 4))
+
+
 class FrameGroupNorm(nn.Module):
     """GroupNorm with statistics per frame; pooling over T would break causality."""
 
-    def __init__(self, channels: int, groups: int = 32, affine: bool = True):
+    def __init__(self, channels: int, groups: int | None = None, affine: bool = True):
         super().__init__()
-        self.norm = nn.GroupNorm(min(groups, channels), channels, affine=affine)
+        self.norm = nn.GroupNorm(groups or default_groups(channels), channels, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y, t = _frames_as_batch(x)
@@ -79,7 +86,7 @@ def latent_for_frames(z: torch.Tensor, frames: int) -> torch.Tensor:
 class AdaptiveGroupNorm(nn.Module):
     """Per-frame GroupNorm whose scale and shift come from the quantized latent."""
 
-    def __init__(self, channels: int, latent_ch: int, groups: int = 32):
+    def __init__(self, channels: int, latent_ch: int, groups: int | None = None):
         super().__init__()
         self.norm = FrameGroupNorm(channels, groups, affine=False)
         self.scale = nn.Conv3d(latent_ch, channels, 1)

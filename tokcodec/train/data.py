@@ -68,7 +68,17 @@ class FrameBank:
 
     @classmethod
     def load(cls, paths: list[str | Path], max_side: int = 640, max_frames: int = 300,
-             quiet: bool = False) -> "FrameBank":
+             quiet: bool = False, cache: str | Path | None = None) -> "FrameBank":
+        """Decode every source; with `cache`, reuse (or write) the decoded bank there."""
+        if cache and Path(cache).exists():
+            return cls(**torch.load(cache))
+        bank = cls._decode(paths, max_side, max_frames, quiet)
+        if cache:
+            torch.save({"videos": bank.videos, "stills": bank.stills}, cache)
+        return bank
+
+    @classmethod
+    def _decode(cls, paths: list[str | Path], max_side: int, max_frames: int, quiet: bool) -> "FrameBank":
         videos, stills = find_sources(paths)
         bank = cls([], [])
         for path in tqdm(videos + stills, desc="loading data", disable=quiet, unit="file"):

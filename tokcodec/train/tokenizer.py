@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models.causal import CausalConv3d
+from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
 from .losses import Discriminator, LeCAM, LossWeights, frames_2d, hinge_d_loss, lfq_loss
@@ -50,6 +50,7 @@ class TrainConfig:
     val_frames: int = 17
     val_size: tuple[int, int] = (320, 176)  # (W, H), multiples of the spatial stride
     max_side: int = 640  # training sources are downscaled to this longer side
+    data_cache: str | None = None  # keep the decoded frames here (a .pt file) for the next run
     max_steps_this_run: int | None = None  # stop early (e.g. a 10-minute GPU slot) and resume later
     max_minutes: float | None = None
 
@@ -60,13 +61,25 @@ class TrainConfig:
 
 
 def inflate_image_weights(model: Tokenizer) -> None:
-    """MAGVIT-v2 inflation: keep each 3D kernel's temporally last slice (the
-    2D kernel image training learnt) and zero the earlier slices, so the
-    video model starts out as the image model applied frame by frame."""
+    """MAGVIT-v2 inflation of an image-trained tokenizer to video.
+
+    Each causal 3D kernel keeps its temporally last slice (the 2D kernel that
+    image training learnt) and its earlier slices are zeroed. Image training
+    only ever kept the last of the sub-frames a temporal depth-to-space
+    produces, so the other sub-frames' channels are copied from it: the
+    inflated model starts by holding each coded frame over its group.
+    """
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, CausalConv3d) and module.conv.weight.shape[2] > 1:
                 module.conv.weight[:, :, :-1].zero_()
+            if isinstance(module, DepthToSpaceUpsample) and module.t_factor > 1:
+                conv = module.conv.conv
+                # output channels are laid out (out_ch, s, 2, 2): see DepthToSpaceUpsample.forward
+                w = conv.weight.view(module.out_ch, module.t_factor, 4, *conv.weight.shape[1:])
+                b = conv.bias.view(module.out_ch, module.t_factor, 4)
+                w[:, :-1] = w[:, -1:].clone()
+                b[:, :-1] = b[:, -1:].clone()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -228,7 +241,7 @@ class Trainer:
     # --- the loop ------------------------------------------------------------
     def run(self) -> dict:
         cfg = self.cfg
-        bank = FrameBank.load(cfg.data, max_side=cfg.max_side, quiet=self.quiet)
+        bank = FrameBank.load(cfg.data, max_side=cfg.max_side, quiet=self.quiet, cache=cfg.data_cache)
         if self.device.startswith("cuda"):
             bank = bank.to(self.device)  # keep the data next to the model
         val_clips = load_val_clips(cfg.val_data, cfg) if cfg.val_data else []

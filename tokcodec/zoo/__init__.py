@@ -58,6 +58,8 @@ def get_entry(name: str = "default") -> ModelEntry:
     registry = read_registry(path)
     if name == "default":
         name = registry.get("default") or ""
+        if not name:
+            raise ModelError(f"no default model in the zoo ({path})")
     if name not in registry["models"]:
         known = ", ".join(sorted(registry["models"])) or "none"
         raise ModelError(f"unknown model '{name}' (shipped models: {known})")
