@@ -66,6 +66,11 @@ def test_info_reports_header_chunks_and_bpp(zoo, tmp_path, make_clip):
     assert [c["frames"] for c in d["chunks"]] == [5, 2]
     assert d["bpp"] == pytest.approx(size * 8 / (32 * 24 * 7))
     assert d["fps"] == "25/1"
+    # SPEC 3.3: weights_sha256 is SHA-256 over the model's weight files, concatenated in zoo order.
+    import hashlib
+    from tokcodec.zoo import get_entry
+    files = get_entry("tiny").files
+    assert d["weights_sha256"] == hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
 
 def test_refuses_to_overwrite_without_force(zoo, tmp_path, make_clip):

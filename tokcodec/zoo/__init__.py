@@ -38,8 +38,17 @@ class ModelEntry:
 
     @property
     def weights_hash(self) -> bytes:
-        """sha256 over the weight files' sha256 digests, in order: one 32-byte id for the container."""
-        return hashlib.sha256("".join(self.sha256).encode()).digest()
+        """The container's weights_sha256: SHA-256 over the weight files' bytes, concatenated in order."""
+        h = hashlib.sha256()
+        for path in self.files:
+            _update_from_file(h, path)
+        return h.digest()
+
+
+def _update_from_file(h, path: Path) -> None:
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
 
 
 def read_registry(path: Path | None = None) -> dict:
@@ -70,9 +79,7 @@ def get_entry(name: str = "default") -> ModelEntry:
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    _update_from_file(h, path)
     return h.hexdigest()
 
 

@@ -1,0 +1,61 @@
+"""Training runs on the CPU from the command line, checkpoints, resumes, and exports into a zoo."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tokcodec.io import open_writer
+from tokcodec.train.data import FrameBank, find_sources
+from tokcodec_cli.main import cli
+
+
+@pytest.fixture
+def data_dir(tmp_path, make_clip):
+    root = tmp_path / "data"
+    (root / "photos").parent.mkdir()
+    with open_writer(root / "clip.mkv", 48, 40, 25) as w:
+        for f in make_clip(12, 40, 48):
+            w.write(f)
+    with open_writer(root / "frames/", 40, 40, 25) as w:  # a numbered frame folder = one video
+        for f in make_clip(9, 40, 40):
+            w.write(f)
+    with open_writer(root / "photos" / "still_%d.png", 36, 36, 25) as w:  # stills named like photos
+        w.write(make_clip(1, 36, 36)[0])
+    return root
+
+
+def test_sources_and_bank(data_dir):
+    videos, stills = find_sources([data_dir])
+    assert sorted(p.name for p in videos) == ["clip.mkv", "frames"]
+    assert [p.name for p in stills] == ["still_0.png"]
+    bank = FrameBank.load([data_dir], max_side=32, quiet=True)
+    assert max(bank.videos[0].shape[-2:]) == 32
+    import torch
+    batch = bank.sample(3, 5, 24, torch.Generator().manual_seed(0))
+    assert batch.shape == (3, 3, 5, 24, 24) and batch.min() >= -1 and batch.max() <= 1
+
+
+def test_train_resume_export(data_dir, tmp_path, monkeypatch):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model": {"channels": 8, "channel_mults": [1, 2, 2, 2]},
+                                  "batch": 2, "crop": 32, "log_every": 1, "val_every": 2, "ckpt_every": 1,
+                                  "val_frames": 5, "val_size": [32, 32], "max_side": 64}))
+    run = tmp_path / "run"
+    args = ["train", "tokenizer", "--data", str(data_dir), "--val-data", str(data_dir / "clip.mkv"),
+            "--run-dir", str(run), "--config", str(config), "--frames", "5", "--device", "cpu", "-q"]
+    result = CliRunner().invoke(cli, args + ["--steps", "2"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output.strip().splitlines()[-1])
+    assert out["step"] == 2 and "val_psnr" in out and "val_lpips_alex" in out
+    result = CliRunner().invoke(cli, args + ["--steps", "3"])  # resumes at step 2
+    assert json.loads(result.output.strip().splitlines()[-1])["step"] == 3
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "rec" in r] == [1, 2, 3]
+    assert all(0 <= r["unique_frac"] <= 1 for r in log if "rec" in r)
+    monkeypatch.setenv("TOKCODEC_ZOO", str(tmp_path / "zoo" / "registry.json"))
+    (tmp_path / "zoo").mkdir()
+    result = CliRunner().invoke(cli, ["train", "export", str(run), "--name", "mine", "--default"])
+    assert result.exit_code == 0, result.output
+    from tokcodec.zoo import load_model
+    model, entry = load_model("default")
+    assert entry.name == "mine" and entry.card["steps"] == 3 and entry.card["stage"] == "video"
