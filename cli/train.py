@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from tokcodec.errors import TokcodecError
 from tokcodec_cli.common import device_option, friendly_errors, quiet_option, resolve_device
 
 
@@ -15,7 +16,7 @@ def train():
 
 
 @train.command("tokenizer")
-@click.option("--data", multiple=True, required=True, help="Video files, frame folders, image folders (repeatable).")
+@click.option("--data", multiple=True, help="Video files, frame folders, image folders (repeatable; or in --config).")
 @click.option("--val-data", multiple=True, help="Held-out clips for periodic validation PSNR / LPIPS-alex.")
 @click.option("--run-dir", required=True, help="Checkpoints and logs; re-running resumes from here.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
@@ -50,7 +51,9 @@ def tokenizer(data, val_data, run_dir, config_file, init_from, steps, batch, fra
         model["channels"] = channels
     weights = raw.pop("weights", {})
     weights.update({k: v for k, v in {"perceptual": perceptual, "gan": gan}.items() if v is not None})
-    raw.update(data=list(data), val_data=list(val_data) or raw.get("val_data", []), run_dir=run_dir,
+    if not (data or raw.get("data")):
+        raise TokcodecError("no training data: give --data (or \"data\" in --config)")
+    raw.update(data=list(data) or raw["data"], val_data=list(val_data) or raw.get("val_data", []), run_dir=run_dir,
                device=resolve_device(device))
     cfg = TrainConfig(model=TokenizerConfig.from_dict({**TokenizerConfig().to_dict(), **model}),
                       weights=LossWeights(**weights), **raw)

@@ -59,3 +59,21 @@ def test_train_resume_export(data_dir, tmp_path, monkeypatch):
     from tokcodec.zoo import load_model
     model, entry = load_model("default")
     assert entry.name == "mine" and entry.card["steps"] == 3 and entry.card["stage"] == "video"
+
+
+def test_every_loss_runs(data_dir, tmp_path):
+    """LPIPS-VGG perceptual loss and the GAN with LeCAM, one step each on images and clips."""
+    from tokcodec.models.tokenizer import TokenizerConfig
+    from tokcodec.train.losses import LossWeights
+    from tokcodec.train.tokenizer import Trainer, TrainConfig
+    for frames in (1, 5):
+        cfg = TrainConfig(data=[str(data_dir)], run_dir=str(tmp_path / f"run{frames}"), steps=2, batch=2,
+                          frames=frames, crop=32, max_side=64, log_every=1,
+                          model=TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)),
+                          weights=LossWeights(l2=1.0, perceptual=0.1, gan=0.1, gan_start=1))
+        trainer = Trainer(cfg, quiet=True)
+        trainer.run()
+        log = [json.loads(line) for line in (tmp_path / f"run{frames}" / "log.jsonl").read_text().splitlines()]
+        assert "lpips_vgg" in log[0] and "g" not in log[0]  # the discriminator joins at gan_start
+        assert "g" in log[1] and "d" in log[1]
+        assert trainer.lecam.real_ema != 0.0
