@@ -57,10 +57,11 @@ def _split(text: str | None) -> list[str] | None:
                                             "per anchor family, the first tokcodec model.")
 @click.option("--report-only", is_flag=True, help="Write the report from the cache without encoding anything.")
 @click.option("--no-figures", is_flag=True, help="Tables only (no PNG figures).")
+@click.option("--no-speed", is_flag=True, help="Skip the separate timing pass (the configuration's speed clips).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
 @friendly_errors
 def bench(clips, config_path, mcl_jcv, data_root, frames, size, codecs, models, modes, gop, intra_period, out_dir, cache_dir,
-          workers, threads, device, no_vmaf, quick, report_only, no_figures, quiet):
+          workers, threads, device, no_vmaf, quick, report_only, no_figures, no_speed, quiet):
     """Rate-distortion and speed benchmark of tokcodec against HEVC (x265), VVC (vvenc) and AV1 (SVT-AV1).
 
     Every codec gets the same reference (the clip resized and converted once to yuv420p, BT.709 limited
@@ -125,12 +126,18 @@ def bench(clips, config_path, mcl_jcv, data_root, frames, size, codecs, models, 
         results = summary.results
     if not results:
         raise TokcodecError(f"no results to report (cache {cache_dir})")
+    speed = []
+    if not no_speed and cfg.speed.get("clips"):
+        if report_only:
+            speed = runner.collect_speed(cfg, cache_dir, codec_list, sources)
+        else:
+            speed = runner.run_speed(cfg, cache_dir, codec_list, progress=not quiet, sources=sources, log=log)
     env = runner.environment(cfg, workers)
     env["command"] = "tokcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     env["clips"] = [{"name": s.name, "path": s.path, "kind": s.kind} for s in sources]
     env["speed_note"] = ("Speeds are wall-clock, per process, on this shared machine; "
                          "see loadavg_1min in points.csv for the load during each encode.")
-    out = report.write_report(results, env, out_dir, cache_dir, figures=not no_figures, log=log)
+    out = report.write_report(results, env, out_dir, cache_dir, figures=not no_figures, log=log, speed=speed)
     if summary is not None and summary.failures:
         for job, err in summary.failures:
             log(f"failed: {job.codec} {job.point} {job.clip}: {err.strip().splitlines()[0]}")

@@ -4,6 +4,7 @@ Exit codes and error handling: see common.py.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -142,23 +143,23 @@ def models(as_json):
 def evaluate(clips, model, size, frames, gop, output, device, force, quiet):
     """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
     from tokcodec.evaluate import evaluate_model
+    from tokcodec.io import atomic_output
     from tokcodec.zoo import load_model
     device = resolve_device(device)
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         raise TokcodecError(f"--size {size}: expected WxH, e.g. 640x360") from None
-    if output and Path(output).exists() and not force:
-        raise TokcodecError(f"{output} exists (use --force to overwrite)")
     tokenizer, entry = load_model(model, device=device)
-    result = evaluate_model(tokenizer, entry, list(clips), (width, height), frames, gop, device, progress=not quiet)
-    text = json.dumps(result, indent=2)
-    if output:
-        from tokcodec.io import atomic_output
-        with atomic_output(output, force=force) as out:
+    # Claim the output before the (long) measurement, so a bad path fails at once.
+    with atomic_output(output, force=force) if output else contextlib.nullcontext() as out:
+        result = evaluate_model(tokenizer, entry, list(clips), (width, height), frames, gop, device,
+                                progress=not quiet)
+        text = json.dumps(result, indent=2)
+        if out:
             Path(out.tmp).write_text(text + "\n")
-    else:
-        click.echo(text)
+        else:
+            click.echo(text)
     if not quiet:
         m = result["mean"]
         click.echo(f"{entry.name}: {m['bpp']:.4f} bpp, PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, "

@@ -69,15 +69,27 @@ def tokenizer(data, val_data, run_dir, config_file, init_from, steps, batch, fra
 @click.option("--default", "make_default", is_flag=True, help="Make it the default model.")
 @friendly_errors
 def export(run_dir, name, card_file, make_default):
-    """Publish a run's weights (fp16 safetensors) into the zoo registry."""
+    """Publish a run's weights (fp16 safetensors) into the zoo registry.
+
+    An image-stage run (trained on 1-frame clips) is inflated to video first."""
     import torch
-    from tokcodec.models.tokenizer import TokenizerConfig
+    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
+    from tokcodec.train.tokenizer import inflate_image_weights
     from tokcodec.zoo import register_model
-    state = torch.load(Path(run_dir) / "last.pt", map_location="cpu", weights_only=False)
+    checkpoint = Path(run_dir) / "last.pt"
+    if not checkpoint.exists():
+        raise TokcodecError(f"{run_dir}: no checkpoint (last.pt) to export")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    config = TokenizerConfig.from_dict(state["config"]["model"])
+    model = Tokenizer(config)
+    model.load_state_dict(state["model"])
+    image_stage = state["config"]["frames"] == 1
+    if image_stage:  # every zoo model codes video: an image-stage run ships inflated
+        inflate_image_weights(model)
     card = json.loads(Path(card_file).read_text()) if card_file else {}
     card.setdefault("steps", state["step"])
     card.setdefault("train_seconds", round(state.get("train_seconds", 0.0)))
-    card.setdefault("stage", "image" if state["config"]["frames"] == 1 else "video")
+    card.setdefault("stage", "image (inflated to video)" if image_stage else "video")
     card.setdefault("train_config", state["config"])
-    register_model(name, TokenizerConfig.from_dict(state["config"]["model"]), state["model"], card, make_default)
+    register_model(name, config, model.state_dict(), card, make_default)
     click.echo(f"registered '{name}' in the zoo")

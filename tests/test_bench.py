@@ -231,7 +231,7 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     config = {"clips": ["clips/c0", "clips/c1"], "frames": 9, "size": [64, 64], "vmaf": True,
               "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40],
                            "options": {"preset": "medium"}}],
-              "tokcodec": {"models": ["fake"], "modes": [0, 1]}}
+              "tokcodec": {"models": ["fake"], "modes": [0, 1]}, "speed": {"clips": ["c1"]}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     cfg = runner.load_config(tmp_path / "config.json")
     cache, out = tmp_path / "cache", tmp_path / "out"
@@ -247,9 +247,12 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     again = runner.run(cfg, cache, progress=False, log=lambda m: None)
     assert again.ran == 0 and again.skipped == 8
     # The report, through the command line (report only: nothing re-encoded).
+    speed = runner.run_speed(cfg, cache, progress=False, log=print)
+    assert len(speed) == 4 and all(r["clip"] == "c1" and r["encode_fps"] > 0 for r in speed)
     result = CliRunner().invoke(bench, ["--config", str(tmp_path / "config.json"), "--cache", str(cache),
                                         "-o", str(out), "--report-only", "--quiet"])
     assert result.exit_code == 0, result.output
+    assert len((out / "speed.csv").read_text().splitlines()) == 1 + 4
     data = json.loads((out / "json" / "x265-medium.json").read_text())
     assert data["name"] == "x265-medium" and len(data["results"]["bpp"]) == 2
     assert set(data["results"]) >= {"bpp", "psnr-rgb", "psnr-y", "ms-ssim", "lpips", "vmaf"}
@@ -259,7 +262,7 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     bd = json.loads((out / "bd_rate.json").read_text())["tokcodec_vs_anchors"]
     assert {(r["test"], r["anchor"]) for r in bd} == {("tokcodec-m0", "x265-medium"), ("tokcodec-m1", "x265-medium")}
     for name in ("rd_psnr_rgb.png", "rd_ms_ssim.png", "rd_lpips.png", "rd_curves.png", "side_by_side.png",
-                 "summary.md"):
+                 "summary.md", "speed.csv"):
         assert (out / name).stat().st_size > 0
     assert "BD-rate" in (out / "summary.md").read_text()
     # The fake codec's two "entropy modes" decode identically: same quality, different rate.

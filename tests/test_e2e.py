@@ -22,8 +22,8 @@ def test_shipped_model_round_trip_on_real_clip(example_clip, tmp_path, monkeypat
     assert enc.returncode == 0, enc.stderr
     summary = json.loads(enc.stdout)
     assert summary["frames"] == 33 and summary["model"] == entry.name
-    # 33 frames at 320x180, GOP 17: 2 GOPs of 5 + 4 latent frames of 23x40 tokens at 18 bits, plus headers.
-    tokens = (5 + 4) * 23 * 40
+    # 33 frames at 320x180, GOP 17: GOPs of 17 and 16 frames, 5 latent frames each, of 23x40 tokens at 18 bits.
+    tokens = (5 + 5) * 23 * 40
     size = (tmp_path / "dog.tkc").stat().st_size
     assert tokens * 18 / 8 < size < tokens * 18 / 8 + 1024
     dec = tokcodec("decode", tmp_path / "dog.tkc", "-o", tmp_path / "dec/", "--device", "cpu", "-q")
@@ -32,5 +32,6 @@ def test_shipped_model_round_trip_on_real_clip(example_clip, tmp_path, monkeypat
     decoded, info = read_frames(tmp_path / "dec")
     assert len(decoded) == 33 and decoded[0].shape == (180, 320, 3)
     quality = psnr(np.stack(source), np.stack(decoded))
-    # The model card's floor for this clip: a trained model, far above what random weights give (~10 dB).
-    assert quality > entry.card["metrics_floor"]["example_clip_psnr"], quality
+    # Measured 19.13 dB for tc-small-1 (`tokcodec eval examples/dog_320x180.mp4 --size 320x180`);
+    # untrained weights give about 10 dB. A floor, so a better model passes and a broken decode fails.
+    assert quality > 16.0, quality

@@ -225,7 +225,7 @@ def _bd_cell(d: dict) -> str:
 
 
 def markdown_summary(agg: dict[str, list[dict]], env: dict, target: float, bd: list[dict],
-                     bd_anchor: list[dict], speed_note: str = "") -> str:
+                     bd_anchor: list[dict], speed_note: str = "", speed: list[dict] | None = None) -> str:
     cfg = env["config"]
     lines = []
     clips = sorted({Path(c).name for c in cfg["clips"]})
@@ -280,13 +280,29 @@ def markdown_summary(agg: dict[str, list[dict]], env: dict, target: float, bd: l
             for row in at_rate({c: v for c, v in agg.items() if not is_tokcodec(c)}, p["bpp"]):
                 lines.append(f"| {row['codec']} | " + " | ".join(_fmt(row[k], k) for k, _, _ in METRICS) + " |")
     # speed
-    lines += ["", "### Speed (frames per second, median over points and clips)", "",
-              "| codec | encode fps | decode fps | threads | device |", "|---|---|---|---|---|"]
-    for codec, curve in sorted(agg.items(), key=lambda kv: (not is_tokcodec(kv[0]), kv[0])):
-        enc = _median(p["encode_fps"] for p in curve)
-        dec = _median(p["decode_fps"] for p in curve)
-        lines.append(f"| {codec} | {_fmt(enc, 'encode_fps')} | {_fmt(dec, 'decode_fps')} | "
-                     f"{curve[0]['threads']} | {curve[0]['device']} |")
+    if speed:
+        clips = ", ".join(sorted({r["clip"] for r in speed}))
+        lines += ["", f"### Speed (frames per second; separate timing pass on {clips}, one process at a time)", "",
+                  "Median over the rate points; wall clock. The RD run's own timings (workers sharing the CPU) "
+                  "are in points.csv.", "",
+                  "| codec | encode fps | decode fps | encode fps range | threads | device |", "|---|---|---|---|---|---|"]
+        by: dict[str, list[dict]] = defaultdict(list)
+        for r in speed:
+            by[r["codec"]].append(r)
+        for codec, rows in sorted(by.items(), key=lambda kv: (not is_tokcodec(kv[0]), kv[0])):
+            enc = [r["encode_fps"] for r in rows]
+            lines.append(f"| {codec} | {_fmt(_median(enc), 'encode_fps')} | "
+                         f"{_fmt(_median(r['decode_fps'] for r in rows), 'decode_fps')} | "
+                         f"{_fmt(min(enc), 'encode_fps')}-{_fmt(max(enc), 'encode_fps')} | {rows[0]['threads']} | "
+                         f"{rows[0]['device']} |")
+    else:
+        lines += ["", "### Speed (frames per second, median over points and clips of the RD run)", "",
+                  "| codec | encode fps | decode fps | threads | device |", "|---|---|---|---|---|"]
+        for codec, curve in sorted(agg.items(), key=lambda kv: (not is_tokcodec(kv[0]), kv[0])):
+            enc = _median(p["encode_fps"] for p in curve)
+            dec = _median(p["decode_fps"] for p in curve)
+            lines.append(f"| {codec} | {_fmt(enc, 'encode_fps')} | {_fmt(dec, 'decode_fps')} | "
+                         f"{curve[0]['threads']} | {curve[0]['device']} |")
     # curves
     lines += ["", "### Mean curves", "", "| codec | point | bpp | PSNR-RGB | PSNR-Y | MS-SSIM | LPIPS | VMAF |",
               "|---|---|---|---|---|---|---|---|"]
@@ -302,7 +318,7 @@ def _label(m: str) -> str:
 
 
 def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir: str | Path | None = None,
-                 figures: bool = True, log=print) -> dict:
+                 figures: bool = True, log=print, speed: list[dict] | None = None) -> dict:
     """Write everything under `out_dir`; returns {"bd": rows, "at_rate": rows, "files": [...]}."""
     out = Path(out_dir)
     (out / "json").mkdir(parents=True, exist_ok=True)
@@ -330,7 +346,16 @@ def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir:
     (out / "environment.json").write_text(json.dumps(env, indent=1, default=str) + "\n")
     files.append(out / "environment.json")
     speed_note = env.get("speed_note", "")
-    md = markdown_summary(agg, env, target, bd, bd_anchor, speed_note)
+    if speed:
+        with open(out / "speed.csv", "w", newline="") as f:
+            fields = ["codec", "family", "point", "clip", "frames", "encode_s", "encode_cpu_s", "decode_s",
+                      "decode_cpu_s", "encode_fps", "decode_fps", "threads", "device", "loadavg_1min"]
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w.writeheader()
+            for r in sorted(speed, key=lambda r: (r["codec"], r["clip"], r["point"])):
+                w.writerow({k: _fmt_csv(r.get(k)) for k in fields})
+        files.append(out / "speed.csv")
+    md = markdown_summary(agg, env, target, bd, bd_anchor, speed_note, speed)
     (out / "summary.md").write_text(md)
     files.append(out / "summary.md")
     if figures:

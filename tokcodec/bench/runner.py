@@ -56,6 +56,7 @@ class BenchConfig:
     device: str = "cpu"
     target_bpp: float = PAPER_BPP
     side_by_side: dict = field(default_factory=dict)  # {"clip": name, "frame": i, "crop": [x, y, w, h]}
+    speed: dict = field(default_factory=dict)  # {"clips": [names]}: a separate, sequential timing pass
     name: str = "benchmark"
     data_root: str | None = None
     notes: list[str] = field(default_factory=list)  # things left out, reported with the results
@@ -81,6 +82,7 @@ class BenchConfig:
             device=d.get("device", "cpu"),
             target_bpp=float(d.get("target_bpp", PAPER_BPP)),
             side_by_side=dict(d.get("side_by_side", {})),
+            speed=dict(d.get("speed", {})),
             name=d.get("name", "benchmark"),
             data_root=str(root.resolve()) if d.get("data_root") else None,
         )
@@ -90,7 +92,7 @@ class BenchConfig:
                 "size": list(self.size) if self.size else None, "intra_period": self.intra_period,
                 "anchors": [a.to_dict() for a in self.anchors], "tokcodec": self.tokcodec, "vmaf": self.vmaf,
                 "threads": self.threads, "device": self.device, "target_bpp": self.target_bpp,
-                "side_by_side": self.side_by_side}
+                "side_by_side": self.side_by_side, "speed": self.speed}
 
     def tokcodec_specs(self) -> list[TokcodecSpec]:
         t = self.tokcodec
@@ -162,7 +164,7 @@ def quick_config(cfg: BenchConfig) -> BenchConfig:
         except ModelError:
             pass
     return dataclasses.replace(cfg, clips=cfg.clips[:2] if len(cfg.clips) > 1 else cfg.clips, frames=9,
-                               size=(256, 144), anchors=anchors, tokcodec=tk, name=cfg.name + " (quick)")
+                               size=(256, 144), anchors=anchors, tokcodec=tk, name=cfg.name + " (quick)", speed={})
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -240,10 +242,10 @@ def build_jobs(cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | 
                 sig = _signature({**common, "spec": spec.to_dict() | {"points": None}, "point": p, "clip": key})
                 jobs.append(Job(spec.name, spec.family, anc.point_label(spec, p), str(p), src.name, key,
                                 spec.to_dict(), sig))
-    for spec in tk_specs:
-        for src in sources:
-            key = clip_key(src, cfg.frames, cfg.size)
-            for label, m, g in spec.points:
+    for spec in tk_specs:  # point by point, so the first rate point is complete on every clip first
+        for label, m, g in spec.points:
+            for src in sources:
+                key = clip_key(src, cfg.frames, cfg.size)
                 sig = _signature({**common, "spec": spec.to_dict() | {"models": None, "gops": None}, "point": m,
                                   "gop": g, "clip": key, "weights": _model_hash(m)})
                 jobs.append(Job(spec.name, "tokcodec", label, m, src.name, key, spec.to_dict(), sig, g))
@@ -511,3 +513,100 @@ def environment(cfg: BenchConfig, workers: int) -> dict:
     except TokcodecError as e:
         env["tokcodec"] = {"error": str(e)}
     return env
+
+
+# ----------------------------------------------------------------------------------------------
+# the speed pass
+
+
+def speed_path(cache: Path, job: Job) -> Path:
+    return cache / "speed" / job.codec / job.clip_key / f"{job.point}.json"
+
+
+def time_job(job: Job, cache: str, cfg: dict) -> dict:
+    """Encode and decode one point again, only to time it (nothing else running in this process)."""
+    import tempfile
+
+    cache_p = Path(cache)
+    threads, device = cfg["threads"], cfg["device"]
+    ref = _reference(str(cache_p / "refs" / job.clip_key))
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="tkc-speed-") as tmp:
+        if job.family == "tokcodec":
+            from tokcodec.bench.tokcodec_codec import gop_for
+
+            backend = _tokcodec_backend(job.spec.get("backend", "auto"), device, threads)
+            backend._model(job.value) if backend.backend == "library" else None  # load outside the timing
+            out = os.path.join(tmp, "s.tkc")
+            enc_wall, enc_cpu, _ = backend.encode(ref.rgb, ref.fps, job.value, job.spec["mode"],
+                                                  gop_for(job.gop, ref.num_frames), out)
+            _, dec_wall, dec_cpu = backend.decode(out, job.value)
+        else:
+            spec = anc.AnchorSpec.from_dict(job.spec)
+            out = os.path.join(tmp, "s" + anc.FAMILIES[spec.family][2])
+            ref_yuv = str(cache_p / "refs" / job.clip_key / "ref.yuv")
+            if anc.FAMILIES[spec.family][4] != 8:  # make the 10-bit input outside the timing
+                anc._ref_input(ref_yuv, anc.FAMILIES[spec.family][4], tmp)
+            coded = anc.encode(spec, int(job.value), ref_yuv, ref.width, ref.height, ref.fps, ref.num_frames, out,
+                               threads, cfg.get("intra_period"))
+            dec = anc.decode(spec, out, threads)
+            enc_wall, enc_cpu, dec_wall, dec_cpu = (coded.encode_wall_s, coded.encode_cpu_s, dec.decode_wall_s,
+                                                    dec.decode_cpu_s)
+    n = ref.num_frames
+    result = {"codec": job.codec, "family": job.family, "point": job.point, "clip": job.clip, "frames": n,
+              "encode_s": enc_wall, "encode_cpu_s": enc_cpu, "decode_s": dec_wall, "decode_cpu_s": dec_cpu,
+              "encode_fps": n / enc_wall, "decode_fps": n / dec_wall, "threads": threads, "device": device,
+              "loadavg_1min": load0, "signature": job.signature, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    out_p = speed_path(cache_p, job)
+    out_p.parent.mkdir(parents=True, exist_ok=True)
+    out_p.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def collect_speed(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
+                  sources: list[ClipSource] | None = None) -> list[dict]:
+    """The cached speed-pass results of this configuration."""
+    names = set(cfg.speed.get("clips", []))
+    sources = sources if sources is not None else discover_clips(cfg.clips)
+    out = []
+    for j in build_jobs(cfg, [s for s in sources if s.name in names], codecs):
+        p = speed_path(Path(cache_dir), j)
+        if p.exists():
+            r = json.loads(p.read_text())
+            if r.get("signature") == j.signature:
+                out.append(r)
+    return out
+
+
+def run_speed(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
+              progress: bool = True, sources: list[ClipSource] | None = None, log=print) -> list[dict]:
+    """Time every point of the `speed` clips again, one at a time (no worker running beside it).
+
+    The rate-distortion run may share the CPU between workers (and with anything
+    else on the machine); these timings are the ones the report quotes.
+    """
+    from tqdm import tqdm
+
+    names = set(cfg.speed.get("clips", []))
+    if not names:
+        return []
+    cache = Path(cache_dir)
+    sources = sources if sources is not None else discover_clips(cfg.clips)
+    chosen = [s for s in sources if s.name in names]
+    jobs = build_jobs(cfg, chosen, codecs)
+    results, todo = [], []
+    for j in jobs:
+        p = speed_path(cache, j)
+        r = json.loads(p.read_text()) if p.exists() else None
+        if r is not None and r.get("signature") == j.signature:
+            results.append(r)
+        else:
+            todo.append(j)
+    job_cfg = {"threads": cfg.threads, "device": cfg.device, "intra_period": cfg.intra_period}
+    _worker_init(cfg.threads)
+    for j in tqdm(todo, desc="speed pass", unit="pt", disable=not progress or not todo):
+        try:
+            results.append(time_job(j, str(cache), job_cfg))
+        except Exception as e:  # noqa: BLE001 - timing is secondary to the RD results
+            log(f"speed pass: {j.codec} {j.point} {j.clip} failed: {e}")
+    return results

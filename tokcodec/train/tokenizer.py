@@ -172,7 +172,7 @@ class Trainer:
         else:
             from ..zoo import load_model
             model, entry = load_model(source, device=self.device)
-            weights, image_trained = model.state_dict(), entry.card.get("stage") == "image"
+            weights, image_trained = model.state_dict(), False  # zoo models are video models (see export)
         self.model.load_state_dict({k: v.float() for k, v in weights.items()})
         if image_trained and self.cfg.frames > 1:
             inflate_image_weights(self.model)
