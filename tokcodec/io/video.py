@@ -34,6 +34,8 @@ from tokcodec.io.frames import resize_area
 # ffmpeg renders text files as video (ANSI art, subtitles): not input a user means.
 _TEXT_DEMUXERS = {"tty", "srt", "ass", "webvtt"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# What folder scans (training data, benchmarks) take for video files; open_video reads anything ffmpeg does.
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".webm", ".y4m", ".ts", ".m4v", ".flv", ".wmv")
 DEFAULT_IMAGE_FPS = Fraction(25)
 # Planar Y'CbCr that colour.py converts directly (4:2:0, 4:2:2, 4:4:4, 4:4:0; 8 bits
 # or little-endian 9-16 bits); other Y'CbCr layouts are first repacked to yuv444p.

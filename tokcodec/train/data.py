@@ -15,9 +15,7 @@ import torch
 from tqdm import tqdm
 
 from ..io import read_frames
-
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".webm", ".y4m"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+from ..io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
 def find_sources(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
