@@ -31,6 +31,9 @@ def friendly_errors(command):
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:  # `tokcodec info x.tkc | head`: the reader left; say nothing, like cat
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except MemoryError:
             _fail("out of memory (try a smaller --gop or a smaller input)")
         except Exception as e:  # a bug: still one line unless debugging
