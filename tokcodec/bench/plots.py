@@ -117,11 +117,33 @@ def _pick(results: list[dict], codec: str, clip: str, target: float) -> dict | N
     return min(rows, key=lambda r: abs(math.log(r["bpp"] / target)))
 
 
+def _decoded_frame(row: dict, stream: Path, fidx: int, cfg: dict, env: dict) -> np.ndarray:
+    """Frame `fidx` of a cached stream, decoded once and kept next to it as `<stream>.f<idx>.png`."""
+    from PIL import Image
+
+    png = stream.with_name(stream.name + f".f{fidx}.png")
+    if png.exists() and png.stat().st_mtime >= stream.stat().st_mtime:
+        return np.asarray(Image.open(png).convert("RGB"))
+    if row["family"] == "tokcodec":
+        from tokcodec.bench import runner
+
+        backend = runner._tokcodec_backend(row.get("backend", "auto"), cfg.get("device", "cpu"), cfg.get("threads", 1))
+        rgb, _, _ = backend.decode(str(stream), row["value"])
+        frame = rgb[fidx]
+    else:
+        from tokcodec.bench import anchors as anc
+        from tokcodec.bench.evaluate import yuv420_clip_to_rgb
+
+        spec = anc.AnchorSpec.from_dict(next(a for a in cfg["anchors"] if a["name"] == row["codec"]))
+        dec = anc.decode(spec, str(stream), 1)
+        frame = yuv420_clip_to_rgb(dec.y[fidx:fidx + 1], dec.u[fidx:fidx + 1], dec.v[fidx:fidx + 1])[0]
+    Image.fromarray(frame).save(png)
+    return frame
+
+
 def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_path: Path) -> Path | None:
     """The same crop of one frame from every codec at about the same bpp (the point nearest in log-bpp)."""
-    from tokcodec.bench import anchors as anc
     from tokcodec.bench.datasets import load_reference
-    from tokcodec.bench.evaluate import yuv420_clip_to_rgb
 
     cfg = env["config"]
     sbs = cfg.get("side_by_side") or {}
@@ -144,7 +166,6 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
     panels = [("reference", "", ref.rgb[fidx][y:y + h, x:x + w])]
     seen_tk_models = set()
     codecs = tk + sorted(c for c in agg if not is_tokcodec(c))
-    backend = None
     for codec in codecs:
         row = _pick(results, codec, clip, target)
         if row is None:
@@ -156,21 +177,13 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
             if row["point"] in seen_tk_models:
                 continue
             seen_tk_models.add(row["point"])
-            from tokcodec.bench import runner
-
-            backend = backend or runner._tokcodec_backend(row.get("backend", "auto"),
-                                                          env["config"].get("device", "cpu"),
-                                                          env["config"].get("threads", 1))
-            rgb, _, _ = backend.decode(str(stream), row["value"])
-            frame = rgb[fidx]
+        frame = _decoded_frame(row, stream, fidx, cfg, env)
+        if row["family"] == "tokcodec":
             same = [r for r in results if r["clip"] == clip and r["family"] == "tokcodec" and r["point"] == row["point"]]
             rates = ", ".join(f"m{r['codec'][-1]} {r['bpp']:.4f}" for r in sorted(same, key=lambda r: r["codec"]))
             title = f"tokcodec {row['point']}"
             sub = f"{rates} bpp\nPSNR {row['psnr_rgb']:.2f}  LPIPS {row['lpips']:.3f}"
         else:
-            spec = anc.AnchorSpec.from_dict(next(a for a in cfg["anchors"] if a["name"] == codec))
-            dec = anc.decode(spec, str(stream), 1)
-            frame = yuv420_clip_to_rgb(dec.y[fidx:fidx + 1], dec.u[fidx:fidx + 1], dec.v[fidx:fidx + 1])[0]
             title = f"{codec} {row['point']}"
             sub = f"{row['bpp']:.4f} bpp\nPSNR {row['psnr_rgb']:.2f}  LPIPS {row['lpips']:.3f}"
         panels.append((title, sub, frame[y:y + h, x:x + w]))
