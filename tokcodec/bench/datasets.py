@@ -32,14 +32,13 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from tokcodec.errors import InputError
+from tokcodec.io.video import IMAGE_SUFFIXES as IMAGE_EXTS, VIDEO_SUFFIXES as VIDEO_EXTS
 
 # The one colour conversion of the benchmark: H.273 matrix 1 (BT.709), limited range.
 REF_MATRIX = 1
 REF_FULL_RANGE = False
 COLOUR_NOTE = "BT.709 matrix, limited (TV) range, 4:2:0 chroma sited as in H.264/HEVC (type 0)"
 
-VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".webm", ".y4m", ".ts", ".m4v", ".flv", ".wmv"}
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 _YUV_NAME = re.compile(r"^(?P<stem>.*?)[_-](?P<w>\d+)x(?P<h>\d+)(?:[_-](?P<fps>\d+(?:\.\d+)?)(?:fps)?)?(?:[_-].*)?$")
 
 
