@@ -5,7 +5,9 @@
 It favours plain code over speed (payloads are unpacked through one big Python
 integer). `decode(data)` returns (header dict, list per GOP of either a token
 array (T', H', W') or an error string for that chunk); file-level problems
-raise RefError. Section numbers refer to SPEC.md.
+raise RefError. The header dict has display_width, display_height and resampler
+only when the file has a DISP record (otherwise the display size is width x
+height). Section numbers refer to SPEC.md.
 """
 
 import json
@@ -63,6 +65,20 @@ def parse_header(d):  # section 3
         except UnicodeDecodeError:
             raise RefError("damaged header (names)") from None
         pos += 2 + n
+    records = {}
+    while pos < L - 4:  # section 3.4: tag, length, body, back to back up to the CRC
+        n = struct.unpack_from("<I", d, pos + 4)[0] if pos + 8 <= L - 4 else None
+        if n is None or pos + 8 + n > L - 4 or d[pos:pos + 4] in records:
+            raise RefError("invalid header (extension records)")
+        records[d[pos:pos + 4]] = d[pos + 8:pos + 8 + n]
+        pos += 8 + n
+    if b"DISP" in records:  # other tags are skipped
+        if len(records[b"DISP"]) != 9:
+            raise RefError("invalid header (DISP)")
+        names = ["display_width", "display_height", "resampler"]
+        h.update(zip(names, struct.unpack("<IIB", records[b"DISP"])))
+        if min(h["display_width"], h["display_height"]) < 1:
+            raise RefError("invalid header (DISP)")
     for key in ("width", "height", "frame_count", "fps_num", "fps_den", "gop_length",
                 "temporal_stride", "spatial_stride"):
         if h[key] < 1:

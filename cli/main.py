@@ -23,7 +23,11 @@ def cli():
 @cli.command()
 @click.argument("input_path", metavar="IN")
 @click.option("-o", "--output", required=True, help="Output .tkc file.")
-@click.option("--model", default="default", show_default=True, help="Zoo model name (see `tokcodec models`).")
+@click.option("--model", default=None, help="Zoo model name (see `tokcodec models`); default: the default model.")
+@click.option("--quality", type=int, default=None,
+              help="Rung of the rate ladder, 1 (lowest rate) to N (see `tokcodec models`).")
+@click.option("--bpp", "target_bpp", type=float, default=None,
+              help="Pick the ladder rung with the highest rate not above this many bits per pixel.")
 @click.option("--gop", default=17, show_default=True, help="Frames per GOP (1 + 4k); each GOP decodes on its own.")
 @click.option("--frames", "max_frames", type=int, default=None, help="Encode at most this many frames.")
 @click.option("--fps", default=None, help="Frame rate for frame folders and images (e.g. 25 or 30000/1001).")
@@ -32,18 +36,33 @@ def cli():
 @force_option
 @quiet_option
 @friendly_errors
-def encode(input_path, output, model, gop, max_frames, fps, as_json, device, force, quiet):
-    """Encode a video, frame folder or image IN into a .tkc container."""
-    from tokcodec.codec.pipeline import encode_video
+def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps, as_json, device, force, quiet):
+    """Encode a video, frame folder or image IN into a .tkc container.
+
+    The rate is set by the model: --quality N picks rung N of the rate ladder,
+    --bpp picks the rung whose (exactly predictable) rate fits the target.
+    """
+    import dataclasses
+
+    from tokcodec.codec.pipeline import encode_video, rung_for_bpp
     from tokcodec.io import open_video
-    from tokcodec.zoo import load_model
+    from tokcodec.zoo import ladder_entry, load_model
     device = resolve_device(device)
     if Path(output).suffix.lower() != ".tkc":
         raise TokcodecError(f"{output}: the output of encode is a .tkc file")
     if Path(output).exists() and not force:
         raise TokcodecError(f"{output} exists (use --force to overwrite)")
+    if sum(v is not None for v in (model, quality, target_bpp)) > 1:
+        raise TokcodecError("give at most one of --model, --quality and --bpp")
     with open_video(input_path, fps=fps) as reader:
-        tokenizer, entry = load_model(model, device=device)
+        if quality is not None:
+            model = ladder_entry(quality)
+        elif target_bpp is not None:
+            frames = min((n for n in (reader.info.num_frames, max_frames) if n), default=None)
+            model, bpp = rung_for_bpp(target_bpp, dataclasses.replace(reader.info, num_frames=frames), gop)
+            if bpp > target_bpp and not quiet:
+                click.echo(f"note: no rung fits {target_bpp} bpp; using the lowest, {model} ({bpp:.4f} bpp)", err=True)
+        tokenizer, entry = load_model(model or "default", device=device)
         stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device, force=force,
                              quiet=quiet, max_frames=max_frames)
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
@@ -85,9 +104,11 @@ def info(input_path, as_json):
     with ContainerReader(input_path) as reader:
         h = reader.header
         size = Path(input_path).stat().st_size
-        pixels = h.width * h.height * max(h.frame_count, 1)
+        display_w, display_h = h.display_size  # bpp counts the pixels shown (SPEC 9)
+        pixels = display_w * display_h * max(h.frame_count, 1)
         d = {"file": str(input_path), "bytes": size, "bpp": size * 8 / pixels,
-             "width": h.width, "height": h.height, "frames": h.frame_count, "fps": f"{h.fps_num}/{h.fps_den}",
+             "width": display_w, "height": display_h, "coded_size": f"{h.width}x{h.height}",
+             "frames": h.frame_count, "fps": f"{h.fps_num}/{h.fps_den}",
              "gop": h.gop_length, "model": h.model_name, "weights_sha256": h.weights_hash.hex(),
              "token_bits": h.token_bits, "bit_order": h.bit_order,
              "strides": {"temporal": h.temporal_stride, "spatial": h.spatial_stride},
@@ -95,11 +116,11 @@ def info(input_path, as_json):
              "colour": {"primaries": h.colour_primaries, "transfer": h.transfer_characteristics,
                         "matrix": h.matrix_coefficients, "full_range": h.full_range},
              "chunks": [{"gop": c.index, "frames": c.num_frames, "bytes": c.size,
-                         "bpp": c.size * 8 / (h.width * h.height * c.num_frames)} for c in reader.chunks]}
+                         "bpp": c.size * 8 / (display_w * display_h * c.num_frames)} for c in reader.chunks]}
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return
-    for key in ("file", "bytes", "bpp", "width", "height", "frames", "fps", "gop", "model", "weights_sha256",
+    for key in ("file", "bytes", "bpp", "width", "height", "coded_size", "frames", "fps", "gop", "model", "weights_sha256",
                 "token_bits", "bit_order", "strides", "entropy_mode", "colour"):
         value = f"{d[key]:.5f}" if key == "bpp" else d[key]
         click.echo(f"{key:>15}: {value}")
@@ -113,25 +134,31 @@ def info(input_path, as_json):
 @friendly_errors
 def models(as_json):
     """List the shipped models with their measured numbers."""
-    from tokcodec.zoo import get_entry, list_models, read_registry
-    default = read_registry().get("default")
+    from tokcodec.zoo import get_entry, ladder, list_models, read_registry
+    default, rungs = read_registry().get("default"), ladder()
     rows = []
     for name in list_models():
         entry = get_entry(name)
-        rows.append({"name": name, "default": name == default, "config": entry.config.to_dict(),
+        rows.append({"name": name, "default": name == default,
+                     "quality": rungs.index(name) + 1 if name in rungs else None,
+                     "coding_scale": entry.coding_scale, "config": entry.config.to_dict(),
                      "metrics": entry.card.get("metrics", {})})
+    rows.sort(key=lambda r: (r["quality"] is None, r["quality"] or 0, r["name"]))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        m = r["metrics"]
+        m = {k: v for k, v in r["metrics"].items() if k != "measured_by"}
         numbers = ", ".join(f"{k} {v}" for k, v in m.items()) if m else "not measured"
-        click.echo(f"{r['name']}{' (default)' if r['default'] else ''}: {numbers}")
+        rung = f"--quality {r['quality']}: " if r["quality"] else ""
+        scale = f", coded at {r['coding_scale']}x size" if r["coding_scale"] != 1 else ""
+        click.echo(f"{rung}{r['name']}{' (default)' if r['default'] else ''}{scale}: {numbers}")
 
 
 @cli.command("eval")
 @click.argument("clips", nargs=-1, required=True)
-@click.option("--model", default="default", show_default=True, help="Zoo model name.")
+@click.option("--model", default=None, help="Zoo model name; default: the default model.")
+@click.option("--quality", type=int, default=None, help="Rung of the rate ladder instead of --model.")
 @click.option("--size", default="640x360", show_default=True, help="Area-downscale every clip to WxH.")
 @click.option("--frames", default=33, show_default=True, help="Frames per clip.")
 @click.option("--gop", default=17, show_default=True, help="Frames per GOP.")
@@ -140,12 +167,15 @@ def models(as_json):
 @force_option
 @quiet_option
 @friendly_errors
-def evaluate(clips, model, size, frames, gop, output, device, force, quiet):
+def evaluate(clips, model, quality, size, frames, gop, output, device, force, quiet):
     """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
     from tokcodec.evaluate import evaluate_model
     from tokcodec.io import atomic_output
-    from tokcodec.zoo import load_model
+    from tokcodec.zoo import ladder_entry, load_model
     device = resolve_device(device)
+    if model is not None and quality is not None:
+        raise TokcodecError("give --model or --quality, not both")
+    model = ladder_entry(quality) if quality is not None else model or "default"
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:

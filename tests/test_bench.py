@@ -197,8 +197,10 @@ def test_missing_encoder_is_a_clear_error(monkeypatch):
 class FakeTokcodec:
     """A trivial stand-in for tokcodec: 2x subsampled frames, zlib-compressed."""
 
-    backend = "fake"
     device = "cpu"
+
+    def model(self, name):
+        """Nothing to load."""
 
     def encode(self, frames, fps, model, mode, gop, out_path):
         import zlib
@@ -225,13 +227,14 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     from tokcodec_cli.bench import bench
 
     monkeypatch.setattr(runner, "_tokcodec_backend", lambda *a, **k: FakeTokcodec())
-    monkeypatch.setattr(runner, "available_modes", lambda backend: {0, 1})
+    monkeypatch.setattr(runner, "IMPLEMENTED_MODES", {0, 1})
     for i in range(2):
         _png_folder(make_clip(9, 64, 64)[::-1] if i else make_clip(9, 64, 64), tmp_path / "clips" / f"c{i}")
     config = {"clips": ["clips/c0", "clips/c1"], "frames": 9, "size": [64, 64], "vmaf": True,
               "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40],
                            "options": {"preset": "medium"}}],
-              "tokcodec": {"models": ["fake"], "modes": [0, 1]}, "speed": {"clips": ["c1"]}}
+              "tokcodec": {"models": ["fake"], "modes": [0, 1]},
+              "speed": {"clips": ["c1"], "sizes": [{"size": [32, 32], "frames": 5, "clips": ["c0"]}]}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     cfg = runner.load_config(tmp_path / "config.json")
     cache, out = tmp_path / "cache", tmp_path / "out"
@@ -248,11 +251,16 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     assert again.ran == 0 and again.skipped == 8
     # The report, through the command line (report only: nothing re-encoded).
     speed = runner.run_speed(cfg, cache, progress=False, log=print)
-    assert len(speed) == 4 and all(r["clip"] == "c1" and r["encode_fps"] > 0 for r in speed)
+    assert all(r["encode_fps"] > 0 for r in speed)
+    # Every point on c1 at 64x64; at 32x32 on c0, x265's middle point and each tokcodec mode.
+    assert sorted((r["clip"], r["width"], r["codec"], r["point"]) for r in speed) == sorted(
+        [("c1", 64, "x265-medium", "crf26"), ("c1", 64, "x265-medium", "crf40"), ("c0", 32, "x265-medium", "crf40"),
+         *[(c, w, f"tokcodec-m{m}", "fake-gclip") for c, w in (("c1", 64), ("c0", 32)) for m in (0, 1)]])
+    assert runner.collect_speed(cfg, cache) == speed
     result = CliRunner().invoke(bench, ["--config", str(tmp_path / "config.json"), "--cache", str(cache),
                                         "-o", str(out), "--report-only", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert len((out / "speed.csv").read_text().splitlines()) == 1 + 4
+    assert len((out / "speed.csv").read_text().splitlines()) == 1 + 7
     data = json.loads((out / "json" / "x265-medium.json").read_text())
     assert data["name"] == "x265-medium" and len(data["results"]["bpp"]) == 2
     assert set(data["results"]) >= {"bpp", "psnr-rgb", "psnr-y", "ms-ssim", "lpips", "vmaf"}
@@ -283,7 +291,7 @@ def test_tokcodec_through_the_library(tmp_path, make_clip, monkeypatch):
         "card": {}}}}
     monkeypatch.setattr(zoo, "read_registry", lambda path=None: registry)
     frames = np.stack(make_clip(9, 48, 64))
-    backend = TokcodecBackend("library", "cpu", 1)
+    backend = TokcodecBackend("cpu", 1)
     out = tmp_path / "a.tkc"
     backend.encode(frames, 25.0, "tiny", 0, 9, str(out))
     rgb, wall, _ = backend.decode(str(out), "tiny")

@@ -156,3 +156,63 @@ def test_installed_command_exit_code(zoo, tmp_path):
     p = subprocess.run([sys.executable, "-m", "tokcodec_cli.main", "decode", str(tmp_path / "missing.tkc"),
                         "-o", str(tmp_path / "x/")], capture_output=True, text=True, env=env)
     assert p.returncode == 1 and p.stderr.startswith("tokcodec: error:") and "Traceback" not in p.stderr
+
+
+@pytest.fixture
+def ladder_zoo(tiny_zoo, monkeypatch):
+    """The tiny zoo plus a rate ladder: 'tiny' coded at half and 1.5x the size, and as is."""
+    registry = json.loads(tiny_zoo.read_text())
+    for scale in (0.5, 1.5):
+        registry["models"][f"tiny-x{scale:g}"] = {"weights_from": "tiny", "coding_scale": scale, "card": {}}
+    registry["ladder"] = ["tiny-x0.5", "tiny", "tiny-x1.5"]
+    path = tiny_zoo.parent / "ladder.json"  # beside the original: weight paths are relative to it
+    path.write_text(json.dumps(registry))
+    monkeypatch.setenv("TOKCODEC_ZOO", str(path))
+    return path
+
+
+def test_ladder_rung_codes_resized_frames_and_decodes_to_display_size(ladder_zoo, tmp_path, make_clip):
+    from tokcodec.codec.pipeline import resize
+    from tokcodec.io import to_frames
+    clip = write_clip(tmp_path / "in.mkv", make_clip(7, 24, 40))
+    code, out = run("encode", clip, "-o", tmp_path / "a.tkc", "--quality", 1, "--gop", 5, "--json", "-q")
+    assert code == 0, out
+    summary = json.loads(out)
+    assert summary["model"] == "tiny-x0.5" and (summary["width"], summary["height"]) == (40, 24)
+    d = json.loads(run("info", tmp_path / "a.tkc", "--json")[1])
+    assert d["coded_size"] == "20x12" and (d["width"], d["height"]) == (40, 24)
+    assert summary["bpp"] == pytest.approx(d["bpp"], abs=1e-6)
+    assert run("decode", tmp_path / "a.tkc", "-o", tmp_path / "dec/", "-q")[0] == 0
+    decoded, _ = read_frames(tmp_path / "dec")
+    # The decoder's frames are the model's reconstruction at 20x12, resized back to 40x24.
+    model, _ = load_model("tiny")
+    source, _ = read_frames(clip)
+    for start in range(0, 7, 5):
+        gop = source[start:start + 5]
+        recon = model.decode(model.encode(pad_gop(gop, model, (20, 12))))[:, :, :len(gop), :12, :20]
+        assert np.array_equal(np.stack(decoded[start:start + 5]), to_frames(resize(recon, 40, 24)))
+
+
+def test_bpp_picks_the_highest_rung_that_fits(ladder_zoo, tmp_path, make_clip):
+    from tokcodec.codec.pipeline import predicted_bpp
+    from tokcodec.io import open_video
+    from tokcodec.zoo import get_entry, ladder
+    clip = write_clip(tmp_path / "in.mkv", make_clip(9, 32, 48))
+    with open_video(clip) as reader:
+        rates = [predicted_bpp(reader.info, get_entry(name), 9) for name in ladder()]
+    assert rates[0] < rates[1] < rates[2]
+    for target, expect in ((rates[1] * 1.01, "tiny"), (rates[2], "tiny-x1.5"), (rates[0] / 2, "tiny-x0.5")):
+        result = CliRunner().invoke(cli, ["encode", str(clip), "-o", str(tmp_path / "a.tkc"), "--bpp", str(target),
+                                          "--gop", "9", "--json", "--force"])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        assert summary["model"] == expect
+        assert ("no rung fits" in result.stderr) == (target < rates[0])
+        # The prediction is exact: the bytes of a mode-0 file follow from its token grid.
+        assert summary["bpp"] == pytest.approx(rates[ladder().index(expect)], abs=1e-6)
+    code, msg = run("encode", clip, "-o", tmp_path / "b.tkc", "--quality", 4, "-q")
+    assert code == 1 and "rungs 1..3" in msg and msg.count("\n") == 1
+    code, msg = run("encode", clip, "-o", tmp_path / "b.tkc", "--quality", 1, "--model", "tiny", "-q")
+    assert code == 1 and "at most one of" in msg
+    code, out = run("models", "--json")
+    assert [(r["name"], r["quality"]) for r in json.loads(out)[:3]] == [("tiny-x0.5", 1), ("tiny", 2), ("tiny-x1.5", 3)]

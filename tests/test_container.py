@@ -4,6 +4,7 @@ import dataclasses
 import importlib.util
 import io
 import json
+import re
 import struct
 import time
 import zlib
@@ -58,6 +59,31 @@ def fix_header_crc(data: bytearray) -> bytes:
     length = struct.unpack_from("<I", data, 12)[0]
     struct.pack_into("<I", data, length - 4, zlib.crc32(bytes(data[:length - 4])))
     return bytes(data)
+
+
+def record(tag: bytes, body: bytes) -> bytes:
+    """A header extension record (SPEC 3.4)."""
+    return tag + struct.pack("<I", len(body)) + body
+
+
+def with_extension(data: bytes, area: bytes) -> bytes:
+    """`data` with `area` appended to its header extension area, header CRC fixed.
+
+    The chunk index still holds the old offsets, so the chunks are found by scanning.
+    """
+    length = struct.unpack_from("<I", data, 12)[0]
+    grown = bytearray(data[:length - 4] + area + data[length - 4:])
+    struct.pack_into("<I", grown, 12, length + len(area))
+    return fix_header_crc(grown)
+
+
+def ref_result(data: bytes) -> list[str] | str:
+    """The reference decoder's verdict: "ok" or an error per chunk, or the file's error."""
+    try:
+        _, chunks = ref.decode(data)
+    except ref.RefError as e:
+        return str(e)
+    return ["ok" if isinstance(c, np.ndarray) else c for c in chunks]
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +235,7 @@ def test_vectors_are_reproducible():
         assert (VECTORS / name).read_bytes() == content, name
 
 
-@pytest.mark.parametrize("name", ["gop2_40x24", "image_20x12"])
+@pytest.mark.parametrize("name", ["gop2_40x24", "image_20x12", "disp_ext", "unknown_ext"])
 def test_valid_vectors(name):
     expected = json.loads((VECTORS / f"{name}.json").read_text())
     data = (VECTORS / f"{name}.tkc").read_bytes()
@@ -218,7 +244,8 @@ def test_valid_vectors(name):
         got = getattr(header, key)
         assert (got.hex() if isinstance(got, bytes) else got) == value, key
     assert [t.tolist() for t in tokens] == [c["tokens"] for c in expected["chunks"]]
-    assert len(data) * 8 / (header.width * header.height * header.frame_count) == expected["bpp"]
+    display_width, display_height = header.display_size
+    assert len(data) * 8 / (display_width * display_height * header.frame_count) == expected["bpp"]
     ref_header, ref_tokens = ref.decode(data)
     assert ref_header == {k: int(v) if isinstance(v, bool) else v
                           for k, v in expected["header"].items()}
@@ -249,24 +276,30 @@ def _classify_lib(data: bytes) -> list[str] | str:
     ("bad_payload", "chunk 1 payload CRC mismatch", "damaged (payload)"),
     ("bad_tokens_crc", "decoding mismatch in chunk 1", "decoding mismatch"),
     ("truncated", "chunk 1 not found", "missing"),
+    ("bad_ext", "invalid header: extension record 'XTRA' of 100 bytes runs past",
+     "invalid header"),
 ])
 def test_invalid_vectors(name, lib_words, ref_words):
     data = (VECTORS / f"{name}.tkc").read_bytes()
     if name == "truncated":  # without recovery the file is rejected as a whole
         with pytest.raises(ContainerError, match="truncated or damaged file"):
             ContainerReader(data)
-    lib = _classify_lib(data)
-    try:
-        _, chunks = ref.decode(data)
-        ref_result = ["ok" if isinstance(c, np.ndarray) else c for c in chunks]
-    except ref.RefError as e:
-        ref_result = str(e)
+    lib, reference = _classify_lib(data), ref_result(data)
     if isinstance(lib, str):  # file-level error: both reject the whole file
         assert lib.startswith(f"<bytes>: ") and lib_words in lib
-        assert isinstance(ref_result, str) and ref_words in ref_result
+        assert isinstance(reference, str) and ref_words in reference
     else:  # chunk 0 decodes, chunk 1 fails, in both
         assert lib[0] == "ok" and lib_words in lib[1]
-        assert ref_result[0] == "ok" and ref_words in ref_result[1]
+        assert reference[0] == "ok" and ref_words in reference[1]
+
+
+def test_extension_vectors_hold_the_base_tokens():
+    """unknown_ext is gop2_40x24 plus records: same tokens, its index still usable."""
+    _, base = read_container((VECTORS / "gop2_40x24.tkc").read_bytes())
+    data = (VECTORS / "unknown_ext.tkc").read_bytes()
+    with ContainerReader(data) as r:
+        assert r.index_ok and r.header.display_size == (40, 24)
+        assert all(np.array_equal(r.read_tokens(i), t) for i, t in enumerate(base))
 
 
 def test_error_names_the_file(tmp_path):
@@ -389,15 +422,83 @@ def test_unknown_version_mode_bit_order(small):
             ContainerReader(fix_header_crc(damaged))
 
 
-def test_header_extension_is_skipped(small):
-    header, tokens, data = small
-    length = struct.unpack_from("<I", data, 12)[0]
-    grown = bytearray(data[:length - 4] + b"future" + data[length - 4:])
-    struct.pack_into("<I", grown, 12, length + 6)
-    grown = fix_header_crc(grown)
-    with ContainerReader(grown, recover=True) as r:  # stale index offsets: found by scanning
-        assert r.header == header and not r.index_ok
+# -- header extension records (SPEC 3.4) ---------------------------------------------------
+
+def test_disp_round_trip():
+    header = make_header(width=240, height=136, frame_count=5, gop_length=5,
+                         display_width=640, display_height=360)
+    assert header.display_size == (640, 360)
+    assert header.latent_shape(5) == (2, 17, 30)  # the grid follows the coded size
+    tokens = random_tokens(header, seed=6)
+    data = container_bytes(header, tokens)
+    plain = make_header(width=240, height=136, frame_count=5, gop_length=5).to_bytes()
+    length = len(plain) + 17
+    assert struct.unpack_from("<I", data, 12)[0] == length
+    assert data[length - 21:length - 4] == b"DISP" + struct.pack("<IIIB", 9, 640, 360, 1)
+    with ContainerReader(data) as r:
+        assert r.header == header and r.header_length == length and r.index_ok
+        assert r.header.display_size == (640, 360) and r.header.resampler == 1
         assert all(np.array_equal(r.read_tokens(i), t) for i, t in enumerate(tokens))
+    ref_header, ref_tokens = ref.decode(data)
+    assert (ref_header["display_width"], ref_header["display_height"],
+            ref_header["resampler"]) == (640, 360, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(tokens, ref_tokens))
+    out = io.BytesIO()  # frame_count patched at close: the header keeps its length
+    with ContainerWriter(out, dataclasses.replace(header, frame_count=0)) as w:
+        w.write_chunk(0, 5, tokens[0])
+    assert read_container(out.getvalue())[0] == header
+
+
+def test_writer_omits_disp_for_the_coded_size():
+    same = make_header(display_width=40, display_height=24)
+    assert same.to_bytes() == make_header().to_bytes()
+    assert b"DISP" not in same.to_bytes()
+    assert make_header().display_size == (40, 24)
+    got, _ = read_container(container_bytes(same, random_tokens(same)))
+    assert (got.display_width, got.display_height, got.display_size) == (0, 0, (40, 24))
+
+
+@pytest.mark.parametrize("kw,words", [
+    (dict(display_width=640), "display size 640x0: set both or neither"),
+    (dict(display_width=2**32, display_height=360), "display_width 4294967296 out of range"),
+    (dict(display_width=640, display_height=360, resampler=256), "resampler 256 out of range"),
+])
+def test_disp_field_checks(kw, words):
+    assert make_header(**kw).problem() == words
+    with pytest.raises(ValueError, match=words):
+        ContainerWriter(io.BytesIO(), make_header(**kw))
+
+
+def test_unknown_records_are_skipped(small):
+    header, tokens, data = small
+    disp = record(b"DISP", struct.pack("<IIB", 64, 36, 7))  # resampler 7: reserved, kept
+    grown = with_extension(data, record(b"XTRA", b"abc") + disp + record(b"XNUL", b""))
+    with ContainerReader(grown, recover=True) as r:  # stale index offsets: found by scanning
+        assert r.header == dataclasses.replace(header, display_width=64, display_height=36,
+                                               resampler=7)
+        assert r.header_length == len(header.to_bytes()) + 11 + 17 + 8
+        assert all(np.array_equal(r.read_tokens(i), t) for i, t in enumerate(tokens))
+    ref_header, ref_tokens = ref.decode(grown)
+    assert (ref_header["display_width"], ref_header["display_height"]) == (64, 36)
+    assert all(np.array_equal(a, b) for a, b in zip(tokens, ref_tokens))
+
+
+@pytest.mark.parametrize("area,words", [
+    (b"XTR", "header extension area ends in a partial record (3 bytes)"),
+    (record(b"XTRA", b"ab") + b"\x00", "partial record (1 bytes)"),
+    (record(b"XTRA", bytes(100))[:10], "record 'XTRA' of 100 bytes runs past the header CRC"),
+    (record(b"XTRA", b"") + record(b"XTRA", b"1"), "record 'XTRA' appears twice"),
+    (record(b"DISP", struct.pack("<IIB", 64, 36, 1)) * 2, "record 'DISP' appears twice"),
+    (record(b"DISP", struct.pack("<II", 64, 36)), "DISP record of 8 bytes (expected 9)"),
+    (record(b"DISP", struct.pack("<IIB", 0, 0, 1)), "display size 0x0"),
+    (record(b"DISP", struct.pack("<IIB", 64, 0, 1)), "display size 64x0"),
+])
+def test_malformed_extension_area(small, area, words):
+    grown = with_extension(small[2], area)
+    for recover in (False, True):
+        with pytest.raises(ContainerError, match=f"^<bytes>: invalid header: .*{re.escape(words)}"):
+            ContainerReader(grown, recover=recover)
+    assert ref_result(grown).startswith("invalid header")
 
 
 def test_random_damage_never_crashes(small):

@@ -11,8 +11,13 @@ Valid vectors (a decoder must return exactly the tokens in the .json):
                    2 frames, each a 2x3x5 token grid; BT.709, limited range.
   image_20x12.tkc  one 20x12 frame (not a multiple of the stride: grid 1x2x3),
                    GOP length 17, sRGB / BT.601 full range, a non-ASCII model name.
+  disp_ext.tkc     coded 24x16, DISP record: shown at 40x27 (bicubic); 3 frames, GOP
+                   length 2 (grids 2x2x3 and 1x2x3). bpp is over the display size.
+  unknown_ext.tkc  gop2_40x24.tkc with two unknown extension records (XTRA of 5 bytes,
+                   XNUL of 0) a decoder must skip; index and CRCs adjusted, same tokens.
 Invalid vectors (each .json names the error class a decoder must report):
   bad_magic, bad_version, bad_mode, bad_header_crc  -> the whole file is rejected
+  bad_ext          a record running past the header CRC (CRC valid) -> invalid header
   bad_chunk_header, bad_payload                     -> chunk 1 damaged, chunk 0 decodes
   bad_tokens_crc                                    -> chunk 1 "decoding mismatch"
   truncated                                         -> index lost; chunk 0 found by scanning
@@ -54,12 +59,16 @@ def _container(header: Header, tokens: list[np.ndarray]) -> bytes:
 def _describe(header: Header, tokens: list[np.ndarray], data: bytes) -> dict:
     head = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in vars(header).items()}
     head["full_range"] = int(header.full_range)
+    if not header.display_width:  # no DISP record: its fields are not in the file
+        for key in ("display_width", "display_height", "resampler"):
+            del head[key]
     header_length = struct.unpack_from("<I", data, 12)[0]
+    display_width, display_height = header.display_size
     return {
         "valid": True,
         "file_bytes": len(data),
         "header_length": header_length,
-        "bpp": len(data) * 8 / (header.width * header.height * header.frame_count),
+        "bpp": len(data) * 8 / (display_width * display_height * header.frame_count),
         "header": head,
         "chunks": [{"gop_index": i, "num_frames": header.gop_frames(i), "shape": list(t.shape),
                     "tokens_crc32": _crc(t.astype("<u4").tobytes()), "tokens": t.tolist()}
@@ -75,6 +84,36 @@ def _chunk_offset(data: bytes, i: int) -> int:
 def _fix_header_crc(data: bytearray) -> None:
     length = struct.unpack_from("<I", data, 12)[0]
     struct.pack_into("<I", data, length - 4, _crc(bytes(data[:length - 4])))
+
+
+def _fix_index_crc(data: bytearray) -> None:
+    index_offset = struct.unpack_from("<Q", data, len(data) - 12)[0]
+    end = len(data) - 16
+    struct.pack_into("<I", data, end, _crc(bytes(data[index_offset:end])))
+
+
+def _record(tag: bytes, body: bytes) -> bytes:
+    """A header extension record (SPEC 3.4)."""
+    return tag + struct.pack("<I", len(body)) + body
+
+
+def _with_records(data: bytes, records: bytes) -> bytes:
+    """`data` with `records` appended to its header's extension area.
+
+    Header length and CRC, index offsets, index CRC and footer are adjusted, so
+    only the header differs from `data` in meaning.
+    """
+    length = struct.unpack_from("<I", data, 12)[0]
+    out = bytearray(data[:length - 4] + records + data[length - 4:])
+    struct.pack_into("<I", out, 12, length + len(records))
+    _fix_header_crc(out)
+    index_offset = struct.unpack_from("<Q", out, len(out) - 12)[0] + len(records)
+    struct.pack_into("<Q", out, len(out) - 12, index_offset)
+    for i in range(struct.unpack_from("<I", out, index_offset + 4)[0]):
+        entry = index_offset + 8 + 24 * i
+        struct.pack_into("<Q", out, entry, struct.unpack_from("<Q", out, entry)[0] + len(records))
+    _fix_index_crc(out)
+    return bytes(out)
 
 
 def _invalid(base: bytes) -> dict[str, tuple[bytes, dict]]:
@@ -116,8 +155,7 @@ def _invalid(base: bytes) -> dict[str, tuple[bytes, dict]]:
         struct.pack_into("<I", d, c1 + 20, crc)
         struct.pack_into("<I", d, c1 + 28, _crc(bytes(d[c1:c1 + 28])))
         struct.pack_into("<I", d, index_offset + 8 + 24 + 20, crc)
-        end = len(d) - 16
-        struct.pack_into("<I", d, end, _crc(bytes(d[index_offset:end])))
+        _fix_index_crc(d)
 
     variant("bad_tokens_crc", {"chunk 0": "ok", "chunk 1": "decoding mismatch"},
             "chunk 1 tokens CRC xor 1 (chunk header and index CRCs fixed): payload intact, "
@@ -126,6 +164,12 @@ def _invalid(base: bytes) -> dict[str, tuple[bytes, dict]]:
                           "chunk 0": "ok (scanning)", "chunk 1": "missing (scanning)"},
             "cut 10 bytes into chunk 1's payload; index and footer lost",
             lambda d: d.__delitem__(slice(c1 + 42, None)))
+
+    variant("bad_ext", {"file": "invalid header"},
+            "extension area of 10 bytes: record XTRA says 100 body bytes, 2 are left before "
+            "the header CRC (CRC, index and footer valid); " + whole,
+            lambda d: d.__setitem__(slice(None), _with_records(
+                bytes(d), _record(b"XTRA", bytes(100))[:10])))
     return out
 
 
@@ -142,10 +186,19 @@ def build() -> dict[str, bytes]:
                                gop_length=17, model_name="test-\u00e9", weights_hash=weights,
                                colour_primaries=1, transfer_characteristics=13,
                                matrix_coefficients=6, full_range=True), 2),
+        "disp_ext": (Header(width=24, height=16, frame_count=3, fps_num=25, fps_den=1,
+                            gop_length=2, model_name="default", weights_hash=weights,
+                            colour_primaries=1, transfer_characteristics=1,
+                            matrix_coefficients=1, display_width=40, display_height=27), 3),
     }
+    described = {}  # name -> (header, tokens, file content)
     for name, (header, seed) in valid.items():
         tokens = _tokens(header, seed)
-        data = _container(header, tokens)
+        described[name] = (header, tokens, _container(header, tokens))
+    header, tokens, data = described["gop2_40x24"]
+    described["unknown_ext"] = (header, tokens, _with_records(
+        data, _record(b"XTRA", bytes([1, 2, 3, 4, 5])) + _record(b"XNUL", b"")))
+    for name, (header, tokens, data) in described.items():
         files[name + ".tkc"] = data
         files[name + ".json"] = (json.dumps(_describe(header, tokens, data)) + "\n").encode()
     for name, (data, meta) in _invalid(files["gop2_40x24.tkc"]).items():

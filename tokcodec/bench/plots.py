@@ -127,7 +127,7 @@ def _decoded_frame(row: dict, stream: Path, fidx: int, cfg: dict, env: dict) -> 
     if row["family"] == "tokcodec":
         from tokcodec.bench import runner
 
-        backend = runner._tokcodec_backend(row.get("backend", "auto"), cfg.get("device", "cpu"), cfg.get("threads", 1))
+        backend = runner._tokcodec_backend(cfg.get("device", "cpu"), cfg.get("threads", 1))
         rgb, _, _ = backend.decode(str(stream), row["value"])
         frame = rgb[fidx]
     else:

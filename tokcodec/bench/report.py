@@ -283,15 +283,19 @@ def markdown_summary(agg: dict[str, list[dict]], env: dict, target: float, bd: l
     if speed:
         clips = ", ".join(sorted({r["clip"] for r in speed}))
         lines += ["", f"### Speed (frames per second; separate timing pass on {clips}, one process at a time)", "",
-                  "Median over the rate points; wall clock. The RD run's own timings (workers sharing the CPU) "
-                  "are in points.csv.", "",
-                  "| codec | encode fps | decode fps | encode fps range | threads | device |", "|---|---|---|---|---|---|"]
-        by: dict[str, list[dict]] = defaultdict(list)
+                  "Wall clock; anchors: median over their rate points, tokcodec: per rate point (the ladder's "
+                  "rungs code different sizes). The RD run's own timings (workers sharing the CPU) are in "
+                  "points.csv.", "",
+                  "| codec | size | encode fps | decode fps | encode fps range | threads | device |",
+                  "|---|---|---|---|---|---|---|"]
+        by: dict[tuple, list[dict]] = defaultdict(list)
         for r in speed:
-            by[r["codec"]].append(r)
-        for codec, rows in sorted(by.items(), key=lambda kv: (not is_tokcodec(kv[0]), kv[0])):
+            size = f"{r['width']}x{r['height']}" if "width" in r else "?"
+            name = f"{r['codec']} {r['point']}" if is_tokcodec(r["codec"]) else r["codec"]
+            by[(not is_tokcodec(r["codec"]), r.get("width", 0), name, size)].append(r)
+        for (_, _, name, size), rows in sorted(by.items()):
             enc = [r["encode_fps"] for r in rows]
-            lines.append(f"| {codec} | {_fmt(_median(enc), 'encode_fps')} | "
+            lines.append(f"| {name} | {size} | {_fmt(_median(enc), 'encode_fps')} | "
                          f"{_fmt(_median(r['decode_fps'] for r in rows), 'decode_fps')} | "
                          f"{_fmt(min(enc), 'encode_fps')}-{_fmt(max(enc), 'encode_fps')} | {rows[0]['threads']} | "
                          f"{rows[0]['device']} |")
@@ -348,7 +352,7 @@ def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir:
     speed_note = env.get("speed_note", "")
     if speed:
         with open(out / "speed.csv", "w", newline="") as f:
-            fields = ["codec", "family", "point", "clip", "frames", "encode_s", "encode_cpu_s", "decode_s",
+            fields = ["codec", "family", "point", "clip", "width", "height", "frames", "encode_s", "encode_cpu_s", "decode_s",
                       "decode_cpu_s", "encode_fps", "decode_fps", "threads", "device", "loadavg_1min"]
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             w.writeheader()
@@ -376,7 +380,7 @@ def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir:
 def _description(codec: str, meta: dict) -> str:
     if is_tokcodec(codec):
         return (f"tokcodec, entropy mode {meta.get('entropy_mode', '?')} ({meta.get('entropy_mode_name', '')}), "
-                f"models {', '.join(meta.get('models', []))}, GOP {meta.get('gop', '?')}, "
-                f"{meta.get('backend', '')} backend on {meta.get('device', 'cpu')}")
+                f"rate points {', '.join(meta.get('models', []))}, GOP {', '.join(map(str, meta.get('gops', ['?'])))}, "
+                f"tokcodec.codec.pipeline on {meta.get('device', 'cpu')}")
     return (f"{meta.get('encoder', '')} {meta.get('encoder_version', '')} via ffmpeg {meta.get('ffmpeg', '')}; "
             f"command: {meta.get('command', '')}")

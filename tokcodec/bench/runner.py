@@ -30,7 +30,7 @@ from pathlib import Path
 from tokcodec.bench import anchors as anc
 from tokcodec.bench.datasets import (COLOUR_NOTE, ClipSource, discover_clips, load_reference, make_reference,
                                      save_reference)
-from tokcodec.bench.tokcodec_codec import TokcodecSpec, available_modes, parse_gops, resolve_models
+from tokcodec.bench.tokcodec_codec import IMPLEMENTED_MODES, TokcodecSpec, parse_gops, resolve_models
 from tokcodec.errors import ModelError, TokcodecError
 
 BENCH_VERSION = 1
@@ -50,13 +50,15 @@ class BenchConfig:
     size: tuple[int, int] | None = (640, 360)
     intra_period: int | None = None
     anchors: list[anc.AnchorSpec] = field(default_factory=list)
-    tokcodec: dict = field(default_factory=dict)  # {"models": "all"|[...], "modes": [0, 1], "gop": null, "backend": "auto"}
+    tokcodec: dict = field(default_factory=dict)  # {"models": "all"|[...], "modes": [0, 1], "gop": null}
     vmaf: bool = True
     threads: int = 1
     device: str = "cpu"
     target_bpp: float = PAPER_BPP
     side_by_side: dict = field(default_factory=dict)  # {"clip": name, "frame": i, "crop": [x, y, w, h]}
-    speed: dict = field(default_factory=dict)  # {"clips": [names]}: a separate, sequential timing pass
+    # {"clips": [names], "sizes": [{"size": [w, h], "frames": n, "models": [...]}]}: separate,
+    # sequential timing passes (see speed_passes)
+    speed: dict = field(default_factory=dict)
     name: str = "benchmark"
     data_root: str | None = None
     notes: list[str] = field(default_factory=list)  # things left out, reported with the results
@@ -100,16 +102,10 @@ class BenchConfig:
             return []
         models = resolve_models(t.get("models", "all"))
         modes = [int(m) for m in t.get("modes", [0, 1])]
-        have = available_modes(t.get("backend", "auto"))
-        if any(m not in have for m in modes):
-            self.notes.append(f"tokcodec entropy mode(s) {sorted(set(modes) - have)} left out: this tokcodec "
-                              f"cannot write them yet (tokcodec.codec.pipeline has no mode argument)")
-            modes = [m for m in modes if m in have]
-        specs = []
-        for mode in modes:
-            specs.append(TokcodecSpec(f"tokcodec-m{mode}", int(mode), models, parse_gops(t.get("gop")),
-                                      t.get("backend", "auto"), f"tokcodec, entropy mode {mode}"))
-        return specs
+        if missing := sorted(set(modes) - IMPLEMENTED_MODES):
+            self.notes.append(f"tokcodec entropy mode(s) {missing} left out: not implemented yet")
+        return [TokcodecSpec(f"tokcodec-m{mode}", mode, models, parse_gops(t.get("gop")),
+                             f"tokcodec, entropy mode {mode}") for mode in modes if mode in IMPLEMENTED_MODES]
 
 
 X265_CRF = [22, 26, 30, 34, 38, 42, 46, 51]
@@ -139,7 +135,7 @@ def default_anchors() -> list[dict]:
 def default_config(clips: list[str] | None = None) -> BenchConfig:
     return BenchConfig.from_dict({"clips": clips or [], "frames": 33, "size": [640, 360],
                                   "anchors": default_anchors(),
-                                  "tokcodec": {"models": "all", "modes": [0, 1], "gop": None, "backend": "auto"}})
+                                  "tokcodec": {"models": "all", "modes": [0, 1], "gop": None}})
 
 
 def quick_config(cfg: BenchConfig) -> BenchConfig:
@@ -293,12 +289,12 @@ def _reference(ref_dir: str):
 _TK_BACKEND = None
 
 
-def _tokcodec_backend(backend: str, device: str, threads: int):
+def _tokcodec_backend(device: str, threads: int):
     global _TK_BACKEND
     from tokcodec.bench.tokcodec_codec import TokcodecBackend
 
     if _TK_BACKEND is None or _TK_BACKEND.device != device:
-        _TK_BACKEND = TokcodecBackend(backend, device, threads)
+        _TK_BACKEND = TokcodecBackend(device, threads)
     return _TK_BACKEND
 
 
@@ -326,7 +322,7 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
     load0 = os.getloadavg()[0]
     if job.family == "tokcodec":
         spec = job.spec
-        backend = _tokcodec_backend(spec.get("backend", "auto"), device, threads)
+        backend = _tokcodec_backend(device, threads)
         from tokcodec.bench.tokcodec_codec import gop_for
 
         gop = gop_for(job.gop, ref.num_frames)
@@ -337,7 +333,7 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
         if len(rgb) != ref.num_frames:
             raise RuntimeError(f"tokcodec decoded {len(rgb)} frames, expected {ref.num_frames}")
         yuv = None
-        extra = {"gop": gop, "backend": backend.backend}
+        extra = {"gop": gop}
     else:
         spec = anc.AnchorSpec.from_dict(job.spec)
         coded = anc.encode(spec, int(job.value), str(cache_p / "refs" / job.clip_key / "ref.yuv"), ref.width,
@@ -509,7 +505,7 @@ def environment(cfg: BenchConfig, workers: int) -> dict:
     try:
         from tokcodec.bench.tokcodec_codec import describe
 
-        env["tokcodec"] = {s.name: describe(s, s.backend, cfg.device, cfg.threads) for s in cfg.tokcodec_specs()}
+        env["tokcodec"] = {s.name: describe(s, cfg.device, cfg.threads) for s in cfg.tokcodec_specs()}
     except TokcodecError as e:
         env["tokcodec"] = {"error": str(e)}
     return env
@@ -519,8 +515,8 @@ def environment(cfg: BenchConfig, workers: int) -> dict:
 # the speed pass
 
 
-def speed_path(cache: Path, job: Job) -> Path:
-    return cache / "speed" / job.codec / job.clip_key / f"{job.point}.json"
+def speed_path(cache: Path, job: Job, threads: int) -> Path:
+    return cache / "speed" / job.codec / job.clip_key / f"{job.point}.t{threads}.json"
 
 
 def time_job(job: Job, cache: str, cfg: dict) -> dict:
@@ -535,8 +531,8 @@ def time_job(job: Job, cache: str, cfg: dict) -> dict:
         if job.family == "tokcodec":
             from tokcodec.bench.tokcodec_codec import gop_for
 
-            backend = _tokcodec_backend(job.spec.get("backend", "auto"), device, threads)
-            backend._model(job.value) if backend.backend == "library" else None  # load outside the timing
+            backend = _tokcodec_backend(device, threads)
+            backend.model(job.value)  # load outside the timing
             out = os.path.join(tmp, "s.tkc")
             enc_wall, enc_cpu, _ = backend.encode(ref.rgb, ref.fps, job.value, job.spec["mode"],
                                                   gop_for(job.gop, ref.num_frames), out)
@@ -554,54 +550,72 @@ def time_job(job: Job, cache: str, cfg: dict) -> dict:
                                                     dec.decode_cpu_s)
     n = ref.num_frames
     result = {"codec": job.codec, "family": job.family, "point": job.point, "clip": job.clip, "frames": n,
-              "encode_s": enc_wall, "encode_cpu_s": enc_cpu, "decode_s": dec_wall, "decode_cpu_s": dec_cpu,
+              "width": ref.width, "height": ref.height, "encode_s": enc_wall, "encode_cpu_s": enc_cpu, "decode_s": dec_wall, "decode_cpu_s": dec_cpu,
               "encode_fps": n / enc_wall, "decode_fps": n / dec_wall, "threads": threads, "device": device,
               "loadavg_1min": load0, "signature": job.signature, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    out_p = speed_path(cache_p, job)
+    out_p = speed_path(cache_p, job, threads)
     out_p.parent.mkdir(parents=True, exist_ok=True)
     out_p.write_text(json.dumps(result, indent=1))
     return result
 
 
+def speed_passes(cfg: BenchConfig) -> list[BenchConfig]:
+    """The timing passes: every point at the benchmark's size, then, per extra size of
+    `speed.sizes`, each anchor's middle rate point and the tokcodec rate points listed
+    there (at 1080p the larger ladder rungs do not fit a small machine's memory), on
+    the size's own `clips` if given."""
+    import dataclasses
+
+    passes = [cfg]
+    for extra in cfg.speed.get("sizes", []):
+        anchors = [dataclasses.replace(a, points=(a.points[len(a.points) // 2],)) for a in cfg.anchors]
+        tokcodec = dict(cfg.tokcodec, models=extra.get("models", cfg.tokcodec.get("models", "all")))
+        speed = dict(cfg.speed, clips=extra.get("clips", cfg.speed.get("clips", [])))
+        passes.append(dataclasses.replace(cfg, size=tuple(extra["size"]), frames=int(extra.get("frames", cfg.frames)),
+                                          anchors=anchors, tokcodec=tokcodec, speed=speed))
+    return passes
+
+
+def _speed_clips(cfg: BenchConfig, sources: list[ClipSource]) -> list[ClipSource]:
+    names = set(cfg.speed.get("clips", []))
+    return [s for s in sources if s.name in names]
+
+
+def _cached_speed(cache: Path, job: Job, threads: int) -> dict | None:
+    p = speed_path(cache, job, threads)
+    r = json.loads(p.read_text()) if p.exists() else None
+    return r if r is not None and r.get("signature") == job.signature else None
+
+
 def collect_speed(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
                   sources: list[ClipSource] | None = None) -> list[dict]:
     """The cached speed-pass results of this configuration."""
-    names = set(cfg.speed.get("clips", []))
     sources = sources if sources is not None else discover_clips(cfg.clips)
-    out = []
-    for j in build_jobs(cfg, [s for s in sources if s.name in names], codecs):
-        p = speed_path(Path(cache_dir), j)
-        if p.exists():
-            r = json.loads(p.read_text())
-            if r.get("signature") == j.signature:
-                out.append(r)
-    return out
+    found = (_cached_speed(Path(cache_dir), j, cfg.threads) for p in speed_passes(cfg)
+             for j in build_jobs(p, _speed_clips(p, sources), codecs))
+    return [r for r in found if r is not None]
 
 
 def run_speed(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
               progress: bool = True, sources: list[ClipSource] | None = None, log=print) -> list[dict]:
-    """Time every point of the `speed` clips again, one at a time (no worker running beside it).
+    """Time the points of the `speed` clips again, one at a time (no worker running beside it).
 
     The rate-distortion run may share the CPU between workers (and with anything
     else on the machine); these timings are the ones the report quotes.
     """
     from tqdm import tqdm
 
-    names = set(cfg.speed.get("clips", []))
-    if not names:
-        return []
     cache = Path(cache_dir)
     sources = sources if sources is not None else discover_clips(cfg.clips)
-    chosen = [s for s in sources if s.name in names]
-    jobs = build_jobs(cfg, chosen, codecs)
     results, todo = [], []
-    for j in jobs:
-        p = speed_path(cache, j)
-        r = json.loads(p.read_text()) if p.exists() else None
-        if r is not None and r.get("signature") == j.signature:
-            results.append(r)
-        else:
-            todo.append(j)
+    for p in speed_passes(cfg):
+        clips = _speed_clips(p, sources)
+        jobs = build_jobs(p, clips, codecs)
+        cached = [_cached_speed(cache, j, cfg.threads) for j in jobs]
+        results += [r for r in cached if r is not None]
+        todo += [j for j, r in zip(jobs, cached) if r is None]
+        if any(r is None for r in cached):
+            prepare_references(p, clips, cache, progress)
     job_cfg = {"threads": cfg.threads, "device": cfg.device, "intra_period": cfg.intra_period}
     _worker_init(cfg.threads)
     for j in tqdm(todo, desc="speed pass", unit="pt", disable=not progress or not todo):

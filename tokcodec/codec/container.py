@@ -3,7 +3,8 @@
 The normative description is bitstream_spec/SPEC.md; section numbers below refer
 to it. Everything is little-endian. In short:
 
-    header   magic, version, header_length, video and model fields, CRC32   (3)
+    header   magic, version, header_length, video and model fields,
+             extension records (e.g. DISP, the display size), CRC32          (3)
     chunk    32-byte chunk header (marker, GOP index, sizes, CRCs) + payload (4)
     ...      one chunk per GOP, in GOP order
     index    "TKCI", count, one 24-byte entry per chunk, CRC32               (5)
@@ -39,13 +40,20 @@ CHUNK_MARKER = b"TKCG"
 INDEX_MARKER = b"TKCI"
 FOOTER_MARKER = b"TKCE"
 ENTROPY_MODES = {0: "bit-packed", 1: "MLM range coded"}
+RESAMPLERS = {1: "bicubic"}  # DISP resampler codes (SPEC 3.4)
+DISP_TAG = b"DISP"
 
 _PREFIX = struct.Struct("<8sII")  # magic, version, header_length: the same in every version
 _FIXED = struct.Struct("<8sIIIIIII4BIBBBBB3x32s32s")  # bytes 0..115 of the v1 header
 _CHUNK = struct.Struct("<4sIIIIII")  # chunk header without its trailing CRC (28 bytes)
 _ENTRY = struct.Struct("<QIIII")  # index entry: offset, num_frames, payload_length, 2 CRCs
 _FOOTER = struct.Struct("<Q4s")
+_RECORD = struct.Struct("<4sI")  # header extension record head: tag, body length (SPEC 3.4)
+_DISP = struct.Struct("<IIB")  # DISP body: display width, display height, resampler
 CHUNK_HEADER_SIZE = _CHUNK.size + 4  # 32
+INDEX_ENTRY_SIZE = _ENTRY.size  # 24
+INDEX_OVERHEAD = 8 + 4  # index marker and count, index CRC: the index without its entries
+FOOTER_SIZE = _FOOTER.size  # 12
 MIN_HEADER_SIZE = _FIXED.size + 2 + 2 + 4  # 124: fixed part, two empty names, CRC
 MAX_HEADER_SIZE = 1 << 20
 
@@ -83,10 +91,22 @@ class Header:
     entropy_mode: int = 0  # 0: bit-packed; 1: MLM range coded (reserved)
     mlm_name: str = ""
     mlm_hash: bytes = bytes(32)
+    # DISP record (SPEC 3.4): frames are decoded at width x height, then resized to this
+    # size. 0 x 0 = no record: shown at the coded size.
+    display_width: int = 0
+    display_height: int = 0
+    resampler: int = 1  # 1: bicubic (RESAMPLERS)
 
     @property
     def fps(self) -> Fraction:
         return Fraction(self.fps_num, self.fps_den)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) the decoded frames are shown at: the DISP size, else the coded size."""
+        if self.display_width:
+            return self.display_width, self.display_height
+        return self.width, self.height
 
     @property
     def num_gops(self) -> int:
@@ -101,16 +121,24 @@ class Header:
         ts, ss = self.temporal_stride, self.spatial_stride
         return (1 + -(-(num_frames - 1) // ts), -(-self.height // ss), -(-self.width // ss))
 
+    def _extension_records(self) -> bytes:
+        """The header's extension area (SPEC 3.4): a DISP record when the display size differs."""
+        if self.display_size == (self.width, self.height):
+            return b""  # SPEC 3.4: no DISP for the coded size
+        return _RECORD.pack(DISP_TAG, _DISP.size) + _DISP.pack(
+            self.display_width, self.display_height, self.resampler)
+
     def to_bytes(self) -> bytes:
         model, mlm = self.model_name.encode("utf-8"), self.mlm_name.encode("utf-8")
-        size = MIN_HEADER_SIZE + len(model) + len(mlm)
+        extension = self._extension_records()
+        size = MIN_HEADER_SIZE + len(model) + len(mlm) + len(extension)
         body = _FIXED.pack(
             MAGIC, VERSION, size, self.width, self.height, self.frame_count, self.fps_num,
             self.fps_den, self.colour_primaries, self.transfer_characteristics,
             self.matrix_coefficients, int(self.full_range), self.gop_length, self.token_bits,
             self.bit_order, self.temporal_stride, self.spatial_stride, self.entropy_mode,
             bytes(self.weights_hash), bytes(self.mlm_hash),
-        ) + struct.pack("<H", len(model)) + model + struct.pack("<H", len(mlm)) + mlm
+        ) + struct.pack("<H", len(model)) + model + struct.pack("<H", len(mlm)) + mlm + extension
         return body + struct.pack("<I", crc32(body))
 
     def problem(self) -> str | None:
@@ -119,11 +147,15 @@ class Header:
                     "temporal_stride", "spatial_stride")
         limits = {name: 2**32 - 1 for name in positive[:6]}
         limits.update(temporal_stride=255, spatial_stride=255, colour_primaries=255,
-                      transfer_characteristics=255, matrix_coefficients=255)
+                      transfer_characteristics=255, matrix_coefficients=255,
+                      display_width=2**32 - 1, display_height=2**32 - 1, resampler=255)
         for name, top in limits.items():
             value = getattr(self, name)
             if not (1 if name in positive else 0) <= value <= top:
                 return f"{name} {value} out of range"
+        if (self.display_width == 0) != (self.display_height == 0):
+            return (f"display size {self.display_width}x{self.display_height}: "
+                    "set both or neither")
         if not 1 <= self.token_bits <= 32:
             return f"token bits {self.token_bits} out of range 1..32"
         if self.bit_order != 0:
@@ -371,12 +403,22 @@ class ContainerReader:
                 pos += 2 + n
         except (ValueError, struct.error):
             raise self._error("damaged file: model names do not fit the header") from None
+        records = self._read_records(data, pos)
+        display = (0, 0, 1)  # no DISP record: the display size is the coded size
+        if DISP_TAG in records:
+            if len(records[DISP_TAG]) != _DISP.size:
+                raise self._error(f"invalid header: DISP record of {len(records[DISP_TAG])} "
+                                  f"bytes (expected {_DISP.size})")
+            display = _DISP.unpack(records[DISP_TAG])
+            if min(display[:2]) < 1:
+                raise self._error(f"invalid header: display size {display[0]}x{display[1]}")
         h = Header(width=f[3], height=f[4], frame_count=f[5], fps_num=f[6], fps_den=f[7],
                    colour_primaries=f[8], transfer_characteristics=f[9],
                    matrix_coefficients=f[10], full_range=bool(f[11]), gop_length=f[12],
                    token_bits=f[13], bit_order=f[14], temporal_stride=f[15],
                    spatial_stride=f[16], entropy_mode=f[17], weights_hash=f[18],
-                   mlm_hash=f[19], model_name=names[0], mlm_name=names[1])
+                   mlm_hash=f[19], model_name=names[0], mlm_name=names[1],
+                   display_width=display[0], display_height=display[1], resampler=display[2])
         if f[11] > 1:
             raise self._error(f"invalid header: full_range flag {f[11]}")
         if (problem := h.problem()) is not None:
@@ -385,6 +427,28 @@ class ContainerReader:
             raise self._error(f"truncated file: {self._size} bytes cannot hold "
                               f"{h.num_gops} GOPs")
         return h, length
+
+    def _read_records(self, data: bytes, pos: int) -> dict[bytes, bytes]:
+        """Tag -> body of the extension records from `pos` up to the header CRC (SPEC 3.4).
+
+        Unknown tags are kept too (and ignored by the caller); records that do not
+        exactly fill the area, or a repeated tag, make the header invalid.
+        """
+        end, records = len(data) - 4, {}
+        while pos < end:
+            if pos + _RECORD.size > end:
+                raise self._error(f"invalid header: header extension area ends in a partial "
+                                  f"record ({end - pos} bytes)")
+            tag, length = _RECORD.unpack_from(data, pos)
+            name = tag.decode("latin-1")
+            if pos + _RECORD.size + length > end:
+                raise self._error(f"invalid header: extension record {name!r} of {length} bytes "
+                                  "runs past the header CRC")
+            if tag in records:
+                raise self._error(f"invalid header: extension record {name!r} appears twice")
+            records[tag] = data[pos + _RECORD.size:pos + _RECORD.size + length]
+            pos += _RECORD.size + length
+        return records
 
     def _valid_chunk(self, c: Chunk, end: int) -> bool:
         return (c.index < self.header.num_gops and c.num_frames == self.header.gop_frames(c.index)
@@ -397,8 +461,8 @@ class ContainerReader:
             return False
         offset, marker = _FOOTER.unpack(footer)
         count = self.header.num_gops
-        length = 8 + _ENTRY.size * count + 4
-        if marker != FOOTER_MARKER or offset + length + _FOOTER.size != self._size:
+        length = INDEX_OVERHEAD + INDEX_ENTRY_SIZE * count
+        if marker != FOOTER_MARKER or offset + length + FOOTER_SIZE != self._size:
             return False
         data = self._read(offset, length)
         if (data[:8] != INDEX_MARKER + struct.pack("<I", count)

@@ -5,6 +5,12 @@ to multiples of the spatial stride (replicating edges) before the tokenizer
 sees it; decoding crops back to the GOP's n frames and width x height
 (bitstream_spec/SPEC.md, "Padding and cropping"). GOPs share nothing, so each
 container chunk decodes on its own.
+
+A zoo entry with a coding scale (a rung of the rate ladder) codes frames
+resized by that factor; the header's width x height is then the coded size
+and its DISP record the display size, to which the decoder resizes back
+(SPEC 3.4). Both resizes are bicubic on the float frames, so the decoder's
+frames are exactly what the encoder side would reconstruct.
 """
 from __future__ import annotations
 
@@ -23,8 +29,10 @@ from tqdm import tqdm
 from ..errors import InputError, ModelError
 from ..io import ColourInfo, VideoInfo, open_writer, to_frames, to_tensor
 from ..models.tokenizer import Tokenizer
-from ..zoo import ModelEntry, load_model
-from .container import ContainerReader, ContainerWriter, Header
+from ..zoo import ModelEntry, get_entry, ladder, load_model
+from .container import (CHUNK_HEADER_SIZE, FOOTER_SIZE, INDEX_ENTRY_SIZE, INDEX_OVERHEAD, ContainerReader,
+                        ContainerWriter, Header)
+from .packing import packed_size
 
 
 @dataclass
@@ -50,12 +58,28 @@ def check_gop(gop: int, model: Tokenizer) -> None:
         raise InputError(f"GOP length {gop} is not of the form 1 + {s}k (e.g. {1 + 4 * s})")
 
 
-def pad_gop(frames: list[np.ndarray], model: Tokenizer) -> torch.Tensor:
-    """(1, 3, 1 + s*k, H', W') tensor: last frame repeated, edges replicated."""
+def coded_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The frame size a ladder rung codes at (at least 1 x 1)."""
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize(x: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """(1, 3, T, H, W) float frames to width x height: bicubic, antialiased when shrinking (SPEC 3.4, resampler 1)."""
+    if x.shape[-2:] == (height, width):
+        return x
+    frames = x[0].transpose(0, 1)  # (T, 3, H, W): interpolate works on 2D images
+    y = F.interpolate(frames, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+    return y.transpose(0, 1)[None]
+
+
+def pad_gop(frames: list[np.ndarray], model: Tokenizer, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """(1, 3, 1 + s*k, H', W') tensor: resized to `size` (w, h) if given, last frame repeated, edges replicated."""
     s, ss = model.config.temporal_stride, model.config.spatial_stride
     padded_len = 1 + math.ceil((len(frames) - 1) / s) * s
     frames = list(frames) + [frames[-1]] * (padded_len - len(frames))
     x = to_tensor(frames)
+    if size is not None:
+        x = resize(x, *size)
     h, w = x.shape[-2:]
     pad_h, pad_w = -h % ss, -w % ss
     if pad_h or pad_w:
@@ -63,11 +87,10 @@ def pad_gop(frames: list[np.ndarray], model: Tokenizer) -> torch.Tensor:
     return x
 
 
-def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, height: int, width: int,
-               device: str = "cpu") -> np.ndarray:
-    """Tokens (T', H', W') of one GOP -> uint8 frames (frames, height, width, 3)."""
-    x = model.decode(tokens.to(device)[None])
-    return to_frames(x[:, :, :frames, :height, :width])
+def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, header: Header, device: str = "cpu") -> np.ndarray:
+    """Tokens (T', H', W') of one GOP -> uint8 frames (frames, display height, display width, 3)."""
+    x = model.decode(tokens.to(device)[None])[:, :, :frames, :header.height, :header.width]
+    return to_frames(resize(x, *header.display_size))
 
 
 def gops(frames: Iterable[np.ndarray], gop: int) -> Iterator[list[np.ndarray]]:
@@ -76,20 +99,49 @@ def gops(frames: Iterable[np.ndarray], gop: int) -> Iterator[list[np.ndarray]]:
         yield chunk
 
 
+def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int = 0) -> Header:
+    """The container header for coding `info`'s frames with `entry` (frame_count 0: set when the writer closes)."""
+    cfg = entry.config
+    width, height = coded_size(info.width, info.height, entry.coding_scale)
+    display = (info.width, info.height) if (width, height) != (info.width, info.height) else (0, 0)
+    return Header(width=width, height=height, display_width=display[0], display_height=display[1],
+                  frame_count=frame_count, fps_num=info.fps.numerator, fps_den=info.fps.denominator,
+                  gop_length=gop, model_name=entry.name, weights_hash=entry.weights_hash,
+                  colour_primaries=info.colour.primaries, transfer_characteristics=info.colour.transfer,
+                  matrix_coefficients=info.colour.matrix, full_range=info.colour.full_range,
+                  token_bits=cfg.token_bits, temporal_stride=cfg.temporal_stride,
+                  spatial_stride=cfg.spatial_stride)
+
+
+def predicted_bpp(info: VideoInfo, entry: ModelEntry, gop: int) -> float:
+    """bpp of the mode-0 file `encode_video` would write: the token grid fixes every byte (SPEC 5, 6.1, 9)."""
+    frames = info.num_frames or gop
+    header = make_header(info, entry, gop, frame_count=frames)
+    size = len(header.to_bytes()) + INDEX_OVERHEAD + FOOTER_SIZE
+    for g in range(header.num_gops):
+        grid = header.latent_shape(header.gop_frames(g))
+        size += CHUNK_HEADER_SIZE + INDEX_ENTRY_SIZE + packed_size(math.prod(grid), header.token_bits)
+    return size * 8 / (info.width * info.height * frames)
+
+
+def rung_for_bpp(target: float, info: VideoInfo, gop: int) -> tuple[str, float]:
+    """The ladder rung with the highest predicted bpp not above `target` (else the lowest rung), and its bpp."""
+    rungs = [(predicted_bpp(info, get_entry(name), gop), name) for name in ladder()]
+    if not rungs:
+        raise ModelError("the zoo has no models")
+    fitting = [r for r in rungs if r[0] <= target]
+    bpp, name = max(fitting) if fitting else min(rungs)
+    return name, bpp
+
+
 def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path | BinaryIO, model: Tokenizer,
                  entry: ModelEntry, gop: int = 17, device: str = "cpu", force: bool = False,
                  quiet: bool = False, max_frames: int | None = None) -> CodingStats:
     """Encode RGB frames (a VideoReader, or any iterable matching `info`) into a
     mode-0 container at `out` (a path, written atomically, or a binary file)."""
     check_gop(gop, model)
-    cfg = model.config
-    header = Header(width=info.width, height=info.height, frame_count=0,
-                    fps_num=info.fps.numerator, fps_den=info.fps.denominator, gop_length=gop,
-                    model_name=entry.name, weights_hash=entry.weights_hash,
-                    colour_primaries=info.colour.primaries, transfer_characteristics=info.colour.transfer,
-                    matrix_coefficients=info.colour.matrix, full_range=info.colour.full_range,
-                    token_bits=cfg.token_bits, temporal_stride=cfg.temporal_stride,
-                    spatial_stride=cfg.spatial_stride)
+    header = make_header(info, entry, gop)
+    width, height = header.width, header.height
     frames = islice(frames, max_frames)
     total = min(n for n in (info.num_frames, max_frames) if n is not None) if (info.num_frames or max_frames) else None
     count, seconds = 0, 0.0
@@ -99,7 +151,7 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
             if chunk[0].shape[:2] != (info.height, info.width):
                 raise InputError(f"frame {count}: size changes mid-stream to {chunk[0].shape[1]}x{chunk[0].shape[0]}")
             t0 = time.perf_counter()
-            tokens = model.encode(pad_gop(chunk, model).to(device))[0].cpu().numpy()
+            tokens = model.encode(pad_gop(chunk, model, (width, height)).to(device))[0].cpu().numpy()
             writer.write_chunk(index, len(chunk), tokens)
             seconds += time.perf_counter() - t0
             count += len(chunk)
@@ -126,7 +178,7 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
     with tqdm(total=h.frame_count, desc="decode", unit="frame", disable=quiet) as bar:
         for chunk in reader.chunks:
             tokens = torch.from_numpy(reader.read_tokens(chunk.index))
-            frames = decode_gop(model, tokens, chunk.num_frames, h.height, h.width, device)
+            frames = decode_gop(model, tokens, chunk.num_frames, h, device)
             bar.update(len(frames))
             yield from frames
 
@@ -138,8 +190,9 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
     h = reader.header
     model, _ = model_for(h, model_name, device)
     colour = ColourInfo(h.colour_primaries, h.transfer_characteristics, h.matrix_coefficients, h.full_range)
+    width, height = h.display_size
     t0 = time.perf_counter()
-    with open_writer(out, h.width, h.height, h.fps, colour=colour, force=force) as writer:
+    with open_writer(out, width, height, h.fps, colour=colour, force=force) as writer:
         for frame in decode_frames(reader, model, device, quiet):
             writer.write(frame)
-    return CodingStats(h.frame_count, h.width, h.height, Path(src).stat().st_size, time.perf_counter() - t0)
+    return CodingStats(h.frame_count, width, height, Path(src).stat().st_size, time.perf_counter() - t0)

@@ -4,6 +4,12 @@
 weight files (fp16 safetensors, at most 16 MiB each) with their sha256, and
 its model card (a Markdown file plus the measured numbers). The CLI, the
 benchmark and the tests all load models through `load_model`.
+
+An entry may instead name another entry's weights (`weights_from`) and a
+`coding_scale`: the same tokenizer, run on frames resized by that factor
+(the container records the display size, SPEC 3.4). Such entries are the
+rungs of the rate ladder: `ladder` lists entry names from the lowest rate to
+the highest, and `--quality N` picks rung N (1-based).
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ class ModelEntry:
     files: tuple[Path, ...]
     sha256: tuple[str, ...]
     card: dict  # training facts and measured metrics; card["path"] is the Markdown card
+    coding_scale: float = 1.0  # frames are coded at this factor of their size, then resized back
 
     @property
     def weights_hash(self) -> bytes:
@@ -62,6 +69,20 @@ def list_models() -> list[str]:
     return sorted(read_registry()["models"])
 
 
+def ladder() -> list[str]:
+    """The rate ladder's entry names, lowest rate first (just the default model when none is listed)."""
+    registry = read_registry()
+    return list(registry.get("ladder") or ([registry["default"]] if registry.get("default") else []))
+
+
+def ladder_entry(quality: int) -> str:
+    """The entry name of rung `quality` (1 = lowest rate)."""
+    rungs = ladder()
+    if not 1 <= quality <= len(rungs):
+        raise ModelError(f"quality {quality} out of range: the ladder has rungs 1..{len(rungs)}")
+    return rungs[quality - 1]
+
+
 def get_entry(name: str = "default") -> ModelEntry:
     path = registry_path()
     registry = read_registry(path)
@@ -73,8 +94,12 @@ def get_entry(name: str = "default") -> ModelEntry:
         known = ", ".join(sorted(registry["models"])) or "none"
         raise ModelError(f"unknown model '{name}' (shipped models: {known})")
     m = registry["models"][name]
-    return ModelEntry(name, TokenizerConfig.from_dict(m["config"]),
-                      tuple(path.parent / f for f in m["files"]), tuple(m["sha256"]), m.get("card", {}))
+    weights = registry["models"].get(m.get("weights_from", name))
+    if weights is None or "files" not in weights:
+        raise ModelError(f"model '{name}' takes its weights from '{m['weights_from']}', which has none")
+    return ModelEntry(name, TokenizerConfig.from_dict(weights["config"]),
+                      tuple(path.parent / f for f in weights["files"]), tuple(weights["sha256"]),
+                      m.get("card", {}), float(m.get("coding_scale", 1.0)))
 
 
 def sha256_file(path: Path) -> str:
