@@ -35,3 +35,25 @@ def test_shipped_model_round_trip_on_real_clip(example_clip, tmp_path, monkeypat
     # Measured 19.13 dB for tc-small-1 (`tokcodec eval examples/dog_320x180.mp4 --size 320x180`);
     # untrained weights give about 10 dB. A floor, so a better model passes and a broken decode fails.
     assert quality > 16.0, quality
+
+
+def test_shipped_ladder_spans_the_rates_and_its_lowest_rung_decodes(example_clip, tmp_path, monkeypatch):
+    from tokcodec.codec.pipeline import predicted_bpp
+    from tokcodec.io import open_video
+    from tokcodec.zoo import ladder
+    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    rungs = ladder()
+    assert len(rungs) >= 4 and get_entry("default").name in rungs
+    with open_video(example_clip) as reader:
+        rates = [predicted_bpp(reader.info, get_entry(name), 17) for name in rungs]
+    assert rates == sorted(rates) and rates[0] < 0.02 and rates[-1] > 0.15, rates
+    enc = tokcodec("encode", example_clip, "-o", tmp_path / "q1.tkc", "--quality", 1, "--device", "cpu", "--json", "-q")
+    assert enc.returncode == 0, enc.stderr
+    assert abs(json.loads(enc.stdout)["bpp"] - rates[0]) < 1e-6  # the prediction is exact (rounded in JSON)
+    dec = tokcodec("decode", tmp_path / "q1.tkc", "-o", tmp_path / "dec/", "--device", "cpu", "-q")
+    assert dec.returncode == 0, dec.stderr
+    source, _ = read_frames(example_clip)
+    decoded, _ = read_frames(tmp_path / "dec")
+    assert decoded[0].shape == (180, 320, 3)  # coded at 120x68, shown at the clip's size
+    # A floor well under what the rung measures on the benchmark clips (see cards/ladder.md).
+    assert psnr(np.stack(source), np.stack(decoded)) > 15.0

@@ -133,48 +133,31 @@ def _fmt_csv(v):
 # tables
 
 
+def bd_row(agg: dict[str, list[dict]], test: str, anchor: str) -> dict:
+    """BD-rate of curve `test` against curve `anchor`, per metric, over the points that measured it."""
+    row = {"test": test, "anchor": anchor}
+    for m in BD_METRICS:
+        a = [p for p in agg[anchor] if p.get(m) is not None]
+        t = [p for p in agg[test] if p.get(m) is not None]
+        if not a or not t:
+            row[m] = {"value": None, "note": "metric not measured"}
+            continue
+        res = bd_rate([p["bpp"] for p in a], [p[m] for p in a], [p["bpp"] for p in t], [p[m] for p in t], m)
+        row[m] = {"value": res.value, "note": res.note, "range": list(res.q_range) if res.q_range else None}
+    return row
+
+
 def bd_rows(agg: dict[str, list[dict]]) -> list[dict]:
     """BD-rate of every tokcodec curve against every anchor curve, per metric."""
-    tests = [c for c in agg if is_tokcodec(c)]
     anchors = [c for c in agg if not is_tokcodec(c)]
-    rows = []
-    for t in sorted(tests):
-        for a in anchors:
-            row = {"test": t, "anchor": a}
-            for m in BD_METRICS:
-                ra = [p["bpp"] for p in agg[a] if p.get(m) is not None]
-                qa = [p[m] for p in agg[a] if p.get(m) is not None]
-                rt = [p["bpp"] for p in agg[t] if p.get(m) is not None]
-                qt = [p[m] for p in agg[t] if p.get(m) is not None]
-                if not qa or not qt:
-                    row[m] = {"value": None, "note": "metric not measured"}
-                    continue
-                res = bd_rate(ra, qa, rt, qt, m)
-                row[m] = {"value": res.value, "note": res.note,
-                          "range": list(res.q_range) if res.q_range else None}
-            rows.append(row)
-    return rows
+    return [bd_row(agg, t, a) for t in sorted(c for c in agg if is_tokcodec(c)) for a in anchors]
 
 
 def anchor_pairs_bd(agg: dict[str, list[dict]]) -> list[dict]:
     """BD-rate of each anchor against x265-medium (context: how the anchors rank among themselves)."""
-    base = next((c for c in agg if c == "x265-medium"), None)
-    if base is None:
+    if "x265-medium" not in agg:
         return []
-    rows = []
-    for a in agg:
-        if a == base or is_tokcodec(a):
-            continue
-        row = {"test": a, "anchor": base}
-        for m in BD_METRICS:
-            ra = [p["bpp"] for p in agg[base] if p.get(m) is not None]
-            qa = [p[m] for p in agg[base] if p.get(m) is not None]
-            rt = [p["bpp"] for p in agg[a] if p.get(m) is not None]
-            qt = [p[m] for p in agg[a] if p.get(m) is not None]
-            res = bd_rate(ra, qa, rt, qt, m) if qa and qt else None
-            row[m] = {"value": res.value if res else None, "note": res.note if res else "not measured"}
-        rows.append(row)
-    return rows
+    return [bd_row(agg, a, "x265-medium") for a in agg if a != "x265-medium" and not is_tokcodec(a)]
 
 
 def at_rate(agg: dict[str, list[dict]], target: float) -> list[dict]:

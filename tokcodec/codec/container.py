@@ -33,6 +33,7 @@ import numpy as np
 
 from tokcodec.codec.packing import pack_tokens, packed_size, unpack_tokens
 from tokcodec.errors import ContainerError, OutputError
+from tokcodec.io.atomic import FinishOrAbort, atomic_output  # temp name + rename; OutputError
 
 VERSION = 1
 MAGIC = b"\x89TKC\r\n\x1a\n"
@@ -192,7 +193,7 @@ def _chunk_header(c: Chunk) -> bytes:
     return body + struct.pack("<I", crc32(body))
 
 
-class ContainerWriter:
+class ContainerWriter(FinishOrAbort):
     """Streams a container: header now, a chunk per `write_chunk`, index on `close()`.
 
     `dest` is an open binary file (the caller handles atomicity) or a path, which
@@ -208,8 +209,6 @@ class ContainerWriter:
         self._frames = 0
         self._atomic = None
         if isinstance(dest, (str, os.PathLike)):
-            from tokcodec.io.atomic import atomic_output  # temp name + rename; OutputError
-
             self._atomic = atomic_output(dest, force=force)
             try:
                 self._f = open(self._atomic.tmp, "wb")
@@ -303,15 +302,6 @@ class ContainerWriter:
             self._atomic.discard()
             self._atomic = None
         self._f = None
-
-    def __enter__(self) -> "ContainerWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_container(dest: str | os.PathLike | BinaryIO, header: Header,

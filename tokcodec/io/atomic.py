@@ -128,3 +128,17 @@ def _remove(path: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+class FinishOrAbort:
+    """`with` support for writers: `close()` when the block ends normally, `abort()` when it raises,
+    so an output is either complete or not there."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 from tokcodec.errors import InputError, OutputError
-from tokcodec.io.atomic import atomic_output
+from tokcodec.io.atomic import FinishOrAbort, atomic_output
 from tokcodec.io.colour import (
     BT709_LIMITED,
     ColourInfo,
@@ -253,7 +253,7 @@ def _stream_rate(stream) -> Fraction:
 # --- writing -------------------------------------------------------------------
 
 
-class VideoWriter:
+class VideoWriter(FinishOrAbort):
     """`write(frame)` RGB uint8 (height, width, 3) frames, then `close()`.
 
     The output appears only on a successful close(); abort(), or an exception
@@ -300,15 +300,6 @@ class VideoWriter:
             self._release()
         finally:
             self._out.discard()
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     # Subclasses: encode one frame, flush and close, release without flushing.
     def _write(self, frame: np.ndarray) -> None:
