@@ -142,7 +142,8 @@ def models(as_json):
         rows.append({"name": name, "default": name == default,
                      "quality": rungs.index(name) + 1 if name in rungs else None,
                      "coding_scale": entry.coding_scale, "config": entry.config.to_dict(),
-                     "metrics": entry.card.get("metrics", {})})
+                     # rungs are compared on one protocol (cards/ladder.md); other models on their own eval
+                     "metrics": entry.card.get("ladder_metrics") or entry.card.get("metrics", {})})
     rows.sort(key=lambda r: (r["quality"] is None, r["quality"] or 0, r["name"]))
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -216,3 +216,15 @@ def test_bpp_picks_the_highest_rung_that_fits(ladder_zoo, tmp_path, make_clip):
     assert code == 1 and "at most one of" in msg
     code, out = run("models", "--json")
     assert [(r["name"], r["quality"]) for r in json.loads(out)[:3]] == [("tiny-x0.5", 1), ("tiny", 2), ("tiny-x1.5", 3)]
+
+
+def test_a_gop_too_large_for_memory_is_refused_up_front(zoo, tmp_path, make_clip, monkeypatch):
+    import tokcodec.codec.pipeline as pipeline
+    clip = write_clip(tmp_path / "in.mkv", make_clip(9, 32, 48))
+    assert run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 9, "-q")[0] == 0
+    monkeypatch.setattr(pipeline, "free_memory", lambda device: 10_000)
+    code, msg = run("encode", clip, "-o", tmp_path / "b.tkc", "--gop", 9, "-q")
+    assert code == 1 and "GiB are free" in msg and "--gop" in msg and msg.count("\n") == 1
+    assert not (tmp_path / "b.tkc").exists()
+    code, msg = run("decode", tmp_path / "a.tkc", "-o", tmp_path / "d.mkv", "-q")
+    assert code == 1 and "GiB are free" in msg and not (tmp_path / "d.mkv").exists()

@@ -581,17 +581,22 @@ def _speed_clips(cfg: BenchConfig, sources: list[ClipSource]) -> list[ClipSource
     return [s for s in sources if s.name in names]
 
 
-def _cached_speed(cache: Path, job: Job, threads: int) -> dict | None:
-    p = speed_path(cache, job, threads)
+def _cached_speed(cache: Path, job: Job, cfg: BenchConfig) -> dict | None:
+    p = speed_path(cache, job, cfg.threads)
     r = json.loads(p.read_text()) if p.exists() else None
-    return r if r is not None and r.get("signature") == job.signature else None
+    if r is None or r.get("signature") != job.signature:
+        return None
+    if cfg.size:  # results timed before the size was recorded
+        r.setdefault("width", cfg.size[0])
+        r.setdefault("height", cfg.size[1])
+    return r
 
 
 def collect_speed(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
                   sources: list[ClipSource] | None = None) -> list[dict]:
     """The cached speed-pass results of this configuration."""
     sources = sources if sources is not None else discover_clips(cfg.clips)
-    found = (_cached_speed(Path(cache_dir), j, cfg.threads) for p in speed_passes(cfg)
+    found = (_cached_speed(Path(cache_dir), j, p) for p in speed_passes(cfg)
              for j in build_jobs(p, _speed_clips(p, sources), codecs))
     return [r for r in found if r is not None]
 
@@ -611,7 +616,7 @@ def run_speed(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] 
     for p in speed_passes(cfg):
         clips = _speed_clips(p, sources)
         jobs = build_jobs(p, clips, codecs)
-        cached = [_cached_speed(cache, j, cfg.threads) for j in jobs]
+        cached = [_cached_speed(cache, j, p) for j in jobs]
         results += [r for r in cached if r is not None]
         todo += [j for j, r in zip(jobs, cached) if r is None]
         if any(r is None for r in cached):
