@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 ZOO = REPO / "tokcodec" / "zoo"
-BENCH_COMMAND = "tokcodec bench --config benchmarks/config.json -o benchmarks/results --cache bench_cache -j 2"
+BENCH_COMMAND = "tokcodec bench --config benchmarks/config.json -o benchmarks/results --cache bench_cache -j 1"
 METRICS = (("bpp", "bpp", "{:.4f}"), ("psnr_rgb", "PSNR (dB)", "{:.2f}"), ("ms_ssim", "MS-SSIM", "{:.4f}"),
            ("lpips", "LPIPS-alex", "{:.4f}"), ("vmaf", "VMAF", "{:.1f}"))
 
