@@ -240,10 +240,11 @@ def build_jobs(cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | 
                                 spec.to_dict(), sig))
     for spec in tk_specs:  # point by point, so the first rate point is complete on every clip first
         for label, m, g in spec.points:
+            weights = _model_hash(m)  # hashes the weight files: once per point, not per clip
             for src in sources:
                 key = clip_key(src, cfg.frames, cfg.size)
                 sig = _signature({**common, "spec": spec.to_dict() | {"models": None, "gops": None}, "point": m,
-                                  "gop": g, "clip": key, "weights": _model_hash(m)})
+                                  "gop": g, "clip": key, "weights": weights})
                 jobs.append(Job(spec.name, "tokcodec", label, m, src.name, key, spec.to_dict(), sig, g))
     return jobs
 
