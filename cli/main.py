@@ -46,23 +46,22 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
 
     from tokcodec.codec.pipeline import encode_video, rung_for_bpp
     from tokcodec.io import open_video
-    from tokcodec.zoo import ladder_entry, load_model
+    from tokcodec.zoo import load_model
     device = resolve_device(device)
     if Path(output).suffix.lower() != ".tkc":
         raise TokcodecError(f"{output}: the output of encode is a .tkc file")
     if Path(output).exists() and not force:
         raise TokcodecError(f"{output} exists (use --force to overwrite)")
-    if sum(v is not None for v in (model, quality, target_bpp)) > 1:
+    if target_bpp is not None and (model or quality is not None):
         raise TokcodecError("give at most one of --model, --quality and --bpp")
+    model = _model_name(model, quality)
     with open_video(input_path, fps=fps) as reader:
-        if quality is not None:
-            model = ladder_entry(quality)
-        elif target_bpp is not None:
+        if target_bpp is not None:
             frames = min((n for n in (reader.info.num_frames, max_frames) if n), default=None)
             model, bpp = rung_for_bpp(target_bpp, dataclasses.replace(reader.info, num_frames=frames), gop)
             if bpp > target_bpp and not quiet:
                 click.echo(f"note: no rung fits {target_bpp} bpp; using the lowest, {model} ({bpp:.4f} bpp)", err=True)
-        tokenizer, entry = load_model(model or "default", device=device)
+        tokenizer, entry = load_model(model, device=device)
         stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device, force=force,
                              quiet=quiet, max_frames=max_frames)
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
@@ -172,11 +171,9 @@ def evaluate(clips, model, quality, size, frames, gop, output, device, force, qu
     """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
     from tokcodec.evaluate import evaluate_model
     from tokcodec.io import atomic_output
-    from tokcodec.zoo import ladder_entry, load_model
+    from tokcodec.zoo import load_model
     device = resolve_device(device)
-    if model is not None and quality is not None:
-        raise TokcodecError("give --model or --quality, not both")
-    model = ladder_entry(quality) if quality is not None else model or "default"
+    model = _model_name(model, quality)
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
@@ -196,6 +193,14 @@ def evaluate(clips, model, quality, size, frames, gop, output, device, force, qu
         click.echo(f"{entry.name}: {m['bpp']:.4f} bpp, PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, "
                    f"LPIPS-alex {m['lpips_alex']:.4f}, encode {m['encode_fps']:.1f} fps, "
                    f"decode {m['decode_fps']:.1f} fps ({device})", err=True)
+
+
+def _model_name(model: str | None, quality: int | None) -> str:
+    """The zoo entry that --model or --quality names (the default model when neither)."""
+    from tokcodec.zoo import ladder_entry
+    if model is not None and quality is not None:
+        raise TokcodecError("give at most one of --model and --quality")
+    return ladder_entry(quality) if quality is not None else model or "default"
 
 
 def _report(summary: dict, as_json: bool, quiet: bool, line: str) -> None:

@@ -64,7 +64,6 @@ def main() -> None:
     write_ladder(rungs)
     for rung in rungs:
         entry = registry["models"][rung["name"]]
-        entry["card"].setdefault("metrics", {})
         entry["card"]["ladder_metrics"] = {"bpp": round(rung["bpp"], 4), "psnr": round(rung["psnr_rgb"], 2),
                                            "ms_ssim": round(rung["ms_ssim"], 4), "lpips_alex": round(rung["lpips"], 4),
                                            "measured_by": "cards/ladder.md"}

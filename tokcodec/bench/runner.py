@@ -22,7 +22,7 @@ import os
 import platform
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -140,8 +140,6 @@ def default_config(clips: list[str] | None = None) -> BenchConfig:
 
 def quick_config(cfg: BenchConfig) -> BenchConfig:
     """A smoke run of about a minute: 2 clips, 9 frames at 256x144, 2-3 points per family, one model."""
-    import dataclasses
-
     quick_points = {"x265": [28, 36, 44], "vvenc": [32, 42], "svtav1": [45, 60]}
     anchors, families = [], set()
     for a in cfg.anchors:
@@ -159,7 +157,7 @@ def quick_config(cfg: BenchConfig) -> BenchConfig:
             tk["models"] = list(resolve_models(tk.get("models", "all"))[:1])
         except ModelError:
             pass
-    return dataclasses.replace(cfg, clips=cfg.clips[:2] if len(cfg.clips) > 1 else cfg.clips, frames=9,
+    return replace(cfg, clips=cfg.clips[:2] if len(cfg.clips) > 1 else cfg.clips, frames=9,
                                size=(256, 144), anchors=anchors, tokcodec=tk, name=cfg.name + " (quick)", speed={})
 
 
@@ -565,14 +563,12 @@ def speed_passes(cfg: BenchConfig) -> list[BenchConfig]:
     `speed.sizes`, each anchor's middle rate point and the tokcodec rate points listed
     there (at 1080p the larger ladder rungs do not fit a small machine's memory), on
     the size's own `clips` if given."""
-    import dataclasses
-
     passes = [cfg]
     for extra in cfg.speed.get("sizes", []):
-        anchors = [dataclasses.replace(a, points=(a.points[len(a.points) // 2],)) for a in cfg.anchors]
+        anchors = [replace(a, points=(a.points[len(a.points) // 2],)) for a in cfg.anchors]
         tokcodec = dict(cfg.tokcodec, models=extra.get("models", cfg.tokcodec.get("models", "all")))
         speed = dict(cfg.speed, clips=extra.get("clips", cfg.speed.get("clips", [])))
-        passes.append(dataclasses.replace(cfg, size=tuple(extra["size"]), frames=int(extra.get("frames", cfg.frames)),
+        passes.append(replace(cfg, size=tuple(extra["size"]), frames=int(extra.get("frames", cfg.frames)),
                                           anchors=anchors, tokcodec=tokcodec, speed=speed))
     return passes
 

@@ -94,9 +94,10 @@ def get_entry(name: str = "default") -> ModelEntry:
         known = ", ".join(sorted(registry["models"])) or "none"
         raise ModelError(f"unknown model '{name}' (shipped models: {known})")
     m = registry["models"][name]
-    weights = registry["models"].get(m.get("weights_from", name))
+    source = m.get("weights_from", name)
+    weights = registry["models"].get(source)
     if weights is None or "files" not in weights:
-        raise ModelError(f"model '{name}' takes its weights from '{m['weights_from']}', which has none")
+        raise ModelError(f"model '{name}' has no weights (it names '{source}' for them)")
     return ModelEntry(name, TokenizerConfig.from_dict(weights["config"]),
                       tuple(path.parent / f for f in weights["files"]), tuple(weights["sha256"]),
                       m.get("card", {}), float(m.get("coding_scale", 1.0)))
