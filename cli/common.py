@@ -1,18 +1,25 @@
 """Shared pieces of the commands: error handling, device choice, common options.
 
 Exit codes: 0 success, 1 a problem with the input, output or model (one line
-on stderr), 2 bad usage (click), 130 interrupted. Set TOKCODEC_DEBUG=1 to see
-tracebacks of unexpected errors.
+on stderr), 2 bad usage (one line, checked before torch is imported), 3 a
+damaged file decoded in part, 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM or SIGHUP). Set TOKCODEC_DEBUG=1 to see tracebacks of unexpected errors.
+
+Option values are checked by the callbacks below, at parse time: a usage error
+costs milliseconds, not the seconds torch takes to load.
 """
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
+from fractions import Fraction
 
 import click
 
 from tokcodec.errors import TokcodecError
+from tokcodec.io.atomic import Terminated
 
 
 def _fail(message: str, code: int = 1):
@@ -27,10 +34,14 @@ def friendly_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except click.ClickException:  # usage errors raised by a command: main() prints them
+            raise
         except TokcodecError as e:
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except Terminated as e:  # SIGTERM/SIGHUP: the writers have removed their temporaries on the way out
+            _fail(f"terminated ({e})", 143)
         except BrokenPipeError:  # `tokcodec info x.tkc | head`: the reader left; say nothing, like cat
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
@@ -43,6 +54,44 @@ def friendly_errors(command):
                   "(set TOKCODEC_DEBUG=1 for a traceback)")
 
     return wrapper
+
+
+def safe_text(text: str) -> str:
+    """Text from a file, safe for a terminal: control characters (escape sequences) shown as \\xNN."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in str(text))
+
+
+def check_gop(_ctx, _param, value):
+    """Every tokenizer family has temporal stride 4: a GOP is 1 + 4k frames."""
+    if value is not None and (value < 1 or (value - 1) % 4):
+        raise click.BadParameter(f"{value} is not of the form 1 + 4k (e.g. 5, 9, 17, 33)")
+    return value
+
+
+def check_positive_float(_ctx, _param, value):
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise click.BadParameter(f"{value} is not a positive number")
+    return value
+
+
+def check_fps(_ctx, _param, value):
+    """A frame rate as a positive finite fraction ('25', '30000/1001', '29.97'), kept as text."""
+    if value is None:
+        return value
+    try:
+        rate = Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(f"'{value}' is not a frame rate (e.g. 25 or 30000/1001)") from None
+    if not 0 < rate <= 1000:
+        raise click.BadParameter(f"'{value}' is not a frame rate between 0 and 1000")
+    return value
+
+
+def check_tkc_output(_ctx, _param, value):
+    if value is not None and not value.lower().endswith(".tkc"):
+        raise click.BadParameter(f"{value}: the output of encode is a .tkc file")
+    return value
 
 
 def resolve_device(device: str) -> str:

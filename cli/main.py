@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 import click
 
 from tokcodec.errors import TokcodecError
-from tokcodec_cli.common import device_option, force_option, friendly_errors, quiet_option, resolve_device
+from tokcodec.io.atomic import exit_on_signals
+from tokcodec.codec import ON_DAMAGE
+from tokcodec_cli.common import (check_fps, check_gop, check_positive_float, check_tkc_output, device_option,
+                                 force_option, friendly_errors, quiet_option, resolve_device, safe_text)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,15 +26,17 @@ def cli():
 
 @cli.command()
 @click.argument("input_path", metavar="IN")
-@click.option("-o", "--output", required=True, help="Output .tkc file.")
+@click.option("-o", "--output", required=True, callback=check_tkc_output, help="Output .tkc file.")
 @click.option("--model", default=None, help="Zoo model name (see `tokcodec models`); default: the default model.")
-@click.option("--quality", type=int, default=None,
+@click.option("--quality", type=click.IntRange(min=1), default=None,
               help="Rung of the rate ladder, 1 (lowest rate) to N (see `tokcodec models`).")
-@click.option("--bpp", "target_bpp", type=float, default=None,
+@click.option("--bpp", "target_bpp", type=float, default=None, callback=check_positive_float,
               help="Pick the ladder rung with the highest rate not above this many bits per pixel.")
-@click.option("--gop", default=17, show_default=True, help="Frames per GOP (1 + 4k); each GOP decodes on its own.")
-@click.option("--frames", "max_frames", type=int, default=None, help="Encode at most this many frames.")
-@click.option("--fps", default=None, help="Frame rate for frame folders and images (e.g. 25 or 30000/1001).")
+@click.option("--gop", default=17, show_default=True, callback=check_gop,
+              help="Frames per GOP (1 + 4k); each GOP decodes on its own.")
+@click.option("--frames", "max_frames", type=click.IntRange(min=1), default=None, help="Encode at most this many frames.")
+@click.option("--fps", default=None, callback=check_fps,
+              help="Frame rate for frame folders and images (e.g. 25 or 30000/1001).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @device_option
 @force_option
@@ -42,18 +48,16 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
     The rate is set by the model: --quality N picks rung N of the rate ladder,
     --bpp picks the rung whose (exactly predictable) rate fits the target.
     """
+    if sum(v is not None for v in (model, quality, target_bpp)) > 1:
+        raise click.UsageError("give at most one of --model, --quality and --bpp")
+    if Path(output).exists() and not force:
+        raise TokcodecError(f"{output} exists (use --force to overwrite)")
     import dataclasses
 
     from tokcodec.codec.pipeline import encode_video, rung_for_bpp
     from tokcodec.io import open_video
     from tokcodec.zoo import load_model
     device = resolve_device(device)
-    if Path(output).suffix.lower() != ".tkc":
-        raise TokcodecError(f"{output}: the output of encode is a .tkc file")
-    if Path(output).exists() and not force:
-        raise TokcodecError(f"{output} exists (use --force to overwrite)")
-    if target_bpp is not None and (model or quality is not None):
-        raise TokcodecError("give at most one of --model, --quality and --bpp")
     model = _model_name(model, quality)
     with open_video(input_path, fps=fps) as reader:
         if target_bpp is not None:
@@ -64,12 +68,15 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
         tokenizer, entry = load_model(model, device=device)
         stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device, force=force,
                              quiet=quiet, max_frames=max_frames)
+    from tokcodec.zoo import ladder
+    rung = ladder().index(entry.name) + 1 if entry.name in ladder() else None
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
                "bytes": stats.bytes, "bpp": round(stats.bpp, 6), "encode_fps": round(stats.fps, 2),
-               "model": entry.name, "device": device}
+               "model": entry.name, "quality": rung, "device": device}
     _report(summary, as_json, quiet,
             f"{output}: {stats.frames} frames {stats.width}x{stats.height}, {stats.bytes} bytes, "
-            f"{stats.bpp:.4f} bpp, {stats.fps:.1f} fps on {device}")
+            f"{stats.bpp:.4f} bpp, {stats.fps:.1f} fps on {device}, model {entry.name}"
+            + (f" (--quality {rung})" if rung else ""))
 
 
 @cli.command()
@@ -77,20 +84,32 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
 @click.option("-o", "--output", required=True,
               help="Output: .mp4, .mkv (lossless FFV1), .y4m, or a PNG folder (ends in / or has no suffix).")
 @click.option("--model", default=None, help="Use this zoo model instead of the one named in the file.")
+@click.option("--on-damage", type=click.Choice(ON_DAMAGE), default=ON_DAMAGE[0], show_default=True,
+              help="A damaged or missing GOP: freeze the last good frame over its frames (keeps the duration), "
+                   "skip its frames, or stop the output there. Intact GOPs are always kept; exit code 3.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @device_option
 @force_option
 @quiet_option
 @friendly_errors
-def decode(input_path, output, model, as_json, device, force, quiet):
-    """Decode a .tkc container to video frames."""
+def decode(input_path, output, model, on_damage, as_json, device, force, quiet):
+    """Decode a .tkc container to video frames (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg image)."""
     from tokcodec.codec.pipeline import decode_container
     device = resolve_device(device)
-    stats = decode_container(input_path, output, device=device, force=force, quiet=quiet, model_name=model)
+    stats, lost = decode_container(input_path, output, device=device, force=force, quiet=quiet, model_name=model,
+                                   on_damage=on_damage)
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
-               "decode_fps": round(stats.fps, 2), "device": device}
+               "decode_fps": round(stats.fps, 2), "device": device,
+               "lost": [{"gop": g.gop, "frames": [g.first_frame, g.first_frame + g.frames - 1], "reason": g.reason}
+                        for g in lost]}
     _report(summary, as_json, quiet,
             f"{output}: {stats.frames} frames {stats.width}x{stats.height}, {stats.fps:.1f} fps on {device}")
+    if lost:
+        action = {"freeze": "replaced by the last good frame", "skip": "dropped", "stop": "output stops there"}
+        for g in lost:
+            click.echo(f"tokcodec: damaged: GOP {g.gop}, frames {g.first_frame}-{g.first_frame + g.frames - 1} lost "
+                       f"({action[on_damage]}): {safe_text(g.reason)}", err=True)
+        sys.exit(3)
 
 
 @cli.command()
@@ -98,13 +117,27 @@ def decode(input_path, output, model, as_json, device, force, quiet):
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @friendly_errors
 def info(input_path, as_json):
-    """Show a container's header, per-chunk sizes and bpp (no model needed)."""
-    from tokcodec.codec.container import ContainerReader
-    with ContainerReader(input_path) as reader:
+    """Show a container's header, GOPs, bpp and damage, checking every CRC (no model needed).
+
+    Exit code 3 when a GOP is damaged or missing (decode still gives back the rest)."""
+    from tokcodec.codec.container import ENTROPY_MODES, ContainerError, ContainerReader
+    with ContainerReader(input_path, recover=True) as reader:
         h = reader.header
         size = Path(input_path).stat().st_size
         display_w, display_h = h.display_size  # bpp counts the pixels shown (SPEC 9)
         pixels = display_w * display_h * max(h.frame_count, 1)
+        chunks = []
+        for gop in range(h.num_gops):
+            c, frames = reader.chunks[gop], h.gop_frames(gop)
+            try:
+                reader.read_tokens(gop)
+                problem = None
+            except ContainerError as e:
+                problem = str(e).removeprefix(f"{reader.name}: ")
+            chunk_bytes = c.size if c is not None else 0
+            chunks.append({"gop": gop, "frames": frames, "bytes": chunk_bytes,
+                           "bpp": chunk_bytes * 8 / (display_w * display_h * frames), "ok": problem is None,
+                           **({"problem": problem} if problem else {})})
         d = {"file": str(input_path), "bytes": size, "bpp": size * 8 / pixels,
              "width": display_w, "height": display_h, "coded_size": f"{h.width}x{h.height}",
              "frames": h.frame_count, "fps": f"{h.fps_num}/{h.fps_den}",
@@ -114,18 +147,48 @@ def info(input_path, as_json):
              "entropy_mode": h.entropy_mode,
              "colour": {"primaries": h.colour_primaries, "transfer": h.transfer_characteristics,
                         "matrix": h.matrix_coefficients, "full_range": h.full_range},
-             "chunks": [{"gop": c.index, "frames": c.num_frames, "bytes": c.size,
-                         "bpp": c.size * 8 / (display_w * display_h * c.num_frames)} for c in reader.chunks]}
+             "index_ok": reader.index_ok, "chunks": chunks}
+    damaged = [c for c in chunks if not c["ok"]]
     if as_json:
         click.echo(json.dumps(d, indent=2))
-        return
-    for key in ("file", "bytes", "bpp", "width", "height", "coded_size", "frames", "fps", "gop", "model", "weights_sha256",
-                "token_bits", "bit_order", "strides", "entropy_mode", "colour"):
-        value = f"{d[key]:.5f}" if key == "bpp" else d[key]
-        click.echo(f"{key:>15}: {value}")
-    click.echo(f"{'chunks':>15}: {len(d['chunks'])}")
+    else:
+        _print_info(d, h, ENTROPY_MODES)
+    if damaged:
+        sys.exit(3)
+
+
+def _print_info(d: dict, h, entropy_modes: dict) -> None:
+    """ffprobe-style text for `tokcodec info`."""
+    from tokcodec.io.colour import colour_names
+    fps = h.fps_num / h.fps_den
+    seconds = d["frames"] / fps
+    primaries, transfer, matrix = colour_names(h.colour_primaries, h.transfer_characteristics, h.matrix_coefficients)
+    coded = f" (coded at {d['coded_size']})" if d["coded_size"] != f"{d['width']}x{d['height']}" else ""
+    mode = entropy_modes.get(h.entropy_mode, "unknown")
+    lines = [
+        f"Input: {safe_text(d['file'])}: tokcodec container, {d['bytes']} bytes",
+        f"  Duration: {int(seconds // 3600):02d}:{int(seconds // 60 % 60):02d}:{seconds % 60:06.3f}, "
+        f"{d['frames']} frames at {fps:.6g} fps ({d['fps']}), {d['bpp']:.5f} bpp, "
+        f"{d['bytes'] * 8 / max(seconds, 1e-9) / 1000:.1f} kb/s",
+        f"  Video: {d['width']}x{d['height']}{coded}, {primaries}/{transfer}/{matrix}, "
+        f"{'full' if h.full_range else 'limited'} range",
+        f"  Tokens: {h.token_bits} bits, {h.temporal_stride}x{h.spatial_stride}x{h.spatial_stride} "
+        f"(time x height x width), entropy mode {h.entropy_mode} ({mode})",
+        f"  Model: {safe_text(d['model'])} (weights sha256 {d['weights_sha256'][:16]}...)",
+        f"  GOPs: {len(d['chunks'])} of up to {d['gop']} frames" + ("" if d["index_ok"] else
+                                                                    " (index missing: chunks found by scanning)"),
+    ]
+    first = 0
     for c in d["chunks"]:
-        click.echo(f"{'':>15}  gop {c['gop']:>5}: {c['frames']:>3} frames {c['bytes']:>9} bytes {c['bpp']:.5f} bpp")
+        status = "ok" if c["ok"] else f"DAMAGED: {safe_text(c['problem'])}"
+        lines.append(f"    GOP {c['gop']}: frames {first}-{first + c['frames'] - 1} ({c['frames']}), "
+                     f"{c['bytes']} bytes, {c['bpp']:.5f} bpp, {status}")
+        first += c["frames"]
+    lost = [c for c in d["chunks"] if not c["ok"]]
+    if lost:
+        lines.append(f"  Damage: {len(lost)} of {len(d['chunks'])} GOPs cannot be decoded "
+                     f"({sum(c['frames'] for c in lost)} frames); decode keeps the rest (--on-damage)")
+    click.echo("\n".join(lines))
 
 
 @cli.command()
@@ -224,7 +287,19 @@ _add_optional_commands()
 
 
 def main() -> None:
-    cli(prog_name="tokcodec")
+    """The `tokcodec` command: click's parsing, with usage errors on one line (exit 2)."""
+    exit_on_signals()
+    try:
+        cli.main(prog_name="tokcodec", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("tokcodec: error: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `tokcodec`: the help, as usual
+            e.show()
+            sys.exit(e.exit_code)
+        click.echo(f"tokcodec: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -33,18 +33,21 @@ def train():
 @click.option("--gan", type=float, help="GAN loss weight (0 = no discriminator).")
 @click.option("--seed", type=int)
 @click.option("--max-minutes", type=float, help="Stop (and checkpoint) after this long; re-run to resume.")
+@click.option("--data-cache", help="Keep the decoded training frames in this .pt file for the next run.")
 @device_option
 @quiet_option
 @friendly_errors
 def tokenizer(data, val_data, run_dir, config_file, init_from, steps, batch, frames, crop, lr, warmup,
-              channels, perceptual, gan, seed, max_minutes, device, quiet):
+              channels, perceptual, gan, seed, max_minutes, data_cache, device, quiet):
     """Train the causal MAGVIT-v2 tokenizer."""
+    from tokcodec.models import config_from_dict
     from tokcodec.models.tokenizer import TokenizerConfig
     from tokcodec.train.losses import LossWeights
     from tokcodec.train.tokenizer import Trainer, TrainConfig
     raw = json.loads(Path(config_file).read_text()) if config_file else {}
     overrides = {"steps": steps, "batch": batch, "frames": frames, "crop": crop, "lr": lr, "warmup": warmup,
-                 "seed": seed, "max_minutes": max_minutes, "init_from": init_from}
+                 "seed": seed, "max_minutes": max_minutes, "init_from": init_from,
+                 "data_cache": data_cache}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     model = raw.pop("model", {})
     if channels:
@@ -55,7 +58,9 @@ def tokenizer(data, val_data, run_dir, config_file, init_from, steps, batch, fra
         raise TokcodecError("no training data: give --data (or \"data\" in --config)")
     raw.update(data=list(data) or raw["data"], val_data=list(val_data) or raw.get("val_data", []), run_dir=run_dir,
                device=resolve_device(device))
-    cfg = TrainConfig(model=TokenizerConfig.from_dict({**TokenizerConfig().to_dict(), **model}),
+    if model.get("family", "magvit2") == "magvit2":
+        model = {**TokenizerConfig().to_dict(), **model}
+    cfg = TrainConfig(model=config_from_dict(model),
                       weights=LossWeights(**weights), **raw)
     result = Trainer(cfg, quiet=quiet).run()
     click.echo(json.dumps(result))
@@ -64,26 +69,29 @@ def tokenizer(data, val_data, run_dir, config_file, init_from, steps, batch, fra
 @train.command("export")
 @click.argument("run_dir")
 @click.option("--name", required=True, help="Zoo name for these weights.")
+@click.option("--checkpoint", "which", type=click.Choice(["last", "best"]), default="last", show_default=True,
+              help="last.pt, or best.pt (the best validation PSNR so far).")
 @click.option("--card", "card_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON facts for the model card (data, hardware, ...); merged into the registry entry.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default model.")
 @friendly_errors
-def export(run_dir, name, card_file, make_default):
+def export(run_dir, name, which, card_file, make_default):
     """Publish a run's weights (fp16 safetensors) into the zoo registry.
 
     An image-stage run (trained on 1-frame clips) is inflated to video first."""
     import torch
-    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
+    from tokcodec.models import build_tokenizer, config_from_dict
     from tokcodec.train.tokenizer import inflate_image_weights
     from tokcodec.zoo import register_model
-    checkpoint = Path(run_dir) / "last.pt"
+    checkpoint = Path(run_dir) / f"{which}.pt"
     if not checkpoint.exists():
-        raise TokcodecError(f"{run_dir}: no checkpoint (last.pt) to export")
+        raise TokcodecError(f"{run_dir}: no checkpoint ({which}.pt) to export")
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    config = TokenizerConfig.from_dict(state["config"]["model"])
-    model = Tokenizer(config)
-    model.load_state_dict(state["model"])
-    image_stage = state["config"]["frames"] == 1
+    config = config_from_dict(state["config"]["model"])
+    model = build_tokenizer(config)
+    model.load_state_dict(state.get("ema") or state["model"])
+    # the magvit2 family's image stage needs inflating; the patch family codes video from the start
+    image_stage = state["config"]["frames"] == 1 and config.family == "magvit2"
     if image_stage:  # every zoo model codes video: an image-stage run ships inflated
         inflate_image_weights(model)
     card = json.loads(Path(card_file).read_text()) if card_file else {}

@@ -341,6 +341,7 @@ class ContainerReader:
         try:
             self._base = self._f.tell()
             self._size = self._f.seek(0, io.SEEK_END) - self._base
+            self._recover = recover
             self.header, self.header_length = self._read_header()
             self.index_ok = self._read_index()
             if not self.index_ok and not recover:
@@ -413,7 +414,7 @@ class ContainerReader:
             raise self._error(f"invalid header: full_range flag {f[11]}")
         if (problem := h.problem()) is not None:
             raise self._error(problem if "unknown" in problem else f"invalid header: {problem}")
-        if length + h.num_gops * CHUNK_HEADER_SIZE > self._size:
+        if length + h.num_gops * CHUNK_HEADER_SIZE > self._size and not self._recover:
             raise self._error(f"truncated file: {self._size} bytes cannot hold "
                               f"{h.num_gops} GOPs")
         return h, length

@@ -27,10 +27,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..errors import InputError, ModelError
+from ..errors import ContainerError, InputError, ModelError, OutputError
 from ..io import ColourInfo, VideoInfo, open_writer, to_frames, to_tensor
-from ..models.tokenizer import Tokenizer
+from ..io.video import is_image_path
+from torch.nn import Module as Tokenizer  # any family of tokcodec.models
 from ..zoo import ModelEntry, get_entry, ladder, load_model
+from . import ON_DAMAGE
 from .container import (CHUNK_HEADER_SIZE, FOOTER_SIZE, INDEX_ENTRY_SIZE, INDEX_OVERHEAD, ContainerReader,
                         ContainerWriter, Header)
 from .packing import packed_size
@@ -94,12 +96,6 @@ def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, header: Head
     return to_frames(resize(x, *header.display_size))
 
 
-# Peak memory of coding one GOP, in full-resolution activations (first-level width x padded
-# frames x padded pixels): measured for tc-small-1 on the CPU, 6.1 (encode) and 8.4 (decode)
-# at 320x176 x 17 frames, 8.2 (decode, 17.3 GB) at 960x544 x 33 frames.
-PEAK_ACTIVATIONS = 8.5
-
-
 def free_memory(device: str) -> int | None:
     """Bytes the model may still allocate on `device` (None when unknown)."""
     if device.startswith("cuda"):
@@ -115,11 +111,10 @@ def free_memory(device: str) -> int | None:
 
 def check_memory(model: Tokenizer, gop: int, width: int, height: int, device: str, hint: str) -> None:
     """Refuse a GOP whose activations cannot fit, with a clear error instead of the OOM killer."""
-    cfg, param = model.config, next(model.parameters())
+    cfg = model.config
     s, ss = cfg.temporal_stride, cfg.spatial_stride
     frames = 1 + math.ceil((gop - 1) / s) * s
-    pixels = math.ceil(width / ss) * ss * math.ceil(height / ss) * ss
-    need = PEAK_ACTIVATIONS * cfg.channels * cfg.channel_mults[0] * frames * pixels * param.element_size()
+    need = model.coding_memory_bytes(frames, math.ceil(height / ss) * ss, math.ceil(width / ss) * ss)
     free = free_memory(device)
     if free is not None and need > free:
         raise InputError(f"a GOP of {gop} frames at {width}x{height} needs about {need / 2**30:.1f} GiB on {device}, "
@@ -206,30 +201,74 @@ def model_for(header: Header, name: str | None, device: str) -> tuple[Tokenizer,
     return model, entry
 
 
-def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu",
-                  quiet: bool = True) -> Iterator[np.ndarray]:
-    """Yield decoded RGB frames of a container, GOP by GOP."""
+@dataclass
+class LostGop:
+    """A GOP that could not be decoded: which frames it held and why."""
+    gop: int
+    first_frame: int
+    frames: int
+    reason: str
+
+
+def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu", quiet: bool = True,
+                  on_damage: str | None = None, lost: list[LostGop] | None = None) -> Iterator[np.ndarray]:
+    """Yield decoded RGB frames of a container, GOP by GOP.
+
+    A damaged or missing GOP raises ContainerError unless `on_damage` says what
+    to do and `lost` collects it: "freeze" repeats the last decoded frame (mid-grey
+    before any) for its frames, so the duration is kept; "skip" drops them;
+    "stop" ends the output at the last intact GOP.
+    """
     h = reader.header
     check_memory(model, min(h.gop_length, h.frame_count), h.width, h.height, device,
                  "decode on a machine with more memory (the GOP length was chosen at encoding)")
+    last_frame = None
     with tqdm(total=h.frame_count, desc="decode", unit="frame", disable=quiet) as bar:
-        for chunk in reader.chunks:
-            tokens = torch.from_numpy(reader.read_tokens(chunk.index))
-            frames = decode_gop(model, tokens, chunk.num_frames, h, device)
+        for gop in range(h.num_gops):
+            try:
+                tokens = torch.from_numpy(reader.read_tokens(gop))
+            except ContainerError as e:
+                if on_damage is None or lost is None:
+                    raise
+                n = h.gop_frames(gop)
+                lost.append(LostGop(gop, gop * h.gop_length, n, str(e).removeprefix(f"{reader.name}: ")))
+                bar.update(n)
+                if on_damage == "stop":
+                    return
+                if on_damage == "freeze":
+                    width, height = h.display_size
+                    frame = last_frame if last_frame is not None else np.full((height, width, 3), 128, np.uint8)
+                    yield from (frame for _ in range(n))
+                continue
+            frames = decode_gop(model, tokens, h.gop_frames(gop), h, device)
             bar.update(len(frames))
+            last_frame = frames[-1]
             yield from frames
 
 
 def decode_container(src: str | Path, out: str | Path, device: str = "cpu", force: bool = False,
-                     quiet: bool = False, model_name: str | None = None) -> CodingStats:
-    """Decode a .tkc file to a video file or PNG folder (chosen by `out`'s name)."""
-    reader = ContainerReader(src)
+                     quiet: bool = False, model_name: str | None = None,
+                     on_damage: str = ON_DAMAGE[0]) -> tuple[CodingStats, list[LostGop]]:
+    """Decode a .tkc file to a video file, PNG folder or image (chosen by `out`'s name).
+
+    A damaged file (a truncated end, a corrupt chunk) still gives back every intact
+    GOP, handled per `on_damage` (see decode_frames); the lost GOPs are returned.
+    If nothing at all can be decoded, ContainerError is raised and nothing is written.
+    """
+    reader = ContainerReader(src, recover=True)
     h = reader.header
     model, _ = model_for(h, model_name, device)
     colour = ColourInfo(h.colour_primaries, h.transfer_characteristics, h.matrix_coefficients, h.full_range)
     width, height = h.display_size
+    if is_image_path(out) and h.frame_count > 1:
+        raise OutputError(f"{out}: an image holds one frame and {src} has {h.frame_count}; "
+                          "decode to a folder (out/) or a video (.mp4, .mkv)")
+    lost: list[LostGop] = []
     t0 = time.perf_counter()
-    with open_writer(out, width, height, h.fps, colour=colour, force=force) as writer:
-        for frame in decode_frames(reader, model, device, quiet):
+    with reader, open_writer(out, width, height, h.fps, colour=colour, force=force) as writer:
+        for frame in decode_frames(reader, model, device, quiet, on_damage, lost):
             writer.write(frame)
-    return CodingStats(h.frame_count, width, height, Path(src).stat().st_size, time.perf_counter() - t0)
+        if len(lost) == h.num_gops or writer.frames_written == 0:
+            raise ContainerError(f"{src}: no GOP could be decoded" + (f" ({lost[0].reason})" if lost else ""))
+    stats = CodingStats(writer.frames_written, width, height, Path(src).stat().st_size, time.perf_counter() - t0)
+    return stats, lost

@@ -1,19 +1,86 @@
 """Write-then-rename: an output path only ever holds a complete result.
 
-Used by the video writers and by the container writer. The temporary lives in
-the destination folder (so the final rename stays on one filesystem and is
-atomic for files), is hidden, and keeps the output's extension (FFmpeg picks
-the muxer from it).
+Used by the video writers, the container writer and every command that
+writes: the one implementation of atomic outputs, of `--force` and of clean
+exits on signals.
+
+- The temporary lives in the destination folder (so the final rename stays on
+  one filesystem and is atomic for files), is hidden, keeps the output's
+  extension (FFmpeg picks the muxer from it) and carries the writer's process
+  id: `.NAME.tokcodec-PID-RANDOM.tmp.EXT`. A temporary whose process is gone
+  (a crash, kill -9, power loss) is stale: the next output written to that
+  folder removes it; one of a live process is never touched.
+- `--force` replaces only what tokcodec could have written: a regular file,
+  or a folder holding nothing but frame files named like this output's.
+  Device nodes, pipes, sockets and folders holding anything else are refused.
+- SIGTERM and SIGHUP raise `Terminated` (see `exit_on_signals`), so, like
+  Ctrl-C, they unwind through the writers, which delete their temporaries.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
+import signal
+import stat
 from pathlib import Path
 
 from tokcodec.errors import OutputError
+
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tokcodec-(?P<pid>\d+)-[0-9a-f]{8}\.(tmp|old)(\.[^.]*)?$")
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived; a BaseException so that only cleanup code sees it, like KeyboardInterrupt."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum, _frame):
+    raise Terminated(signum)
+
+
+def exit_on_signals() -> None:
+    """Turn SIGTERM and SIGHUP into `Terminated` in this (main) thread."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_terminated)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove tokcodec temporaries in `folder` whose writing process is gone; returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if m and not _pid_alive(int(m["pid"])):
+            _remove(Path(entry.path))
+            removed.append(Path(entry.path))
+    return removed
+
+
+def frame_name_regex(pattern: str) -> re.Pattern:
+    """The file names a printf-style frame pattern ("%05d.png") produces."""
+    parts = re.split(r"(%0?\d*d)", pattern)
+    return re.compile("".join(r"\d+" if p.startswith("%") else re.escape(p) for p in parts) + "$")
 
 
 class AtomicOutput:
@@ -23,14 +90,13 @@ class AtomicOutput:
     temporary when it raises (KeyboardInterrupt included).
     """
 
-    def __init__(
-        self, path: str | os.PathLike, force: bool = False, folder_of: tuple[str, ...] | None = None
-    ):
+    def __init__(self, path: str | os.PathLike, force: bool = False, folder_of: str | None = None):
         self.path = Path(path)
         self.force = force
-        self.folder_of = folder_of
+        self.folder_of = frame_name_regex(folder_of) if folder_of else None
         self._done = False
         self._check_destination()
+        self.stale_removed = clean_stale_temporaries(self.path.parent)
         self.tmp = _sibling(self.path, "tmp")
         try:
             if folder_of is None:
@@ -49,14 +115,21 @@ class AtomicOutput:
             return
         if not self.force:
             raise OutputError(f"{path} already exists (use --force to overwrite)")
-        if path.is_dir() and not path.is_symlink() and not self._replaceable_folder():
+        mode = os.lstat(path).st_mode
+        if stat.S_ISDIR(mode):
             # force must not turn a slip of the keyboard ("out/" for ".") into rm -r.
-            raise OutputError(f"{path} is a folder that does not look like a frame folder; not replacing it")
-
-    def _replaceable_folder(self) -> bool:
-        if self.folder_of is None:
-            return False
-        return all(p.is_file() and p.suffix.lower() in self.folder_of for p in self.path.iterdir())
+            if self.folder_of is None:
+                raise OutputError(f"{path} is a folder; not replacing it with a file")
+            foreign = [p.name for p in path.iterdir() if not (p.is_file() and not p.is_symlink()
+                                                              and self.folder_of.match(p.name))]
+            if foreign:
+                raise OutputError(f"{path} holds files tokcodec did not write ({_shorten(foreign)}); "
+                                  "not replacing it: choose another output folder")
+        elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise OutputError(f"{path} is not a regular file (a device, pipe or socket); --force replaces "
+                              "only files tokcodec writes")
+        elif self.folder_of is not None:
+            raise OutputError(f"{path} is a file; not replacing it with a folder of frames")
 
     def commit(self) -> None:
         """Move the temporary into place (replacing an old output if forced)."""
@@ -101,23 +174,27 @@ class AtomicOutput:
             self.discard()
 
 
-def atomic_output(
-    path: str | os.PathLike, force: bool = False, folder_of: tuple[str, ...] | None = None
-) -> AtomicOutput:
+def atomic_output(path: str | os.PathLike, force: bool = False, folder_of: str | None = None) -> AtomicOutput:
     """Reserve a temporary next to `path` (a file, or a folder when `folder_of`
-    lists the suffixes of the files it will hold) and return the AtomicOutput.
+    is the frame name pattern of the files it will hold, e.g. "%05d.png") and
+    return the AtomicOutput.
 
     Raises OutputError if `path` exists and `force` is false, if its folder
-    does not exist or cannot be written, and (even with `force`) if `path` is a
-    folder that is not a folder of `folder_of` files: force replaces a previous
-    frame folder, never an arbitrary directory.
+    does not exist or cannot be written, and (even with `force`) if `path` is
+    not something tokcodec writes: force replaces a regular file or a folder
+    of frames named by `folder_of`, never an arbitrary directory or a device.
     """
     return AtomicOutput(path, force=force, folder_of=folder_of)
 
 
 def _sibling(path: Path, tag: str) -> Path:
-    # Hidden, starts with the output's name, ends with its extension.
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.{tag}{path.suffix}")
+    # Hidden, starts with the output's name, names its process, ends with the output's extension.
+    return path.with_name(f".{path.name}.tokcodec-{os.getpid()}-{secrets.token_hex(4)}.{tag}{path.suffix}")
+
+
+def _shorten(names: list[str], keep: int = 3) -> str:
+    shown = ", ".join(sorted(names)[:keep])
+    return shown + (f" and {len(names) - keep} more" if len(names) > keep else "")
 
 
 def _remove(path: Path) -> None:

@@ -332,6 +332,8 @@ def open_writer(
     - a PNG folder: a path ending in "/" or with no suffix (frames 00000.png,
       00001.png, ...), or a pattern such as "out/frame_%04d.png". Bit-exact. A
       folder does not record the frame rate (readers assume 25 unless told).
+    - one image, `.png` (bit-exact) or `.jpg`/`.jpeg` (quality 95): exactly
+      one frame (an image stays an image); a second frame is an error.
 
     Raises OutputError if the output exists and not `force`, or if it cannot be
     written.
@@ -343,6 +345,8 @@ def open_writer(
         return _PngWriter(path, "%05d.png", width, height, fps, force)
     if "%" in path.name and path.suffix.lower() == ".png":
         return _PngWriter(path.parent, path.name, width, height, fps, force)
+    if is_image_path(path):
+        return _ImageWriter(path, width, height, fps, force)
     spec = _AV_FORMATS.get(path.suffix.lower())
     if spec is None:
         raise OutputError(
@@ -429,7 +433,7 @@ class _PngWriter(VideoWriter):
             pattern % 0
         except (TypeError, ValueError):
             raise OutputError(f"{folder / pattern}: bad frame name pattern (use e.g. %05d.png)") from None
-        out = atomic_output(folder, force, folder_of=IMAGE_SUFFIXES)
+        out = atomic_output(folder, force, folder_of=pattern)
         super().__init__(folder, width, height, fps, out)
         self._pattern = pattern
         self._codec = av.CodecContext.create("png", "w")
@@ -439,6 +443,34 @@ class _PngWriter(VideoWriter):
         packets = self._codec.encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))
         name = self._pattern % self.frames_written
         (self._out.tmp / name).write_bytes(b"".join(bytes(p) for p in packets))
+
+    def _finish(self) -> None:
+        pass
+
+    def _release(self) -> None:
+        pass
+
+
+SINGLE_IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """An output that holds exactly one frame: a .png/.jpg name that is not a frame pattern."""
+    path = Path(path)
+    return path.suffix.lower() in SINGLE_IMAGE_SUFFIXES and "%" not in path.name
+
+
+class _ImageWriter(VideoWriter):
+    def __init__(self, path: Path, width, height, fps, force):
+        super().__init__(path, width, height, fps, atomic_output(path, force))
+        self._format = SINGLE_IMAGE_SUFFIXES[path.suffix.lower()]
+
+    def _write(self, frame: np.ndarray) -> None:
+        if self.frames_written:
+            raise OutputError(f"{self.path} holds one image; write more frames to a folder (out/) or a video")
+        from PIL import Image
+        options = {"quality": 95} if self._format == "JPEG" else {}
+        Image.fromarray(frame).save(self._out.tmp, format=self._format, **options)
 
     def _finish(self) -> None:
         pass

@@ -1,0 +1,33 @@
+"""Tokenizer families, chosen by the `family` key of a model's config (the zoo's registry).
+
+Every family has the same contract (see tokenizer.Tokenizer): `encode`
+(B, 3, 1 + s*k, H, W) in [-1, 1] -> int64 tokens (B, 1 + k, H/ss, W/ss),
+`decode` back, `forward` for training, `config` with `temporal_stride`,
+`spatial_stride`, `token_bits` and `latent_shape`, and
+`coding_memory_bytes(frames, height, width)` for the memory guard.
+"""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from .patch import PatchTokenizer, PatchTokenizerConfig
+from .tokenizer import Tokenizer, TokenizerConfig
+
+FAMILIES: dict[str, tuple[type, type]] = {
+    "magvit2": (Tokenizer, TokenizerConfig),  # tc-small-1: full-resolution causal 3D convolutions
+    "patch": (PatchTokenizer, PatchTokenizerConfig),  # tc-2: patchified, compute at low resolution
+}
+
+
+def config_from_dict(d: dict):
+    """A family's config from its dict form (configs without `family` are the original magvit2 family)."""
+    family = d.get("family", "magvit2")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown tokenizer family '{family}' (known: {', '.join(FAMILIES)})")
+    config_cls = FAMILIES[family][1]
+    return config_cls.from_dict({k: v for k, v in d.items() if k != "family" or family != "magvit2"})
+
+
+def build_tokenizer(config) -> nn.Module:
+    family = getattr(config, "family", "magvit2")
+    return FAMILIES[family][0](config)

@@ -31,7 +31,9 @@ class LossWeights:
         return self.entropy * (1.0 + 2.0 * remaining)
 
 
-def lfq_loss(loss: LFQLoss, weights: LossWeights, step: int) -> torch.Tensor:
+def lfq_loss(loss: LFQLoss | None, weights: LossWeights, step: int) -> torch.Tensor | float:
+    if loss is None:  # a quantizer without auxiliary losses (FSQ)
+        return 0.0
     entropy = loss.per_sample_entropy - loss.batch_entropy
     return weights.entropy_at(step) * entropy + weights.commitment * loss.commitment
 

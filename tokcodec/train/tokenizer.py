@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..models import build_tokenizer, config_from_dict
 from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
@@ -32,7 +33,7 @@ class TrainConfig:
     data: list[str]
     run_dir: str
     val_data: list[str] = field(default_factory=list)
-    model: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: object = field(default_factory=TokenizerConfig)  # any family's config (tokcodec.models)
     weights: LossWeights = field(default_factory=LossWeights)
     steps: int = 10000
     batch: int = 8
@@ -53,6 +54,8 @@ class TrainConfig:
     data_cache: str | None = None  # keep the decoded frames here (a .pt file) for the next run
     max_steps_this_run: int | None = None  # stop early (e.g. a 10-minute GPU slot) and resume later
     max_minutes: float | None = None
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = none); validated and exported
+    bf16: bool = True  # bf16 autocast where the device has it (CUDA, CPUs with AVX512-BF16 / AMX)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -91,11 +94,27 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def codebook_stats(tokens: torch.Tensor, bits: int) -> dict:
-    """Codebook health: share of distinct tokens in the batch and how balanced each bit is."""
+    """Codebook health: share of distinct tokens in the batch, how balanced each bit is, and the
+    token entropy (bits) of each 9-bit half of the token, summed: an upper bound the MLM starts from."""
     flat = tokens.flatten()
     on = ((flat[:, None] >> torch.arange(bits, device=flat.device)) & 1).float().mean(0)
+    entropy = 0.0
+    for shift in range(0, bits, 9):
+        p = torch.bincount((flat >> shift) & 511, minlength=512).float() / flat.numel()
+        entropy -= float((p * torch.log2(p.clamp_min(1e-12))).sum())
     return {"unique_frac": flat.unique().numel() / flat.numel(),
-            "bit_balance_min": float(torch.minimum(on, 1 - on).min())}
+            "bit_balance_min": float(torch.minimum(on, 1 - on).min()), "token_entropy": entropy}
+
+
+def bf16_supported(device: str) -> bool:
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    # oneDNN emulates bf16 on CPUs without native support, about 4x slower than fp32: ask for the real thing
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def load_val_clips(paths: list[str], cfg: TrainConfig) -> list[torch.Tensor]:
@@ -131,7 +150,12 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         self.device = cfg.device
-        self.model = Tokenizer(cfg.model).to(self.device)
+        self.model = build_tokenizer(cfg.model).to(self.device)
+        self.ema_model = None
+        if cfg.ema > 0:
+            self.ema_model = build_tokenizer(cfg.model).to(self.device)
+            self.ema_model.load_state_dict(self.model.state_dict())
+            self.ema_model.requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99),
                                      weight_decay=cfg.weight_decay)
         self.disc = self.disc_opt = None
@@ -155,6 +179,8 @@ class Trainer:
     def _resume(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.model.load_state_dict(state["model"])
+        if self.ema_model is not None:
+            self.ema_model.load_state_dict(state.get("ema") or state["model"])
         self.opt.load_state_dict(state["opt"])
         if self.disc is not None and state.get("disc") is not None:
             self.disc.load_state_dict(state["disc"])
@@ -168,12 +194,15 @@ class Trainer:
     def _warm_start(self, source: str) -> None:
         if source.endswith(".pt"):
             state = torch.load(source, map_location=self.device, weights_only=False)
-            weights, image_trained = state["model"], state["config"]["frames"] == 1
+            weights = state.get("ema") or state["model"]
+            image_trained = state["config"]["frames"] == 1 and state["config"]["model"].get("family") != "patch"
         else:
             from ..zoo import load_model
             model, entry = load_model(source, device=self.device)
             weights, image_trained = model.state_dict(), False  # zoo models are video models (see export)
         self.model.load_state_dict({k: v.float() for k, v in weights.items()})
+        if self.ema_model is not None:
+            self.ema_model.load_state_dict(self.model.state_dict())
         if image_trained and self.cfg.frames > 1:
             inflate_image_weights(self.model)
         if not self.quiet:
@@ -181,6 +210,7 @@ class Trainer:
 
     def save(self) -> None:
         state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                 "ema": self.ema_model.state_dict() if self.ema_model is not None else None,
                  "disc": self.disc.state_dict() if self.disc else None,
                  "disc_opt": self.disc_opt.state_dict() if self.disc_opt else None,
                  "step": self.step, "generator": self.generator.get_state(),
@@ -190,14 +220,38 @@ class Trainer:
         torch.save(state, tmp)
         tmp.replace(self.run_dir / "last.pt")
 
+    def keep_best(self, metrics: dict) -> None:
+        """Keep the validated weights with the best PSNR as best.pt (the checkpoint a release is chosen from)."""
+        best = self.run_dir / "best.pt"
+        if best.exists() and torch.load(best, weights_only=False)["metrics"]["val_psnr"] >= metrics["val_psnr"]:
+            return
+        state = {"model": self.eval_model.state_dict(), "step": self.step, "train_seconds": self.train_seconds,
+                 "metrics": metrics, "config": self.cfg.to_dict()}
+        torch.save(state, self.run_dir / "best.pt.tmp")
+        (self.run_dir / "best.pt.tmp").replace(best)
+
     def log(self, record: dict) -> None:
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
     # --- one step ----------------------------------------------------------
     def autocast(self):
-        enabled = self.device.startswith("cuda")
-        return torch.autocast(device_type="cuda" if enabled else "cpu", dtype=torch.bfloat16, enabled=enabled)
+        enabled = self.cfg.bf16 and bf16_supported(self.device)
+        return torch.autocast(device_type="cuda" if self.device.startswith("cuda") else "cpu",
+                              dtype=torch.bfloat16, enabled=enabled)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        if self.ema_model is None:
+            return
+        ema, live = list(self.ema_model.parameters()), list(self.model.parameters())
+        torch._foreach_mul_(ema, self.cfg.ema)
+        torch._foreach_add_(ema, live, alpha=1 - self.cfg.ema)
+
+    @property
+    def eval_model(self):
+        """The weights that are validated and exported: the EMA when there is one."""
+        return self.ema_model if self.ema_model is not None else self.model
 
     def train_step(self, x: torch.Tensor) -> dict:
         w = self.cfg.weights
@@ -208,8 +262,10 @@ class Trainer:
         recon = recon.float()
         rec = w.l1 * (recon - x).abs().mean() + w.l2 * F.mse_loss(recon, x)
         loss = rec + lfq_loss(lfq, w, self.step)
-        stats = {"rec": rec.item(), "entropy": lfq.per_sample_entropy.item(),
-                 "batch_entropy": lfq.batch_entropy.item(), "commit": lfq.commitment.item()}
+        stats = {"rec": rec.item()}
+        if lfq is not None:  # LFQ's auxiliary terms (FSQ has none)
+            stats.update(entropy=lfq.per_sample_entropy.item(), batch_entropy=lfq.batch_entropy.item(),
+                         commit=lfq.commitment.item())
         if self.perceptual is not None:
             with self.autocast():
                 p = self.perceptual(frames_2d(recon), frames_2d(x)).mean()
@@ -225,6 +281,7 @@ class Trainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
+        self.update_ema()
         if use_gan:
             with self.autocast():
                 real, fake = self.disc(x), self.disc(recon.detach())
@@ -264,8 +321,9 @@ class Trainer:
                 bar.set_postfix(psnr=f"{stats['psnr']:.2f}", uniq=f"{stats['unique_frac']:.2f}")
                 self.log({"step": self.step, "lr": lr_at(self.step, cfg), **stats})
             if val_clips and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
-                last = validate(self.model, val_clips, self.device)
-                self.log({"step": self.step, **last})
+                last = validate(self.eval_model, val_clips, self.device)
+                self.log({"step": self.step, "hours": self.train_seconds / 3600, **last})
+                self.keep_best(last)
                 tqdm.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
             if self.step % cfg.ckpt_every == 0:
                 self.save()

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError
-from ..models.tokenizer import Tokenizer, TokenizerConfig
+from ..models import build_tokenizer, config_from_dict
 
 ZOO_DIR = Path(__file__).parent
 MAX_SHARD_BYTES = 15 * 2 ** 20
@@ -37,7 +37,7 @@ def registry_path() -> Path:
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    config: TokenizerConfig
+    config: object  # a family's config (tokcodec.models.FAMILIES)
     files: tuple[Path, ...]
     sha256: tuple[str, ...]
     card: dict  # training facts and measured metrics; card["path"] is the Markdown card
@@ -98,7 +98,7 @@ def get_entry(name: str = "default") -> ModelEntry:
     weights = registry["models"].get(source)
     if weights is None or "files" not in weights:
         raise ModelError(f"model '{name}' has no weights (it names '{source}' for them)")
-    return ModelEntry(name, TokenizerConfig.from_dict(weights["config"]),
+    return ModelEntry(name, config_from_dict(weights["config"]),
                       tuple(path.parent / f for f in weights["files"]), tuple(weights["sha256"]),
                       m.get("card", {}), float(m.get("coding_scale", 1.0)))
 
@@ -120,10 +120,10 @@ def load_state(entry: ModelEntry) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_model(name: str = "default", device: str = "cpu") -> tuple[Tokenizer, ModelEntry]:
+def load_model(name: str = "default", device: str = "cpu") -> tuple[torch.nn.Module, ModelEntry]:
     """The named shipped tokenizer in eval mode, fp32, sha256-checked."""
     entry = get_entry(name)
-    model = Tokenizer(entry.config)
+    model = build_tokenizer(entry.config)
     try:
         model.load_state_dict({k: v.float() for k, v in load_state(entry).items()})
     except RuntimeError as e:
@@ -152,7 +152,7 @@ def export_weights(state: dict[str, torch.Tensor], out_dir: Path, name: str) -> 
     return paths
 
 
-def register_model(name: str, config: TokenizerConfig, state: dict[str, torch.Tensor], card: dict,
+def register_model(name: str, config, state: dict[str, torch.Tensor], card: dict,
                    make_default: bool = False) -> ModelEntry:
     """Export weights into the zoo (registry_path()'s folder) and add or replace the entry."""
     path = registry_path()
