@@ -56,12 +56,24 @@ def _split(text: str | None) -> list[str] | None:
 @click.option("--quick", is_flag=True, help="A one-minute smoke run: 2 clips, 9 frames at 256x144, 2-3 points "
                                             "per anchor family, the first tokcodec model.")
 @click.option("--report-only", is_flag=True, help="Write the report from the cache without encoding anything.")
+@click.option("--seed-from", "seed_from", type=click.Path(exists=True, file_okay=False),
+              help="A committed report (e.g. benchmarks/results): before running, fill the cache with the "
+                   "anchors' results and speed-pass timings found there (points.csv, json/<codec>.json, "
+                   "speed.csv) for the anchor points the cache lacks, instead of encoding them again. Refused "
+                   "when their settings (encoder and version, options, command, frames, size) differ from this "
+                   "run's. tokcodec is never seeded; the report notes what was carried over and when it was "
+                   "measured.")
+@click.option("--seed-speed", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="With --seed-from: also seed the anchors' speed-pass timings (speed.csv). auto: only when they "
+                   "were measured on a machine described as this one (CPU model, cores, threads), else the "
+                   "anchors are timed again (minutes) so the speed table compares codecs on one machine.")
 @click.option("--no-figures", is_flag=True, help="Tables only (no PNG figures).")
 @click.option("--no-speed", is_flag=True, help="Skip the separate timing pass (the configuration's speed clips).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
 @friendly_errors
 def bench(clips, config_path, mcl_jcv, data_root, frames, size, codecs, models, modes, gop, intra_period, out_dir, cache_dir,
-          workers, threads, device, no_vmaf, quick, report_only, no_figures, no_speed, quiet):
+          workers, threads, device, no_vmaf, quick, report_only, seed_from, seed_speed, no_figures, no_speed,
+          quiet):
     """Rate-distortion and speed benchmark of tokcodec against HEVC (x265), VVC (vvenc) and AV1 (SVT-AV1).
 
     Every codec gets the same reference (the clip resized and converted once to yuv420p, BT.709 limited
@@ -118,6 +130,20 @@ def bench(clips, config_path, mcl_jcv, data_root, frames, size, codecs, models, 
     sources = discover_clips(cfg.clips)
     if quick:
         sources = sources[:2]
+    if seed_from:
+        from tokcodec.bench.seed import seed_cache
+
+        seeded = seed_cache(cfg, cache_dir, seed_from, sources, codec_list,
+                            speed="never" if no_speed else seed_speed, figure_reference=not no_figures, log=log)
+        if seeded.speed_note:
+            log(f"note: {seeded.speed_note}" + (" (--report-only: the speed table has what the cache holds)"
+                                                 if report_only else ""))
+        log(f"seeded from {seeded.source}: {seeded.seeded} anchor point(s) and {seeded.seeded_speed} speed-pass "
+            f"timing(s) ({', '.join(seeded.codecs) or 'none needed'}); {seeded.cached} already in the cache")
+        if seeded.missing:
+            what = "not reported (--report-only)" if report_only else "run now"
+            log(f"{len(seeded.missing)} anchor point(s) are not in {seeded.source}, {what}: "
+                + ", ".join(seeded.missing[:5]) + (" ..." if len(seeded.missing) > 5 else ""))
     if report_only:
         results = runner.collect_results(cfg, cache_dir, codec_list, sources)
         summary = None

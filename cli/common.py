@@ -47,11 +47,11 @@ def friendly_errors(command):
             sys.exit(141)
         except MemoryError:
             _fail("out of memory (try a smaller --gop or a smaller input)")
-        except Exception as e:  # a bug: still one line unless debugging
+        except Exception as e:  # a bug: one line, and no internal text (it means nothing to a user)
             if os.environ.get("TOKCODEC_DEBUG"):
                 raise
-            _fail(f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-                  "(set TOKCODEC_DEBUG=1 for a traceback)")
+            _fail(f"internal error ({type(e).__name__}): a bug in tokcodec; run again with TOKCODEC_DEBUG=1 "
+                  "for a traceback to report")
 
     return wrapper
 

@@ -298,3 +298,144 @@ def test_tokcodec_through_the_library(tmp_path, make_clip, monkeypatch):
     assert rgb.shape == frames.shape and rgb.dtype == np.uint8 and wall > 0
     # 9 frames -> 3 x 6 x 8 tokens of 18 bits, plus the container's header, chunk header, index and footer.
     assert 3 * 6 * 8 * 18 // 8 < out.stat().st_size < 3 * 6 * 8 * 18 // 8 + 400
+
+
+# --- seeding the cache from a committed report (tokcodec bench --seed-from) ------------------------
+
+
+def _seed_config(**over) -> runner.BenchConfig:
+    d = {"clips": [], "frames": 9, "size": [64, 64], "vmaf": True,
+         "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40], "options": {"preset": "medium"}}],
+         "tokcodec": {"models": ["fake"], "modes": [0]}, "speed": {"clips": ["c1"]}}
+    d.update(over)
+    return runner.BenchConfig.from_dict(d)
+
+
+def _committed_report(cfg: runner.BenchConfig, sources, out: Path) -> list[dict]:
+    """A report as `tokcodec bench` writes it, from synthetic full-precision results."""
+    from tokcodec.bench import report
+
+    rng = np.random.default_rng(3)
+    results, speed = [], []
+    for job in runner.build_jobs(cfg, sources):
+        nbytes = int(rng.integers(2000, 9000))
+        r = {"codec": job.codec, "family": job.family, "point": job.point, "value": job.value, "clip": job.clip,
+             "clip_key": job.clip_key, "frames": 9, "width": 64, "height": 64, "bytes": nbytes,
+             "bpp": bits_per_pixel(nbytes, 9, 64, 64), "psnr_rgb": 30 + rng.random() * 10,
+             "psnr_y": 31 + rng.random() * 10, "ms_ssim": 0.9 + rng.random() / 20, "lpips": rng.random() / 5,
+             "vmaf": 50 + rng.random() * 40, "encode_s": rng.random(), "encode_cpu_s": rng.random(),
+             "decode_s": rng.random() / 50, "decode_cpu_s": rng.random() / 50, "encode_fps": 10 + rng.random(),
+             "decode_fps": 500 + rng.random(), "threads": 1, "device": "cpu", "loadavg_1min": 1.5,
+             "time": "2026-01-02T03:04:05"}
+        results.append(r)
+        if job.clip == "c1":
+            speed.append({k: r[k] for k in report.SPEED_FIELDS if k in r})
+    env = {"date": "2026-01-02 03:04:05 UTC", "machine": "the committed machine", "workers": 1, "colour": "",
+           "psnr_pooling": "", "vmaf": "v", "notes": [], "config": cfg.to_dict(),
+           "anchors": {a.name: anc.describe(a, cfg.threads, cfg.intra_period) for a in cfg.anchors},
+           "tokcodec": {}, "clips": [{"name": s.name, "path": s.path, "kind": s.kind} for s in sources]}
+    report.write_report(results, env, out, figures=False, log=lambda m: None, speed=speed)
+    return results
+
+
+def test_seed_from_a_committed_report(tmp_path):
+    from tokcodec.bench import report
+    from tokcodec.bench.seed import SeedError, seed_cache
+
+    sources = [ClipSource(f"c{i}", str(tmp_path / "clips" / f"c{i}"), "frames") for i in range(2)]
+    cfg = _seed_config()
+    committed = tmp_path / "committed"
+    original = _committed_report(cfg, sources, committed)
+    assert (committed / "json" / "tokcodec-m0.json").exists()  # tokcodec is in the report, never seeded
+    cache = tmp_path / "cache"
+    seed = lambda c, cache=cache, speed="always", **kw: seed_cache(c, cache, committed, sources, speed=speed,
+                                                                   figure_reference=False, log=lambda m: None, **kw)
+
+    # Timings of another machine are not seeded unless asked for ("always").
+    auto = seed(cfg, cache=tmp_path / "auto", speed="auto")
+    assert auto.seeded == 4 and auto.seeded_speed == 0 and "the committed machine" in auto.speed_note
+    summary = seed(cfg)
+    assert (summary.seeded, summary.seeded_speed, summary.missing) == (4, 2, [])
+    by_key = {(r["codec"], r["point"], r["clip"]): r for r in original}
+    jobs = runner.build_jobs(cfg, sources)
+    assert {j.family for j in jobs} == {"x265", "tokcodec"}
+    for job in jobs:
+        r = runner.load_result(cache, job)
+        if job.family == "tokcodec":
+            assert r is None and not runner.result_path(cache, job).exists()
+            continue
+        assert r is not None and r["signature"] == job.signature
+        assert r["seeded_from"].endswith("points.csv") and r["measured"] == "2026-01-02T03:04:05"
+        assert r["measured_on"] == "the committed machine"
+        want = by_key[(job.codec, job.point, job.clip)]
+        for k in ("bytes", "bpp", "psnr_rgb", "ms_ssim", "lpips", "vmaf"):  # full precision, not the csv's
+            assert r[k] == want[k], k
+    speed = runner.collect_speed(cfg, cache, sources=sources)
+    assert sorted((r["codec"], r["point"], r["clip"]) for r in speed) == [
+        ("x265-medium", "crf26", "c1"), ("x265-medium", "crf40", "c1")]
+    assert all(r["seeded_from"].endswith("speed.csv") for r in speed)
+    # A second seeding finds everything in the cache; tokcodec alone seeds nothing.
+    again = seed(cfg)
+    assert (again.seeded, again.seeded_speed, again.cached) == (0, 0, 4)
+    assert seed(cfg, cache=tmp_path / "c2", codecs=["tokcodec"]).seeded == 0
+
+    # The report of the seeded cache: the committed anchor numbers, and a note that they were carried over.
+    results = runner.collect_results(cfg, cache, sources=sources)
+    env = json.loads((committed / "environment.json").read_text())
+    out = report.write_report(results, {**env, "notes": [], "seeded": None}, tmp_path / "again", figures=False,
+                              log=lambda m: None, speed=speed)
+    before = json.loads((committed / "bd_rate.json").read_text())["at_rate"]
+    assert [r for r in out["at_rate"]] == [r for r in before if r["codec"] == "x265-medium"]
+    md = (tmp_path / "again" / "summary.md").read_text()
+    assert "carried over from" in md and "2026-01-02T03:04:05" in md
+    assert "seeded_from" in (tmp_path / "again" / "points.csv").read_text().splitlines()[0]
+
+    # Other settings than the committed ones are refused, naming the difference, and nothing is written.
+    fresh = tmp_path / "fresh"
+    other = _seed_config(anchors=[{"name": "x265-medium", "family": "x265", "points": [26, 40],
+                                   "options": {"preset": "slow"}}])
+    with pytest.raises(SeedError, match="options.*preset.*slow"):
+        seed(other, cache=fresh)
+    with pytest.raises(SeedError, match="committed at 9 frames per clip, this run at 17"):
+        seed(_seed_config(frames=17), cache=fresh)
+    with pytest.raises(SeedError, match="command differs: committed has .*pools=1.*; now .*pools=2"):
+        seed(_seed_config(threads=2), cache=fresh)
+    assert not fresh.exists()
+    (committed / "json" / "x265-medium.json").unlink()
+    with pytest.raises(SeedError, match="x265-medium.json is missing"):
+        seed(cfg, cache=fresh)
+
+
+@needs_x265
+def test_seeded_report_reproduces_the_committed_one(tmp_path, make_clip):
+    """A real run, its report, then a fresh cache seeded from that report: the same anchor numbers, and the
+    side-by-side figure encodes its anchor point again (the same bytes) since no stream was carried over."""
+    from click.testing import CliRunner
+
+    from tokcodec_cli.bench import bench
+
+    for i in range(2):
+        _png_folder(make_clip(9, 64, 64)[::-1] if i else make_clip(9, 64, 64), tmp_path / "clips" / f"c{i}")
+    config = {"clips": ["clips/c0", "clips/c1"], "frames": 9, "size": [64, 64], "vmaf": False,
+              "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40],
+                           "options": {"preset": "medium"}}],
+              "side_by_side": {"clip": "c1", "frame": 4}, "speed": {"clips": ["c1"]}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    args = ["--config", str(tmp_path / "config.json"), "--quiet"]
+    first = CliRunner().invoke(bench, args + ["--cache", str(tmp_path / "cache"), "-o", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(bench, args + ["--cache", str(tmp_path / "cache2"), "-o", str(tmp_path / "b"),
+                                               "--seed-from", str(tmp_path / "a"), "--report-only"])
+    assert second.exit_code == 0, second.output
+    a, b = (json.loads((tmp_path / d / "bd_rate.json").read_text()) for d in "ab")
+    assert a["at_rate"] == b["at_rate"]
+    ja, jb = (json.loads((tmp_path / d / "json" / "x265-medium.json").read_text()) for d in "ab")
+    assert ja["results"] == jb["results"] and ja["per_clip"] == jb["per_clip"]
+    assert len((tmp_path / "b" / "speed.csv").read_text().splitlines()) == 1 + 2
+    assert "carried over from" in (tmp_path / "b" / "summary.md").read_text()
+    assert (tmp_path / "b" / "side_by_side.png").stat().st_size > 0
+    redone = list((tmp_path / "cache2" / "streams").rglob("*.hevc"))
+    assert len(redone) == 1 and "c1" in str(redone[0])
+    row = next(r for r in runner.collect_results(runner.load_config(tmp_path / "config.json"), tmp_path / "cache2")
+               if Path(r["stream"]).name == redone[0].name and r["clip"] == "c1")
+    assert redone[0].stat().st_size == row["bytes"]

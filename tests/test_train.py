@@ -77,3 +77,57 @@ def test_every_loss_runs(data_dir, tmp_path):
         assert "lpips_vgg" in log[0] and "g" not in log[0]  # the discriminator joins at gan_start
         assert "g" in log[1] and "d" in log[1]
         assert trainer.lecam.real_ema != 0.0
+
+
+TINY_PATCH = {"family": "patch", "width_4": 8, "width_8": 16, "width_latent": 32,
+              "enc_blocks": [1, 1, 1], "dec_blocks": [1, 1, 1]}
+
+
+def test_patch_family_trains_with_ema_and_exports(data_dir, tmp_path, monkeypatch):
+    config = tmp_path / "patch.json"
+    config.write_text(json.dumps({"model": TINY_PATCH, "batch": 2, "crop": 32, "log_every": 1, "val_every": 2,
+                                  "ckpt_every": 1, "val_frames": 5, "val_size": [32, 32], "max_side": 64,
+                                  "ema": 0.9}))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "tokenizer", "--data", str(data_dir), "--val-data",
+                                      str(data_dir / "clip.mkv"), "--run-dir", str(run), "--config", str(config),
+                                      "--frames", "5", "--steps", "2", "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    import torch
+    state = torch.load(run / "last.pt", weights_only=False)
+    assert state["ema"] is not None and (run / "best.pt").exists()
+    # the EMA trails the live weights
+    key = next(k for k in state["model"] if k.endswith("stem.weight"))
+    assert not torch.equal(state["ema"][key], state["model"][key])
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert all("token_entropy" in r for r in log if "rec" in r)
+    monkeypatch.setenv("TOKCODEC_ZOO", str(tmp_path / "zoo" / "registry.json"))
+    (tmp_path / "zoo").mkdir()
+    result = CliRunner().invoke(cli, ["train", "export", str(run), "--name", "p", "--checkpoint", "best"])
+    assert result.exit_code == 0, result.output
+    from tokcodec.models.patch import PatchTokenizer
+    from tokcodec.zoo import load_model
+    model, entry = load_model("p")
+    assert isinstance(model, PatchTokenizer) and entry.card["stage"] == "video"
+    assert torch.allclose(model.encoder.stem.weight, state["ema"]["encoder.stem.weight"].half().float())
+
+
+def test_training_runs_under_torchrun_with_two_processes(data_dir, tmp_path):
+    """DDP on the CPU (gloo): the same command, two ranks, rank 0 writes the run folder."""
+    import os
+    import subprocess
+    import sys
+    config = tmp_path / "patch.json"
+    config.write_text(json.dumps({"model": TINY_PATCH, "batch": 2, "crop": 32, "log_every": 1, "ckpt_every": 1,
+                                  "max_side": 64}))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "tokcodec_cli.main", "train", "tokenizer", "--data", str(data_dir), "--run-dir", str(run),
+           "--config", str(config), "--frames", "5", "--steps", "3", "--device", "cpu", "-q"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]  # one writer: rank 0
+    import torch
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 3

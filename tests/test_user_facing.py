@@ -80,17 +80,23 @@ def test_python_dash_m_and_version():
 # -- signals and stale temporaries ---------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_signal_during_encode_leaves_nothing_behind(zoo, tmp_path, make_clip, sig):
-    clip = write_clip(tmp_path / "in.mkv", make_clip(120, 240, 320))
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_signal_leaves_nothing_behind(zoo, tmp_path, make_clip, sig, command):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(40, 240, 320))
+    src = clip
+    if command == "decode":
+        src = tmp_path / "in.tkc"
+        assert run("encode", clip, "-o", src, "--gop", 5, "-q")[0] == 0
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    child = subprocess.Popen([sys.executable, "-m", "tokcodec", "encode", str(clip), "-o", str(out_dir / "a.tkc"),
-                              "--gop", "5", "-q", "--device", "cpu"], stderr=subprocess.PIPE, text=True,
+    out = out_dir / ("a.tkc" if command == "encode" else "frames/")
+    child = subprocess.Popen([sys.executable, "-m", "tokcodec", command, str(src), "-o", str(out), "-q",
+                              "--device", "cpu"], stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "TOKCODEC_ZOO": str(zoo)})
     deadline = time.time() + 60
     while not hidden(out_dir) and time.time() < deadline and child.poll() is None:
         time.sleep(0.005)
-    assert child.poll() is None, "encode finished before the signal could be sent"
+    assert child.poll() is None, f"{command} finished before the signal could be sent"
     child.send_signal(sig)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 143, err

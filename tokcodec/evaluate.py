@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import Module as Tokenizer  # any family of tokcodec.models
 
 from .codec.container import ContainerReader
 from .codec.pipeline import decode_frames, encode_video
 from .io import ColourInfo, VideoInfo, read_frames
 from .metrics import lpips_video, ms_ssim, psnr
-from .models.tokenizer import Tokenizer
 from .zoo import ModelEntry
 
 
@@ -39,14 +39,32 @@ def code_frames(frames: list[np.ndarray], model: Tokenizer, entry: ModelEntry, g
     return buffer.getvalue(), decoded, {"encode_fps": len(frames) / (t1 - t0), "decode_fps": len(frames) / (t2 - t1)}
 
 
+def temporal_report(a: np.ndarray, b: np.ndarray, gop: int) -> dict:
+    """How a model codes time: PSNR by position in the GOP (position 0 is the GOP's first,
+    image-like, frame), and how many decoded frames merely repeat the one before."""
+    per_frame = [psnr(a[i], b[i]) for i in range(len(a))]
+    by_position = [float(np.mean(per_frame[p::gop])) for p in range(min(gop, len(a)))]
+    repeats = sum(np.array_equal(b[i], b[i - 1]) for i in range(1, len(b)))
+    return {"psnr_by_gop_position": by_position, "psnr_first_frame": by_position[0],
+            "psnr_other_frames": float(np.mean(by_position[1:])) if len(by_position) > 1 else None,
+            "repeated_frames": int(repeats)}
+
+
+def colour_bias(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Mean decoded-minus-source value of R, G and B in 8-bit levels: a colour cast shows here."""
+    return [float(b[..., c].astype(np.float64).mean() - a[..., c].astype(np.float64).mean()) for c in range(3)]
+
+
 def evaluate_clip(frames: list[np.ndarray], model: Tokenizer, entry: ModelEntry, gop: int = 17,
                   device: str = "cpu") -> dict:
     data, decoded, speed = code_frames(frames, model, entry, gop, device)
     a, b = np.stack(frames), np.stack(decoded)
     h, w = a.shape[1:3]
+    bias = colour_bias(a, b)
     return {"frames": len(frames), "width": w, "height": h, "bytes": len(data),
             "bpp": len(data) * 8 / (w * h * len(frames)), "psnr": psnr(a, b), "ms_ssim": ms_ssim(a, b),
-            "lpips_alex": lpips_video(a, b, net="alex"), **speed}
+            "lpips_alex": lpips_video(a, b, net="alex"), "channel_bias": bias,
+            "max_abs_channel_bias": max(abs(v) for v in bias), **temporal_report(a, b, gop), **speed}
 
 
 def evaluate_model(model: Tokenizer, entry: ModelEntry, clips: list[str | Path], size: tuple[int, int] = (640, 360),
@@ -57,7 +75,9 @@ def evaluate_model(model: Tokenizer, entry: ModelEntry, clips: list[str | Path],
     for clip in tqdm(clips, desc=f"eval {entry.name}", disable=not progress):
         video, _ = read_frames(clip, max_frames=frames, size=size)
         per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device)
-    keys = ("bpp", "psnr", "ms_ssim", "lpips_alex", "encode_fps", "decode_fps")
-    mean = {k: float(np.mean([r[k] for r in per_clip.values()])) for k in keys}
+    keys = ("bpp", "psnr", "ms_ssim", "lpips_alex", "psnr_first_frame", "psnr_other_frames", "max_abs_channel_bias",
+            "encode_fps", "decode_fps")
+    mean = {k: float(np.mean([r[k] for r in per_clip.values() if r[k] is not None] or [np.nan])) for k in keys}
+    mean["worst_abs_channel_bias"] = max(r["max_abs_channel_bias"] for r in per_clip.values())
     return {"model": entry.name, "size": list(size), "frames": frames, "gop": gop, "device": device,
             "threads": torch.get_num_threads(), "mean": mean, "clips": per_clip}

@@ -30,7 +30,11 @@ METRICS = [
 BD_METRICS = ["psnr_rgb", "ms_ssim", "lpips", "vmaf"]
 CSV_FIELDS = ["codec", "family", "point", "value", "clip", "frames", "width", "height", "bytes", "bpp",
               "psnr_rgb", "psnr_y", "ms_ssim", "lpips", "vmaf", "encode_s", "encode_cpu_s", "decode_s",
-              "decode_cpu_s", "encode_fps", "decode_fps", "threads", "device", "loadavg_1min"]
+              "decode_cpu_s", "encode_fps", "decode_fps", "threads", "device", "loadavg_1min", "measured",
+              "measured_on", "seeded_from"]
+SPEED_FIELDS = ["codec", "family", "point", "clip", "width", "height", "frames", "encode_s", "encode_cpu_s", "decode_s",
+                "decode_cpu_s", "encode_fps", "decode_fps", "threads", "device", "loadavg_1min", "measured",
+                "measured_on", "seeded_from"]
 
 # MAGVIT-v2 paper, Table 3: MCL-JCV at 640x360, 0.0384 bpp (other clips than ours).
 PAPER_TABLE3 = {
@@ -114,13 +118,52 @@ def write_csv(results: list[dict], agg: dict[str, list[dict]], path: Path) -> No
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for r in sorted(results, key=lambda r: (r["codec"], r["clip"], r["bpp"])):
-            w.writerow({k: _fmt_csv(r.get(k)) for k in CSV_FIELDS})
+            w.writerow({k: _fmt_csv(v) for k, v in _with_measured(r, CSV_FIELDS).items()})
         for codec, curve in sorted(agg.items()):
             for p in curve:
                 row = {"codec": codec, "family": p["family"], "point": p["point"], "value": p["value"],
                        "clip": "mean", **{k: p.get(k) for k in CSV_FIELDS if k in p}}
                 row["clip"] = "mean"
                 w.writerow({k: _fmt_csv(row.get(k)) for k in CSV_FIELDS})
+
+
+def _with_measured(r: dict, fields: list[str]) -> dict:
+    """A result's csv fields; `measured`: when (a seeded result carries its original date and machine)."""
+    row = {k: r.get(k) for k in fields}
+    row["measured"] = r.get("measured") or r.get("time")
+    return row
+
+
+def _when(rows: list[dict]) -> list[str]:
+    """When seeded rows were measured, briefly: their timestamps as a range, other descriptions as they are."""
+    values = {str(r.get("measured")) for r in rows}
+    stamps = sorted(v for v in values if v[:1].isdigit())
+    other = sorted(values - set(stamps))
+    if len(stamps) > 2:
+        stamps = [f"{stamps[0]} to {stamps[-1]}"]
+    return stamps + other
+
+
+def seeded_summary(results: list[dict], speed: list[dict] | None = None) -> tuple[list[str], dict]:
+    """Notes (for summary.md and environment.json) on the results carried over from a committed report
+    (`tokcodec bench --seed-from`) instead of measured by this run, and the details."""
+    notes, details = [], {}
+    for what, rows in (("points", results), ("speed", speed or [])):
+        seeded = [r for r in rows if r.get("seeded_from")]
+        if not seeded:
+            continue
+        codecs = sorted({r["codec"] for r in seeded})
+        d = {"count": len(seeded), "of": len(rows), "codecs": codecs,
+             "from": sorted({r["seeded_from"] for r in seeded}),
+             "measured": _when(seeded),
+             "measured_on": sorted({str(r.get("measured_on")) for r in seeded if r.get("measured_on")})}
+        details[what] = d
+        kind = "(codec, rate point, clip) results" if what == "points" else "speed-pass timings"
+        on = f" on {'; '.join(d['measured_on'])}" if d["measured_on"] else ""
+        notes.append(f"{len(seeded)} of the {len(rows)} {kind} ({', '.join(codecs)}) were not measured by this "
+                     f"run: carried over from {', '.join(d['from'])} (tokcodec bench --seed-from, settings "
+                     f"checked to match), measured {', '.join(d['measured'])}{on}")
+    return notes, details
 
 
 def _fmt_csv(v):
@@ -310,14 +353,26 @@ def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir:
     out = Path(out_dir)
     (out / "json").mkdir(parents=True, exist_ok=True)
     agg = aggregate(results)
+    seeded_notes, seeded = seeded_summary(results, speed)
+    if seeded:
+        env = {**env, "notes": list(env.get("notes", [])) + seeded_notes, "seeded": seeded}
     files = []
     for codec, curve in agg.items():
         meta = env.get("anchors", {}).get(codec) or env.get("tokcodec", {}).get(codec) or {}
         desc = _description(codec, meta)
+        carried = [r for r in results if r["codec"] == codec and r.get("seeded_from")]
+        extra = {}
+        if carried:
+            extra = {"seeded_from": sorted({r["seeded_from"] for r in carried}),
+                     "seeded_points": len(carried),
+                     "measured": _when(carried),
+                     "measured_on": sorted({str(r.get("measured_on")) for r in carried if r.get("measured_on")})}
+            if len(carried) == len([r for r in results if r["codec"] == codec]) and len(extra["measured_on"]) == 1:
+                extra["machine"] = extra["measured_on"][0]  # every point of it was measured there
         data = compressai_json(codec, curve, results, desc,
                                {**meta, "clips": sorted({r["clip"] for r in results}),
                                 "frames": env["config"]["frames"], "size": env["config"]["size"],
-                                "machine": env["machine"]})
+                                "machine": env["machine"], **extra})
         p = out / "json" / f"{codec}.json"
         p.write_text(json.dumps(data, indent=1) + "\n")
         files.append(p)
@@ -335,12 +390,10 @@ def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir:
     speed_note = env.get("speed_note", "")
     if speed:
         with open(out / "speed.csv", "w", newline="") as f:
-            fields = ["codec", "family", "point", "clip", "width", "height", "frames", "encode_s", "encode_cpu_s", "decode_s",
-                      "decode_cpu_s", "encode_fps", "decode_fps", "threads", "device", "loadavg_1min"]
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=SPEED_FIELDS, extrasaction="ignore")
             w.writeheader()
             for r in sorted(speed, key=lambda r: (r["codec"], r["clip"], r["point"])):
-                w.writerow({k: _fmt_csv(r.get(k)) for k in fields})
+                w.writerow({k: _fmt_csv(v) for k, v in _with_measured(r, SPEED_FIELDS).items()})
         files.append(out / "speed.csv")
     md = markdown_summary(agg, env, target, bd, bd_anchor, speed_note, speed)
     (out / "summary.md").write_text(md)

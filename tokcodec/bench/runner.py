@@ -487,6 +487,7 @@ def environment(cfg: BenchConfig, workers: int) -> dict:
 
     env = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "bench_version": BENCH_VERSION,
         "machine": machine_description(cfg.threads, cfg.device),
         "workers": workers,
         "python": platform.python_version(),

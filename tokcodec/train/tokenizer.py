@@ -1,5 +1,11 @@
 """The tokenizer training loop: seeded, resumable, same code on CPU and CUDA.
 
+Several processes (`torchrun --nproc_per_node N tokcodec train tokenizer ...`,
+on GPUs or CPU cores, one machine or several) train one model with
+DistributedDataParallel: each rank draws its own crops, gradients are averaged,
+and rank 0 alone logs, validates and writes checkpoints. The effective batch
+is N x batch.
+
 A run lives in one folder: `last.pt` (full state: model, optimisers, step,
 RNG), `log.jsonl` (one line per logged step and per validation), and
 `export/` (fp16 safetensors in the zoo's format). Re-running the same command
@@ -12,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,13 +150,29 @@ def validate(model: Tokenizer, clips: list[torch.Tensor], device: str) -> dict:
     return {"val_psnr": float(np.mean(psnrs)), "val_lpips_alex": float(np.mean(lpipss))}
 
 
+def init_distributed(device: str) -> tuple[int, int, str]:
+    """(rank, world size, device) under torchrun (WORLD_SIZE > 1), else (0, 1, device).
+
+    gloo on the CPU, nccl on CUDA with one GPU per local rank."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    import torch.distributed as dist
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), world, device
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, quiet: bool = False):
-        self.cfg, self.quiet = cfg, quiet
+        self.rank, self.world, self.device = init_distributed(cfg.device)
+        self.cfg, self.quiet = cfg, quiet or self.rank > 0
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(cfg.seed)
-        self.device = cfg.device
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = build_tokenizer(cfg.model).to(self.device)
         self.ema_model = None
         if cfg.ema > 0:
@@ -174,6 +197,12 @@ class Trainer:
             self._resume(self.run_dir / "last.pt")
         elif cfg.init_from:
             self._warm_start(cfg.init_from)
+        if self.rank > 0:  # each rank its own crops (rank 0 keeps the single-process sequence)
+            self.generator.manual_seed(cfg.seed + 1000003 * self.rank + self.step)
+        self.forward_model = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            self.forward_model = DistributedDataParallel(self.model)
 
     # --- state -------------------------------------------------------------
     def _resume(self, path: Path) -> None:
@@ -209,6 +238,8 @@ class Trainer:
             tqdm.write(f"warm start from {source}" + (" (inflated to video)" if image_trained and self.cfg.frames > 1 else ""))
 
     def save(self) -> None:
+        if self.rank > 0:
+            return
         state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
                  "ema": self.ema_model.state_dict() if self.ema_model is not None else None,
                  "disc": self.disc.state_dict() if self.disc else None,
@@ -222,6 +253,8 @@ class Trainer:
 
     def keep_best(self, metrics: dict) -> None:
         """Keep the validated weights with the best PSNR as best.pt (the checkpoint a release is chosen from)."""
+        if self.rank > 0:
+            return
         best = self.run_dir / "best.pt"
         if best.exists() and torch.load(best, weights_only=False)["metrics"]["val_psnr"] >= metrics["val_psnr"]:
             return
@@ -231,6 +264,8 @@ class Trainer:
         (self.run_dir / "best.pt.tmp").replace(best)
 
     def log(self, record: dict) -> None:
+        if self.rank > 0:
+            return
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -244,9 +279,11 @@ class Trainer:
     def update_ema(self) -> None:
         if self.ema_model is None:
             return
+        # warm-up: early on the average must not remember the random initialisation for thousands of steps
+        decay = min(self.cfg.ema, (1 + self.step) / (10 + self.step))
         ema, live = list(self.ema_model.parameters()), list(self.model.parameters())
-        torch._foreach_mul_(ema, self.cfg.ema)
-        torch._foreach_add_(ema, live, alpha=1 - self.cfg.ema)
+        torch._foreach_mul_(ema, decay)
+        torch._foreach_add_(ema, live, alpha=1 - decay)
 
     @property
     def eval_model(self):
@@ -258,7 +295,7 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, self.cfg)
         with self.autocast():
-            recon, lfq, tokens = self.model(x)
+            recon, lfq, tokens = self.forward_model(x)
         recon = recon.float()
         rec = w.l1 * (recon - x).abs().mean() + w.l2 * F.mse_loss(recon, x)
         loss = rec + lfq_loss(lfq, w, self.step)
@@ -307,9 +344,7 @@ class Trainer:
         last = {}
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train tokenizer", disable=self.quiet)
         while self.step < cfg.steps:
-            if cfg.max_steps_this_run is not None and self.step - start_step >= cfg.max_steps_this_run:
-                break
-            if cfg.max_minutes is not None and time.time() - start_time > cfg.max_minutes * 60:
+            if self.time_to_stop(start_step, start_time):
                 break
             t0 = time.time()
             x = bank.sample(cfg.batch, cfg.frames, cfg.crop, self.generator).to(self.device)
@@ -320,7 +355,7 @@ class Trainer:
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 bar.set_postfix(psnr=f"{stats['psnr']:.2f}", uniq=f"{stats['unique_frac']:.2f}")
                 self.log({"step": self.step, "lr": lr_at(self.step, cfg), **stats})
-            if val_clips and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+            if val_clips and self.rank == 0 and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
                 last = validate(self.eval_model, val_clips, self.device)
                 self.log({"step": self.step, "hours": self.train_seconds / 3600, **last})
                 self.keep_best(last)
@@ -329,4 +364,20 @@ class Trainer:
                 self.save()
         bar.close()
         self.save()
+        if self.world > 1:
+            import torch.distributed as dist
+            dist.barrier()
+            dist.destroy_process_group()
         return {"step": self.step, "train_seconds": self.train_seconds, **last}
+
+    def time_to_stop(self, start_step: int, start_time: float) -> bool:
+        """--max-steps-this-run / --max-minutes; under torchrun rank 0 decides for all, so no rank waits forever."""
+        cfg = self.cfg
+        stop = (cfg.max_steps_this_run is not None and self.step - start_step >= cfg.max_steps_this_run) or \
+               (cfg.max_minutes is not None and time.time() - start_time > cfg.max_minutes * 60)
+        if self.world > 1:
+            import torch.distributed as dist
+            flag = torch.tensor([float(stop)], device=self.device)
+            dist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        return stop
