@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 1 a problem with the input, output or model (one line
 on stderr), 2 bad usage (one line, checked before torch is imported), 3 a
-damaged file decoded in part, 130 interrupted (Ctrl-C), 143 terminated
+damaged file decoded in part, or a source that ended early (a cut video) encoded
+in part, 130 interrupted (Ctrl-C), 143 terminated
 (SIGTERM or SIGHUP). Set TOKCODEC_DEBUG=1 to see tracebacks of unexpected errors.
 
 Option values are checked by the callbacks below, at parse time: a usage error
@@ -23,7 +24,8 @@ from tokcodec.io.atomic import Terminated
 
 
 def _fail(message: str, code: int = 1):
-    click.echo(f"tokcodec: error: {message}", err=True)
+    # Messages quote file names and text from files (a model name): escaped, never raw to a terminal.
+    click.echo(f"tokcodec: error: {safe_text(message)}", err=True)
     sys.exit(code)
 
 
@@ -62,10 +64,15 @@ def safe_text(text: str) -> str:
                    for c in str(text))
 
 
+MAX_GOP = 1021  # the largest 1 + 4k within the container's GOP length limit (1024, SPEC 3.5)
+
+
 def check_gop(_ctx, _param, value):
     """Every tokenizer family has temporal stride 4: a GOP is 1 + 4k frames."""
     if value is not None and (value < 1 or (value - 1) % 4):
         raise click.BadParameter(f"{value} is not of the form 1 + 4k (e.g. 5, 9, 17, 33)")
+    if value is not None and value > MAX_GOP:
+        raise click.BadParameter(f"{value} frames: a GOP holds at most {MAX_GOP}")
     return value
 
 

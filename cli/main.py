@@ -68,15 +68,22 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
         tokenizer, entry = load_model(model, device=device)
         stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device, force=force,
                              quiet=quiet, max_frames=max_frames)
+    # What the source had that the file does not keep, and a source that ended early (exit 3).
+    warnings = reader.info.notes + ([reader.ended_early] if reader.ended_early else [])
     from tokcodec.zoo import ladder
     rung = ladder().index(entry.name) + 1 if entry.name in ladder() else None
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
                "bytes": stats.bytes, "bpp": round(stats.bpp, 6), "encode_fps": round(stats.fps, 2),
-               "model": entry.name, "quality": rung, "device": device}
+               "model": entry.name, "quality": rung, "device": device, "rotation": reader.info.rotation,
+               "warnings": warnings}
     _report(summary, as_json, quiet,
             f"{output}: {stats.frames} frames {stats.width}x{stats.height}, {stats.bytes} bytes, "
             f"{stats.bpp:.4f} bpp, {stats.fps:.1f} fps on {device}, model {entry.name}"
             + (f" (--quality {rung})" if rung else ""))
+    for line in warnings:
+        click.echo(f"tokcodec: warning: {safe_text(line)}", err=True)
+    if reader.ended_early:
+        sys.exit(3)
 
 
 @cli.command()
@@ -129,8 +136,8 @@ def info(input_path, as_json):
         chunks = []
         for gop in range(h.num_gops):
             c, frames = reader.chunks[gop], h.gop_frames(gop)
-            try:
-                reader.read_tokens(gop)
+            try:  # every CRC; a mode this decoder cannot decode: up to the payload CRC
+                reader.read_tokens(gop) if h.entropy_mode == 0 else reader.read_payload(gop)
                 problem = None
             except ContainerError as e:
                 problem = str(e).removeprefix(f"{reader.name}: ")
@@ -274,8 +281,12 @@ def _report(summary: dict, as_json: bool, quiet: bool, line: str) -> None:
 
 
 def _add_optional_commands() -> None:
+    from tokcodec_cli.tokens import tokens
     from tokcodec_cli.train import train
+    from tokcodec_cli.transcode import transcode
     cli.add_command(train)
+    cli.add_command(transcode)
+    cli.add_command(tokens)
     try:
         from tokcodec_cli.bench import bench
     except ImportError:  # the benchmark command is optional while it is being built
@@ -298,7 +309,7 @@ def main() -> None:
         if type(e).__name__ == "NoArgsIsHelpError":  # bare `tokcodec`: the help, as usual
             e.show()
             sys.exit(e.exit_code)
-        click.echo(f"tokcodec: error: {e.format_message()}", err=True)
+        click.echo(f"tokcodec: error: {safe_text(e.format_message())}", err=True)
         sys.exit(e.exit_code)
 
 

@@ -86,7 +86,7 @@ def export(run_dir, name, which, card_file, make_default):
     checkpoint = Path(run_dir) / f"{which}.pt"
     if not checkpoint.exists():
         raise TokcodecError(f"{run_dir}: no checkpoint ({which}.pt) to export")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     config = config_from_dict(state["config"]["model"])
     model = build_tokenizer(config)
     model.load_state_dict(state.get("ema") or state["model"])

@@ -52,3 +52,30 @@ def tiny_zoo(tmp_path_factory):
         model = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
         register_model("tiny", model.config, model.state_dict(), {"stage": "test"}, make_default=True)
         yield registry
+
+
+@pytest.fixture
+def zoo(tiny_zoo, monkeypatch):
+    """The tiny zoo for this test (TOKCODEC_ZOO set for it and the commands it runs)."""
+    monkeypatch.setenv("TOKCODEC_ZOO", str(tiny_zoo))
+    return tiny_zoo
+
+
+def write_clip(path, frames, fps=25, force=False):
+    """Write RGB frames to `path` (any output tokcodec.io writes: .mkv is lossless) and return the path."""
+    from tokcodec.io import open_writer
+    h, w = frames[0].shape[:2]
+    with open_writer(path, w, h, fps, force=force) as writer:
+        for f in frames:
+            writer.write(f)
+    return path
+
+
+def jitter_weights(model, seed: int = 0, scale: float = 0.05):
+    """Random weights everywhere (zero-initialised convs too), so every path of a test model matters."""
+    import torch
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return model.eval()

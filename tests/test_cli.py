@@ -12,28 +12,16 @@ from click.testing import CliRunner
 
 from tokcodec.codec.container import ContainerReader
 from tokcodec.codec.pipeline import pad_gop
-from tokcodec.io import open_writer, read_frames
+from tokcodec.io import read_frames
 from tokcodec.zoo import load_model
 from tokcodec_cli.main import cli
+
+from conftest import write_clip
 
 
 def run(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args])
     return result.exit_code, result.output
-
-
-def write_clip(path, frames, fps=25):
-    h, w = frames[0].shape[:2]
-    with open_writer(path, w, h, fps) as writer:
-        for f in frames:
-            writer.write(f)
-    return path
-
-
-@pytest.fixture
-def zoo(tiny_zoo, monkeypatch):
-    monkeypatch.setenv("TOKCODEC_ZOO", str(tiny_zoo))
-    return tiny_zoo
 
 
 @pytest.mark.parametrize("frames,height,width", [(1, 24, 40), (6, 21, 35), (11, 16, 16)])

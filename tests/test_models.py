@@ -7,17 +7,15 @@ from tokcodec.models.lfq import LFQ, bits_to_indices, indices_to_bits
 from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
 from tokcodec.train.tokenizer import inflate_image_weights
 
+from conftest import jitter_weights
+
 TINY = TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2), res_blocks=1)
 
 
 def random_tiny_model(seed: int = 0) -> Tokenizer:
     """A tiny tokenizer with random (not zero-initialised) weights everywhere, so every kernel slice matters."""
     torch.manual_seed(seed)
-    m = Tokenizer(TINY).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return m
+    return jitter_weights(Tokenizer(TINY), seed)
 
 
 @pytest.fixture(scope="module")

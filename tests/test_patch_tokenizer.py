@@ -7,17 +7,15 @@ from tokcodec.models import build_tokenizer, config_from_dict
 from tokcodec.models.fsq import FSQ
 from tokcodec.models.patch import PatchTokenizer, PatchTokenizerConfig
 
+from conftest import jitter_weights
+
 TINY = PatchTokenizerConfig(width_4=8, width_8=16, width_latent=32, enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 2))
 
 
 def random_model(config=TINY, seed=0) -> PatchTokenizer:
     """Random weights everywhere (the zero-initialised convs too), so every path matters."""
     torch.manual_seed(seed)
-    m = PatchTokenizer(config).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return m
+    return jitter_weights(PatchTokenizer(config), seed)
 
 
 @pytest.fixture(scope="module", params=["fsq", "lfq"])

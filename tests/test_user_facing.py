@@ -11,8 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from tokcodec.codec.container import ContainerReader
-from tokcodec.io import open_writer, read_frames
+from tokcodec.io import read_frames
 from tokcodec_cli.main import cli
+
+from conftest import write_clip
 
 
 def run(*args):
@@ -24,20 +26,6 @@ def tokcodec(*args, env=None, **kw):
     """The real command in a child process (signal handlers, exit codes and imports as a user gets them)."""
     return subprocess.run([sys.executable, "-m", "tokcodec", *map(str, args)], capture_output=True, text=True,
                           env=env, **kw)
-
-
-def write_clip(path, frames, fps=25):
-    h, w = frames[0].shape[:2]
-    with open_writer(path, w, h, fps) as writer:
-        for f in frames:
-            writer.write(f)
-    return path
-
-
-@pytest.fixture
-def zoo(tiny_zoo, monkeypatch):
-    monkeypatch.setenv("TOKCODEC_ZOO", str(tiny_zoo))
-    return tiny_zoo
 
 
 def hidden(folder):
@@ -107,13 +95,15 @@ def test_signal_leaves_nothing_behind(zoo, tmp_path, make_clip, sig, command):
 def test_stale_temporaries_are_removed_but_live_ones_kept(zoo, tmp_path, make_clip):
     clip = write_clip(tmp_path / "in.mkv", make_clip(1, 16, 16))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".a.tkc.tokcodec-{dead.stdout.strip()}-0123abcd.tmp.tkc"
-    live = tmp_path / f".b.tkc.tokcodec-{os.getpid()}-0123abcd.tmp.tkc"
+    from tokcodec.io.atomic import _HOST
+    stale = tmp_path / f".a.tkc.tokcodec-{_HOST}-{dead.stdout.strip()}-0123abcd.tmp.tkc"
+    live = tmp_path / f".b.tkc.tokcodec-{_HOST}-{os.getpid()}-0123abcd.tmp.tkc"
+    other_machine = tmp_path / f".c.tkc.tokcodec-elsewhere-{dead.stdout.strip()}-0123abcd.tmp.tkc"
     foreign = tmp_path / ".a.tkc.somebody-elses.tmp.tkc"
-    for p in (stale, live, foreign):
+    for p in (stale, live, other_machine, foreign):
         p.write_bytes(b"partial")
     assert run("encode", clip, "-o", tmp_path / "a.tkc", "-q")[0] == 0
-    assert not stale.exists() and live.exists() and foreign.exists()
+    assert not stale.exists() and live.exists() and other_machine.exists() and foreign.exists()
 
 
 # -- --force touches only what tokcodec writes ---------------------------------------------------

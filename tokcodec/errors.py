@@ -10,11 +10,26 @@ class InputError(TokcodecError):
 
 
 class ContainerError(TokcodecError):
-    """A .tkc file is truncated, corrupt, or of an unknown version."""
+    """A .tkc file is truncated, corrupt, or of an unknown version.
+
+    `code` is the error's number in bitstream_spec/SPEC.md section 7.1
+    (`tokcodec.codec.container.Err`), or None for problems outside that table.
+    """
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
 
 
 class ModelError(TokcodecError):
-    """Model weights are missing, unknown, or do not match what a file needs."""
+    """Model weights are missing, unknown, or do not match what a file needs.
+
+    `code`: as for ContainerError (SPEC 7.1, errors 30-32), when a file asked for the model.
+    """
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
 
 
 class OutputError(TokcodecError):

@@ -23,7 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 ZOO = REPO / "tokcodec" / "zoo"
-BENCH_COMMAND = "tokcodec bench --config benchmarks/config.json -o benchmarks/results --cache bench_cache -j 1"
+BENCH_COMMAND = ("tokcodec bench --config benchmarks/config.json -o benchmarks/results --cache bench_cache "
+                 "--seed-from benchmarks/results -j 1")
 METRICS = (("bpp", "bpp", "{:.4f}"), ("psnr_rgb", "PSNR (dB)", "{:.2f}"), ("ms_ssim", "MS-SSIM", "{:.4f}"),
            ("lpips", "LPIPS-alex", "{:.4f}"), ("vmaf", "VMAF", "{:.1f}"))
 
@@ -61,7 +62,7 @@ def main() -> None:
                    if s["codec"] == "tokcodec-m0" and s["point"] == f"{name}-gclip"}
         rungs.append({"name": name, "quality": quality, "scale": entry.get("coding_scale", 1.0), "clips": rows,
                       "timings": timings, **{key: mean(rows, key) for key, _, _ in METRICS}})
-    write_ladder(rungs)
+    write_ladder(rungs, registry["default"])
     for rung in rungs:
         entry = registry["models"][rung["name"]]
         entry["card"]["ladder_metrics"] = {"bpp": round(rung["bpp"], 4), "psnr": round(rung["psnr_rgb"], 2),
@@ -79,12 +80,13 @@ def speed_text(rung: dict) -> str:
     return "; ".join(parts) or "not timed"
 
 
-def write_ladder(rungs: list[dict]) -> None:
+def write_ladder(rungs: list[dict], default: str) -> None:
     lines = ["# The rate ladder", "",
              "`tokcodec encode --quality N` codes with rung N; `--bpp X` picks the highest rung whose rate",
              "(known before encoding: a mode-0 file's size follows from its token grid) is at most X.",
-             "Every rung is tc-small-1's tokenizer; rungs other than 4 code the frames resized by their",
-             "scale and resize the decoded frames back (container DISP record, bitstream_spec/SPEC.md 3.4).", "",
+             f"Every rung is {default}'s tokenizer; rungs other than the 1x one code the frames resized by",
+             "their scale and resize the decoded frames back (container DISP record, bitstream_spec/SPEC.md 3.4).",
+             "",
              "Measured with", "", f"    {BENCH_COMMAND}", "",
              "then `python tools/ladder_cards.py` (this file): means over the benchmark's 8 clips (never trained",
              "on) at 640x360, 33 frames, one GOP per clip; per-clip rows in benchmarks/results/points.csv.", ""]

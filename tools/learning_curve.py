@@ -42,9 +42,9 @@ def main() -> None:
         ax1.plot(hours, [p["val_psnr"] for p in points], "o-", label=run.name)
         ax2.plot(hours, [p["val_lpips_alex"] for p in points], "o-", label=run.name)
         offset = hours[-1]
-    ax1.set_xlabel("training hours (2 CPU threads)")
+    ax1.set_xlabel("training hours (step time, 2-core CPU)")
     ax1.set_ylabel("validation PSNR (dB)")
-    ax2.set_xlabel("training hours (2 CPU threads)")
+    ax2.set_xlabel("training hours (step time, 2-core CPU)")
     ax2.set_ylabel("validation LPIPS-alex")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)

@@ -4,27 +4,24 @@
     python bitstream_spec/vectors/make_vectors.py --check  # exit 1 if any file differs
 
 Everything is deterministic: tokens come from numpy's PCG64 with fixed seeds,
-and the weights "hash" is sha256 of a fixed string (no real model is involved).
+and the weights "hash" is sha256 of a fixed string (no real model is involved),
+except for the annex A vectors, which use the conformance model of A.5.
 
-Valid vectors (a decoder must return exactly the tokens in the .json):
-  gop2_40x24.tkc   40x24, 7 frames at 30000/1001 fps, GOP length 5: two GOPs of 5 and
-                   2 frames, each a 2x3x5 token grid; BT.709, limited range.
-  image_20x12.tkc  one 20x12 frame (not a multiple of the stride: grid 1x2x3),
-                   GOP length 17, sRGB / BT.601 full range, a non-ASCII model name.
-  disp_ext.tkc     coded 24x16, DISP record: shown at 40x27 (bicubic); 3 frames, GOP
-                   length 2 (grids 2x2x3 and 1x2x3). bpp is over the display size.
-  unknown_ext.tkc  gop2_40x24.tkc with two unknown extension records (XTRA of 5 bytes,
-                   XNUL of 0) a decoder must skip; index and CRCs adjusted, same tokens.
-Invalid vectors (each .json names the error class a decoder must report):
-  bad_magic, bad_version, bad_mode, bad_header_crc  -> the whole file is rejected
-  bad_ext          a record running past the header CRC (CRC valid) -> invalid header
-  bad_chunk_header, bad_payload                     -> chunk 1 damaged, chunk 0 decodes
-  bad_tokens_crc                                    -> chunk 1 "decoding mismatch"
-  truncated                                         -> index lost; chunk 0 found by scanning
+Every .tkc has a .json of the same name (section 11): the header (field names
+of 3.1), then either a file-level "error" {code, name} (section 7.1) or one
+entry per GOP holding its tokens or its error. "error_without_scan" is what a
+decoder that does not scan reports, where that differs.
+  valid:   gop2_40x24, image_20x12, disp_ext, unknown_ext
+  errors:  one file (at least) per error number of section 7.1, derived from
+           gop2_40x24.tkc; see ERROR_VECTORS below and the table in section 11
+  annex A: model_latents.json (token -> decoder input values, LFQ and FSQ);
+           model_fsq_20x12.tkc/.json/.rgb (frames of the conformance model);
+           model_unknown, model_hash, model_mismatch (errors 30-32)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -37,7 +34,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
-from tokcodec.codec.container import Header, write_container  # noqa: E402
+sys.path.insert(0, str(HERE))
+import annex  # noqa: E402  (vectors/annex.py: the annex A vectors)
+from tokcodec.codec.container import ContainerWriter, Err, Header, write_container  # noqa: E402
 
 
 def _crc(data: bytes) -> int:
@@ -56,12 +55,29 @@ def _container(header: Header, tokens: list[np.ndarray]) -> bytes:
     return out.getvalue()
 
 
-def _describe(header: Header, tokens: list[np.ndarray], data: bytes) -> dict:
-    head = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in vars(header).items()}
+SPEC_NAMES = {"weights_hash": "weights_sha256", "mlm_hash": "mlm_sha256"}  # Header -> SPEC 3.1
+
+
+def header_fields(header: Header) -> dict:
+    """The header as SPEC 3.1 names it: hashes in hex, full_range 0/1, DISP fields only with a record."""
+    head = {SPEC_NAMES.get(k, k): (v.hex() if isinstance(v, bytes) else v) for k, v in vars(header).items()}
     head["full_range"] = int(header.full_range)
     if not header.display_width:  # no DISP record: its fields are not in the file
         for key in ("display_width", "display_height", "resampler"):
             del head[key]
+    return head
+
+
+def _error(code: int) -> dict:
+    return {"code": code, "name": Err(code).name.lower()}
+
+
+def _chunk(header: Header, i: int, t: np.ndarray) -> dict:
+    return {"gop_index": i, "num_frames": header.gop_frames(i), "shape": list(t.shape),
+            "tokens_crc32": _crc(t.astype("<u4").tobytes()), "tokens": t.tolist()}
+
+
+def _describe(header: Header, tokens: list[np.ndarray], data: bytes) -> dict:
     header_length = struct.unpack_from("<I", data, 12)[0]
     display_width, display_height = header.display_size
     return {
@@ -69,10 +85,9 @@ def _describe(header: Header, tokens: list[np.ndarray], data: bytes) -> dict:
         "file_bytes": len(data),
         "header_length": header_length,
         "bpp": len(data) * 8 / (display_width * display_height * header.frame_count),
-        "header": head,
-        "chunks": [{"gop_index": i, "num_frames": header.gop_frames(i), "shape": list(t.shape),
-                    "tokens_crc32": _crc(t.astype("<u4").tobytes()), "tokens": t.tolist()}
-                   for i, t in enumerate(tokens)],
+        "header": header_fields(header),
+        "error": None,
+        "chunks": [_chunk(header, i, t) for i, t in enumerate(tokens)],
     }
 
 
@@ -116,15 +131,34 @@ def _with_records(data: bytes, records: bytes) -> bytes:
     return bytes(out)
 
 
-def _invalid(base: bytes) -> dict[str, tuple[bytes, dict]]:
-    """Damaged copies of gop2_40x24.tkc, with what a decoder must report."""
-    out = {}
+def _set_chunk(d: bytearray, c: int, field: int, value: int, gop: int) -> None:
+    """Chunk header field at `c + field` (and its index entry's copy) set to `value`, CRCs fixed."""
+    struct.pack_into("<I", d, c + field, value)
+    struct.pack_into("<I", d, c + 28, _crc(bytes(d[c:c + 28])))
+    index_offset = struct.unpack_from("<Q", d, len(d) - 12)[0]
+    struct.pack_into("<I", d, index_offset + 8 + 24 * gop + 8 + (field - 8), value)
+    _fix_index_crc(d)
 
-    def variant(name, expect, note, edit):
+
+def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str, tuple[bytes, dict]]:
+    """Broken copies of gop2_40x24.tkc: one (at least) per error of SPEC 7.1, with what a decoder reports."""
+    out = {}
+    c1 = _chunk_offset(base, 1)
+    ok0 = _chunk(header, 0, tokens[0])
+
+    def variant(name, code, note, edit, chunk1=None, without_scan=None):
+        """`code`: the file's error; else chunk 0 decodes and `chunk1` is chunk 1's error (or None: ok)."""
         data = bytearray(base)
         edit(data)
-        out[name] = (bytes(data), {"valid": False, "derived_from": "gop2_40x24.tkc",
-                                   "expect": expect, "note": note})
+        meta = {"valid": False, "derived_from": "gop2_40x24.tkc", "note": note, "file_bytes": len(data),
+                "error": _error(code) if code else None}
+        if without_scan:
+            meta["error_without_scan"] = _error(without_scan)
+        if not code:
+            meta["header"] = header_fields(header)
+            meta["chunks"] = [ok0, _chunk(header, 1, tokens[1]) if chunk1 is None
+                              else {"gop_index": 1, "error": _error(chunk1)}]
+        out[name] = (bytes(data), meta)
 
     def put(fmt, offset, value, fix_crc=True):
         def edit(d):
@@ -133,44 +167,66 @@ def _invalid(base: bytes) -> dict[str, tuple[bytes, dict]]:
                 _fix_header_crc(d)
         return edit
 
-    c1 = _chunk_offset(base, 1)
-    whole = "the file is rejected"
-    variant("bad_magic", {"file": "bad magic"}, "byte 1 'T' -> 'X'; " + whole,
-            put("<B", 1, ord("X"), fix_crc=False))
-    variant("bad_version", {"file": "unsupported version"}, "version 2, header CRC fixed; "
-            + whole, put("<I", 8, 2))
-    variant("bad_mode", {"file": "unknown entropy mode"}, "entropy_mode 7, header CRC fixed; "
-            + whole, put("<B", 48, 7))
-    variant("bad_header_crc", {"file": "header CRC mismatch"}, "width byte flipped, CRC not "
-            "fixed; " + whole, put("<B", 16, base[16] ^ 0x01, fix_crc=False))
-    variant("bad_chunk_header", {"chunk 0": "ok", "chunk 1": "damaged (chunk header CRC)"},
-            "chunk 1 num_frames byte flipped", put("<B", c1 + 8, base[c1 + 8] ^ 0x04, False))
-    variant("bad_payload", {"chunk 0": "ok", "chunk 1": "damaged (payload CRC)"},
-            "first payload byte of chunk 1 flipped",
-            put("<B", c1 + 32, base[c1 + 32] ^ 0x80, False))
+    def cut(n):
+        return lambda d: d.__delitem__(slice(n, None))
 
-    def wrong_tokens_crc(d):  # a consistent file whose chunk 1 tokens CRC is off by one
-        index_offset = struct.unpack_from("<Q", d, len(d) - 12)[0]
-        crc = struct.unpack_from("<I", d, c1 + 20)[0] ^ 1
-        struct.pack_into("<I", d, c1 + 20, crc)
-        struct.pack_into("<I", d, c1 + 28, _crc(bytes(d[c1:c1 + 28])))
-        struct.pack_into("<I", d, index_offset + 8 + 24 + 20, crc)
-        _fix_index_crc(d)
+    def records(area):
+        return lambda d: d.__setitem__(slice(None), _with_records(bytes(d), area))
 
-    variant("bad_tokens_crc", {"chunk 0": "ok", "chunk 1": "decoding mismatch"},
-            "chunk 1 tokens CRC xor 1 (chunk header and index CRCs fixed): payload intact, "
-            "decoded tokens differ", wrong_tokens_crc)
-    variant("truncated", {"file": "truncated (a decoder that does not scan)",
-                          "chunk 0": "ok (scanning)", "chunk 1": "missing (scanning)"},
-            "cut 10 bytes into chunk 1's payload; index and footer lost",
-            lambda d: d.__delitem__(slice(c1 + 42, None)))
+    length = struct.unpack_from("<I", base, 12)[0]
+    variant("bad_magic", 1, "byte 1 'T' -> 'X'", put("<B", 1, ord("X"), fix_crc=False))
+    variant("short_file", 2, "the first 12 bytes only", cut(12))
+    variant("bad_version", 3, "version 2, header CRC fixed", put("<I", 8, 2))
+    variant("bad_header_length", 4, "header_length 100", put("<I", 12, 100, fix_crc=False))
+    variant("short_header", 5, f"cut to {length - 1} bytes, one less than header_length", cut(length - 1))
+    variant("bad_header_crc", 6, "width byte flipped, CRC not fixed", put("<B", 16, base[16] ^ 0x01, False))
+    variant("bad_ext", 7, "extension area of 10 bytes: record XTRA says 100 body bytes, 2 are left "
+            "before the header CRC (CRC, index and footer valid)", records(_record(b"XTRA", bytes(100))[:10]))
+    variant("bad_tag", 7, "an extension record whose tag is ESC [ 2 J (not letters or digits)",
+            records(_record(b"\x1b[2J", b"")))
+    variant("bad_bit_order", 8, "bit_order 1, header CRC fixed", put("<B", 45, 1))
+    variant("bad_mode", 9, "entropy_mode 7, header CRC fixed", put("<B", 48, 7))
+    variant("limit_display", 10, "a DISP record asking for 16384x4096 frames (coded 40x24): past the "
+            "size and upscale limits", records(_record(b"DISP", struct.pack("<IIB", 16384, 4096, 1))))
+    variant("limit_fps", 10, "fps_num 2^31 (fps_den 1001)", put("<I", 28, 1 << 31))
+    variant("short_for_gops", 11, "frame_count 1000000: 1000000 frames of 40x24 cannot come from "
+            f"{len(base)} bytes (3.5, output per file byte)", put("<I", 24, 1000000))
+    variant("bad_index", 0, "index CRC damaged: a scanning decoder finds both chunks; one that does "
+            "not scan stops", lambda d: d.__setitem__(len(d) - 16, d[len(d) - 16] ^ 0xFF), without_scan=13)
+    variant("truncated", 0, "cut 10 bytes into chunk 1's payload; index and footer lost",
+            cut(c1 + 42), chunk1=20, without_scan=13)
+    variant("bad_chunk_header", 0, "chunk 1 num_frames byte flipped",
+            put("<B", c1 + 8, base[c1 + 8] ^ 0x04, False), chunk1=21)
+    variant("index_mismatch", 0, "chunk 1's index entry has another tokens CRC than its chunk header "
+            "(index CRC fixed)", lambda d: (struct.pack_into("<I", d, struct.unpack_from(
+                "<Q", d, len(d) - 12)[0] + 8 + 24 + 20, 0x12345678), _fix_index_crc(d)), chunk1=22)
 
-    variant("bad_ext", {"file": "invalid header"},
-            "extension area of 10 bytes: record XTRA says 100 body bytes, 2 are left before "
-            "the header CRC (CRC, index and footer valid); " + whole,
-            lambda d: d.__setitem__(slice(None), _with_records(
-                bytes(d), _record(b"XTRA", bytes(100))[:10])))
+    def longer_payload(d):  # chunk 1 one byte longer, consistently (CRCs, index, footer)
+        end = c1 + 32 + struct.unpack_from("<I", d, c1 + 12)[0]
+        grown = bytearray(d[:end] + b"\x00" + d[end:])
+        struct.pack_into("<Q", grown, len(grown) - 12, struct.unpack_from("<Q", grown, len(grown) - 12)[0] + 1)
+        _set_chunk(grown, c1, 12, end + 1 - c1 - 32, 1)
+        _set_chunk(grown, c1, 16, _crc(bytes(grown[c1 + 32:end + 1])), 1)
+        d[:] = grown
+
+    variant("payload_length", 0, "chunk 1's payload one byte longer than its grid needs (all CRCs, "
+            "index and footer consistent)", longer_payload, chunk1=23)
+    variant("bad_payload", 0, "first payload byte of chunk 1 flipped",
+            put("<B", c1 + 32, base[c1 + 32] ^ 0x80, False), chunk1=24)
+    variant("bad_tokens_crc", 0, "chunk 1 tokens CRC xor 1 (chunk header and index CRCs fixed): payload "
+            "intact, decoded tokens differ",
+            lambda d: _set_chunk(d, c1, 20, struct.unpack_from("<I", d, c1 + 20)[0] ^ 1, 1), chunk1=25)
     return out
+
+
+def _mode1(header: Header, tokens: list[np.ndarray]) -> bytes:
+    """gop2_40x24's tokens in entropy mode 1 (payload: the tokens as u32, standing in for a range coder)."""
+    h = dataclasses.replace(header, entropy_mode=1, mlm_name="mlm", mlm_hash=bytes(range(32)))
+    out = io.BytesIO()
+    with ContainerWriter(out, h) as w:
+        for i, t in enumerate(tokens):
+            w.write_chunk(i, h.gop_frames(i), t, payload=t.astype("<u4").tobytes())
+    return out.getvalue()
 
 
 def build() -> dict[str, bytes]:
@@ -201,9 +257,16 @@ def build() -> dict[str, bytes]:
     for name, (header, tokens, data) in described.items():
         files[name + ".tkc"] = data
         files[name + ".json"] = (json.dumps(_describe(header, tokens, data)) + "\n").encode()
-    for name, (data, meta) in _invalid(files["gop2_40x24.tkc"]).items():
-        files[name + ".tkc"] = data
+    header, tokens, data = described["gop2_40x24"]
+    broken = _invalid(data, header, tokens)
+    broken["mode_unsupported"] = (_mode1(header, tokens), {
+        "valid": False, "note": "gop2_40x24's tokens in entropy mode 1 (reserved, 6.2)",
+        "error": _error(Err.MODE_UNSUPPORTED)})
+    for name, (content, meta) in broken.items():
+        meta.setdefault("file_bytes", len(content))
+        files[name + ".tkc"] = content
         files[name + ".json"] = (json.dumps(meta, indent=1) + "\n").encode()
+    files.update(annex.build())
     return files
 
 

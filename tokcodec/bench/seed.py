@@ -264,6 +264,8 @@ def seed_cache(cfg: runner.BenchConfig, cache_dir: str | os.PathLike, results_di
     if speed != "never" and anchors_only.speed.get("clips"):
         for p in runner.speed_passes(anchors_only):
             for job in runner.build_jobs(p, runner._speed_clips(p, sources), codecs):
+                if job.family == "tokcodec" or job.codec.startswith("tokcodec"):
+                    continue  # never seeded, as above
                 if runner._cached_speed(cache, job, p) is None:
                     speed_todo.append((job, p))
 

@@ -13,16 +13,20 @@ to it. Everything is little-endian. In short:
 Writing: `ContainerWriter(dest, header)`, then `write_chunk(...)` per GOP, then
 `close()`; or `write_container(dest, header, tokens_per_gop)`.
 Reading: `ContainerReader(src)`: `.header`, `.chunks`, `.read_tokens(i)`.
-Problems in a file raise `ContainerError("<file>: <problem>")`; misuse of the
-writer (wrong shapes, out-of-range tokens) raises ValueError.
+Problems in a file raise `ContainerError("<file>: <problem>", code)`, `code`
+being the error's number in SPEC 7.1 (`Err`); misuse of the writer (wrong
+shapes, out-of-range tokens, values past the limits of SPEC 3.5) raises
+ValueError.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import io
 import math
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -57,6 +61,55 @@ INDEX_OVERHEAD = 8 + 4  # index marker and count, index CRC: the index without i
 FOOTER_SIZE = _FOOTER.size  # 12
 MIN_HEADER_SIZE = _FIXED.size + 2 + 2 + 4  # 124: fixed part, two empty names, CRC
 MAX_HEADER_SIZE = 1 << 20
+
+# Limits (SPEC 3.5): a writer stays within them, a decoder rejects a file past them
+# (Err.LIMIT), so that no header can make a decoder allocate or loop without bound.
+MAX_DIMENSION = 16384  # width, height, display_width, display_height
+MAX_PIXELS = 1 << 26  # width * height, and display_width * display_height (8K UHD is 2^25)
+MAX_UPSCALE = 8  # display_width <= 8 * width, display_height <= 8 * height
+MAX_FRAMES = 1 << 24  # frame_count
+MAX_GOP_LENGTH = 1024
+MAX_RATE_TERM = (1 << 31) - 1  # fps_num, fps_den (they fit a signed 32-bit rational, as FFmpeg's)
+MIN_FPS, MAX_FPS = Fraction(1, 86400), Fraction(1000)  # one frame a day .. 1000 frames a second
+MAX_TOKENS_PER_CHUNK = 1 << 22  # T' * H' * W' of a GOP
+MAX_PAYLOAD = 1 << 24  # payload_length of a chunk, every mode (mode 0 at 32 bits needs 2^24)
+# A file's output, frame_count * max(display pixels, 4096), is at most 2^20 per file byte.
+# Complete files stay below 2^17 (a token of >= 1 bit codes <= 4 * 8 * 8 pixels, shown
+# <= 8 * 8 times larger); real ones near 2^10, so a file cut to a thousandth still
+# decodes, while a few hundred bytes cannot ask for terabytes of frozen frames.
+MAX_OUTPUT_PER_BYTE = 1 << 20
+MIN_FRAME_UNITS = 4096  # a frame counts as at least this many pixels (per-frame work)
+TAG_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+class Err(enum.IntEnum):
+    """The numbered errors of SPEC 7.1, in order of precedence (the first that applies is reported).
+
+    1-13 concern the whole file, 20-25 one chunk, 30-32 the model a file names.
+    """
+
+    BAD_MAGIC = 1  # not a tokcodec file
+    SHORT_FILE = 2  # shorter than the 16 bytes of magic, version and header_length
+    UNSUPPORTED_VERSION = 3
+    BAD_HEADER_LENGTH = 4  # header_length outside 124..1048576
+    SHORT_HEADER = 5  # the file is shorter than header_length
+    HEADER_CRC = 6  # damaged header
+    INVALID_HEADER = 7  # CRC valid, but a field, a name or the extension area is not
+    UNKNOWN_BIT_ORDER = 8
+    UNKNOWN_MODE = 9  # entropy_mode 2..255
+    LIMIT = 10  # a field past the limits of SPEC 3.5
+    SHORT_FOR_GOPS = 11  # shorter than the header plus one chunk header per GOP
+    MODE_UNSUPPORTED = 12  # a known entropy mode (1) this decoder cannot decode
+    INDEX_UNUSABLE = 13  # index or footer missing or damaged (a decoder that does not scan stops here)
+    CHUNK_MISSING = 20  # the GOP's chunk was not found (scanning)
+    CHUNK_HEADER = 21  # chunk header marker or CRC wrong
+    CHUNK_INDEX_MISMATCH = 22  # chunk header disagrees with the index entry
+    PAYLOAD_LENGTH = 23  # payload_length is not the one the grid needs (mode 0), or past the limit
+    PAYLOAD_CRC = 24  # damaged payload
+    TOKENS_MISMATCH = 25  # payload intact, decoded tokens differ from tokens_crc32
+    MODEL_UNKNOWN = 30  # no network of that model name
+    MODEL_HASH = 31  # weights whose SHA-256 differs from weights_sha256
+    MODEL_MISMATCH = 32  # the header's strides or token bits differ from the model's
 
 
 def crc32(data: bytes) -> int:
@@ -143,7 +196,12 @@ class Header:
         return body + struct.pack("<I", crc32(body))
 
     def problem(self) -> str | None:
-        """What makes these values invalid for a v1 file, or None (SPEC 3.2)."""
+        """What makes these values invalid for a v1 file, or None (SPEC 3.2, 3.5)."""
+        found = self.check()
+        return None if found is None else found[1]
+
+    def check(self) -> tuple[Err, str] | None:
+        """The first rule of SPEC 3.2 / 3.5 these values break, as (error, message), or None."""
         positive = ("width", "height", "frame_count", "fps_num", "fps_den", "gop_length",
                     "temporal_stride", "spatial_stride")
         limits = {name: 2**32 - 1 for name in positive[:6]}
@@ -153,21 +211,65 @@ class Header:
         for name, top in limits.items():
             value = getattr(self, name)
             if not (1 if name in positive else 0) <= value <= top:
-                return f"{name} {value} out of range"
+                return Err.INVALID_HEADER, f"{name} {value} out of range"
         if (self.display_width == 0) != (self.display_height == 0):
-            return (f"display size {self.display_width}x{self.display_height}: "
-                    "set both or neither")
+            return Err.INVALID_HEADER, (f"display size {self.display_width}x{self.display_height}: "
+                                        "set both or neither")
         if not 1 <= self.token_bits <= 32:
-            return f"token bits {self.token_bits} out of range 1..32"
+            return Err.INVALID_HEADER, f"token bits {self.token_bits} out of range 1..32"
+        if len(self.weights_hash) != 32 or len(self.mlm_hash) != 32:
+            return Err.INVALID_HEADER, "hashes must be 32 bytes"
+        if max(len(self.model_name.encode()), len(self.mlm_name.encode())) > 0xFFFF:
+            return Err.INVALID_HEADER, "model name longer than 65535 bytes"
         if self.bit_order != 0:
-            return f"unknown bit order {self.bit_order} (this decoder knows 0)"
+            return Err.UNKNOWN_BIT_ORDER, f"unknown bit order {self.bit_order} (this decoder knows 0)"
         if self.entropy_mode not in ENTROPY_MODES:
             known = ", ".join(f"{k} = {v}" for k, v in ENTROPY_MODES.items())
-            return f"unknown entropy mode {self.entropy_mode} (this decoder knows {known})"
-        if len(self.weights_hash) != 32 or len(self.mlm_hash) != 32:
-            return "hashes must be 32 bytes"
-        if max(len(self.model_name.encode()), len(self.mlm_name.encode())) > 0xFFFF:
-            return "model name longer than 65535 bytes"
+            return Err.UNKNOWN_MODE, (f"unknown entropy mode {self.entropy_mode} "
+                                      f"(this decoder knows {known})")
+        problem = self.limit_problem()
+        return None if problem is None else (Err.LIMIT, problem)
+
+    def limit_problem(self) -> str | None:
+        """Which limit of SPEC 3.5 these (otherwise valid) values exceed, or None."""
+        sizes = [("", self.width, self.height)]
+        if self.display_width:
+            sizes.append(("display ", self.display_width, self.display_height))
+        for what, w, h in sizes:
+            if max(w, h) > MAX_DIMENSION or w * h > MAX_PIXELS:
+                return (f"{what}size {w}x{h} exceeds the limit ({MAX_DIMENSION} pixels a side, "
+                        f"{MAX_PIXELS} pixels a frame)")
+        if self.display_width and (self.display_width > MAX_UPSCALE * self.width
+                                   or self.display_height > MAX_UPSCALE * self.height):
+            return (f"display size {self.display_width}x{self.display_height} is more than "
+                    f"{MAX_UPSCALE} times the coded size {self.width}x{self.height}")
+        if self.frame_count > MAX_FRAMES:
+            return f"{self.frame_count} frames exceed the limit of {MAX_FRAMES}"
+        if max(self.fps_num, self.fps_den) > MAX_RATE_TERM or not MIN_FPS <= self.fps <= MAX_FPS:
+            return (f"frame rate {self.fps_num}/{self.fps_den} outside the limits (1/86400 to 1000 "
+                    f"frames a second, numerator and denominator below 2^31)")
+        if self.gop_length > MAX_GOP_LENGTH:
+            return f"GOP length {self.gop_length} exceeds the limit of {MAX_GOP_LENGTH} frames"
+        frames = min(self.gop_length, self.frame_count or self.gop_length)
+        if (tokens := math.prod(self.latent_shape(frames))) > MAX_TOKENS_PER_CHUNK:
+            return (f"a GOP of {frames} frames at {self.width}x{self.height} is {tokens} tokens, "
+                    f"more than the limit of {MAX_TOKENS_PER_CHUNK} (use a shorter GOP)")
+        return None
+
+    def output_units(self) -> int:
+        """frame_count * max(display pixels, MIN_FRAME_UNITS): what decoding the file produces (SPEC 3.5)."""
+        width, height = self.display_size
+        return self.frame_count * max(width * height, MIN_FRAME_UNITS)
+
+    def payload_problem(self, num_frames: int, payload_length: int) -> str | None:
+        """Why a chunk of `num_frames` cannot have `payload_length` bytes, or None (SPEC 3.5, 6.1)."""
+        if payload_length > MAX_PAYLOAD:
+            return f"payload of {payload_length} bytes exceeds the limit of {MAX_PAYLOAD}"
+        if self.entropy_mode == 0:
+            shape = self.latent_shape(num_frames)
+            need = packed_size(math.prod(shape), self.token_bits)
+            if payload_length != need:
+                return f"payload has {payload_length} bytes, a {shape} grid needs {need}"
         return None
 
 
@@ -208,6 +310,7 @@ class ContainerWriter(FinishOrAbort):
         self.chunks: list[Chunk] = []
         self._frames = 0
         self._atomic = None
+        self._name = os.fspath(dest) if isinstance(dest, (str, os.PathLike)) else getattr(dest, "name", "<stream>")
         if isinstance(dest, (str, os.PathLike)):
             self._atomic = atomic_output(dest, force=force)
             try:
@@ -224,7 +327,10 @@ class ContainerWriter(FinishOrAbort):
         self._write(self.header.to_bytes())
 
     def _write(self, data: bytes) -> None:
-        self._f.write(data)
+        try:
+            self._f.write(data)
+        except OSError as e:  # a full disk (ENOSPC, EFBIG): the caller's `with` removes the temporary
+            raise OutputError(f"cannot write {self._name}: {e.strerror or e}") from None
         self._pos += len(data)
 
     def write_chunk(self, gop_index: int, num_frames: int, tokens: np.ndarray,
@@ -267,6 +373,9 @@ class ContainerWriter(FinishOrAbort):
             return
         try:
             self._finish()
+        except OSError as e:  # a full disk while seeking, flushing or syncing
+            self.abort()
+            raise OutputError(f"cannot write {self._name}: {e.strerror or e}") from None
         except BaseException:
             self.abort()
             raise
@@ -298,7 +407,10 @@ class ContainerWriter(FinishOrAbort):
     def abort(self) -> None:
         """Give up: a path output is deleted (an open file given by the caller is left alone)."""
         if self._atomic is not None:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError:
+                pass  # buffered bytes a full disk refuses: the temporary is deleted next anyway
             self._atomic.discard()
             self._atomic = None
         self._f = None
@@ -332,10 +444,7 @@ class ContainerReader:
             self.name, self._f = "<bytes>", io.BytesIO(bytes(src))
         elif self._own:
             self.name = os.fspath(src)
-            try:
-                self._f = open(self.name, "rb")
-            except OSError as e:
-                raise ContainerError(f"{self.name}: cannot open ({e.strerror})") from None
+            self._f = _open_regular(self.name)
         else:
             self.name, self._f = str(getattr(src, "name", "<stream>")), src
         try:
@@ -345,7 +454,8 @@ class ContainerReader:
             self.header, self.header_length = self._read_header()
             self.index_ok = self._read_index()
             if not self.index_ok and not recover:
-                raise self._error("truncated or damaged file: chunk index missing or damaged")
+                raise self._error(Err.INDEX_UNUSABLE,
+                                  "truncated or damaged file: chunk index missing or damaged")
             if not self.index_ok:
                 self._scan()
         except BaseException:
@@ -354,8 +464,8 @@ class ContainerReader:
 
     # -- helpers -------------------------------------------------------------
 
-    def _error(self, problem: str) -> ContainerError:
-        return ContainerError(f"{self.name}: {problem}")
+    def _error(self, code: Err, problem: str) -> ContainerError:
+        return ContainerError(f"{self.name}: {problem}", code)
 
     def _read(self, offset: int, n: int) -> bytes:
         """Exactly n bytes at offset (from the container start), or b"" past the end."""
@@ -366,23 +476,43 @@ class ContainerReader:
         return data if len(data) == n else b""
 
     def _read_header(self) -> tuple[Header, int]:
+        """Parse and check the header, raising the errors 1-11 of SPEC 7.1 in their order."""
         head = self._read(0, _PREFIX.size)
         if self._read(0, min(self._size, 8)) != MAGIC[:min(self._size, 8)]:
-            raise self._error("not a tokcodec container (bad magic)")
+            raise self._error(Err.BAD_MAGIC, "not a tokcodec container (bad magic)")
         if not head:
-            raise self._error(f"truncated file ({self._size} bytes, shorter than a header)")
+            raise self._error(Err.SHORT_FILE, f"truncated file ({self._size} bytes, shorter than "
+                                              "a header)")
         _, version, length = _PREFIX.unpack(head)
         if version != VERSION:
-            raise self._error(f"unsupported container version {version} "
-                              f"(this decoder reads version {VERSION})")
+            raise self._error(Err.UNSUPPORTED_VERSION, f"unsupported container version {version} "
+                                                       f"(this decoder reads version {VERSION})")
         if not MIN_HEADER_SIZE <= length <= MAX_HEADER_SIZE:
-            raise self._error(f"damaged file: header length {length} is invalid")
+            raise self._error(Err.BAD_HEADER_LENGTH, f"damaged file: header length {length} is "
+                                                     f"invalid ({MIN_HEADER_SIZE}..{MAX_HEADER_SIZE})")
         data = self._read(0, length)
         if not data:
-            raise self._error(f"truncated file ({self._size} bytes, the header alone "
-                              f"needs {length})")
+            raise self._error(Err.SHORT_HEADER, f"truncated file ({self._size} bytes, the header "
+                                                f"alone needs {length})")
         if crc32(data[:-4]) != struct.unpack_from("<I", data, length - 4)[0]:
-            raise self._error("damaged file: header CRC mismatch")
+            raise self._error(Err.HEADER_CRC, "damaged file: header CRC mismatch")
+        h = self._parse_fields(data)
+        if (found := h.check()) is not None:
+            code, problem = found
+            raise self._error(code, problem if code != Err.INVALID_HEADER
+                              else f"invalid header: {problem}")
+        if h.output_units() > MAX_OUTPUT_PER_BYTE * self._size:
+            raise self._error(Err.SHORT_FOR_GOPS, f"truncated or invalid file: {self._size} bytes "
+                              f"cannot hold {h.frame_count} frames of {h.display_size[0]}x"
+                              f"{h.display_size[1]}")
+        if length + h.num_gops * CHUNK_HEADER_SIZE > self._size and not self._recover:
+            raise self._error(Err.SHORT_FOR_GOPS, f"truncated file: {self._size} bytes cannot "
+                                                  f"hold {h.num_gops} GOPs")
+        return h, length
+
+    def _parse_fields(self, data: bytes) -> Header:
+        """The Header of CRC-checked header bytes; names and extension records must be well formed."""
+        length = len(data)
         f = _FIXED.unpack_from(data)
         try:
             pos, names = _FIXED.size, []
@@ -393,50 +523,51 @@ class ContainerReader:
                 names.append(data[pos + 2:pos + 2 + n].decode("utf-8"))
                 pos += 2 + n
         except (ValueError, struct.error):
-            raise self._error("damaged file: model names do not fit the header") from None
+            raise self._error(Err.INVALID_HEADER, "invalid header: model names do not fit the "
+                                                  "header or are not UTF-8") from None
         records = self._read_records(data, pos)
         display = (0, 0, 1)  # no DISP record: the display size is the coded size
         if DISP_TAG in records:
             if len(records[DISP_TAG]) != _DISP.size:
-                raise self._error(f"invalid header: DISP record of {len(records[DISP_TAG])} "
-                                  f"bytes (expected {_DISP.size})")
+                raise self._error(Err.INVALID_HEADER, f"invalid header: DISP record of "
+                                  f"{len(records[DISP_TAG])} bytes (expected {_DISP.size})")
             display = _DISP.unpack(records[DISP_TAG])
             if min(display[:2]) < 1:
-                raise self._error(f"invalid header: display size {display[0]}x{display[1]}")
-        h = Header(width=f[3], height=f[4], frame_count=f[5], fps_num=f[6], fps_den=f[7],
-                   colour_primaries=f[8], transfer_characteristics=f[9],
-                   matrix_coefficients=f[10], full_range=bool(f[11]), gop_length=f[12],
-                   token_bits=f[13], bit_order=f[14], temporal_stride=f[15],
-                   spatial_stride=f[16], entropy_mode=f[17], weights_hash=f[18],
-                   mlm_hash=f[19], model_name=names[0], mlm_name=names[1],
-                   display_width=display[0], display_height=display[1], resampler=display[2])
+                raise self._error(Err.INVALID_HEADER,
+                                  f"invalid header: display size {display[0]}x{display[1]}")
         if f[11] > 1:
-            raise self._error(f"invalid header: full_range flag {f[11]}")
-        if (problem := h.problem()) is not None:
-            raise self._error(problem if "unknown" in problem else f"invalid header: {problem}")
-        if length + h.num_gops * CHUNK_HEADER_SIZE > self._size and not self._recover:
-            raise self._error(f"truncated file: {self._size} bytes cannot hold "
-                              f"{h.num_gops} GOPs")
-        return h, length
+            raise self._error(Err.INVALID_HEADER, f"invalid header: full_range flag {f[11]}")
+        return Header(width=f[3], height=f[4], frame_count=f[5], fps_num=f[6], fps_den=f[7],
+                      colour_primaries=f[8], transfer_characteristics=f[9],
+                      matrix_coefficients=f[10], full_range=bool(f[11]), gop_length=f[12],
+                      token_bits=f[13], bit_order=f[14], temporal_stride=f[15],
+                      spatial_stride=f[16], entropy_mode=f[17], weights_hash=f[18],
+                      mlm_hash=f[19], model_name=names[0], mlm_name=names[1],
+                      display_width=display[0], display_height=display[1], resampler=display[2])
 
     def _read_records(self, data: bytes, pos: int) -> dict[bytes, bytes]:
         """Tag -> body of the extension records from `pos` up to the header CRC (SPEC 3.4).
 
         Unknown tags are kept too (and ignored by the caller); records that do not
-        exactly fill the area, or a repeated tag, make the header invalid.
+        exactly fill the area, a tag outside [A-Za-z0-9], or a repeated tag make the
+        header invalid.
         """
         end, records = len(data) - 4, {}
         while pos < end:
             if pos + _RECORD.size > end:
-                raise self._error(f"invalid header: header extension area ends in a partial "
-                                  f"record ({end - pos} bytes)")
+                raise self._error(Err.INVALID_HEADER, f"invalid header: header extension area "
+                                  f"ends in a partial record ({end - pos} bytes)")
             tag, length = _RECORD.unpack_from(data, pos)
             name = tag.decode("latin-1")
+            if not TAG_BYTES.issuperset(tag):
+                raise self._error(Err.INVALID_HEADER, f"invalid header: extension record tag "
+                                  f"{tag.hex()} is not 4 ASCII letters or digits")
             if pos + _RECORD.size + length > end:
-                raise self._error(f"invalid header: extension record {name!r} of {length} bytes "
-                                  "runs past the header CRC")
+                raise self._error(Err.INVALID_HEADER, f"invalid header: extension record {name!r} "
+                                  f"of {length} bytes runs past the header CRC")
             if tag in records:
-                raise self._error(f"invalid header: extension record {name!r} appears twice")
+                raise self._error(Err.INVALID_HEADER,
+                                  f"invalid header: extension record {name!r} appears twice")
             records[tag] = data[pos + _RECORD.size:pos + _RECORD.size + length]
             pos += _RECORD.size + length
         return records
@@ -507,23 +638,35 @@ class ContainerReader:
         """GOP indices whose chunk could not be located."""
         return [i for i, c in enumerate(self.chunks) if c is None]
 
+    def require_decodable(self) -> None:
+        """Raise Err.MODE_UNSUPPORTED unless this decoder can decode the payloads (mode 0)."""
+        h = self.header
+        if h.entropy_mode != 0:
+            raise self._error(Err.MODE_UNSUPPORTED, f"entropy mode {h.entropy_mode} "
+                              f"({ENTROPY_MODES[h.entropy_mode]}) is not supported by this decoder")
+
     def read_payload(self, i: int) -> bytes:
-        """GOP i's payload, after checking the chunk header and the payload CRC."""
+        """GOP i's payload, after checking the chunk header, its length and the payload CRC."""
         if not 0 <= i < len(self.chunks):
             raise IndexError(f"GOP {i} out of range 0..{len(self.chunks) - 1}")
         c = self.chunks[i]
         if c is None:
-            raise self._error(f"truncated or damaged file: chunk {i} not found")
+            raise self._error(Err.CHUNK_MISSING, f"truncated or damaged file: chunk {i} not found")
         found = self._parse_chunk_header(c.offset)
         if found is None:
-            raise self._error(f"damaged file: chunk {i} header damaged (CRC mismatch)")
+            raise self._error(Err.CHUNK_HEADER, f"damaged file: chunk {i} header damaged "
+                                                "(CRC mismatch)")
         if found != c:
-            raise self._error(f"damaged file: chunk {i} header disagrees with the chunk index")
+            raise self._error(Err.CHUNK_INDEX_MISMATCH, f"damaged file: chunk {i} header disagrees "
+                                                        "with the chunk index")
+        # Before the payload is read or any grid allocated (SPEC 7.1, error 23).
+        if (problem := self.header.payload_problem(c.num_frames, c.payload_length)) is not None:
+            raise self._error(Err.PAYLOAD_LENGTH, f"damaged file: chunk {i} {problem}")
         payload = self._read(c.offset + CHUNK_HEADER_SIZE, c.payload_length)
-        if len(payload) != c.payload_length:
-            raise self._error(f"truncated file: chunk {i} payload cut off")
+        if len(payload) != c.payload_length:  # not reached: located chunks end inside the file
+            raise self._error(Err.CHUNK_MISSING, f"truncated file: chunk {i} payload cut off")
         if crc32(payload) != c.payload_crc32:
-            raise self._error(f"damaged file: chunk {i} payload CRC mismatch")
+            raise self._error(Err.PAYLOAD_CRC, f"damaged file: chunk {i} payload CRC mismatch")
         return payload
 
     def read_tokens(self, i: int,
@@ -533,22 +676,18 @@ class ContainerReader:
 
         Mode 0 unpacks itself; other modes need `unpack(payload, shape) -> tokens`.
         """
+        if unpack is None:
+            self.require_decodable()
         h, payload = self.header, self.read_payload(i)
         shape = h.latent_shape(self.chunks[i].num_frames)
         if unpack is not None:
             tokens = np.asarray(unpack(payload, shape), dtype=np.int64).reshape(shape)
-        elif h.entropy_mode == 0:
-            need = packed_size(math.prod(shape), h.token_bits)
-            if len(payload) != need:
-                raise self._error(f"damaged file: chunk {i} payload has {len(payload)} bytes, "
-                                  f"a {shape} grid needs {need}")
-            tokens = unpack_tokens(payload, math.prod(shape), h.token_bits).reshape(shape)
         else:
-            raise self._error(f"entropy mode {h.entropy_mode} ({ENTROPY_MODES[h.entropy_mode]}) "
-                              "needs its decoder (pass unpack=)")
+            tokens = unpack_tokens(payload, math.prod(shape), h.token_bits).reshape(shape)
         got = tokens_crc32(tokens)
         if got != self.chunks[i].tokens_crc32:
             raise self._error(
+                Err.TOKENS_MISMATCH,
                 f"decoding mismatch in chunk {i}: payload intact but decoded tokens differ "
                 f"(tokens CRC {got:08x}, expected {self.chunks[i].tokens_crc32:08x})")
         return tokens
@@ -563,6 +702,17 @@ class ContainerReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _open_regular(path: str) -> BinaryIO:
+    """Open a container file for reading; a pipe or device is refused (opening a FIFO blocks)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ContainerError(f"{path}: not a regular file (a pipe, device or folder); "
+                                 "give a .tkc file")
+        return open(path, "rb")
+    except OSError as e:
+        raise ContainerError(f"{path}: cannot open ({e.strerror})") from None
 
 
 def read_container(src: str | os.PathLike | bytes | BinaryIO) -> tuple[Header, list[np.ndarray]]:

@@ -34,7 +34,7 @@ from torch.nn import Module as Tokenizer  # any family of tokcodec.models
 from ..zoo import ModelEntry, get_entry, ladder, load_model
 from . import ON_DAMAGE
 from .container import (CHUNK_HEADER_SIZE, FOOTER_SIZE, INDEX_ENTRY_SIZE, INDEX_OVERHEAD, ContainerReader,
-                        ContainerWriter, Header)
+                        ContainerWriter, Err, Header)
 from .packing import packed_size
 
 
@@ -92,7 +92,12 @@ def pad_gop(frames: list[np.ndarray], model: Tokenizer, size: tuple[int, int] | 
 
 def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, header: Header, device: str = "cpu") -> np.ndarray:
     """Tokens (T', H', W') of one GOP -> uint8 frames (frames, display height, display width, 3)."""
-    x = model.decode(tokens.to(device)[None])[:, :, :frames, :header.height, :header.width]
+    x = model.decode(tokens.to(device)[None])
+    if x.shape[2] < frames or x.shape[3] < header.height or x.shape[4] < header.width:
+        # model_for checked the strides, so this is a model that breaks its own contract
+        raise ModelError(f"model '{header.model_name}' decoded a {tuple(x.shape[2:])} clip, "
+                         f"the GOP needs {frames} frames of {header.width}x{header.height}")
+    x = x[:, :, :frames, :header.height, :header.width]
     return to_frames(resize(x, *header.display_size))
 
 
@@ -109,15 +114,23 @@ def free_memory(device: str) -> int | None:
     return None
 
 
-def check_memory(model: Tokenizer, gop: int, width: int, height: int, device: str, hint: str) -> None:
-    """Refuse a GOP whose activations cannot fit, with a clear error instead of the OOM killer."""
+def check_memory(model: Tokenizer, gop: int, width: int, height: int, device: str, hint: str,
+                 display: tuple[int, int] | None = None) -> None:
+    """Refuse a GOP whose activations cannot fit, with a clear error instead of the OOM killer.
+
+    `display` (w, h): decoded frames are also resized to this size, a float copy or
+    three of the GOP at that size (input, output, rounding), which counts too.
+    """
     cfg = model.config
     s, ss = cfg.temporal_stride, cfg.spatial_stride
     frames = 1 + math.ceil((gop - 1) / s) * s
     need = model.coding_memory_bytes(frames, math.ceil(height / ss) * ss, math.ceil(width / ss) * ss)
+    if display is not None and display != (width, height):
+        need += 3 * frames * 3 * 4 * display[0] * display[1]
     free = free_memory(device)
     if free is not None and need > free:
-        raise InputError(f"a GOP of {gop} frames at {width}x{height} needs about {need / 2**30:.1f} GiB on {device}, "
+        size = f"{width}x{height}" + (f" shown at {display[0]}x{display[1]}" if display else "")
+        raise InputError(f"a GOP of {gop} frames at {size} needs about {need / 2**30:.1f} GiB on {device}, "
                          f"{free / 2**30:.1f} GiB are free: {hint}")
 
 
@@ -132,13 +145,16 @@ def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int =
     cfg = entry.config
     width, height = coded_size(info.width, info.height, entry.coding_scale)
     display = (info.width, info.height) if (width, height) != (info.width, info.height) else (0, 0)
-    return Header(width=width, height=height, display_width=display[0], display_height=display[1],
+    header = Header(width=width, height=height, display_width=display[0], display_height=display[1],
                   frame_count=frame_count, fps_num=info.fps.numerator, fps_den=info.fps.denominator,
                   gop_length=gop, model_name=entry.name, weights_hash=entry.weights_hash,
                   colour_primaries=info.colour.primaries, transfer_characteristics=info.colour.transfer,
                   matrix_coefficients=info.colour.matrix, full_range=info.colour.full_range,
                   token_bits=cfg.token_bits, temporal_stride=cfg.temporal_stride,
                   spatial_stride=cfg.spatial_stride)
+    if (problem := header.limit_problem()) is not None:  # SPEC 3.5: refuse before any work
+        raise InputError(f"cannot encode this input: {problem}")
+    return header
 
 
 def predicted_bpp(info: VideoInfo, entry: ModelEntry, gop: int) -> float:
@@ -193,11 +209,22 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
 
 
 def model_for(header: Header, name: str | None, device: str) -> tuple[Tokenizer, ModelEntry]:
-    """The model a container was written with, refusing weights that differ."""
-    model, entry = load_model(name or header.model_name, device=device)
+    """The model a container was written with (SPEC annex A.4), refusing weights that differ
+    and a model whose strides or token size are not the header's (errors 30-32)."""
+    try:
+        entry = get_entry(name or header.model_name)
+    except ModelError as e:
+        raise ModelError(str(e), Err.MODEL_UNKNOWN) from None
     if entry.weights_hash != header.weights_hash:
         raise ModelError(f"model '{entry.name}' is not the one this file was encoded with "
-                         f"(file says '{header.model_name}', weights {header.weights_hash.hex()[:12]}...)")
+                         f"(file says '{header.model_name}', weights {header.weights_hash.hex()[:12]}...)",
+                         Err.MODEL_HASH)
+    cfg = entry.config
+    for field in ("temporal_stride", "spatial_stride", "token_bits"):
+        if getattr(header, field) != getattr(cfg, field):
+            raise ModelError(f"the file's {field.replace('_', ' ')} is {getattr(header, field)}, model "
+                             f"'{entry.name}' has {getattr(cfg, field)}: the file is invalid", Err.MODEL_MISMATCH)
+    model, entry = load_model(entry.name, device=device)
     return model, entry
 
 
@@ -221,7 +248,8 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
     """
     h = reader.header
     check_memory(model, min(h.gop_length, h.frame_count), h.width, h.height, device,
-                 "decode on a machine with more memory (the GOP length was chosen at encoding)")
+                 "decode on a machine with more memory (the GOP length was chosen at encoding)",
+                 display=h.display_size)
     last_frame = None
     with tqdm(total=h.frame_count, desc="decode", unit="frame", disable=quiet) as bar:
         for gop in range(h.num_gops):
@@ -241,6 +269,7 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
                     yield from (frame for _ in range(n))
                 continue
             frames = decode_gop(model, tokens, h.gop_frames(gop), h, device)
+            assert len(frames) == h.gop_frames(gop)  # decode_gop crops to exactly that many
             bar.update(len(frames))
             last_frame = frames[-1]
             yield from frames
@@ -257,7 +286,12 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
     """
     reader = ContainerReader(src, recover=True)
     h = reader.header
-    model, _ = model_for(h, model_name, device)
+    try:
+        reader.require_decodable()
+        model, _ = model_for(h, model_name, device)
+    except BaseException:
+        reader.close()
+        raise
     colour = ColourInfo(h.colour_primaries, h.transfer_characteristics, h.matrix_coefficients, h.full_range)
     width, height = h.display_size
     if is_image_path(out) and h.frame_count > 1:
@@ -270,5 +304,8 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
             writer.write(frame)
         if len(lost) == h.num_gops or writer.frames_written == 0:
             raise ContainerError(f"{src}: no GOP could be decoded" + (f" ({lost[0].reason})" if lost else ""))
+        if not lost and writer.frames_written != h.frame_count:  # never report success with fewer frames
+            raise ContainerError(f"{src}: decoded {writer.frames_written} frames, the header announces "
+                                 f"{h.frame_count}")
     stats = CodingStats(writer.frames_written, width, height, Path(src).stat().st_size, time.perf_counter() - t0)
     return stats, lost

@@ -6,10 +6,11 @@ exits on signals.
 
 - The temporary lives in the destination folder (so the final rename stays on
   one filesystem and is atomic for files), is hidden, keeps the output's
-  extension (FFmpeg picks the muxer from it) and carries the writer's process
-  id: `.NAME.tokcodec-PID-RANDOM.tmp.EXT`. A temporary whose process is gone
-  (a crash, kill -9, power loss) is stale: the next output written to that
-  folder removes it; one of a live process is never touched.
+  extension (FFmpeg picks the muxer from it) and names the writer's machine and
+  process: `.NAME.tokcodec-HOST-PID-RANDOM.tmp.EXT`. A temporary of this
+  machine whose process is gone (a crash, kill -9, power loss) is stale: the
+  next output written to that folder removes it; one of a live process, or of
+  another machine sharing the folder, is never touched.
 - `--force` replaces only what tokcodec could have written: a regular file,
   or a folder holding nothing but frame files named like this output's.
   Device nodes, pipes, sockets and folders holding anything else are refused.
@@ -24,12 +25,17 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import stat
 from pathlib import Path
 
 from tokcodec.errors import OutputError
 
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tokcodec-(?P<pid>\d+)-[0-9a-f]{8}\.(tmp|old)(\.[^.]*)?$")
+_TEMP_RE = re.compile(
+    r"^\.(?P<name>.+)\.tokcodec-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.(tmp|old)(\.[^.]*)?$")
+# The writer's machine, in temporary names: on a folder shared by several machines (a Ray
+# cluster), a process id only says whether a temporary is stale on the machine that wrote it.
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
 
 
 class Terminated(BaseException):
@@ -45,9 +51,11 @@ def _raise_terminated(signum, _frame):
 
 
 def exit_on_signals() -> None:
-    """Turn SIGTERM and SIGHUP into `Terminated` in this (main) thread."""
+    """Turn SIGTERM and SIGHUP into `Terminated` in this (main) thread; an ignored one stays
+    ignored (`nohup tokcodec ...` must survive the hang-up it asked to ignore)."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_terminated)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _raise_terminated)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -71,7 +79,7 @@ def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
         return removed
     for entry in entries:
         m = _TEMP_RE.match(entry.name)
-        if m and not _pid_alive(int(m["pid"])):
+        if m and m["host"] == _HOST and not _pid_alive(int(m["pid"])):
             _remove(Path(entry.path))
             removed.append(Path(entry.path))
     return removed
@@ -189,7 +197,7 @@ def atomic_output(path: str | os.PathLike, force: bool = False, folder_of: str |
 
 def _sibling(path: Path, tag: str) -> Path:
     # Hidden, starts with the output's name, names its process, ends with the output's extension.
-    return path.with_name(f".{path.name}.tokcodec-{os.getpid()}-{secrets.token_hex(4)}.{tag}{path.suffix}")
+    return path.with_name(f".{path.name}.tokcodec-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.{tag}{path.suffix}")
 
 
 def _shorten(names: list[str], keep: int = 3) -> str:

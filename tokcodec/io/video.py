@@ -44,14 +44,35 @@ _PLANAR_YUV = re.compile(r"yuvj?4[24][04]p(?:(\d+)le)?")
 
 @dataclass(frozen=True)
 class VideoInfo:
-    width: int
+    width: int  # of the frames as delivered: upright (after `rotation`)
     height: int
-    fps: Fraction
+    fps: Fraction  # for a variable-rate source, the average rate (duration kept), see `variable_rate`
     num_frames: int | None  # None when the container does not say
     # How the frames were decoded: for Y'CbCr sources the matrix and range used
     # (untagged: BT.601 below 720 lines, BT.709 from 720, limited range), with
     # primaries/transfer as tagged (2 = unspecified); RGB sources have matrix 0.
     colour: ColourInfo
+    # What the source had that the RGB frames do not carry as such:
+    rotation: int = 0  # display rotation (degrees counterclockwise: 0, 90, 180, 270), already applied
+    bit_depth: int = 8  # bits per sample of the source; frames are 8-bit
+    alpha: bool = False  # the source had an alpha channel; frames are RGB (alpha dropped)
+    variable_rate: bool = False  # irregular timestamps: frames are coded at the constant `fps`
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per thing the coded video loses or changes, for the user (empty: nothing)."""
+        notes = []
+        if self.rotation:
+            notes.append(f"rotated {self.rotation} degrees counterclockwise to upright, as the source's "
+                         "display rotation asks (coded upright, the rotation tag is not kept)")
+        if self.variable_rate:
+            notes.append(f"variable frame rate: coded at its average rate ({float(self.fps):.4g} fps), which keeps "
+                         "the duration but not each frame's timestamp")
+        if self.bit_depth > 8:
+            notes.append(f"{self.bit_depth}-bit source: coded at 8 bits per sample")
+        if self.alpha:
+            notes.append("the alpha channel (transparency) is dropped: tokcodec codes RGB")
+        return notes
 
 
 class VideoReader:
@@ -74,12 +95,43 @@ class VideoReader:
         self._frames = frames
         self._close = close
         self._iterated = False
+        self.frames_read = 0
+        self.exhausted = False  # the source has no more frames (not merely: the caller stopped)
+        self._stop_reason: str | None = None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self._iterated:
             raise RuntimeError(f"{self.path}: a VideoReader can be iterated only once; open it again")
         self._iterated = True
-        return iter(self._frames)
+        return self._counted()
+
+    def _counted(self) -> Iterator[np.ndarray]:
+        frames = iter(self._frames)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration as stop:
+                # A frame generator returns why it stopped early (a damaged or cut file), else None.
+                self._stop_reason, self.exhausted = stop.value, True
+                return
+            self.frames_read += 1
+            yield frame
+
+    @property
+    def ended_early(self) -> str | None:
+        """Why the source gave fewer frames than it announced (a cut or damaged file), or None.
+
+        Known only once the frames have been read to the end."""
+        if not self.exhausted:
+            return None
+        announced = self.info.num_frames
+        of = f" of the {announced} it announces" if announced else ""
+        if self._stop_reason:
+            return f"{self.path}: {self._stop_reason}: read {self.frames_read} frames{of}"
+        if announced and self.frames_read < announced:
+            return (f"{self.path}: ended after {self.frames_read} of the {announced} frames it announces "
+                    "(a cut or damaged file?)")
+        return None
 
     def close(self) -> None:
         if hasattr(self._frames, "close"):
@@ -108,6 +160,8 @@ def open_video(path: str | os.PathLike, fps: Fraction | int | str | None = None)
         return _open_folder(path, fps)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    if not path.is_file():  # FFmpeg would block on a FIFO, or read a device forever
+        raise InputError(f"{path}: not a regular file (a pipe or device); save the video to a file first")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     return _open_file(path, fps)
@@ -146,27 +200,66 @@ def _open_file(path: Path, fps: Fraction | None) -> VideoReader:
         if first is None:
             raise InputError(f"{path}: contains no video frames")
         colour = _frame_colour(first)
+        variable = False
         if path.suffix.lower() in IMAGE_SUFFIXES:
             rate, count = fps or DEFAULT_IMAGE_FPS, 1
         else:
-            rate, count = fps or _stream_rate(stream), stream.frames or None
-        info = VideoInfo(first.width, first.height, rate, count, colour)
+            count = stream.frames or None
+            average = None if fps else _variable_rate(path, stream.index)
+            variable = average is not None
+            rate = fps or average or _stream_rate(stream)
+        turns = round((first.rotation or 0) / 90) % 4  # quarter turns counterclockwise to upright
+        width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
+        fmt = first.format
+        info = VideoInfo(width, height, rate, count, colour, rotation=90 * turns,
+                         bit_depth=max(c.bits for c in fmt.components),
+                         alpha=any(c.is_alpha for c in fmt.components), variable_rate=variable)
     except BaseException:
         container.close()
         raise
-    return VideoReader(path, info, _file_frames(path, decoded, first, colour), container.close)
+    return VideoReader(path, info, _file_frames(path, decoded, first, colour, turns), container.close)
 
 
-def _file_frames(path: Path, decoded, first: av.VideoFrame, colour: ColourInfo) -> Iterator[np.ndarray]:
+def _file_frames(path: Path, decoded, first: av.VideoFrame, colour: ColourInfo,
+                 turns: int = 0) -> Iterator[np.ndarray]:
+    """Upright RGB frames; returns (as StopIteration's value) why it stopped early, if it did."""
     frame, index = first, 0
     while frame is not None:
         if (frame.width, frame.height) != (first.width, first.height):
             raise InputError(
                 f"{path}: frame {index} is {frame.width}x{frame.height}, not {first.width}x{first.height}"
             )
-        yield _frame_to_rgb(frame, colour)
+        rgb = _frame_to_rgb(frame, colour)
+        yield np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
         index += 1
-        frame = _next_frame(decoded, path, index)
+        try:
+            frame = _next_frame(decoded, path, index)
+        except InputError as e:  # a cut or damaged file: keep what was read, say why it stopped
+            return str(e).removeprefix(f"{path}: ")
+    return None
+
+
+def _variable_rate(path: Path, index: int) -> Fraction | None:
+    """The average frame rate of stream `index` when its timestamps are irregular (else None).
+
+    Reads the packets' timestamps only (no decoding). The average is frames over
+    duration (the last frame lasting as long as the one before it), so the
+    coded video lasts as long as the source.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams[index]
+            stamps = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
+            base = stream.time_base
+    except (av.FFmpegError, OSError):
+        return None
+    steps = [b - a for a, b in zip(stamps, stamps[1:])]
+    if len(steps) < 2 or min(steps) <= 0 or not base:
+        return None
+    if max(steps) - min(steps) <= max(1, sorted(steps)[len(steps) // 2] // 4):
+        return None  # regular, up to tick rounding (e.g. 30000/1001 fps in a 1/15360 time base)
+    seconds = (stamps[-1] - stamps[0] + steps[-1]) * Fraction(base)  # the last frame lasts like the one before
+    return (len(stamps) / seconds).limit_denominator(100000)
 
 
 def _next_frame(decoded, path: Path, index: int) -> av.VideoFrame | None:
@@ -394,9 +487,12 @@ class _AvWriter(VideoWriter):
             cc.color_primaries, cc.color_trc, cc.colorspace = c.primaries, c.transfer, c.matrix
             cc.color_range = 2 if c.full_range else 1
             self._stream = stream
-        except (av.FFmpegError, OSError) as e:
+        except (av.FFmpegError, OSError, ValueError, OverflowError) as e:
             self.abort()
             raise OutputError(f"cannot write {path}: {_reason(e)}") from None
+        except BaseException:
+            self.abort()  # no temporary left behind, whatever went wrong
+            raise
 
     def _write(self, frame: np.ndarray) -> None:
         coded_w, coded_h = self._coded
@@ -427,12 +523,13 @@ class _AvWriter(VideoWriter):
                 pass  # the file is deleted next anyway
 
 
+_FRAME_PATTERN = re.compile(r"[^%/\\]*%0?\d{0,2}d[^%/\\]*")  # one %d (maybe zero-padded), no other %
+
+
 class _PngWriter(VideoWriter):
     def __init__(self, folder: Path, pattern: str, width, height, fps, force):
-        try:
-            pattern % 0
-        except (TypeError, ValueError):
-            raise OutputError(f"{folder / pattern}: bad frame name pattern (use e.g. %05d.png)") from None
+        if not _FRAME_PATTERN.fullmatch(pattern):
+            raise OutputError(f"{folder / pattern}: bad frame name pattern (use one %d, e.g. %05d.png)")
         out = atomic_output(folder, force, folder_of=pattern)
         super().__init__(folder, width, height, fps, out)
         self._pattern = pattern

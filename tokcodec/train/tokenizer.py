@@ -206,7 +206,7 @@ class Trainer:
 
     # --- state -------------------------------------------------------------
     def _resume(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         if self.ema_model is not None:
             self.ema_model.load_state_dict(state.get("ema") or state["model"])
@@ -222,7 +222,7 @@ class Trainer:
 
     def _warm_start(self, source: str) -> None:
         if source.endswith(".pt"):
-            state = torch.load(source, map_location=self.device, weights_only=False)
+            state = torch.load(source, map_location=self.device, weights_only=True)
             weights = state.get("ema") or state["model"]
             image_trained = state["config"]["frames"] == 1 and state["config"]["model"].get("family") != "patch"
         else:
@@ -256,7 +256,7 @@ class Trainer:
         if self.rank > 0:
             return
         best = self.run_dir / "best.pt"
-        if best.exists() and torch.load(best, weights_only=False)["metrics"]["val_psnr"] >= metrics["val_psnr"]:
+        if best.exists() and torch.load(best, weights_only=True)["metrics"]["val_psnr"] >= metrics["val_psnr"]:
             return
         state = {"model": self.eval_model.state_dict(), "step": self.step, "train_seconds": self.train_seconds,
                  "metrics": metrics, "config": self.cfg.to_dict()}

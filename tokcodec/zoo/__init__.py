@@ -13,6 +13,7 @@ the highest, and `--quality N` picks rung N (1-based).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -43,9 +44,10 @@ class ModelEntry:
     card: dict  # training facts and measured metrics; card["path"] is the Markdown card
     coding_scale: float = 1.0  # frames are coded at this factor of their size, then resized back
 
-    @property
+    @functools.cached_property
     def weights_hash(self) -> bytes:
-        """The container's weights_sha256: SHA-256 over the weight files' bytes, concatenated in order."""
+        """The container's weights_sha256: SHA-256 over the weight files' bytes, concatenated in order
+        (computed once per entry: a batch asks for it per file)."""
         h = hashlib.sha256()
         for path in self.files:
             _update_from_file(h, path)

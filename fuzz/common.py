@@ -1,0 +1,74 @@
+"""What both fuzzers and the corpus replay share: the tiny model's zoo, the targets, and what counts as a bug.
+
+A target gets bytes and must end in a TokcodecError (a clean, one-line error)
+or in success; any other exception, a hang (libFuzzer -timeout) or a memory
+blow-up (-rss_limit_mb) is a finding. Outputs go to one scratch folder; a
+target that leaves anything else there (a temporary, a partial output) is a
+finding too.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "corpus"  # the committed, minimised corpora: corpus/container, corpus/decode
+
+
+def make_tiny_zoo(folder: Path) -> Path:
+    """The tests' tiny random tokenizer (tests/conftest.py `tiny_zoo`, same seed and config) as the
+    default model of a zoo in `folder`; returns the registry path (for TOKCODEC_ZOO)."""
+    import torch
+
+    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
+    from tokcodec.zoo import register_model
+
+    registry = Path(folder) / "registry.json"
+    os.environ["TOKCODEC_ZOO"] = str(registry)
+    if not registry.exists():
+        torch.manual_seed(0)
+        model = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
+        register_model("tiny", model.config, model.state_dict(), {"stage": "test"}, make_default=True)
+    return registry
+
+
+def parse(data: bytes) -> int | None:
+    """The parser target: open (strict and recovering), read every GOP's tokens.
+
+    Returns the first error code met (SPEC 7.1), None when everything decoded."""
+    from tokcodec.codec.container import ContainerReader
+    from tokcodec.errors import ContainerError
+
+    first = None
+    for recover in (False, True):
+        try:
+            with ContainerReader(data, recover=recover) as reader:
+                for i in range(reader.header.num_gops):
+                    try:
+                        reader.read_tokens(i)
+                    except ContainerError as e:
+                        first = first or e.code
+        except ContainerError as e:
+            first = first or e.code
+    return first
+
+
+def decode(data: bytes, scratch: Path, on_damage: str = "freeze") -> int | None:
+    """The decode-path target: the .tkc file decoded to a .y4m with the zoo's model, as `tokcodec decode` does.
+
+    Returns the error code (SPEC 7.1) of a refused file, 0 for a clean error without one, None on success.
+    Raises AssertionError when the scratch folder holds anything but the input and a complete output."""
+    from tokcodec.codec.pipeline import decode_container
+    from tokcodec.errors import TokcodecError
+
+    src, out = scratch / "in.tkc", scratch / "out.y4m"
+    src.write_bytes(data)
+    code = None
+    try:
+        decode_container(src, out, force=True, quiet=True, on_damage=on_damage)
+    except TokcodecError as e:
+        code = getattr(e, "code", None) or 0
+    left = sorted(p.name for p in scratch.iterdir())
+    expected = ["in.tkc", "out.y4m"] if (code is None or out.exists()) else ["in.tkc"]
+    assert left == expected, f"scratch folder holds {left}"
+    return code

@@ -1,0 +1,142 @@
+"""Conformance: tokcodec and the reference decoder agree on every vector of bitstream_spec (SPEC 1.1, section 11).
+
+Agree means: the same file-level error number (SPEC 7.1), or per GOP the same
+tokens or the same chunk error number; and both match the vector's .json. The
+annex A vectors tie tokens to decoder input values and to decoded frames.
+"""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tokcodec.codec.container import Err, ContainerReader
+from tokcodec.errors import ContainerError
+
+SPEC = Path(__file__).resolve().parents[1] / "bitstream_spec"
+VECTORS = SPEC / "vectors"
+sys.path.insert(0, str(SPEC))
+import reference_decoder as ref  # noqa: E402
+
+ALL = sorted(p.stem for p in VECTORS.glob("*.tkc"))
+
+
+def tokcodec_result(data: bytes, scan: bool = True):
+    """tokcodec's verdict: a file error number, or per GOP the tokens or a chunk error number."""
+    try:
+        with ContainerReader(data, recover=scan) as reader:
+            reader.require_decodable()
+            out = []
+            for i in range(reader.header.num_gops):
+                try:
+                    out.append(reader.read_tokens(i).tolist())
+                except ContainerError as e:
+                    out.append(e.code)
+            return out
+    except ContainerError as e:
+        return e.code
+
+
+def reference_result(data: bytes, scan: bool = True):
+    try:
+        _, chunks = ref.decode(data, scan_index=scan)
+    except ref.RefError as e:
+        return e.code
+    return [c.code if isinstance(c, ref.RefError) else c.tolist() for c in chunks]
+
+
+def expected_result(meta: dict, scan: bool = True):
+    error = meta.get("error_without_scan") if not scan and "error_without_scan" in meta else meta["error"]
+    if error is not None:
+        return error["code"]
+    return [c["error"]["code"] if "error" in c else c["tokens"] for c in meta["chunks"]]
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("scan", [True, False], ids=["scanning", "not-scanning"])
+def test_tokcodec_and_reference_agree(name, scan):
+    data = (VECTORS / f"{name}.tkc").read_bytes()
+    meta = json.loads((VECTORS / f"{name}.json").read_text())
+    expected = expected_result(meta, scan)
+    assert reference_result(data, scan) == expected
+    assert tokcodec_result(data, scan) == expected
+
+
+def test_every_error_of_the_table_has_a_vector():
+    seen = set()
+    for path in VECTORS.glob("*.json"):
+        meta = json.loads(path.read_text())
+        for key in ("error", "error_without_scan", "model_error"):
+            if meta.get(key):
+                seen.add(meta[key]["code"])
+        seen.update(c["error"]["code"] for c in meta.get("chunks", []) if "error" in c)
+    assert seen == {int(e) for e in Err} == set(ref.ERRORS)
+    assert {e.name.lower() for e in Err} == set(ref.ERRORS.values())  # one table, one set of names
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if "error" not in json.loads((VECTORS / f"{n}.json").read_text())
+                                  or json.loads((VECTORS / f"{n}.json").read_text())["error"] is None])
+def test_header_fields_use_the_spec_names(name):
+    data = (VECTORS / f"{name}.tkc").read_bytes()
+    meta = json.loads((VECTORS / f"{name}.json").read_text())
+    header, _ = ref.decode(data)
+    assert header == meta["header"]
+    assert {"weights_sha256", "mlm_sha256"} <= set(header)
+
+
+def test_token_to_latent_values():
+    latents = json.loads((VECTORS / "model_latents.json").read_text())
+    for quantizer, spec in (("fsq", latents["fsq"]["levels"]), ("lfq", latents["lfq"]["token_bits"])):
+        for entry in latents[quantizer]["tokens"]:
+            assert ref.token_values(entry["token"], quantizer, spec) == pytest.approx(entry["values"], abs=0)
+    fsq_1 = latents["fsq"]["tokens"][1]  # token 1: digit 1 in channel 0 (least significant), 0 elsewhere
+    assert fsq_1["values"] == [-0.75] + [-1.0] * 5  # (d - 4) / 4
+    lfq_1 = latents["lfq"]["tokens"][1]  # token 1: bit 0 set, channel 0 = +1
+    assert lfq_1["values"] == [1.0] + [-1.0] * 17
+
+
+def test_conformance_model_frames_within_tolerance():
+    data = (VECTORS / "model_fsq_20x12.tkc").read_bytes()
+    meta = json.loads((VECTORS / "model_fsq_20x12.json").read_text())
+    model = meta["model"]
+    expected = np.frombuffer((VECTORS / model["frames_file"]).read_bytes(), np.uint8).reshape(model["frames_shape"])
+    header, chunks = ref.decode(data)
+    assert ref.resolve_model(header)["network"] == "conformance"
+    frames = ref.reconstruct(header, chunks[0], header["frame_count"], model["quantizer"], model["levels"])
+    assert frames.shape == expected.shape == (5, 17, 30, 3)  # display size, every frame of the GOP
+    assert np.abs(frames.astype(int) - expected).max() <= model["tolerance"]
+
+
+@pytest.mark.parametrize("name", ["model_unknown", "model_hash", "model_mismatch"])
+def test_model_errors(name):
+    meta = json.loads((VECTORS / f"{name}.json").read_text())
+    header, _ = ref.decode((VECTORS / f"{name}.tkc").read_bytes())
+    with pytest.raises(ref.RefError) as e:
+        ref.resolve_model(header)
+    assert e.value.code == meta["model_error"]["code"]
+
+
+def test_worked_example_of_section_10_matches_the_file():
+    """Every byte the SPEC's section 10 lists is the byte in vectors/image_20x12.tkc."""
+    data = (VECTORS / "image_20x12.tkc").read_bytes()
+    text = (SPEC / "SPEC.md").read_text()
+    block = text[text.index("## 10."):text.index("## 11.")].split("```")[1]
+    checked = 0
+    for line in block.strip().splitlines()[1:]:
+        offset, rest = line.split(None, 1)
+        hex_part = rest.split("  ")  # fields are separated by two spaces, the description by more
+        pos = int(offset)
+        for chunk in hex_part:
+            chunk = chunk.strip()
+            if not chunk or "..." in chunk or not all(len(b) == 2 for b in chunk.split()):
+                break
+            try:
+                raw = bytes.fromhex(chunk)
+            except ValueError:
+                break
+            assert data[pos:pos + len(raw)] == raw, (offset, chunk)
+            pos += len(raw)
+            checked += len(raw)
+    assert checked > 150
