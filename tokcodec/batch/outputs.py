@@ -75,17 +75,11 @@ def fsync_tree(path: Path) -> None:
     if path.is_dir():
         for child in path.iterdir():
             fsync_tree(child)
-        fsync_dir(path)
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path)
 
 
 def fsync_dir(path: Path) -> None:
-    """fsync a folder, so that the names (renames) in it are on disk too."""
+    """fsync a file or a folder (a folder: so that the names, renames, in it are on disk too)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
