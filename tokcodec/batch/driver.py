@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import json
-import math
 import os
 import time
 from collections import deque
@@ -299,10 +298,8 @@ class _Run:
             from tokcodec.zoo import get_entry
             with torch.device("meta"):
                 model = self._memory_models[model_name] = build_tokenizer(get_entry(model_name).config)
-        cfg = model.config
-        s, ss = cfg.temporal_stride, cfg.spatial_stride
-        padded = 1 + math.ceil((frames - 1) / s) * s
-        return model.coding_memory_bytes(padded, math.ceil(height / ss) * ss, math.ceil(width / ss) * ss)
+        from tokcodec.codec.pipeline import gop_coding_bytes
+        return gop_coding_bytes(model, frames, width, height)
 
     # -- bookkeeping -------------------------------------------------------------------------
 

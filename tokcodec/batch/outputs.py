@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from tokcodec.io.atomic import AtomicOutput, _remove, atomic_output  # _remove: a file or a folder
+from tokcodec.io.atomic import AtomicOutput, atomic_output, remove_path
 
 
 class OutputGroup:
@@ -66,7 +66,7 @@ class OutputGroup:
             for out in self._outputs:
                 out.discard()
             for path in committed:  # ours, written a moment ago: a half-committed group is no result
-                _remove(path)
+                remove_path(path)
             raise
 
 

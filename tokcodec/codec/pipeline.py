@@ -114,6 +114,14 @@ def free_memory(device: str) -> int | None:
     return None
 
 
+def gop_coding_bytes(model: Tokenizer, gop: int, width: int, height: int) -> int:
+    """The model's peak bytes for coding a GOP of `gop` frames at width x height, padded as coded."""
+    cfg = model.config
+    s, ss = cfg.temporal_stride, cfg.spatial_stride
+    frames = 1 + math.ceil((gop - 1) / s) * s
+    return model.coding_memory_bytes(frames, math.ceil(height / ss) * ss, math.ceil(width / ss) * ss)
+
+
 def check_memory(model: Tokenizer, gop: int, width: int, height: int, device: str, hint: str,
                  display: tuple[int, int] | None = None) -> None:
     """Refuse a GOP whose activations cannot fit, with a clear error instead of the OOM killer.
@@ -121,11 +129,9 @@ def check_memory(model: Tokenizer, gop: int, width: int, height: int, device: st
     `display` (w, h): decoded frames are also resized to this size, a float copy or
     three of the GOP at that size (input, output, rounding), which counts too.
     """
-    cfg = model.config
-    s, ss = cfg.temporal_stride, cfg.spatial_stride
-    frames = 1 + math.ceil((gop - 1) / s) * s
-    need = model.coding_memory_bytes(frames, math.ceil(height / ss) * ss, math.ceil(width / ss) * ss)
+    need = gop_coding_bytes(model, gop, width, height)
     if display is not None and display != (width, height):
+        frames = 1 + math.ceil((gop - 1) / model.config.temporal_stride) * model.config.temporal_stride
         need += 3 * frames * 3 * 4 * display[0] * display[1]
     free = free_memory(device)
     if free is not None and need > free:

@@ -80,7 +80,7 @@ def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     for entry in entries:
         m = _TEMP_RE.match(entry.name)
         if m and m["host"] == _HOST and not _pid_alive(int(m["pid"])):
-            _remove(Path(entry.path))
+            remove_path(Path(entry.path))
             removed.append(Path(entry.path))
     return removed
 
@@ -154,7 +154,7 @@ class AtomicOutput:
                     os.rename(self.path, old)
                 os.rename(self.tmp, self.path)
                 if old is not None:
-                    _remove(old)
+                    remove_path(old)
             else:
                 os.replace(self.tmp, self.path)
         except OSError as e:
@@ -170,7 +170,7 @@ class AtomicOutput:
         if self._done:
             return
         self._done = True
-        _remove(self.tmp)
+        remove_path(self.tmp)
 
     def __enter__(self) -> AtomicOutput:
         return self
@@ -205,7 +205,8 @@ def _shorten(names: list[str], keep: int = 3) -> str:
     return shown + (f" and {len(names) - keep} more" if len(names) > keep else "")
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file, a link or a folder tree; a missing path is fine."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models import build_tokenizer, config_from_dict
+from ..models import build_tokenizer
 from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
