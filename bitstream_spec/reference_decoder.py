@@ -1,11 +1,16 @@
-"""Reference decoder for .tkc version 1, spec revision 1.1, written from SPEC.md alone (no tokcodec import).
+"""Reference decoder for .tkc version 1, spec revision 1.2, written from SPEC.md alone (no tokcodec import).
 
-    python bitstream_spec/reference_decoder.py FILE.tkc   # header and tokens (or errors) as JSON
+    python bitstream_spec/reference_decoder.py FILE.tkc [--prior NAME=PATH ...]
+        # header and tokens (or errors) as JSON; --prior: the weights file of a token prior (mode 1)
 
-It favours plain code over speed (payloads are unpacked through one big Python
-integer). `decode(data)` returns (header dict, list per GOP of either a token
-array (T', H', W') or a RefError for that chunk); file-level problems raise
-RefError. Every RefError carries the error's number and name from the table of
+numpy and the standard library only, plus `range_coder.py` next to it (the
+range decoder of annex C, written from that annex). It favours plain code over
+speed (mode 0 payloads are unpacked through one big Python integer; the mode 1
+prior runs on int64 arrays, a window and a head at a time). `decode(data,
+priors=...)` returns (header dict, list per GOP of either a token array
+(T', H', W') or a RefError for that chunk); file-level problems raise RefError.
+`priors` maps a token prior's name (mlm_name, section 3.3) to the path of its
+weights file (annex B.2); a mode 1 file whose prior is not there is error 30. Every RefError carries the error's number and name from the table of
 section 7.1. The header dict uses the field names of section 3.1 and has
 display_width, display_height and resampler only when the file has a DISP
 record. `reconstruct(...)` turns tokens into frames with the conformance model
@@ -15,12 +20,16 @@ of annex A.5. Section numbers refer to SPEC.md.
 import hashlib
 import json
 import math
+import os
 import struct
 import sys
 import zlib
 from fractions import Fraction
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from range_coder import RangeDecoder  # noqa: E402  (annex C)
 
 MAGIC = b"\x89TKC\r\n\x1a\n"
 ERRORS = {  # section 7.1: number -> name, in order of precedence
@@ -165,7 +174,7 @@ def read_index(d, h, L, G):  # section 5: (offsets, entries) or None when the in
     return [e[0] for e in entries], [e[1:] for e in entries]
 
 
-def scan(d, h, L, G):  # section 7.2, step 2
+def scan(d, h, L, G):  # section 7.2, step 3
     offsets, p = [None] * G, L
     while 0 <= p and p + 32 <= len(d):
         c = chunk_header(d, p)
@@ -183,7 +192,7 @@ def unpack(payload, count, bits):  # section 6.1
     return [(v >> (total - (k + 1) * bits)) & ((1 << bits) - 1) for k in range(count)]
 
 
-def decode_chunk(d, h, g, off, entry):  # section 7.2, step 3: errors 20-25 in order
+def decode_chunk(d, h, g, off, entry, prior):  # section 7.2, step 5: errors 20-25 in order
     if off is None:
         return RefError(20)
     c = chunk_header(d, off)
@@ -194,31 +203,194 @@ def decode_chunk(d, h, g, off, entry):  # section 7.2, step 3: errors 20-25 in o
     frames, length, payload_crc, tokens_crc = c[1:]
     shape = grid(h, frames)
     count = shape[0] * shape[1] * shape[2]
-    if length > 1 << 24 or length != ceil_div(count * h["token_bits"], 8):
+    if length > 1 << 24:
+        return RefError(23)
+    if h["entropy_mode"] == 0 and length != ceil_div(count * h["token_bits"], 8):  # 6.1
+        return RefError(23)
+    if h["entropy_mode"] == 1 and (length < 1 or (length - 1) % 4):  # 6.2: 1 + 4k bytes
         return RefError(23)
     payload = d[off + 32:off + 32 + length]
     if crc(payload) != payload_crc:
         return RefError(24)
-    tokens = np.array(unpack(payload, count, h["token_bits"]), dtype=np.int64).reshape(shape)
+    if h["entropy_mode"] == 0:
+        tokens = np.array(unpack(payload, count, h["token_bits"]), dtype=np.int64).reshape(shape)
+    else:
+        try:
+            tokens = decode_mode1(payload, shape, prior)
+        except RefError as e:  # a payload no encoder writes (schedule byte, range decoder state)
+            return e
     if crc(tokens.astype("<u4").tobytes()) != tokens_crc:  # section 4.2
         return RefError(25)
     return tokens
 
 
-def decode(data, scan_index=True):
-    """(header, per-GOP tokens or RefError); `scan_index=False`: stop with error 13 on an unusable index."""
+def decode(data, scan_index=True, priors=None):
+    """(header, per-GOP tokens or RefError); `scan_index=False`: stop with error 13 on an unusable index.
+
+    `priors`: token prior name -> path of its weights file, for entropy mode 1 (section 3.3)."""
     d = bytes(data)
     h, L = parse_header(d)
     G = ceil_div(h["frame_count"], h["gop_length"])
     if not scan_index and L + 32 * G > len(d):
         raise RefError(11, "file shorter than its chunk headers")
-    if h["entropy_mode"] == 1:
-        raise RefError(12, "this decoder does not decode mode 1")
+    # Error 12 (7.2 step 2) is for decoders without mode 1; this one decodes modes 0 and 1.
     index = read_index(d, h, L, G)
     if index is None and not scan_index:
         raise RefError(13)
     offsets, entries = index if index is not None else (scan(d, h, L, G), None)
-    return h, [decode_chunk(d, h, g, offsets[g], entries and entries[g]) for g in range(G)]
+    prior = resolve_prior(h, priors) if h["entropy_mode"] == 1 else None  # 7.2 step 4: errors 30-32
+    return h, [decode_chunk(d, h, g, offsets[g], entries and entries[g], prior) for g in range(G)]
+
+
+# -- section 6.2: entropy mode 1; annex B: the integer token prior -------------------------------
+
+SCHEDULES = {  # 6.2: steps -> group of position (y, x), indexed [y mod 2][x mod 2]
+    1: ((0, 0), (0, 0)),
+    2: ((0, 1), (1, 0)),
+    4: ((0, 2), (3, 1)),
+}
+ACT_LIMIT = 1 << 17  # B.1: activations are clamped to [-2^17, 2^17]
+NORM_EPS = 68719  # B.4: round(10^-6 * 2^36)
+PRECISION = 24  # B.7 and annex C: frequency tables sum to 2^24
+
+
+def read_safetensors(data):  # B.2: (metadata dict, name -> int64 array)
+    n = struct.unpack_from("<Q", data, 0)[0]
+    if 8 + n > len(data):
+        raise ValueError("safetensors header runs past the file")
+    head = json.loads(data[8:8 + n].decode("utf-8"))
+    metadata = head.pop("__metadata__", {})
+    tensors = {}
+    for name, info in head.items():
+        begin, end = info["data_offsets"]
+        shape = tuple(info["shape"])
+        if info["dtype"] != "I32" or end - begin != 4 * math.prod(shape) or 8 + n + end > len(data):
+            raise ValueError(f"tensor {name}: not int32 data of shape {shape}")
+        raw = np.frombuffer(data, dtype="<i4", count=math.prod(shape), offset=8 + n + begin)
+        tensors[name] = raw.astype(np.int64).reshape(shape)
+    return metadata, tensors
+
+
+def resolve_prior(h, priors):  # 3.3: errors 30, 31, 32 in this order; the file is read as data
+    path = (priors or {}).get(h["mlm_name"])
+    if path is None:
+        raise RefError(30, f"no token prior named {h['mlm_name']!r}")
+    with open(path, "rb") as f:
+        data = f.read()
+    if hashlib.sha256(data).hexdigest() != h["mlm_sha256"]:
+        raise RefError(31, f"token prior {h['mlm_name']!r} has another SHA-256")
+    metadata, tensors = read_safetensors(data)
+    config = json.loads(metadata["config"])
+    if config["tokenizer_sha256"] != h["weights_sha256"]:
+        raise RefError(32, f"token prior {h['mlm_name']!r} models another tokenizer's tokens")
+    return IntegerPrior(config, tensors)
+
+
+def round_shift(a, k):  # B.1: a / 2^k rounded half up (>> is a floor on int64)
+    return (a + (1 << (k - 1))) >> k
+
+
+def clamp(a):  # B.1
+    return np.clip(a, -ACT_LIMIT, ACT_LIMIT)
+
+
+def linear(x, weight, bias):  # B.3: (..., K) -> (..., N)
+    return clamp(round_shift(np.matmul(x, weight.T) + bias, 12))
+
+
+def rms_norm(x):  # B.4, over the last axis
+    mean_square = (x * x).sum(-1) // x.shape[-1]
+    rms = np.array([math.isqrt(int(v)) for v in (mean_square * (1 << 16) + NORM_EPS).ravel()],
+                   dtype=np.int64).reshape(mean_square.shape)
+    return (x * (1 << 18)) // rms[..., None]
+
+
+def frequencies(logits, table):  # B.7: (n, V) integer logits -> (n, V) tables summing to 2^24
+    n, v = logits.shape
+    z = np.minimum(logits.max(1, keepdims=True) - logits, len(table) - 1)
+    e = table[z]
+    total = e.sum(1, keepdims=True)
+    f = 1 + e * ((1 << PRECISION) - v) // total
+    f[np.arange(n), e.argmax(1)] += (1 << PRECISION) - f.sum(1)  # argmax: the first maximal e
+    return f
+
+
+class IntegerPrior:
+    """The network of annex B, on int64 numpy arrays."""
+
+    def __init__(self, config, tensors):
+        self.c, self.w = config, tensors
+        self.vocab = 1 << config["sub_bits"]
+
+    def attention(self, u, i):  # B.5: u (H, W, D), normalised
+        c, w = self.c, self.w
+        p = f"blocks.{i}.attn."
+        win = c["window"]
+        shift = (i % 2) * (win // 2)
+        height, width, dim = u.shape
+        hd = dim // c["heads"]
+        qkv = linear(u, w[p + "qkv.weight"], w[p + "qkv.bias"]).reshape(height * width, 3 * dim)
+        ys, xs = np.divmod(np.arange(height * width), width)
+        window_of = ((ys + shift) // win) * (width + win) + (xs + shift) // win
+        out = np.zeros((height * width, dim), dtype=np.int64)
+        for window in np.unique(window_of):
+            m = np.flatnonzero(window_of == window)  # the keys: every position of the window
+            rel = (ys[m, None] - ys[None, m] + win - 1) * (2 * win - 1) + (xs[m, None] - xs[None, m] + win - 1)
+            for head in range(c["heads"]):
+                q = qkv[m, head * hd:(head + 1) * hd]
+                k = qkv[m, dim + head * hd:dim + (head + 1) * hd]
+                v = qkv[m, 2 * dim + head * hd:2 * dim + (head + 1) * hd]
+                a = round_shift(q @ k.T, 14) + w[p + "rel_bias"][head][rel]
+                z = np.minimum(a.max(1, keepdims=True) - a, len(w["exp_attn"]) - 1)
+                e = w["exp_attn"][z]
+                total = e.sum(1, keepdims=True)
+                out[m, head * hd:(head + 1) * hd] = (2 * (e @ v) + total) // (2 * total)
+        return linear(out, w[p + "proj.weight"], w[p + "proj.bias"]).reshape(height, width, dim)
+
+    def features(self, frame, known, prev, t):  # B.3-B.6: (H, W, D) final normalised features
+        c, w, v = self.c, self.w, self.vocab
+        lo, hi = np.where(known, frame % v, v), np.where(known, frame // v, v)  # v: [MASK]
+        if prev is None:  # latent frame 0: "none" everywhere
+            plo = phi = np.full(frame.shape, v)
+        else:
+            plo, phi = prev % v, prev // v
+        x = w["embed_lo"][lo] + w["embed_hi"][hi] + w["prev_lo"][plo] + w["prev_hi"][phi]
+        x = clamp(x + w["time"][min(t, c["max_time"] - 1)])
+        for i in range(c["depth"]):
+            x = clamp(x + self.attention(rms_norm(x), i))
+            p = f"blocks.{i}."
+            h = np.maximum(linear(rms_norm(x), w[p + "fc1.weight"], w[p + "fc1.bias"]), 0)
+            x = clamp(x + linear(h, w[p + "fc2.weight"], w[p + "fc2.bias"]))
+        return rms_norm(x)
+
+    def tables(self, f):  # B.7: features (n, D) -> low and high sub-token tables (n, V) each
+        w = self.w
+        return [frequencies(round_shift(f @ w[head + ".weight"].T + w[head + ".bias"], 16), w["exp_out"])
+                for head in ("head_lo", "head_hi")]
+
+
+def decode_mode1(payload, shape, prior):  # 6.2: one GOP's payload -> (T', H', W') tokens
+    steps = payload[0]
+    if steps not in SCHEDULES:
+        raise RefError(25, f"schedule byte {steps}")
+    decoder = RangeDecoder(payload[1:])  # annex C: u32 little-endian words
+    T, H, W = shape
+    group = np.array(SCHEDULES[steps])[np.arange(H)[:, None] % 2, np.arange(W)[None, :] % 2]
+    tokens = np.zeros(shape, dtype=np.int64)
+    for t in range(T):
+        for g in range(steps):
+            positions = np.flatnonzero(group == g)  # raster order
+            if not positions.size:
+                continue
+            f = prior.features(tokens[t], group < g, tokens[t - 1] if t else None, t)
+            lo_tables, hi_tables = prior.tables(f.reshape(H * W, -1)[positions])
+            try:
+                lo = [decoder.decode(table) for table in lo_tables]
+                hi = [decoder.decode(table) for table in hi_tables]
+            except ValueError as e:  # C.3: q >= 2^24
+                raise RefError(25, str(e)) from None
+            tokens[t].reshape(-1)[positions] = np.array(hi) * prior.vocab + np.array(lo)
+    return tokens
 
 
 # -- annex A: tokens -> frames ------------------------------------------------------------
@@ -310,9 +482,15 @@ def reconstruct(h, tokens, frames, quantizer, bits_or_levels):  # A.3: one GOP's
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1], "rb") as f:
+    args, priors = sys.argv[1:], {}
+    while "--prior" in args:
+        i = args.index("--prior")
+        name, _, path = args[i + 1].partition("=")
+        priors[name] = path
+        del args[i:i + 2]
+    with open(args[0], "rb") as f:
         try:
-            header, chunks = decode(f.read())
+            header, chunks = decode(f.read(), priors=priors)
         except RefError as e:
             print(json.dumps({"error": {"code": e.code, "name": e.name}}))
             sys.exit(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -37,12 +38,18 @@ def cli():
 @click.option("--frames", "max_frames", type=click.IntRange(min=1), default=None, help="Encode at most this many frames.")
 @click.option("--fps", default=None, callback=check_fps,
               help="Frame rate for frame folders and images (e.g. 25 or 30000/1001).")
+@click.option("--entropy", type=click.Choice(["mlm", "raw"]), default=None,
+              help="mlm: range-code the tokens under the tokenizer's token prior (entropy mode 1, the default "
+                   "where the zoo has a prior); raw: 18-bit packing (mode 0).")
+@click.option("--mlm-steps", type=click.Choice(["1", "2", "4"]), default="4", show_default=True,
+              help="Mode 1 schedule: groups per latent frame (fewer: faster, more bits).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @device_option
 @force_option
 @quiet_option
 @friendly_errors
-def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps, as_json, device, force, quiet):
+def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps, entropy, mlm_steps, as_json, device,
+           force, quiet):
     """Encode a video, frame folder or image IN into a .tkc container.
 
     The rate is set by the model: --quality N picks rung N of the rate ladder,
@@ -54,6 +61,7 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
         raise TokcodecError(f"{output} exists (use --force to overwrite)")
     import dataclasses
 
+    from tokcodec.codec.entropy import DEFAULT_ENTROPY, coder_for_encoding
     from tokcodec.codec.pipeline import encode_video, rung_for_bpp
     from tokcodec.io import open_video
     from tokcodec.zoo import load_model
@@ -66,20 +74,24 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
             if bpp > target_bpp and not quiet:
                 click.echo(f"note: no rung fits {target_bpp} bpp; using the lowest, {model} ({bpp:.4f} bpp)", err=True)
         tokenizer, entry = load_model(model, device=device)
+        coder = coder_for_encoding(entropy or DEFAULT_ENTROPY, entry.weights_hash, int(mlm_steps),
+                                   strict=entropy == "mlm")
         stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device, force=force,
-                             quiet=quiet, max_frames=max_frames)
+                             quiet=quiet, max_frames=max_frames, coder=coder)
     # What the source had that the file does not keep, and a source that ended early (exit 3).
     warnings = reader.info.notes + ([reader.ended_early] if reader.ended_early else [])
     from tokcodec.zoo import ladder
     rung = ladder().index(entry.name) + 1 if entry.name in ladder() else None
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
                "bytes": stats.bytes, "bpp": round(stats.bpp, 6), "encode_fps": round(stats.fps, 2),
-               "model": entry.name, "quality": rung, "device": device, "rotation": reader.info.rotation,
+               "model": entry.name, "quality": rung, "entropy_mode": coder.mode, "prior": coder.prior_name or None,
+               "device": device, "rotation": reader.info.rotation,
                "warnings": warnings}
     _report(summary, as_json, quiet,
             f"{output}: {stats.frames} frames {stats.width}x{stats.height}, {stats.bytes} bytes, "
             f"{stats.bpp:.4f} bpp, {stats.fps:.1f} fps on {device}, model {entry.name}"
-            + (f" (--quality {rung})" if rung else ""))
+            + (f" (--quality {rung})" if rung else "")
+            + (f", entropy mode 1 ({coder.prior_name})" if coder.mode else ", entropy mode 0"))
     for line in warnings:
         click.echo(f"tokcodec: warning: {safe_text(line)}", err=True)
     if reader.ended_early:
@@ -142,8 +154,11 @@ def info(input_path, as_json):
             except ContainerError as e:
                 problem = str(e).removeprefix(f"{reader.name}: ")
             chunk_bytes = c.size if c is not None else 0
+            tokens = math.prod(h.latent_shape(frames))
             chunks.append({"gop": gop, "frames": frames, "bytes": chunk_bytes,
-                           "bpp": chunk_bytes * 8 / (display_w * display_h * frames), "ok": problem is None,
+                           "bpp": chunk_bytes * 8 / (display_w * display_h * frames),
+                           "bits_per_token": (c.payload_length * 8 / tokens) if c is not None else None,
+                           "ok": problem is None,
                            **({"problem": problem} if problem else {})})
         d = {"file": str(input_path), "bytes": size, "bpp": size * 8 / pixels,
              "width": display_w, "height": display_h, "coded_size": f"{h.width}x{h.height}",
@@ -152,6 +167,8 @@ def info(input_path, as_json):
              "token_bits": h.token_bits, "bit_order": h.bit_order,
              "strides": {"temporal": h.temporal_stride, "spatial": h.spatial_stride},
              "entropy_mode": h.entropy_mode,
+             **({"prior": h.mlm_name, "prior_sha256": h.mlm_hash.hex()} if h.entropy_mode == 1 else {}),
+             "bits_per_token": _bits_per_token(reader, h),
              "colour": {"primaries": h.colour_primaries, "transfer": h.transfer_characteristics,
                         "matrix": h.matrix_coefficients, "full_range": h.full_range},
              "index_ok": reader.index_ok, "chunks": chunks}
@@ -162,6 +179,13 @@ def info(input_path, as_json):
         _print_info(d, h, ENTROPY_MODES)
     if damaged:
         sys.exit(3)
+
+
+def _bits_per_token(reader, h) -> float | None:
+    """Payload bits per token over the chunks found (chunk headers excluded)."""
+    found = [c for c in reader.chunks if c is not None]
+    tokens = sum(math.prod(h.latent_shape(c.num_frames)) for c in found)
+    return sum(c.payload_length for c in found) * 8 / tokens if tokens else None
 
 
 def _print_info(d: dict, h, entropy_modes: dict) -> None:
@@ -180,7 +204,9 @@ def _print_info(d: dict, h, entropy_modes: dict) -> None:
         f"  Video: {d['width']}x{d['height']}{coded}, {primaries}/{transfer}/{matrix}, "
         f"{'full' if h.full_range else 'limited'} range",
         f"  Tokens: {h.token_bits} bits, {h.temporal_stride}x{h.spatial_stride}x{h.spatial_stride} "
-        f"(time x height x width), entropy mode {h.entropy_mode} ({mode})",
+        f"(time x height x width), entropy mode {h.entropy_mode} ({mode}"
+        + (f", prior {safe_text(h.mlm_name)}" if h.entropy_mode == 1 else "") + ")"
+        + (f", {d['bits_per_token']:.3f} bits/token" if d["bits_per_token"] is not None else ""),
         f"  Model: {safe_text(d['model'])} (weights sha256 {d['weights_sha256'][:16]}...)",
         f"  GOPs: {len(d['chunks'])} of up to {d['gop']} frames" + ("" if d["index_ok"] else
                                                                     " (index missing: chunks found by scanning)"),
@@ -202,13 +228,15 @@ def _print_info(d: dict, h, entropy_modes: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @friendly_errors
 def models(as_json):
-    """List the shipped models with their measured numbers."""
+    """List the shipped models (and the token priors of entropy mode 1) with their measured numbers."""
     from tokcodec.zoo import get_entry, ladder, list_models, read_registry
+    from tokcodec.zoo.priors import get_prior, prior_for
     default, rungs = read_registry().get("default"), ladder()
     rows = []
     for name in list_models():
         entry = get_entry(name)
-        rows.append({"name": name, "default": name == default,
+        prior = prior_for(entry.weights_hash)
+        rows.append({"name": name, "default": name == default, "prior": prior.name if prior else None,
                      "quality": rungs.index(name) + 1 if name in rungs else None,
                      "coding_scale": entry.coding_scale, "config": entry.config.to_dict(),
                      # rungs are compared on one protocol (cards/ladder.md); other models on their own eval
@@ -223,6 +251,11 @@ def models(as_json):
         rung = f"--quality {r['quality']}: " if r["quality"] else ""
         scale = f", coded at {r['coding_scale']}x size" if r["coding_scale"] != 1 else ""
         click.echo(f"{rung}{r['name']}{' (default)' if r['default'] else ''}{scale}: {numbers}")
+    for name in sorted({r["prior"] for r in rows if r["prior"]}):
+        metrics = get_prior(name).card.get("metrics", {})
+        numbers = ", ".join(f"{k} {v}" for k, v in metrics.items()) or "not measured"
+        click.echo(f"token prior {name} (entropy mode 1 of {', '.join(r['name'] for r in rows if r['prior'] == name)})"
+                   f": {numbers}")
 
 
 @cli.command("eval")

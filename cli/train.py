@@ -1,4 +1,4 @@
-"""`tokcodec train ...`: train the tokenizer, and publish a run into the zoo."""
+"""`tokcodec train ...`: train the tokenizer and its token prior (MLM), and publish runs into the zoo."""
 from __future__ import annotations
 
 import json
@@ -101,3 +101,62 @@ def export(run_dir, name, which, card_file, make_default):
     card.setdefault("train_config", state["config"])
     register_model(name, config, model.state_dict(), card, make_default)
     click.echo(f"registered '{name}' in the zoo")
+
+
+@train.command("mlm")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="JSON recipe (tokcodec/zoo/recipes/mlm-*.json): tokenizer, data, model, schedule.")
+@click.option("--run-dir", required=True, help="Token caches, checkpoints and logs; re-running resumes from here.")
+@click.option("--tokenizer", help="Zoo tokenizer whose tokens to model (default: the recipe's).")
+@click.option("--data-cache", help="Decoded training frames (.pt), shared with the tokenizer's training.")
+@click.option("--steps", type=int, help="Total steps (the LR schedule's length).")
+@click.option("--max-minutes", type=float, help="Stop (and checkpoint) after this long; re-run to resume.")
+@device_option
+@quiet_option
+@friendly_errors
+def mlm(config_file, run_dir, tokenizer, data_cache, steps, max_minutes, device, quiet):
+    """Train the masked-language-model prior of entropy mode 1 for a zoo tokenizer.
+
+    The tokenizer encodes the recipe's data once into RUN_DIR/tokens-train.pt
+    (and its validation clips into tokens-val.pt); training reads only tokens."""
+    from tokcodec.train.mlm import MLMTrainConfig, MLMTrainer, prepare_token_caches
+    raw = json.loads(Path(config_file).read_text())
+    name = tokenizer or raw.get("tokenizer", "default")
+    train_cache, val_cache = prepare_token_caches(name, raw, Path(run_dir), data_cache, resolve_device(device), quiet)
+    overrides = {"steps": steps, "max_minutes": max_minutes}
+    fields = {k: v for k, v in raw.items() if k in MLMTrainConfig.__dataclass_fields__}
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = MLMTrainConfig.from_dict({**fields, "run_dir": run_dir, "tokens": str(train_cache),
+                                    "val_tokens": str(val_cache) if val_cache else None,
+                                    "device": resolve_device(device)})
+    click.echo(json.dumps(MLMTrainer(cfg, quiet=quiet).run()))
+
+
+@train.command("export-mlm")
+@click.argument("run_dir")
+@click.option("--name", required=True, help="Zoo name for the prior (e.g. mlm-tc-2).")
+@click.option("--checkpoint", "which", type=click.Choice(["last", "best"]), default="best", show_default=True)
+@click.option("--card", "card_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON facts for the model card; merged into the registry entry.")
+@friendly_errors
+def export_mlm(run_dir, name, which, card_file):
+    """Publish a prior run into the zoo as its integer network (int32 safetensors)."""
+    import torch
+    from tokcodec.models.mlm import MLMConfig, TokenMLM
+    from tokcodec.models.mlm_int import integer_tensors
+    from tokcodec.zoo.priors import register_prior
+    checkpoint = Path(run_dir) / f"{which}.pt"
+    if not checkpoint.exists():
+        raise TokcodecError(f"{run_dir}: no checkpoint ({which}.pt) to export")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    config = MLMConfig.from_dict(state["config"]["model"])
+    model = TokenMLM(config)
+    model.load_state_dict(state["model"])
+    card = json.loads(Path(card_file).read_text()) if card_file else {}
+    card.setdefault("steps", state["step"])
+    card.setdefault("train_seconds", round(state["train_seconds"]))
+    card.setdefault("train_config", state["config"])
+    if "metrics" in state:
+        card.setdefault("validation", state["metrics"])
+    register_prior(name, config, integer_tensors(model), card)
+    click.echo(f"registered token prior '{name}' in the zoo")

@@ -45,6 +45,8 @@ def batch_options(command):
 @click.option("--quality", type=click.IntRange(min=1), default=None, help="Rung of the rate ladder, 1 to N.")
 @click.option("--gop", default=None, callback=check_gop, type=int,
               help="Frames per GOP (1 + 4k).  [default: 17]")
+@click.option("--entropy", type=click.Choice(["mlm", "raw"]), default="mlm", show_default=True,
+              help="mlm: entropy mode 1 where the model has a token prior (else mode 0); raw: mode 0.")
 @click.option("--verify", is_flag=True, help="Read every output back and check it against its source (outputs "
                                              "done earlier are checked too, once).")
 @batch_options
@@ -52,7 +54,7 @@ def batch_options(command):
 @force_option
 @quiet_option
 @friendly_errors
-def transcode(sources, dst, decode, to, model, quality, gop, verify, include, exclude, jobs, ray, as_json, device,
+def transcode(sources, dst, decode, to, model, quality, gop, entropy, verify, include, exclude, jobs, ray, as_json, device,
               force, quiet):
     """Encode every video and image under SRC... into DST (or --decode .tkc files back), resumably.
 
@@ -73,7 +75,7 @@ def transcode(sources, dst, decode, to, model, quality, gop, verify, include, ex
         from tokcodec.zoo import ladder_entry
         model = ladder_entry(quality)
     options = BatchOptions(sources=list(sources), dst=dst, mode="decode" if decode else "encode",
-                           include=include, exclude=exclude, model=model, gop=gop or 17, to=to,
+                           include=include, exclude=exclude, model=model, gop=gop or 17, entropy=entropy, to=to,
                            device=resolve_device(device), jobs=jobs, verify=verify, force=force, ray=ray,
                            progress=not quiet)
     report(run_batch(options), as_json, quiet, "transcode")

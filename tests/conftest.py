@@ -79,3 +79,42 @@ def jitter_weights(model, seed: int = 0, scale: float = 0.05):
         for p in model.parameters():
             p.add_(torch.randn_like(p) * scale)
     return model.eval()
+
+
+def tiny_prior_model(seed: int = 0, tokenizer_sha256: str = ""):
+    """A small random token prior (float TokenMLM) with every weight mattering."""
+    import torch
+
+    from tokcodec.models.mlm import MLMConfig, TokenMLM
+    torch.manual_seed(seed)
+    model = TokenMLM(MLMConfig(dim=16, depth=2, heads=2, mlp=2, tokenizer_sha256=tokenizer_sha256))
+    jitter_weights(model, seed, scale=0.2)
+    return model
+
+
+@pytest.fixture(scope="session")
+def prior_zoo_path(tmp_path_factory):
+    """A zoo with the tiny tokenizer (the same weights as tiny_zoo's) and a tiny prior for it:
+    entropy mode 1 is the default there."""
+    import torch
+
+    from tokcodec.models.mlm_int import integer_tensors
+    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
+    from tokcodec.zoo import register_model
+    from tokcodec.zoo.priors import register_prior
+
+    registry = tmp_path_factory.mktemp("prior_zoo") / "registry.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOKCODEC_ZOO", str(registry))
+        torch.manual_seed(0)
+        model = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
+        entry = register_model("tiny", model.config, model.state_dict(), {"stage": "test"}, make_default=True)
+        prior = tiny_prior_model(tokenizer_sha256=entry.weights_hash.hex())
+        register_prior("tiny-prior", prior.config, integer_tensors(prior), {"stage": "test"})
+        yield registry
+
+
+@pytest.fixture
+def prior_zoo(prior_zoo_path, monkeypatch):
+    monkeypatch.setenv("TOKCODEC_ZOO", str(prior_zoo_path))
+    return prior_zoo_path

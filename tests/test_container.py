@@ -213,12 +213,12 @@ def test_mode1_payload_is_opaque():
     out = io.BytesIO()
     with ContainerWriter(out, header) as w:
         for i, t in enumerate(tokens):
-            w.write_chunk(i, header.gop_frames(i), t, payload=t.astype("<u4").tobytes())
+            w.write_chunk(i, header.gop_frames(i), t, payload=b"\x04" + t.astype("<u4").tobytes())  # 1 + 4k bytes
     with ContainerReader(out.getvalue()) as r:
         assert r.header == header
         with pytest.raises(ContainerError, match="entropy mode 1 .* is not supported by this decoder"):
             r.read_tokens(0)
-        raw = lambda payload, shape: np.frombuffer(payload, "<u4").reshape(shape)  # noqa: E731
+        raw = lambda payload, shape: np.frombuffer(payload, "<u4", offset=1).reshape(shape)  # noqa: E731
         assert np.array_equal(r.read_tokens(1, unpack=raw), tokens[1])
         with pytest.raises(ContainerError, match="decoding mismatch in chunk 1"):
             r.read_tokens(1, unpack=lambda p, s: raw(p, s) ^ 1)
@@ -229,7 +229,7 @@ def test_mode1_payload_is_opaque():
 def test_vectors_are_reproducible():
     make = _load(VECTORS / "make_vectors.py", "make_vectors")
     built = make.build()
-    shipped = [p.name for p in VECTORS.iterdir() if p.suffix in (".tkc", ".json", ".rgb")]
+    shipped = [p.name for p in VECTORS.iterdir() if p.suffix in (".tkc", ".json", ".rgb", ".safetensors")]
     assert sorted(built) == sorted(shipped)
     for name, content in built.items():
         assert (VECTORS / name).read_bytes() == content, name

@@ -23,12 +23,19 @@ def test_shipped_model_round_trip_on_real_clip(example_clip, tmp_path, monkeypat
     assert enc.returncode == 0, enc.stderr
     summary = json.loads(enc.stdout)
     assert summary["frames"] == 33 and summary["model"] == entry.name
+    assert summary["entropy_mode"] == 1 and summary["prior"]  # range coded under the shipped prior
+    raw = tokcodec("encode", example_clip, "-o", tmp_path / "raw.tkc", "--entropy", "raw", "--json", "-q")
+    assert raw.returncode == 0 and json.loads(raw.stdout)["entropy_mode"] == 0, raw.stderr
     # 33 frames at 320x180, GOP 17: GOPs of 17 and 16 frames, 5 latent frames each, of 23x40 tokens at 18 bits.
     tokens = (5 + 5) * 23 * 40
-    size = (tmp_path / "dog.tkc").stat().st_size
-    assert tokens * 18 / 8 < size < tokens * 18 / 8 + 1024
+    raw_size, size = (tmp_path / "raw.tkc").stat().st_size, (tmp_path / "dog.tkc").stat().st_size
+    assert tokens * 18 / 8 < raw_size < tokens * 18 / 8 + 1024
+    assert size < 0.75 * raw_size, (size, raw_size)  # the prior saves 40-70% on real clips (its card)
     dec = tokcodec("decode", tmp_path / "dog.tkc", "-o", tmp_path / "dec/", "--device", "cpu", "-q")
     assert dec.returncode == 0, dec.stderr
+    dec_raw = tokcodec("decode", tmp_path / "raw.tkc", "-o", tmp_path / "dec_raw/", "--device", "cpu", "-q")
+    assert dec_raw.returncode == 0, dec_raw.stderr
+    assert all((tmp_path / "dec" / f.name).read_bytes() == f.read_bytes() for f in (tmp_path / "dec_raw").iterdir())
     source, _ = read_frames(example_clip)
     decoded, info = read_frames(tmp_path / "dec")
     assert len(decoded) == 33 and decoded[0].shape == (180, 320, 3)
@@ -48,9 +55,10 @@ def test_shipped_ladder_spans_the_rates_and_its_lowest_rung_decodes(example_clip
     with open_video(example_clip) as reader:
         rates = [predicted_bpp(reader.info, get_entry(name), 17) for name in rungs]
     assert rates == sorted(rates) and rates[0] < 0.02 and rates[-1] > 0.15, rates
-    enc = tokcodec("encode", example_clip, "-o", tmp_path / "q1.tkc", "--quality", 1, "--device", "cpu", "--json", "-q")
+    enc = tokcodec("encode", example_clip, "-o", tmp_path / "q1.tkc", "--quality", 1, "--entropy", "raw",
+                   "--device", "cpu", "--json", "-q")
     assert enc.returncode == 0, enc.stderr
-    assert abs(json.loads(enc.stdout)["bpp"] - rates[0]) < 1e-6  # the prediction is exact (rounded in JSON)
+    assert abs(json.loads(enc.stdout)["bpp"] - rates[0]) < 1e-6  # exact in mode 0 (rounded in JSON)
     dec = tokcodec("decode", tmp_path / "q1.tkc", "-o", tmp_path / "dec/", "--device", "cpu", "-q")
     assert dec.returncode == 0, dec.stderr
     source, _ = read_frames(example_clip)

@@ -139,13 +139,14 @@ def test_absurd_frame_rates_in_a_file(tiny_tkc, tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["fps.tkc", "tiny.tkc"]  # no temporary left
 
 
-def test_unsupported_mode_is_a_clean_error(zoo, tmp_path):
+def test_mode_1_without_its_prior_is_a_clean_error(zoo, tmp_path):
+    """A mode 1 file (SPEC 6.2) whose token prior this zoo lacks: error 30, one line (SPEC 3.3)."""
     src = tmp_path / "m1.tkc"
     shutil.copy(REPO / "bitstream_spec/vectors/mode_unsupported.tkc", src)
     code, out = run("decode", src, "-o", tmp_path / "out.y4m", "-q")
-    assert code == 1 and "entropy mode 1 (MLM range coded) is not supported" in one_error_line(out)
+    assert code == 1 and "unknown token prior 'conformance-prior'" in one_error_line(out)
     code, out = run("info", src)
-    assert code == 0 and "entropy mode 1 (MLM range coded)" in out  # header and index still readable
+    assert code == 0 and "entropy mode 1 (MLM range coded" in out  # header and index still readable
 
 
 def test_model_name_from_a_file_is_escaped(tiny_tkc, tmp_path):

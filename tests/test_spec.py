@@ -1,8 +1,11 @@
-"""Conformance: tokcodec and the reference decoder agree on every vector of bitstream_spec (SPEC 1.1, section 11).
+"""Conformance: tokcodec and the reference decoder agree on every vector of bitstream_spec (SPEC 1.2, section 11).
 
 Agree means: the same file-level error number (SPEC 7.1), or per GOP the same
 tokens or the same chunk error number; and both match the vector's .json. The
-annex A vectors tie tokens to decoder input values and to decoded frames.
+annex A vectors tie tokens to decoder input values and to decoded frames. The
+entropy mode 1 vectors are decoded by tokcodec under the prior its zoo
+registers as `conformance-prior`, and by the reference decoder under the
+vectors' own copy of that file (the two are byte-identical).
 """
 import importlib.util
 import json
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 
 from tokcodec.codec.container import Err, ContainerReader
-from tokcodec.errors import ContainerError
+from tokcodec.errors import ContainerError, ModelError
 
 SPEC = Path(__file__).resolve().parents[1] / "bitstream_spec"
 VECTORS = SPEC / "vectors"
@@ -21,17 +24,34 @@ sys.path.insert(0, str(SPEC))
 import reference_decoder as ref  # noqa: E402
 
 ALL = sorted(p.stem for p in VECTORS.glob("*.tkc"))
+PRIOR = "conformance-prior"
+PRIORS = {PRIOR: VECTORS / f"{PRIOR}.safetensors"}  # the reference decoder's "registry" (SPEC 3.3)
 
 
-def tokcodec_result(data: bytes, scan: bool = True):
-    """tokcodec's verdict: a file error number, or per GOP the tokens or a chunk error number."""
+@pytest.fixture(autouse=True)
+def shipped_zoo(monkeypatch):
+    """tokcodec resolves mode 1 priors in its shipped registry (make_vectors registers the conformance prior)."""
+    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+
+
+def tokcodec_result(data: bytes, scan: bool = True, mode1: bool = True):
+    """tokcodec's verdict: a file error number, or per GOP the tokens or a chunk error number.
+    `mode1=False`: as a decoder without entropy mode 1 (SPEC 6.4)."""
     try:
         with ContainerReader(data, recover=scan) as reader:
-            reader.require_decodable()
+            unpack = None
+            if reader.header.entropy_mode == 1 and mode1:
+                from tokcodec.codec.entropy import coder_for_header
+                try:
+                    unpack = coder_for_header(reader.header).unpack  # SPEC 3.3: errors 30-32
+                except ModelError as e:
+                    return e.code
+            else:
+                reader.require_decodable()
             out = []
             for i in range(reader.header.num_gops):
                 try:
-                    out.append(reader.read_tokens(i).tolist())
+                    out.append(reader.read_tokens(i, unpack).tolist())
                 except ContainerError as e:
                     out.append(e.code)
             return out
@@ -41,7 +61,7 @@ def tokcodec_result(data: bytes, scan: bool = True):
 
 def reference_result(data: bytes, scan: bool = True):
     try:
-        _, chunks = ref.decode(data, scan_index=scan)
+        _, chunks = ref.decode(data, scan_index=scan, priors=PRIORS)
     except ref.RefError as e:
         return e.code
     return [c.code if isinstance(c, ref.RefError) else c.tolist() for c in chunks]
@@ -64,11 +84,55 @@ def test_tokcodec_and_reference_agree(name, scan):
     assert tokcodec_result(data, scan) == expected
 
 
+def test_a_decoder_without_mode_1_stops_with_error_12():
+    """SPEC 6.4: the mode 1 vectors, read by a decoder that does not implement mode 1."""
+    for name in ALL:
+        meta = json.loads((VECTORS / f"{name}.json").read_text())
+        if "error_without_mode1" in meta:
+            data = (VECTORS / f"{name}.tkc").read_bytes()
+            assert tokcodec_result(data, mode1=False) == meta["error_without_mode1"]["code"] == 12
+
+
+def test_the_conformance_prior_is_the_one_in_the_zoo():
+    """The vectors' mlm_sha256 resolves to the same bytes in the reference's and in tokcodec's registry."""
+    import hashlib
+
+    from tokcodec.zoo.priors import get_prior
+    entry = get_prior(PRIOR)
+    assert entry.file.read_bytes() == PRIORS[PRIOR].read_bytes()
+    assert entry.sha256 == hashlib.sha256(PRIORS[PRIOR].read_bytes()).hexdigest()
+    assert json.loads(ref.read_safetensors(PRIORS[PRIOR].read_bytes())[0]["config"]) == entry.config.to_dict()
+
+
+def test_reference_prior_tables_equal_tokcodecs():
+    """Annex B: the reference decoder's integer network and tokcodec's IntegerMLM give the same frequency
+    tables, bit for bit, on grids the vectors do not cover (sizes, time indices, masks)."""
+    import torch
+
+    from tokcodec.models.mlm import schedule
+    from tokcodec.zoo.priors import get_prior, load_prior
+    ours = load_prior(get_prior(PRIOR))
+    metadata, tensors = ref.read_safetensors(PRIORS[PRIOR].read_bytes())
+    theirs = ref.IntegerPrior(json.loads(metadata["config"]), tensors)
+    rng = np.random.default_rng(5)
+    for (h, w), t, steps in (((1, 1), 0, 1), ((9, 17), 1, 4), ((16, 8), 5, 2), ((3, 12), 3, 4)):
+        frame, prev = rng.integers(0, 1 << 18, (2, h, w))
+        group = schedule(h, w, steps)
+        known = group < rng.integers(0, steps + 1)
+        features = theirs.features(frame, known, prev if t else None, t)
+        assert np.array_equal(features, ours.hidden(torch.from_numpy(frame), torch.from_numpy(known),
+                                                    torch.from_numpy(prev) if t else None, t).long().numpy())
+        tables = theirs.tables(features.reshape(h * w, -1))
+        expected = ours.frequencies(torch.from_numpy(features.reshape(h * w, -1)).double())
+        for a, b in zip(tables, expected):
+            assert np.array_equal(a, b.numpy()) and (a.sum(1) == 1 << 24).all() and a.min() >= 1
+
+
 def test_every_error_of_the_table_has_a_vector():
     seen = set()
     for path in VECTORS.glob("*.json"):
         meta = json.loads(path.read_text())
-        for key in ("error", "error_without_scan", "model_error"):
+        for key in ("error", "error_without_scan", "error_without_mode1", "model_error"):
             if meta.get(key):
                 seen.add(meta[key]["code"])
         seen.update(c["error"]["code"] for c in meta.get("chunks", []) if "error" in c)
@@ -81,7 +145,7 @@ def test_every_error_of_the_table_has_a_vector():
 def test_header_fields_use_the_spec_names(name):
     data = (VECTORS / f"{name}.tkc").read_bytes()
     meta = json.loads((VECTORS / f"{name}.json").read_text())
-    header, _ = ref.decode(data)
+    header, _ = ref.decode(data, priors=PRIORS)
     assert header == meta["header"]
     assert {"weights_sha256", "mlm_sha256"} <= set(header)
 

@@ -1,27 +1,33 @@
 """Regenerate the container test vectors (bitstream_spec/SPEC.md, section 11).
 
-    python bitstream_spec/vectors/make_vectors.py          # (re)write the files here
+    python bitstream_spec/vectors/make_vectors.py          # (re)write the files here (and the zoo's prior)
     python bitstream_spec/vectors/make_vectors.py --check  # exit 1 if any file differs
 
 Everything is deterministic: tokens come from numpy's PCG64 with fixed seeds,
 and the weights "hash" is sha256 of a fixed string (no real model is involved),
-except for the annex A vectors, which use the conformance model of A.5.
+except for the annex A vectors, which use the conformance model of A.5, and
+the mode 1 vectors, which use the conformance prior (annex B.9).
 
 Every .tkc has a .json of the same name (section 11): the header (field names
 of 3.1), then either a file-level "error" {code, name} (section 7.1) or one
 entry per GOP holding its tokens or its error. "error_without_scan" is what a
-decoder that does not scan reports, where that differs.
+decoder that does not scan reports, where that differs; "error_without_mode1"
+what a decoder that does not implement entropy mode 1 reports.
   valid:   gop2_40x24, image_20x12, disp_ext, unknown_ext
   errors:  one file (at least) per error number of section 7.1, derived from
            gop2_40x24.tkc; see ERROR_VECTORS below and the table in section 11
   annex A: model_latents.json (token -> decoder input values, LFQ and FSQ);
            model_fsq_20x12.tkc/.json/.rgb (frames of the conformance model);
            model_unknown, model_hash, model_mismatch (errors 30-32)
+  mode 1:  conformance-prior.safetensors (the prior, also registered in
+           tokcodec's zoo as `conformance-prior`: byte-identical file);
+           mode1_gop2, mode1_image_steps1, mode1_steps2, mode_unsupported
+           (valid; 12 without mode 1) and mode1_* errors derived from
+           mode_unsupported.tkc (23, 25, 30-32)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -36,7 +42,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 import annex  # noqa: E402  (vectors/annex.py: the annex A vectors)
-from tokcodec.codec.container import ContainerWriter, Err, Header, write_container  # noqa: E402
+import mode1  # noqa: E402  (vectors/mode1.py: the conformance prior and the mode 1 vectors)
+from tokcodec.codec.container import Err, Header, write_container  # noqa: E402
 
 
 def _crc(data: bytes) -> int:
@@ -140,6 +147,16 @@ def _set_chunk(d: bytearray, c: int, field: int, value: int, gop: int) -> None:
     _fix_index_crc(d)
 
 
+def _longer_payload(d: bytearray, c: int, gop: int) -> None:
+    """The chunk at `c` (the last one) one zero byte longer, consistently (CRCs, index, footer)."""
+    end = c + 32 + struct.unpack_from("<I", d, c + 12)[0]
+    grown = bytearray(d[:end] + b"\x00" + d[end:])
+    struct.pack_into("<Q", grown, len(grown) - 12, struct.unpack_from("<Q", grown, len(grown) - 12)[0] + 1)
+    _set_chunk(grown, c, 12, end + 1 - c - 32, gop)
+    _set_chunk(grown, c, 16, _crc(bytes(grown[c + 32:end + 1])), gop)
+    d[:] = grown
+
+
 def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str, tuple[bytes, dict]]:
     """Broken copies of gop2_40x24.tkc: one (at least) per error of SPEC 7.1, with what a decoder reports."""
     out = {}
@@ -201,32 +218,14 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
             "(index CRC fixed)", lambda d: (struct.pack_into("<I", d, struct.unpack_from(
                 "<Q", d, len(d) - 12)[0] + 8 + 24 + 20, 0x12345678), _fix_index_crc(d)), chunk1=22)
 
-    def longer_payload(d):  # chunk 1 one byte longer, consistently (CRCs, index, footer)
-        end = c1 + 32 + struct.unpack_from("<I", d, c1 + 12)[0]
-        grown = bytearray(d[:end] + b"\x00" + d[end:])
-        struct.pack_into("<Q", grown, len(grown) - 12, struct.unpack_from("<Q", grown, len(grown) - 12)[0] + 1)
-        _set_chunk(grown, c1, 12, end + 1 - c1 - 32, 1)
-        _set_chunk(grown, c1, 16, _crc(bytes(grown[c1 + 32:end + 1])), 1)
-        d[:] = grown
-
     variant("payload_length", 0, "chunk 1's payload one byte longer than its grid needs (all CRCs, "
-            "index and footer consistent)", longer_payload, chunk1=23)
+            "index and footer consistent)", lambda d: _longer_payload(d, c1, 1), chunk1=23)
     variant("bad_payload", 0, "first payload byte of chunk 1 flipped",
             put("<B", c1 + 32, base[c1 + 32] ^ 0x80, False), chunk1=24)
     variant("bad_tokens_crc", 0, "chunk 1 tokens CRC xor 1 (chunk header and index CRCs fixed): payload "
             "intact, decoded tokens differ",
             lambda d: _set_chunk(d, c1, 20, struct.unpack_from("<I", d, c1 + 20)[0] ^ 1, 1), chunk1=25)
     return out
-
-
-def _mode1(header: Header, tokens: list[np.ndarray]) -> bytes:
-    """gop2_40x24's tokens in entropy mode 1 (payload: the tokens as u32, standing in for a range coder)."""
-    h = dataclasses.replace(header, entropy_mode=1, mlm_name="mlm", mlm_hash=bytes(range(32)))
-    out = io.BytesIO()
-    with ContainerWriter(out, h) as w:
-        for i, t in enumerate(tokens):
-            w.write_chunk(i, h.gop_frames(i), t, payload=t.astype("<u4").tobytes())
-    return out.getvalue()
 
 
 def build() -> dict[str, bytes]:
@@ -259,21 +258,20 @@ def build() -> dict[str, bytes]:
         files[name + ".json"] = (json.dumps(_describe(header, tokens, data)) + "\n").encode()
     header, tokens, data = described["gop2_40x24"]
     broken = _invalid(data, header, tokens)
-    broken["mode_unsupported"] = (_mode1(header, tokens), {
-        "valid": False, "note": "gop2_40x24's tokens in entropy mode 1 (reserved, 6.2)",
-        "error": _error(Err.MODE_UNSUPPORTED)})
     for name, (content, meta) in broken.items():
         meta.setdefault("file_bytes", len(content))
         files[name + ".tkc"] = content
         files[name + ".json"] = (json.dumps(meta, indent=1) + "\n").encode()
     files.update(annex.build())
+    files.update(mode1.build())
     return files
 
 
 def main() -> int:
     check = "--check" in sys.argv[1:]
     bad = 0
-    for name, content in build().items():
+    files = build()
+    for name, content in files.items():
         path = HERE / name
         if check:
             if not path.exists() or path.read_bytes() != content:
@@ -281,8 +279,11 @@ def main() -> int:
                 bad += 1
         else:
             path.write_bytes(content)
-    print(f"{'checked' if check else 'wrote'} {len(build())} files in {HERE}" if not bad else
-          f"{bad} files differ")
+    for problem in mode1.sync_zoo(files[mode1.PRIOR_FILE], check):  # the zoo's copy of the prior
+        print(problem)
+        bad += 1
+    print(f"{'checked' if check else 'wrote'} {len(files)} files in {HERE} and the zoo's "
+          f"{mode1.PRIOR_NAME}" if not bad else f"{bad} files differ")
     return 1 if bad else 0
 
 

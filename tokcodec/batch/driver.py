@@ -42,6 +42,7 @@ class BatchOptions:
     exclude: tuple[str, ...] = ()
     model: str | None = None  # encode/tokens: the zoo entry (None: the default); decode: instead of the file's
     gop: int = 17
+    entropy: str = "mlm"  # encode: "mlm" (mode 1 where the model has a prior) or "raw" (mode 0)
     to: str | None = None  # decode: "mp4", "mkv" or "png" (None: mp4, images stay images)
     device: str = "cpu"
     jobs: int | None = None  # None: 1 locally, the cluster's CPUs on Ray
@@ -132,6 +133,7 @@ class _Run:
         options = {"format": FORMAT, "mode": opts.mode,
                    "model": self.entry.name if self.entry is not None else opts.model,
                    "gop": opts.gop if opts.mode != "decode" else None,
+                   "entropy": opts.entropy if opts.mode == "encode" else None,
                    "to": opts.to if opts.mode == "decode" else None}
         return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
 
@@ -174,7 +176,8 @@ class _Run:
         coded = self._needs_model(f.path)
         return FileTask(mode=opts.mode, source=str(f.path), output=str(output),
                         model=self.entry.name if coded else (opts.model if opts.mode == "decode" else None),
-                        model_hash=self.model_hash if coded else None, gop=opts.gop, to=opts.to,
+                        model_hash=self.model_hash if coded else None, gop=opts.gop, entropy=opts.entropy,
+                        to=opts.to,
                         device=opts.device, force=force, verify=opts.verify,
                         zoo=os.environ.get("TOKCODEC_ZOO"))
 

@@ -15,9 +15,10 @@ from tokcodec.errors import TokcodecError
 def check_container(path: Path, frames: int | None, size: tuple[int, int]) -> str | None:
     """Every GOP's tokens read back (all CRCs), and the header's frame count and size against the source."""
     try:
+        from tokcodec.codec.tokens import iter_gops
         with ContainerReader(path) as reader:
-            for gop in range(reader.header.num_gops):
-                reader.read_tokens(gop)
+            for _ in iter_gops(reader):
+                pass
             h = reader.header
     except TokcodecError as e:
         return str(e).removeprefix(f"{path}: ")

@@ -33,6 +33,7 @@ class FileTask:
     model: str | None = None  # zoo entry for encode and tokens; decode: --model instead of the file's
     model_hash: str | None = None  # the driver's sha256 of that model's weights: other weights are refused
     gop: int = 17
+    entropy: str = "mlm"  # encode: "mlm" or "raw" (tokcodec.codec.entropy)
     to: str | None = None  # decode: "mp4", "mkv" or "png" (output_name chose the name already)
     device: str = "cpu"
     threads: int | None = None  # torch threads for this job
@@ -128,8 +129,10 @@ def _encode(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     sidecar = streams.probe(source)
     _keep_side_streams(source, output, sidecar, group, result)
     sidecar_out = group.add(output.with_name(output.name + ".json"))
+    coder = _coder(task, entry)
     with open(main.tmp, "wb") as f, open_video(source) as reader:
-        stats = encode_video(reader, reader.info, f, tokenizer, entry, gop=task.gop, device=task.device, quiet=True)
+        stats = encode_video(reader, reader.info, f, tokenizer, entry, gop=task.gop, device=task.device, quiet=True,
+                             coder=coder)
     # What the frames lost or had changed (readers that turn frames upright say so), and a cut source.
     result.notes += list(getattr(reader.info, "notes", []))
     if getattr(reader, "ended_early", None):
@@ -137,7 +140,8 @@ def _encode(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     sidecar["video"]["rotation_applied"] = getattr(reader.info, "rotation", 0)
     result.frames = stats.frames
     sidecar["encoded"] = {"frames": stats.frames, "width": stats.width, "height": stats.height,
-                          "model": entry.name, "weights_sha256": result.model_hash, "gop": task.gop}
+                          "model": entry.name, "weights_sha256": result.model_hash, "gop": task.gop,
+                          "entropy_mode": coder.mode, "prior": coder.prior_name or None}
     streams.write_sidecar(sidecar_out.tmp, sidecar)
     if task.verify:
         from tokcodec.batch.verify import check_container
@@ -273,7 +277,7 @@ def _open_container(path: Path):
 
 # --- models, loaded once per worker process ----------------------------------------------------
 
-_MODELS: dict[tuple, tuple] = {}
+_MODELS: dict[tuple, object] = {}  # loaded tokenizers and entropy coders, per process
 
 
 def _model(task: FileTask):
@@ -289,6 +293,15 @@ def _model(task: FileTask):
         raise ModelError(f"model '{entry.name}' here has other weights than the driver's "
                          f"(sha256 {digest[:12]}..., expected {task.model_hash[:12]}...)")
     return tokenizer, entry, digest
+
+
+def _coder(task: FileTask, entry):
+    """The entropy coder for the task's --entropy (its prior loaded once per process)."""
+    from tokcodec.codec.entropy import coder_for_encoding
+    key = ("coder", task.entropy, entry.weights_hash)
+    if key not in _MODELS:
+        _MODELS[key] = coder_for_encoding(task.entropy, entry.weights_hash)
+    return _MODELS[key]
 
 
 def _set_threads(task: FileTask) -> None:

@@ -238,7 +238,7 @@ def build_jobs(cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | 
                                 spec.to_dict(), sig))
     for spec in tk_specs:  # point by point, so the first rate point is complete on every clip first
         for label, m, g in spec.points:
-            weights = _model_hash(m)  # hashes the weight files: once per point, not per clip
+            weights = _model_hash(m, spec.mode)  # hashes the weight files: once per point, not per clip
             for src in sources:
                 key = clip_key(src, cfg.frames, cfg.size)
                 sig = _signature({**common, "spec": spec.to_dict() | {"models": None, "gops": None}, "point": m,
@@ -247,11 +247,15 @@ def build_jobs(cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | 
     return jobs
 
 
-def _model_hash(name: str) -> str:
+def _model_hash(name: str, mode: int = 0) -> str:
+    """The tokenizer's weights hash, and in mode 1 its prior's: results are redone when either changes."""
     try:
         from tokcodec.zoo import get_entry
+        from tokcodec.zoo.priors import prior_for
 
-        return get_entry(name).weights_hash.hex()
+        digest = get_entry(name).weights_hash
+        prior = prior_for(digest) if mode == 1 else None
+        return digest.hex() + (f"+{prior.sha256}" if prior else "")
     except Exception:  # noqa: BLE001 - an unknown model fails later, with the zoo's message
         return "?"
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from tokcodec.codec.container import ContainerReader
+from tokcodec.codec.entropy import coder_for_encoding
 from tokcodec.codec.pipeline import decode_frames, encode_video
 from tokcodec.errors import ModelError
 from tokcodec.io import VideoInfo
@@ -27,7 +28,7 @@ from tokcodec.io.colour import BT709_LIMITED
 from tokcodec.zoo import get_entry, ladder, load_model
 
 MODES = {0: "bit-packed", 1: "MLM range coded"}
-IMPLEMENTED_MODES = {0}  # mode 1 needs the MLM, which is not shipped yet
+IMPLEMENTED_MODES = {0, 1}
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,19 @@ class TokcodecBackend:
         self.device = device
         self.threads = threads
         self._models: dict[str, tuple] = {}
+        self._coders: dict[tuple, object] = {}
 
     def model(self, name: str):
         if name not in self._models:
             self._models[name] = load_model(name, self.device)
         return self._models[name]
+
+    def coder(self, entry, mode: int):
+        """The entropy coder of a mode (its prior loaded once per tokenizer)."""
+        key = (entry.weights_hash, mode)
+        if key not in self._coders:
+            self._coders[key] = coder_for_encoding("mlm" if mode == 1 else "raw", entry.weights_hash, strict=True)
+        return self._coders[key]
 
     def encode(self, frames: np.ndarray, fps: float, model: str, mode: int, gop: int,
                out_path: str) -> tuple[float, float, str]:
@@ -100,13 +109,15 @@ class TokcodecBackend:
             raise ModelError(f"tokcodec entropy mode {mode} ({MODES.get(mode, '?')}) is not implemented yet")
         torch.set_num_threads(self.threads)
         tokenizer, entry = self.model(model)
+        coder = self.coder(entry, mode)
         h, w = frames.shape[1:3]
         info = VideoInfo(w, h, Fraction(fps).limit_denominator(1001), len(frames), BT709_LIMITED)
         t0, c0 = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             encode_video(list(frames), info, out_path, tokenizer, entry, gop=gop, device=self.device,
-                         force=True, quiet=True)
-        call = f"tokcodec.codec.pipeline.encode_video(..., model={model!r}, gop={gop}, device={self.device!r})"
+                         force=True, quiet=True, coder=coder)
+        call = (f"tokcodec.codec.pipeline.encode_video(..., model={model!r}, gop={gop}, device={self.device!r}, "
+                f"coder=coder_for_encoding({'mlm' if mode else 'raw'!r}, ...))")
         return time.perf_counter() - t0, time.process_time() - c0, call
 
     def decode(self, path: str, model: str) -> tuple[np.ndarray, float, float]:
@@ -126,6 +137,12 @@ def describe(spec: TokcodecSpec, device: str, threads: int) -> dict:
         e = get_entry(name)
         models[name] = {"config": e.config.to_dict(), "coding_scale": e.coding_scale, "sha256": list(e.sha256),
                         "card": e.card.get("path")}
+    prior = None
+    if spec.mode == 1 and spec.models:
+        from tokcodec.zoo.priors import prior_for
+        found = prior_for(get_entry(spec.models[0]).weights_hash)
+        prior = {"name": found.name, "sha256": found.sha256} if found else None
     return {"family": "tokcodec", "entropy_mode": spec.mode, "entropy_mode_name": MODES.get(spec.mode, "?"),
+            "prior": prior,
             "models": list(spec.models), "gops": [g or "whole clip (1 + 4k frames)" for g in spec.gops],
             "device": device, "torch": torch.__version__, "threads": threads, "model_info": models}

@@ -44,7 +44,7 @@ MAGIC = b"\x89TKC\r\n\x1a\n"
 CHUNK_MARKER = b"TKCG"
 INDEX_MARKER = b"TKCI"
 FOOTER_MARKER = b"TKCE"
-ENTROPY_MODES = {0: "bit-packed", 1: "MLM range coded"}
+ENTROPY_MODES = {0: "bit-packed", 1: "MLM range coded"}  # SPEC 6.1, 6.2
 RESAMPLERS = {1: "bicubic"}  # DISP resampler codes (SPEC 3.4)
 DISP_TAG = b"DISP"
 
@@ -85,7 +85,8 @@ TAG_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 class Err(enum.IntEnum):
     """The numbered errors of SPEC 7.1, in order of precedence (the first that applies is reported).
 
-    1-13 concern the whole file, 20-25 one chunk, 30-32 the model a file names.
+    1-13 concern the whole file, 20-25 one chunk, 30-32 the model a file names (and, in entropy
+    mode 1, its token prior: then they stop the file, SPEC 7.2).
     """
 
     BAD_MAGIC = 1  # not a tokcodec file
@@ -104,9 +105,9 @@ class Err(enum.IntEnum):
     CHUNK_MISSING = 20  # the GOP's chunk was not found (scanning)
     CHUNK_HEADER = 21  # chunk header marker or CRC wrong
     CHUNK_INDEX_MISMATCH = 22  # chunk header disagrees with the index entry
-    PAYLOAD_LENGTH = 23  # payload_length is not the one the grid needs (mode 0), or past the limit
+    PAYLOAD_LENGTH = 23  # past the limit, or not the length the grid needs (mode 0), or not 1 + 4k (mode 1)
     PAYLOAD_CRC = 24  # damaged payload
-    TOKENS_MISMATCH = 25  # payload intact, decoded tokens differ from tokens_crc32
+    TOKENS_MISMATCH = 25  # payload intact, but it does not decode (mode 1) or to tokens != tokens_crc32
     MODEL_UNKNOWN = 30  # no network of that model name
     MODEL_HASH = 31  # weights whose SHA-256 differs from weights_sha256
     MODEL_MISMATCH = 32  # the header's strides or token bits differ from the model's
@@ -142,7 +143,7 @@ class Header:
     bit_order: int = 0  # 0: token bit i = sign of latent channel i
     temporal_stride: int = 4
     spatial_stride: int = 8
-    entropy_mode: int = 0  # 0: bit-packed; 1: MLM range coded (reserved)
+    entropy_mode: int = 0  # 0: bit-packed; 1: range coded under the token prior mlm_name (SPEC 6.2)
     mlm_name: str = ""
     mlm_hash: bytes = bytes(32)
     # DISP record (SPEC 3.4): frames are decoded at width x height, then resized to this
@@ -270,6 +271,8 @@ class Header:
             need = packed_size(math.prod(shape), self.token_bits)
             if payload_length != need:
                 return f"payload has {payload_length} bytes, a {shape} grid needs {need}"
+        elif self.entropy_mode == 1 and (payload_length < 1 or (payload_length - 1) % 4):
+            return f"payload of {payload_length} bytes is not 1 + 4k (SPEC 6.2)"
         return None
 
 
@@ -359,6 +362,8 @@ class ContainerWriter(FinishOrAbort):
             payload = pack_tokens(tokens, h.token_bits)
         elif payload is None:
             raise ValueError(f"entropy mode {h.entropy_mode} needs the coded payload")
+        elif (problem := h.payload_problem(num_frames, len(payload))) is not None:
+            raise ValueError(f"GOP {gop_index}: {problem}")  # a reader would reject it (error 23)
         chunk = Chunk(gop_index, self._pos, num_frames, len(payload), crc32(payload),
                       tokens_crc32(tokens))
         self._write(_chunk_header(chunk))
@@ -639,7 +644,10 @@ class ContainerReader:
         return [i for i, c in enumerate(self.chunks) if c is None]
 
     def require_decodable(self) -> None:
-        """Raise Err.MODE_UNSUPPORTED unless this decoder can decode the payloads (mode 0)."""
+        """Raise Err.MODE_UNSUPPORTED unless this reader decodes the payloads by itself (mode 0).
+
+        Mode 1 needs the file's token prior: `codec.entropy.coder_for_header(header).unpack`
+        (errors 30-32), passed to `read_tokens`; without it a reader is a decoder without mode 1."""
         h = self.header
         if h.entropy_mode != 0:
             raise self._error(Err.MODE_UNSUPPORTED, f"entropy mode {h.entropy_mode} "
@@ -681,7 +689,11 @@ class ContainerReader:
         h, payload = self.header, self.read_payload(i)
         shape = h.latent_shape(self.chunks[i].num_frames)
         if unpack is not None:
-            tokens = np.asarray(unpack(payload, shape), dtype=np.int64).reshape(shape)
+            try:
+                tokens = np.asarray(unpack(payload, shape), dtype=np.int64).reshape(shape)
+            except ValueError as e:  # intact payload the decoder's model cannot decode: SPEC 6.2
+                raise self._error(Err.TOKENS_MISMATCH, f"decoding mismatch in chunk {i}: payload intact "
+                                                       f"but it does not decode ({e})") from None
         else:
             tokens = unpack_tokens(payload, math.prod(shape), h.token_bits).reshape(shape)
         got = tokens_crc32(tokens)

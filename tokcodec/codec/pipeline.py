@@ -33,6 +33,7 @@ from ..io.video import is_image_path
 from torch.nn import Module as Tokenizer  # any family of tokcodec.models
 from ..zoo import ModelEntry, get_entry, ladder, load_model
 from . import ON_DAMAGE
+from .entropy import RAW, EntropyCoder, coder_for_header
 from .container import (CHUNK_HEADER_SIZE, FOOTER_SIZE, INDEX_ENTRY_SIZE, INDEX_OVERHEAD, ContainerReader,
                         ContainerWriter, Err, Header)
 from .packing import packed_size
@@ -146,7 +147,8 @@ def gops(frames: Iterable[np.ndarray], gop: int) -> Iterator[list[np.ndarray]]:
         yield chunk
 
 
-def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int = 0) -> Header:
+def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int = 0,
+                coder: EntropyCoder = RAW) -> Header:
     """The container header for coding `info`'s frames with `entry` (frame_count 0: set when the writer closes)."""
     cfg = entry.config
     width, height = coded_size(info.width, info.height, entry.coding_scale)
@@ -157,7 +159,7 @@ def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int =
                   colour_primaries=info.colour.primaries, transfer_characteristics=info.colour.transfer,
                   matrix_coefficients=info.colour.matrix, full_range=info.colour.full_range,
                   token_bits=cfg.token_bits, temporal_stride=cfg.temporal_stride,
-                  spatial_stride=cfg.spatial_stride)
+                  spatial_stride=cfg.spatial_stride, **coder.header_fields)
     if (problem := header.limit_problem()) is not None:  # SPEC 3.5: refuse before any work
         raise InputError(f"cannot encode this input: {problem}")
     return header
@@ -186,11 +188,12 @@ def rung_for_bpp(target: float, info: VideoInfo, gop: int) -> tuple[str, float]:
 
 def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path | BinaryIO, model: Tokenizer,
                  entry: ModelEntry, gop: int = 17, device: str = "cpu", force: bool = False,
-                 quiet: bool = False, max_frames: int | None = None) -> CodingStats:
+                 quiet: bool = False, max_frames: int | None = None, coder: EntropyCoder = RAW) -> CodingStats:
     """Encode RGB frames (a VideoReader, or any iterable matching `info`) into a
-    mode-0 container at `out` (a path, written atomically, or a binary file)."""
+    container at `out` (a path, written atomically, or a binary file), its
+    payloads coded by `coder` (mode 0 by default; entropy.coder_for_encoding)."""
     check_gop(gop, model)
-    header = make_header(info, entry, gop)
+    header = make_header(info, entry, gop, coder=coder)
     width, height = header.width, header.height
     check_memory(model, min(gop, max_frames or gop, info.num_frames or gop), width, height, device,
                  "use a shorter --gop (1 + 4k, e.g. 5) or a lower --quality")
@@ -204,7 +207,7 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
                 raise InputError(f"frame {count}: size changes mid-stream to {chunk[0].shape[1]}x{chunk[0].shape[0]}")
             t0 = time.perf_counter()
             tokens = model.encode(pad_gop(chunk, model, (width, height)).to(device))[0].cpu().numpy()
-            writer.write_chunk(index, len(chunk), tokens)
+            writer.write_chunk(index, len(chunk), tokens, coder.encode(tokens))
             seconds += time.perf_counter() - t0
             count += len(chunk)
             bar.update(len(chunk))
@@ -244,15 +247,18 @@ class LostGop:
 
 
 def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu", quiet: bool = True,
-                  on_damage: str | None = None, lost: list[LostGop] | None = None) -> Iterator[np.ndarray]:
+                  on_damage: str | None = None, lost: list[LostGop] | None = None,
+                  coder: EntropyCoder | None = None) -> Iterator[np.ndarray]:
     """Yield decoded RGB frames of a container, GOP by GOP.
 
     A damaged or missing GOP raises ContainerError unless `on_damage` says what
     to do and `lost` collects it: "freeze" repeats the last decoded frame (mid-grey
     before any) for its frames, so the duration is kept; "skip" drops them;
-    "stop" ends the output at the last intact GOP.
+    "stop" ends the output at the last intact GOP. `coder`: the file's
+    (entropy.coder_for_header), resolved here when not given.
     """
     h = reader.header
+    coder = coder or coder_for_header(h)
     check_memory(model, min(h.gop_length, h.frame_count), h.width, h.height, device,
                  "decode on a machine with more memory (the GOP length was chosen at encoding)",
                  display=h.display_size)
@@ -260,7 +266,7 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
     with tqdm(total=h.frame_count, desc="decode", unit="frame", disable=quiet) as bar:
         for gop in range(h.num_gops):
             try:
-                tokens = torch.from_numpy(reader.read_tokens(gop))
+                tokens = torch.from_numpy(reader.read_tokens(gop, coder.unpack))
             except ContainerError as e:
                 if on_damage is None or lost is None:
                     raise
@@ -293,7 +299,7 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
     reader = ContainerReader(src, recover=True)
     h = reader.header
     try:
-        reader.require_decodable()
+        coder = coder_for_header(h)
         model, _ = model_for(h, model_name, device)
     except BaseException:
         reader.close()
@@ -306,7 +312,7 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
     lost: list[LostGop] = []
     t0 = time.perf_counter()
     with reader, open_writer(out, width, height, h.fps, colour=colour, force=force) as writer:
-        for frame in decode_frames(reader, model, device, quiet, on_damage, lost):
+        for frame in decode_frames(reader, model, device, quiet, on_damage, lost, coder):
             writer.write(frame)
         if len(lost) == h.num_gops or writer.frames_written == 0:
             raise ContainerError(f"{src}: no GOP could be decoded" + (f" ({lost[0].reason})" if lost else ""))

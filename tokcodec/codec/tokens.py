@@ -1,7 +1,9 @@
 """Token grids as data: read a container's GOPs without decoding pixels, export them as `.npz`.
 
-    for gop in iter_gops("clip.tkc"):      # numpy only: no model, no torch import
+    for gop in iter_gops("clip.tkc"):      # mode 0: numpy only, no model, no torch import
         gop.tokens                         # int64 (T', H', W'), like ContainerReader.read_tokens
+
+A mode 1 file (range coded) needs its token prior, and so torch.
 
 An `.npz` export (`tokcodec tokens`, `export_tokens`) holds one array per GOP,
 `gop_00000`, `gop_00001`, ... (uint16 when the tokens fit 16 bits, else
@@ -44,8 +46,12 @@ def iter_gops(src: str | os.PathLike | bytes | BinaryIO | ContainerReader) -> It
         with ContainerReader(src) as reader:
             yield from iter_gops(reader)
         return
+    unpack = None
+    if src.header.entropy_mode == 1:
+        from tokcodec.codec.entropy import coder_for_header  # the prior, and torch, only for mode 1
+        unpack = coder_for_header(src.header).unpack
     for i in range(src.header.num_gops):
-        yield TokenGop(i, src.header.gop_frames(i), src.read_tokens(i))
+        yield TokenGop(i, src.header.gop_frames(i), src.read_tokens(i, unpack))
 
 
 def token_meta(header: Header, shapes: list[tuple[int, ...]], source: str | None = None) -> dict:

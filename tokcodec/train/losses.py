@@ -18,6 +18,7 @@ from ..models.lfq import LFQLoss
 class LossWeights:
     l1: float = 1.0
     l2: float = 0.0
+    colour: float = 0.0  # L1 on each frame's mean colour: per-pixel L1 (a median) leaves casts
     perceptual: float = 0.0  # LPIPS-VGG; expensive on a CPU
     entropy: float = 0.1  # final weight; starts at 3x and decays linearly over entropy_anneal_steps
     entropy_anneal_steps: int = 2000
@@ -36,6 +37,11 @@ def lfq_loss(loss: LFQLoss | None, weights: LossWeights, step: int) -> torch.Ten
         return 0.0
     entropy = loss.per_sample_entropy - loss.batch_entropy
     return weights.entropy_at(step) * entropy + weights.commitment * loss.commitment
+
+
+def colour_loss(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """L1 between the per-frame, per-channel means of (B, C, T, H, W) videos."""
+    return (recon.mean(dim=(3, 4)) - x.mean(dim=(3, 4))).abs().mean()
 
 
 def frames_2d(x: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ from ..models import build_tokenizer
 from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
-from .losses import Discriminator, LeCAM, LossWeights, frames_2d, hinge_d_loss, lfq_loss
+from .losses import Discriminator, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss
 
 
 @dataclass
@@ -298,6 +298,8 @@ class Trainer:
             recon, lfq, tokens = self.forward_model(x)
         recon = recon.float()
         rec = w.l1 * (recon - x).abs().mean() + w.l2 * F.mse_loss(recon, x)
+        if w.colour:
+            rec = rec + w.colour * colour_loss(recon, x)
         loss = rec + lfq_loss(lfq, w, self.step)
         stats = {"rec": rec.item()}
         if lfq is not None:  # LFQ's auxiliary terms (FSQ has none)

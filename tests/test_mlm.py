@@ -1,0 +1,253 @@
+"""Entropy mode 1: the token prior, its integer network, range coding, files, and determinism."""
+import io
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_prior_model
+from tokcodec.codec.container import ContainerReader, Err
+from tokcodec.codec.mlm_coding import decode_gop, encode_gop
+from tokcodec.errors import ContainerError
+from tokcodec.models.mlm import MLMConfig, TokenMLM, schedule
+from tokcodec.models.mlm_int import (PRECISION, IntegerMLM, floor_div, integer_tensors, isqrt,
+                                     softmax_frequencies)
+
+
+@pytest.fixture(scope="module")
+def prior():
+    model = tiny_prior_model()
+    return model, IntegerMLM(model.config, integer_tensors(model))
+
+
+def random_gop(shape, seed=0, repeat=True):
+    """Tokens with some structure (repeated latent frames, a few frequent values), like real ones."""
+    rng = np.random.default_rng(seed)
+    common = rng.integers(0, 1 << 18, 20)
+    tokens = np.where(rng.random(shape) < 0.6, common[rng.integers(0, 20, shape)], rng.integers(0, 1 << 18, shape))
+    if repeat and shape[0] > 1:
+        tokens[1] = np.where(rng.random(shape[1:]) < 0.5, tokens[0], tokens[1])
+    return tokens
+
+
+# --- integer arithmetic ---------------------------------------------------------------
+
+
+def test_floor_div_and_isqrt_are_exact_where_float_rounding_is_not():
+    rng = np.random.default_rng(0)
+    a = rng.integers(-(1 << 52), 1 << 52, 20000).astype(np.int64)
+    b = rng.integers(1, 1 << 30, 20000).astype(np.int64)
+    # quotients just below an integer: the float quotient rounds up to it
+    b[:5000] = 3
+    a[:5000] = (rng.integers(1, 1 << 50, 5000) * 3 - 1)
+    got = floor_div(torch.from_numpy(a).double(), torch.from_numpy(b).double()).long().numpy()
+    assert np.array_equal(got, np.floor_divide(a, b))
+    v = np.concatenate([rng.integers(0, 1 << 52, 20000), np.arange(1000) ** 2, np.arange(1, 1000) ** 2 - 1])
+    s = isqrt(torch.from_numpy(v).double()).long().numpy()
+    assert np.all(s * s <= v) and np.all((s + 1) * (s + 1) > v)
+
+
+def test_frequency_tables_sum_to_2_24_with_every_symbol_possible():
+    logits = torch.cat([torch.randint(-5000, 5000, (50, 512)), torch.zeros(1, 512),
+                        torch.full((1, 512), -10**6).index_fill(1, torch.tensor([7]), 0)]).double()
+    table = torch.from_numpy(__import__("tokcodec.models.mlm_int", fromlist=["x"]).exp_table(20, 1536)).double()
+    freqs = softmax_frequencies(logits, table)
+    assert freqs.dtype == torch.int64
+    assert (freqs.sum(-1) == 1 << PRECISION).all() and (freqs >= 1).all()
+    assert int(freqs[-1].argmax()) == 7 and int(freqs[-1, 7]) == (1 << PRECISION) - 511
+
+
+def test_integer_network_follows_the_float_network(prior):
+    model, integer = prior
+    model.eval()
+    tokens = torch.from_numpy(random_gop((2, 13, 21)))
+    known = torch.from_numpy(schedule(13, 21, 4) < 2)
+    with torch.no_grad():
+        lo, hi = model(tokens[1][None], known[None], tokens[0][None], 1)
+        features = integer.hidden(tokens[1], known, tokens[0], 1)
+    flo, fhi = integer.frequencies(features.reshape(-1, model.config.dim))
+    for logits, freqs in ((lo, flo), (hi, fhi)):
+        p = logits[0].reshape(-1, 512).log_softmax(-1)
+        q = (freqs.double() / (1 << PRECISION)).log()
+        kl_bits = float((p.exp() * (p - q)).sum(-1).mean()) / np.log(2)
+        assert kl_bits < 1e-3  # a fraction of a thousandth of a bit per symbol
+
+
+# --- coding -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(3, 6, 9), (1, 1, 1), (2, 17, 3), (1, 9, 16)])
+@pytest.mark.parametrize("steps", [1, 2, 4])
+def test_gop_round_trip_is_exact(prior, shape, steps):
+    _, integer = prior
+    tokens = random_gop(shape, seed=steps)
+    payload = encode_gop(integer, tokens, steps)
+    assert payload[0] == steps and (len(payload) - 1) % 4 == 0
+    assert np.array_equal(decode_gop(integer, payload, shape), tokens)
+
+
+def test_a_payload_that_is_not_mode_1_is_refused(prior):
+    _, integer = prior
+    for bad in (b"", b"\x03abcd", b"\x04abc"):
+        with pytest.raises(ValueError):
+            decode_gop(integer, bad, (1, 2, 2))
+
+
+def test_predictable_tokens_cost_fewer_bits(prior):
+    """A trained prior is measured on real tokens elsewhere; here: coding follows the probabilities."""
+    model, _ = prior
+    cfg = model.config
+    biased = TokenMLM(cfg)
+    biased.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        biased.bias_lo[5] = biased.bias_hi[0] = 30.0  # token 5 is nearly certain
+    integer = IntegerMLM(cfg, integer_tensors(biased))
+    assert len(encode_gop(integer, np.full((2, 8, 8), 5), 4)) < 12
+    assert len(encode_gop(integer, random_gop((2, 8, 8)), 4)) > 128 * 2
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def encode_clip(make_clip, out, entropy="mlm", frames=9, steps=4):
+    from tokcodec.codec.entropy import coder_for_encoding
+    from tokcodec.codec.pipeline import encode_video
+    from tokcodec.io import ColourInfo, VideoInfo
+    from tokcodec.zoo import load_model
+    model, entry = load_model()
+    coder = coder_for_encoding(entropy, entry.weights_hash, steps, strict=entropy == "mlm")
+    clip = make_clip(frames, 40, 72)
+    encode_video(clip, VideoInfo(72, 40, Fraction(25), frames, ColourInfo()), out, model, entry, gop=5,
+                 quiet=True, coder=coder)
+    return out
+
+
+def test_mode_1_file_decodes_to_the_frames_of_mode_0(prior_zoo, make_clip, tmp_path):
+    from tokcodec.codec.pipeline import decode_container
+    m1 = encode_clip(make_clip, tmp_path / "m1.tkc")
+    m0 = encode_clip(make_clip, tmp_path / "m0.tkc", entropy="raw")
+    with ContainerReader(m1) as r1, ContainerReader(m0) as r0:
+        assert (r1.header.entropy_mode, r1.header.mlm_name) == (1, "tiny-prior")
+        assert r0.header.entropy_mode == 0
+        assert [c.tokens_crc32 for c in r1.chunks] == [c.tokens_crc32 for c in r0.chunks]
+    decode_container(m1, tmp_path / "a.y4m", quiet=True)
+    decode_container(m0, tmp_path / "b.y4m", quiet=True)
+    assert (tmp_path / "a.y4m").read_bytes() == (tmp_path / "b.y4m").read_bytes()
+
+
+def test_corrupt_payload_and_wrong_prior_are_told_apart(prior_zoo, make_clip, tmp_path):
+    from tokcodec.codec.entropy import EntropyCoder, coder_for_header
+    path = encode_clip(make_clip, tmp_path / "m1.tkc")
+    with ContainerReader(path) as reader:
+        chunk = reader.chunks[1]
+        right = coder_for_header(reader.header)
+        # a prior whose arithmetic differs by one unit in one bias: the payload is intact, the tokens are not
+        tensors = {k: v.clone() for k, v in right.prior.t.items()}
+        tensors["head_lo.bias"][3] += 1 << 20
+        wrong = EntropyCoder(1, IntegerMLM(right.prior.config, {k: v.long() for k, v in tensors.items()}))
+        with pytest.raises(ContainerError) as e:
+            reader.read_tokens(1, wrong.unpack)
+        assert e.value.code == Err.TOKENS_MISMATCH
+        assert np.array_equal(reader.read_tokens(1, right.unpack).shape, reader.header.latent_shape(chunk.num_frames))
+    data = bytearray(path.read_bytes())
+    data[chunk.offset + 32 + 5] ^= 0x10
+    with ContainerReader(bytes(data)) as reader:
+        with pytest.raises(ContainerError) as e:
+            reader.read_tokens(1, right.unpack)
+        assert e.value.code == Err.PAYLOAD_CRC
+
+
+def test_unknown_prior_is_a_model_error(prior_zoo, make_clip, tmp_path, zoo):
+    """A mode 1 file whose prior the zoo does not have (tiny_zoo has none): error 30, tokens unread."""
+    from tokcodec.codec.pipeline import decode_container
+    from tokcodec.errors import ModelError
+    os.environ["TOKCODEC_ZOO"] = str(prior_zoo)
+    path = encode_clip(make_clip, tmp_path / "m1.tkc")
+    os.environ["TOKCODEC_ZOO"] = str(zoo)
+    with pytest.raises(ModelError) as e:
+        decode_container(path, tmp_path / "out.y4m", quiet=True)
+    assert e.value.code == Err.MODEL_UNKNOWN and not (tmp_path / "out.y4m").exists()
+
+
+DECODE_TOKENS = """
+import sys, torch, zlib
+if sys.argv[2] == "no-onednn":
+    torch.backends.mkldnn.enabled = False
+from tokcodec.codec.tokens import iter_gops
+print(zlib.crc32(b"".join(g.tokens.tobytes() for g in iter_gops(sys.argv[1]))))
+"""
+
+
+@pytest.mark.parametrize("setting", ["1 thread", "2 threads", "ATEN_CPU_CAPABILITY=default", "no-onednn",
+                                     "MKL_ENABLE_INSTRUCTIONS=SSE4_2"])
+def test_decodes_identically_under_other_cpu_settings(prior_zoo, make_clip, tmp_path, setting):
+    """Every setting decodes the file (its tokens CRCs pass) to the same tokens."""
+    path = tmp_path / "m1.tkc"
+    encode_clip(make_clip, path, frames=13)
+    env = dict(os.environ, TOKCODEC_ZOO=str(prior_zoo), OMP_NUM_THREADS="2" if setting == "2 threads" else "1")
+    if "=" in setting:
+        key, value = setting.split("=")
+        env[key] = value
+    out = subprocess.run([sys.executable, "-c", DECODE_TOKENS, str(path), setting], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    from tokcodec.codec.tokens import iter_gops
+    import zlib
+    assert int(out.stdout) == zlib.crc32(b"".join(g.tokens.tobytes() for g in iter_gops(path)))
+
+
+def test_cli_entropy_option_and_info(prior_zoo, example_clip, tmp_path):
+    from click.testing import CliRunner
+    from tokcodec_cli.main import cli
+    runner = CliRunner()
+    for entropy, mode in (("mlm", 1), ("raw", 0)):
+        out = tmp_path / f"{entropy}.tkc"
+        r = runner.invoke(cli, ["encode", str(example_clip), "-o", str(out), "--frames", "5", "--gop", "5",
+                                "--entropy", entropy, "--json", "-q"])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.output)["entropy_mode"] == mode
+        info = json.loads(runner.invoke(cli, ["info", str(out), "--json"]).output)
+        assert info["entropy_mode"] == mode and info["chunks"][0]["ok"]
+        assert (info.get("prior") == "tiny-prior") == (mode == 1)
+        assert info["bits_per_token"] == pytest.approx(18.0) if mode == 0 else info["bits_per_token"] > 0
+    default = tmp_path / "default.tkc"
+    runner.invoke(cli, ["encode", str(example_clip), "-o", str(default), "--frames", "1", "-q"])
+    with ContainerReader(default) as reader:
+        assert reader.header.entropy_mode == 1  # the default where the tokenizer has a prior
+
+
+def test_cli_refuses_mlm_without_a_prior(zoo, example_clip, tmp_path):
+    from click.testing import CliRunner
+    from tokcodec_cli.main import cli
+    r = CliRunner().invoke(cli, ["encode", str(example_clip), "-o", str(tmp_path / "x.tkc"), "--frames", "1",
+                                 "--entropy", "mlm"])
+    assert r.exit_code == 1 and "no token prior" in r.output and not (tmp_path / "x.tkc").exists()
+
+
+# --- training ---------------------------------------------------------------------------
+
+
+def test_train_mlm_learns_and_resumes(tmp_path):
+    from tokcodec.train.mlm import MLMTrainConfig, MLMTrainer
+    rng = np.random.default_rng(0)
+    # tokens a prior can learn: few distinct values, each latent frame mostly a copy of the one before
+    base = rng.integers(0, 8, (4, 12, 12)) * 4099
+    gops = [torch.from_numpy(np.stack([np.where(rng.random((12, 12)) < 0.8, base[i], base[(i + 1) % 4])
+                                       for _ in range(3)])).int() for i in range(4)]
+    torch.save({"tokenizer": "ab" * 32, "gops": gops, "names": list("abcd")}, tmp_path / "tokens.pt")
+    cfg = dict(run_dir=str(tmp_path / "run"), tokens=str(tmp_path / "tokens.pt"),
+               val_tokens=str(tmp_path / "tokens.pt"), model=MLMConfig(dim=16, depth=2, heads=2, mlp=2),
+               steps=60, batch=8, crop=8, lr=2e-2, warmup=5, val_every=30, ckpt_every=30, log_every=10)
+    first = MLMTrainer(MLMTrainConfig(**{**cfg, "steps": 30}), quiet=True).run()
+    assert first["step"] == 30
+    second = MLMTrainer(MLMTrainConfig(**cfg), quiet=True)
+    assert second.step == 30  # resumed
+    result = second.run()
+    assert result["best_val_bits_per_token"] < 9  # from 18 bits: the 8 values and the copies are being learnt
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "val_bits_per_token" in r] == [30, 60]

@@ -1,0 +1,78 @@
+"""Which entropy mode a file uses, and the prior behind mode 1 (SPEC 3.3, 6).
+
+`EntropyCoder` is what the pipeline asks to turn a GOP's tokens into a chunk
+payload and back: mode 0 leaves both to the container (bit packing), mode 1
+runs `mlm_coding` under the zoo prior bound to the tokenizer's weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ModelError
+from .mlm_coding import DEFAULT_STEPS, decode_gop, encode_gop
+
+ENTROPY_CHOICES = ("mlm", "raw")  # --entropy: mode 1, mode 0
+DEFAULT_ENTROPY = "mlm"  # mode 1 where the tokenizer has a prior (mode 0 otherwise)
+
+
+@dataclass
+class EntropyCoder:
+    mode: int = 0
+    prior: object = None  # models.mlm_int.IntegerMLM for mode 1
+    prior_name: str = ""
+    prior_hash: bytes = bytes(32)
+    steps: int = DEFAULT_STEPS
+
+    @property
+    def header_fields(self) -> dict:
+        return {"entropy_mode": self.mode, "mlm_name": self.prior_name, "mlm_hash": self.prior_hash}
+
+    def encode(self, tokens: np.ndarray) -> bytes | None:
+        """The chunk payload of a GOP's tokens (None: mode 0, the container packs them)."""
+        return encode_gop(self.prior, tokens, self.steps) if self.mode == 1 else None
+
+    @property
+    def unpack(self) -> Callable[[bytes, tuple[int, int, int]], np.ndarray] | None:
+        """For ContainerReader.read_tokens (None: mode 0)."""
+        if self.mode != 1:
+            return None
+        return lambda payload, shape: decode_gop(self.prior, payload, shape)
+
+
+RAW = EntropyCoder()
+
+
+def coder_for_encoding(entropy: str, tokenizer_hash: bytes, steps: int = DEFAULT_STEPS,
+                       strict: bool = False) -> EntropyCoder:
+    """`--entropy mlm|raw` for a tokenizer: mlm needs the zoo's prior for these weights
+    (without one: mode 0, or ModelError when `strict`, i.e. the user asked for mlm by name)."""
+    if entropy not in ENTROPY_CHOICES:
+        raise ValueError(f"entropy {entropy!r}")
+    if entropy == "raw":
+        return RAW
+    from ..zoo.priors import load_prior, prior_for
+    entry = prior_for(tokenizer_hash)
+    if entry is None:
+        if strict:
+            raise ModelError("this tokenizer has no token prior in the zoo: use --entropy raw")
+        return RAW
+    return EntropyCoder(1, load_prior(entry), entry.name, entry.weights_hash, steps)
+
+
+def coder_for_header(header) -> EntropyCoder:
+    """The coder a file was written with: mode 0, or mode 1 under the prior its header names
+    (SPEC 3.3: refused, errors 30/31, unless the zoo has that name with that hash)."""
+    if header.entropy_mode != 1:
+        return RAW
+    from ..zoo.priors import get_prior, load_prior
+    entry = get_prior(header.mlm_name)  # ModelError 30 when unknown
+    if entry.weights_hash != header.mlm_hash:
+        raise ModelError(f"token prior '{entry.name}' is not the one this file was encoded with "
+                         f"(file says sha256 {header.mlm_hash.hex()[:12]}...)", 31)
+    if entry.config.tokenizer_sha256 != header.weights_hash.hex():
+        raise ModelError(f"token prior '{entry.name}' models another tokenizer's tokens "
+                         f"than the file's ({header.weights_hash.hex()[:12]}...)", 32)
+    return EntropyCoder(1, load_prior(entry), entry.name, entry.weights_hash)

@@ -1,0 +1,90 @@
+"""Token priors (the MLMs of entropy mode 1) in the zoo.
+
+`registry.json` has a `priors` section: name -> config (models.mlm.MLMConfig,
+with the SHA-256 of the tokenizer weights it models), one file of integer
+weights (int32 safetensors: the weights *are* the integer network of
+models.mlm_int, so every machine computes the same tables), its sha256 and a
+card. The prior of a tokenizer is found by that tokenizer's weights hash, so
+every rung of a ladder (same weights, other coding scale) shares it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from ..errors import ModelError
+from ..models.mlm import MLMConfig
+from . import read_registry, registry_path, sha256_file
+
+
+@dataclass(frozen=True)
+class PriorEntry:
+    name: str
+    config: MLMConfig
+    file: Path
+    sha256: str
+    card: dict
+
+    @property
+    def weights_hash(self) -> bytes:
+        """The container's mlm_sha256: SHA-256 of the weights file (SPEC 3.3)."""
+        return bytes.fromhex(self.sha256)
+
+
+def _entry(name: str, d: dict, root: Path) -> PriorEntry:
+    return PriorEntry(name, MLMConfig.from_dict(d["config"]), root / d["file"], d["sha256"], d.get("card", {}))
+
+
+def get_prior(name: str) -> PriorEntry:
+    path = registry_path()
+    priors = read_registry(path).get("priors", {})
+    if name not in priors:
+        raise ModelError(f"unknown token prior '{name}' (shipped: {', '.join(sorted(priors)) or 'none'})", 30)
+    return _entry(name, priors[name], path.parent)
+
+
+def list_priors() -> list[PriorEntry]:
+    path = registry_path()
+    return [_entry(name, d, path.parent) for name, d in sorted(read_registry(path).get("priors", {}).items())]
+
+
+def prior_for(tokenizer_hash: bytes) -> PriorEntry | None:
+    """The shipped prior of the tokenizer with these weights, if there is one."""
+    return next((p for p in list_priors() if p.config.tokenizer_sha256 == tokenizer_hash.hex()), None)
+
+
+def load_prior(entry: PriorEntry):
+    """The integer network of a prior (models.mlm_int.IntegerMLM), sha256-checked."""
+    from ..models.mlm_int import IntegerMLM
+    if not entry.file.exists():
+        raise ModelError(f"weights of token prior '{entry.name}' missing: {entry.file}")
+    if sha256_file(entry.file) != entry.sha256:
+        raise ModelError(f"weights of token prior '{entry.name}' do not match their sha256: {entry.file}", 31)
+    return IntegerMLM(entry.config, load_file(str(entry.file)))
+
+
+def register_prior(name: str, config: MLMConfig, tensors: dict, card: dict) -> PriorEntry:
+    """Write integer weights into the zoo and add or replace the registry entry."""
+    path = registry_path()
+    file = path.parent / "weights" / f"{name}.safetensors"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(file),
+              metadata={"config": json.dumps(config.to_dict())})
+    registry = read_registry(path)
+    registry.setdefault("priors", {})[name] = {
+        "config": config.to_dict(), "file": str(file.relative_to(path.parent)),
+        "sha256": sha256_file(file), "card": card}
+    path.write_text(json.dumps(registry, indent=2) + "\n")
+    return get_prior(name)
+
+
+def tensors_sha256(tensors: dict) -> str:
+    """A content hash of integer tensors (names, shapes, values), independent of the file layout."""
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        h.update(key.encode() + str(tuple(tensors[key].shape)).encode() + tensors[key].numpy().tobytes())
+    return h.hexdigest()
