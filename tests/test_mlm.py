@@ -251,3 +251,38 @@ def test_train_mlm_learns_and_resumes(tmp_path):
     assert result["best_val_bits_per_token"] < 9  # from 18 bits: the 8 values and the copies are being learnt
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "val_bits_per_token" in r] == [30, 60]
+
+
+def test_train_mlm_command_builds_caches_trains_and_exports(tmp_path, make_clip, monkeypatch):
+    """`tokcodec train mlm` on a zoo tokenizer: token caches, a run, then `export-mlm` gives a prior
+    that codes that tokenizer's files in mode 1."""
+    from click.testing import CliRunner
+
+    from conftest import write_clip
+    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
+    from tokcodec.zoo import register_model
+    from tokcodec.zoo.priors import prior_for
+    from tokcodec_cli.main import cli
+    monkeypatch.setenv("TOKCODEC_ZOO", str(tmp_path / "zoo" / "registry.json"))
+    torch.manual_seed(0)
+    tokenizer = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
+    entry = register_model("tiny", tokenizer.config, tokenizer.state_dict(), {}, make_default=True)
+    clip = write_clip(tmp_path / "clip.mkv", make_clip(9, 96, 128))
+    recipe = {"tokenizer": "tiny", "data": [str(clip)], "val_data": [str(clip)], "gops_per_video": 2,
+              "model": {"dim": 16, "depth": 2, "heads": 2, "mlp": 2}, "steps": 4, "batch": 2, "crop": 8,
+              "warmup": 1, "val_every": 4, "ckpt_every": 2, "log_every": 2}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    runner = CliRunner()
+    run_dir = tmp_path / "run"
+    r = runner.invoke(cli, ["train", "mlm", "--config", str(tmp_path / "recipe.json"), "--run-dir", str(run_dir), "-q"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["step"] == 4
+    assert {"tokens-train.pt", "tokens-val.pt", "last.pt", "best.pt"} <= {p.name for p in run_dir.iterdir()}
+    r = runner.invoke(cli, ["train", "export-mlm", str(run_dir), "--name", "tiny-mlm"])
+    assert r.exit_code == 0, r.output
+    assert prior_for(entry.weights_hash).name == "tiny-mlm"
+    out = tmp_path / "a.tkc"
+    r = runner.invoke(cli, ["encode", str(clip), "-o", str(out), "--entropy", "mlm", "--json", "-q"])
+    assert r.exit_code == 0 and json.loads(r.output)["prior"] == "tiny-mlm", r.output
+    r = runner.invoke(cli, ["decode", str(out), "-o", str(tmp_path / "a.y4m"), "-q"])
+    assert r.exit_code == 0, r.output
