@@ -3,7 +3,6 @@
 import dataclasses
 import importlib.util
 import io
-import json
 import re
 import struct
 import time

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tokcodec.codec.container import ContainerReader, Err, Header, write_container
+from tokcodec.codec.container import ContainerReader, Err, write_container
 from tokcodec.errors import ContainerError, InputError, ModelError
 from tokcodec.io import ColourInfo, VideoInfo, open_video
 from tokcodec_cli.main import cli

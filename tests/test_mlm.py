@@ -1,5 +1,4 @@
 """Entropy mode 1: the token prior, its integer network, range coding, files, and determinism."""
-import io
 import json
 import os
 import subprocess

@@ -7,7 +7,6 @@ entropy mode 1 vectors are decoded by tokcodec under the prior its zoo
 registers as `conformance-prior`, and by the reference decoder under the
 vectors' own copy of that file (the two are byte-identical).
 """
-import importlib.util
 import json
 import sys
 from pathlib import Path

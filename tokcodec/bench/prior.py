@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
+import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..codec.container import ContainerWriter
 from ..codec.entropy import EntropyCoder
@@ -87,8 +89,7 @@ def measure_clip(ref, model, entry, prior, prior_entry, gop: int, steps_list: li
             model.decode(torch.from_numpy(g)[None])
     tok_decode = time.perf_counter() - t0
     count = sum(g.size for g in gops)
-    info = VideoInfo(ref.width, ref.height, __import__("fractions").Fraction(ref.fps).limit_denominator(1001),
-                     len(frames), ColourInfo())
+    info = VideoInfo(ref.width, ref.height, Fraction(ref.fps).limit_denominator(1001), len(frames), ColourInfo())
     pixels = ref.width * ref.height * len(frames)
     mode0 = container_bytes(make_header(info, entry, gop, len(frames)), gops, [len(c) for c in chunks],
                             [None] * len(gops))
@@ -120,7 +121,9 @@ def measure_clip(ref, model, entry, prior, prior_entry, gop: int, steps_list: li
 
 
 def summarise(rows: list[dict], steps_list: list[int]) -> dict:
-    mean = lambda key: float(np.mean([r[key] for r in rows]))  # noqa: E731
+    def mean(key: str) -> float:
+        return float(np.mean([r[key] for r in rows]))
+
     s = {"clips": len(rows), "order0_bits_per_token": mean("order0_bits_per_token"),
          "copy_previous_bits_per_token": mean("copy_previous_bits_per_token"), "mode0_bpp": mean("mode0_bpp"),
          "tokenizer_encode_fps": mean("tokenizer_encode_fps"), "tokenizer_decode_fps": mean("tokenizer_decode_fps")}
@@ -161,11 +164,10 @@ def main(argv=None) -> None:
     prior = load_prior(prior_entry)
     steps_list = [int(s) for s in args.steps.split(",")]
     rows = []
-    from tqdm import tqdm
     for src in tqdm(sources, desc="clips", unit="clip"):
         ref = make_reference(src, cfg["frames"], tuple(cfg["size"]))
         rows.append(measure_clip(ref, model, entry, prior, prior_entry, args.gop, steps_list))
-    result = {"command": "python -m tokcodec.bench.prior " + " ".join(argv or __import__("sys").argv[1:]),
+    result = {"command": "python -m tokcodec.bench.prior " + " ".join(argv or sys.argv[1:]),
               "model": entry.name, "prior": prior_entry.name, "prior_sha256": prior_entry.sha256,
               "gop": args.gop, "threads": args.threads, "torch": torch.__version__,
               "summary": summarise(rows, steps_list), "clips": rows}

@@ -22,9 +22,7 @@ The normative description is bitstream_spec/SPEC.md, annex B.
 """
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
