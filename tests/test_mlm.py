@@ -1,4 +1,5 @@
 """Entropy mode 1: the token prior, its integer network, range coding, files, and determinism."""
+import io
 import json
 import os
 import subprocess
@@ -285,3 +286,35 @@ def test_train_mlm_command_builds_caches_trains_and_exports(tmp_path, make_clip,
     assert r.exit_code == 0 and json.loads(r.output)["prior"] == "tiny-mlm", r.output
     r = runner.invoke(cli, ["decode", str(out), "-o", str(tmp_path / "a.y4m"), "-q"])
     assert r.exit_code == 0, r.output
+
+
+def test_hostile_mode_1_payloads_end_in_a_clean_error(prior_zoo, make_clip, tmp_path):
+    """Payload bytes changed in a file whose CRCs are then made consistent again (rewritten), so the
+    bytes reach the range decoder: each gives the right tokens or error 25 for that chunk, never
+    wrong tokens or another exception."""
+    from tokcodec.codec.container import ContainerWriter
+    from tokcodec.codec.entropy import coder_for_header
+    path = encode_clip(make_clip, tmp_path / "m1.tkc")
+    with ContainerReader(path) as reader:
+        header, unpack = reader.header, coder_for_header(reader.header).unpack
+        payloads = [reader.read_payload(i) for i in range(header.num_gops)]
+        tokens = [reader.read_tokens(i, unpack) for i in range(header.num_gops)]
+        frames = [c.num_frames for c in reader.chunks]
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for trial in range(40):
+        bad = bytearray(payloads[1])
+        for _ in range(1 + trial % 4):  # 1-4 bytes of chunk 1's payload (the schedule byte too)
+            bad[int(rng.integers(len(bad)))] = int(rng.integers(256))
+        out = io.BytesIO()
+        with ContainerWriter(out, header) as writer:
+            for i, payload in enumerate([payloads[0], bytes(bad)] + payloads[2:]):
+                writer.write_chunk(i, frames[i], tokens[i], payload)
+        with ContainerReader(out.getvalue()) as reader:
+            assert np.array_equal(reader.read_tokens(0, unpack), tokens[0])
+            try:
+                outcomes.add("same" if np.array_equal(reader.read_tokens(1, unpack), tokens[1]) else "wrong")
+            except ContainerError as e:
+                assert e.code == Err.TOKENS_MISMATCH, e
+                outcomes.add(25)
+    assert "wrong" not in outcomes and 25 in outcomes
