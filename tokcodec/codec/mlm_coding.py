@@ -31,8 +31,10 @@ def _frame_plan(height: int, width: int, steps: int) -> list[tuple[torch.Tensor,
 
 def _tables(prior: IntegerMLM, frame: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None,
             t: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    features = prior.hidden(frame, known, prev, t)
-    lo, hi = prior.frequencies(features.reshape(-1, features.shape[-1])[torch.from_numpy(positions)])
+    if positions.size == 0:  # a group with no position in this grid (e.g. 1 x 1): nothing to code
+        empty = np.zeros((0, prior.config.vocab), dtype=np.int64)
+        return empty, empty
+    lo, hi = prior.frequencies(prior.hidden(frame, known, prev, t, torch.from_numpy(positions)))
     return lo.numpy(), hi.numpy()
 
 
