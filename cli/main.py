@@ -61,23 +61,36 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
         raise TokcodecError(f"{output} exists (use --force to overwrite)")
     import dataclasses
 
-    from tokcodec.codec.entropy import DEFAULT_ENTROPY, coder_for_encoding
-    from tokcodec.codec.pipeline import encode_video, rung_for_bpp
+    from tokcodec.codec.entropy import DEFAULT_ENTROPY, coder_for_encoding, payload_factor
+    from tokcodec.codec.pipeline import encode_video, rungs_for_bpp
     from tokcodec.io import open_video
-    from tokcodec.zoo import load_model
+    from tokcodec.zoo import get_entry, load_model
     device = resolve_device(device)
-    model = _model_name(model, quality)
-    with open_video(input_path, fps=fps) as reader:
-        if target_bpp is not None:
+    strict = entropy == "mlm"  # asked for by name: no prior is an error (the default falls back to mode 0)
+    entropy = entropy or DEFAULT_ENTROPY
+    attempts = [_model_name(model, quality)]
+    if target_bpp is not None:  # mode 0: the exact rate picks the rung; mode 1: an estimate, checked after
+        with open_video(input_path, fps=fps) as reader:
             frames = min((n for n in (reader.info.num_frames, max_frames) if n), default=None)
-            model, bpp = rung_for_bpp(target_bpp, dataclasses.replace(reader.info, num_frames=frames), gop)
-            if bpp > target_bpp and not quiet:
-                click.echo(f"note: no rung fits {target_bpp} bpp; using the lowest, {model} ({bpp:.4f} bpp)", err=True)
-        tokenizer, entry = load_model(model, device=device)
-        coder = coder_for_encoding(entropy or DEFAULT_ENTROPY, entry.weights_hash, int(mlm_steps),
-                                   strict=entropy == "mlm")
-        stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device, force=force,
-                             quiet=quiet, max_frames=max_frames, coder=coder)
+            info = dataclasses.replace(reader.info, num_frames=frames)
+        factor = payload_factor(entropy, get_entry("default").weights_hash)
+        rungs = rungs_for_bpp(target_bpp, info, gop, factor)
+        if rungs[0][1] > target_bpp and not quiet:
+            click.echo(f"note: no rung fits {target_bpp} bpp; using the lowest, {rungs[0][0]} "
+                       f"({rungs[0][1]:.4f} bpp{' expected' if factor < 1 else ''})", err=True)
+        attempts = [name for name, _ in rungs]
+    for i, name in enumerate(attempts):
+        with open_video(input_path, fps=fps) as reader:
+            tokenizer, entry = load_model(name, device=device)
+            coder = coder_for_encoding(entropy, entry.weights_hash, int(mlm_steps), strict=strict)
+            # a second try replaces the file this command just wrote
+            stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device,
+                                 force=force or i > 0, quiet=quiet, max_frames=max_frames, coder=coder)
+        if target_bpp is None or stats.bpp <= target_bpp or i == len(attempts) - 1:
+            break
+        if not quiet:
+            click.echo(f"note: {name} gave {stats.bpp:.4f} bpp, above {target_bpp}: trying {attempts[i + 1]}",
+                       err=True)
     # What the source had that the file does not keep, and a source that ended early (exit 3).
     warnings = reader.info.notes + ([reader.ended_early] if reader.ended_early else [])
     from tokcodec.zoo import ladder

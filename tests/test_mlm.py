@@ -318,3 +318,34 @@ def test_hostile_mode_1_payloads_end_in_a_clean_error(prior_zoo, make_clip, tmp_
                 assert e.code == Err.TOKENS_MISMATCH, e
                 outcomes.add(25)
     assert "wrong" not in outcomes and 25 in outcomes
+
+
+def test_bpp_in_mode_1_estimates_then_checks_the_rate(prior_zoo, tmp_path, make_clip, monkeypatch):
+    """--bpp picks a rung by an estimate of mode 1's rate (the prior's card), and when the file comes out
+    above the target it encodes again one rung lower: the result fits, or is the lowest rung."""
+    from click.testing import CliRunner
+
+    from conftest import write_clip
+    from tokcodec.codec.pipeline import predicted_bpp
+    from tokcodec.io import open_video
+    from tokcodec.zoo import get_entry
+    from tokcodec_cli.main import cli
+    registry = json.loads(prior_zoo.read_text())
+    for scale in (0.5, 1.5):
+        registry["models"][f"tiny-x{scale:g}"] = {"weights_from": "tiny", "coding_scale": scale, "card": {}}
+    registry["ladder"] = ["tiny-x0.5", "tiny", "tiny-x1.5"]
+    registry["priors"]["tiny-prior"]["card"]["metrics"] = {"bits_per_token": 1.0}  # far too optimistic
+    path = prior_zoo.parent / "ladder.json"
+    path.write_text(json.dumps(registry))
+    monkeypatch.setenv("TOKCODEC_ZOO", str(path))
+    clip = write_clip(tmp_path / "in.mkv", make_clip(9, 96, 160))  # payloads well above the headers
+    with open_video(clip) as reader:
+        mode0 = predicted_bpp(reader.info, get_entry("tiny"), 9)
+    target = mode0 * 0.6
+    r = CliRunner().invoke(cli, ["encode", str(clip), "-o", str(tmp_path / "a.tkc"), "--bpp", str(target),
+                                 "--gop", "9", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["entropy_mode"] == 1 and "tiny-x1.5 gave" in r.stderr, (summary, r.stderr)  # estimate too high
+    assert summary["bpp"] <= target or summary["model"] == "tiny-x0.5"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tkc", "in.mkv"]  # one output, no temporaries

@@ -62,6 +62,17 @@ def coder_for_encoding(entropy: str, tokenizer_hash: bytes, steps: int = DEFAULT
     return EntropyCoder(1, load_prior(entry), entry.name, entry.weights_hash, steps)
 
 
+def payload_factor(entropy: str, tokenizer_hash: bytes) -> float:
+    """The expected size of a mode 1 payload against mode 0's, from the prior's card (its measured bits
+    per token over 2 * sub_bits); 1.0 for raw or without a prior. An estimate: content decides."""
+    if entropy != "mlm":
+        return 1.0
+    from ..zoo.priors import prior_for
+    entry = prior_for(tokenizer_hash)
+    bits = entry.card.get("metrics", {}).get("bits_per_token") if entry else None
+    return min(1.0, bits / entry.config.token_bits) if bits else 1.0
+
+
 def coder_for_header(header) -> EntropyCoder:
     """The coder a file was written with: mode 0, or mode 1 under the prior its header names
     (SPEC 3.3: refused, errors 30/31, unless the zoo has that name with that hash)."""

@@ -165,25 +165,27 @@ def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int =
     return header
 
 
-def predicted_bpp(info: VideoInfo, entry: ModelEntry, gop: int) -> float:
-    """bpp of the mode-0 file `encode_video` would write: the token grid fixes every byte (SPEC 5, 6.1, 9)."""
+def predicted_bpp(info: VideoInfo, entry: ModelEntry, gop: int, payload_factor: float = 1.0) -> float:
+    """bpp of the mode-0 file `encode_video` would write: the token grid fixes every byte (SPEC 5, 6.1, 9).
+    With `payload_factor` < 1 the payloads are scaled by it: an estimate for mode 1, not a prediction."""
     frames = info.num_frames or gop
     header = make_header(info, entry, gop, frame_count=frames)
     size = len(header.to_bytes()) + INDEX_OVERHEAD + FOOTER_SIZE
     for g in range(header.num_gops):
         grid = header.latent_shape(header.gop_frames(g))
-        size += CHUNK_HEADER_SIZE + INDEX_ENTRY_SIZE + packed_size(math.prod(grid), header.token_bits)
+        size += CHUNK_HEADER_SIZE + INDEX_ENTRY_SIZE + payload_factor * packed_size(math.prod(grid), header.token_bits)
     return size * 8 / (info.width * info.height * frames)
 
 
-def rung_for_bpp(target: float, info: VideoInfo, gop: int) -> tuple[str, float]:
-    """The ladder rung with the highest predicted bpp not above `target` (else the lowest rung), and its bpp."""
-    rungs = [(predicted_bpp(info, get_entry(name), gop), name) for name in ladder()]
+def rungs_for_bpp(target: float, info: VideoInfo, gop: int, payload_factor: float = 1.0) -> list[tuple[str, float]]:
+    """(rung, predicted bpp) to try for `--bpp target`, best first: the rung with the highest predicted
+    bpp not above `target` (else the lowest rung), then the rungs below it. Mode 0's prediction is
+    exact, so its first rung fits; a mode 1 estimate (`payload_factor`) may not, hence the others."""
+    rungs = sorted((predicted_bpp(info, get_entry(name), gop, payload_factor), name) for name in ladder())
     if not rungs:
         raise ModelError("the zoo has no models")
-    fitting = [r for r in rungs if r[0] <= target]
-    bpp, name = max(fitting) if fitting else min(rungs)
-    return name, bpp
+    first = max((i for i, r in enumerate(rungs) if r[0] <= target), default=0)
+    return [(name, bpp) for bpp, name in reversed(rungs[:first + 1])]
 
 
 def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path | BinaryIO, model: Tokenizer,
