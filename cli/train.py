@@ -122,7 +122,9 @@ def mlm(config_file, run_dir, tokenizer, data_cache, steps, max_minutes, device,
     from tokcodec.train.mlm import MLMTrainConfig, MLMTrainer, prepare_token_caches
     raw = json.loads(Path(config_file).read_text())
     name = tokenizer or raw.get("tokenizer", "default")
-    train_cache, val_cache = prepare_token_caches(name, raw, Path(run_dir), data_cache, resolve_device(device), quiet)
+    train_cache, val_cache, digest = prepare_token_caches(name, raw, Path(run_dir), data_cache, resolve_device(device),
+                                                         quiet)
+    raw["model"] = {**raw.get("model", {}), "tokenizer_sha256": digest}
     overrides = {"steps": steps, "max_minutes": max_minutes}
     fields = {k: v for k, v in raw.items() if k in MLMTrainConfig.__dataclass_fields__}
     fields.update({k: v for k, v in overrides.items() if v is not None})

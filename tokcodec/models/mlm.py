@@ -222,9 +222,3 @@ class TokenMLM(nn.Module):
         ce = ce + F.cross_entropy(logits[1][where], hi[where], reduction="sum")
         return ce / math.log(2)
 
-
-def macs_per_token(cfg: MLMConfig) -> int:
-    """Multiply-adds per token and pass (linear layers, attention, both heads)."""
-    d, t = cfg.dim, cfg.window ** 2
-    per_layer = 3 * d * d + d * d + 2 * cfg.mlp * d * d + 2 * t * d
-    return cfg.depth * per_layer + 2 * d * cfg.vocab

@@ -61,26 +61,26 @@ class MLMTrainConfig:
 
 
 def prepare_token_caches(tokenizer: str, recipe: dict, run_dir: Path, data_cache: str | None, device: str,
-                         quiet: bool = False) -> tuple[Path, Path | None]:
-    """RUN_DIR/tokens-train.pt and tokens-val.pt for the zoo tokenizer, built unless already there."""
-    from ..zoo import load_model
+                         quiet: bool = False) -> tuple[Path, Path | None, str]:
+    """RUN_DIR/tokens-train.pt and tokens-val.pt for the zoo tokenizer, built unless already there, and
+    the tokenizer's weights hash (the trainer refuses caches of other weights). The tokenizer is only
+    loaded when a cache has to be built."""
+    from ..zoo import get_entry, load_model
     from .data import FrameBank
-    model, entry = load_model(tokenizer, device=device)
-    digest = entry.weights_hash.hex()
+    digest = get_entry(tokenizer).weights_hash.hex()
     run_dir.mkdir(parents=True, exist_ok=True)
     caches = {"train": (run_dir / "tokens-train.pt", recipe["data"], data_cache, (1.0, 0.5)),
               "val": (run_dir / "tokens-val.pt", recipe.get("val_data", []), None, (1.0,))}
+    model = None
     for path, sources, frames_cache, scales in caches.values():
-        if not sources:
+        if not sources or path.exists():
             continue
-        if path.exists():
-            load_token_cache(path, digest)  # refuses tokens of another tokenizer
-            continue
+        model = model or load_model(tokenizer, device=device)[0]
         bank = FrameBank.load(sources, max_side=recipe.get("max_side", 640), quiet=quiet, cache=frames_cache)
         build_token_cache(model, digest, bank, path, gops_per_video=recipe.get("gops_per_video", 6),
                           scales=scales, quiet=quiet)
     val = caches["val"][0]
-    return caches["train"][0], val if val.exists() else None
+    return caches["train"][0], val if val.exists() else None, digest
 
 
 def lr_at(step: int, cfg: MLMTrainConfig) -> float:

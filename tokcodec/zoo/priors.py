@@ -9,7 +9,6 @@ every rung of a ladder (same weights, other coding scale) shares it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +80,3 @@ def register_prior(name: str, config: MLMConfig, tensors: dict, card: dict) -> P
     path.write_text(json.dumps(registry, indent=2) + "\n")
     return get_prior(name)
 
-
-def tensors_sha256(tensors: dict) -> str:
-    """A content hash of integer tensors (names, shapes, values), independent of the file layout."""
-    h = hashlib.sha256()
-    for key in sorted(tensors):
-        h.update(key.encode() + str(tuple(tensors[key].shape)).encode() + tensors[key].numpy().tobytes())
-    return h.hexdigest()
