@@ -1,4 +1,4 @@
-"""Reference decoder for .tkc version 1, spec revision 1.2, written from SPEC.md alone (no tokcodec import).
+"""Reference decoder for .tkc version 1, spec revision 1.3, written from SPEC.md alone (no tokcodec import).
 
     python bitstream_spec/reference_decoder.py FILE.tkc [--prior NAME=PATH ...]
         # header and tokens (or errors) as JSON; --prior: the weights file of a token prior (mode 1)
@@ -7,13 +7,14 @@ numpy and the standard library only, plus `range_coder.py` next to it (the
 range decoder of annex C, written from that annex). It favours plain code over
 speed (mode 0 payloads are unpacked through one big Python integer; the mode 1
 prior runs on int64 arrays, a window and a head at a time). `decode(data,
-priors=...)` returns (header dict, list per GOP of either a token array
-(T', H', W') or a RefError for that chunk); file-level problems raise RefError.
+priors=...)` returns (header dict, list per GOP of either a `Gop` (the token
+array (T', H', W') and the chunk's colour offset) or a RefError for that
+chunk); file-level problems raise RefError.
 `priors` maps a token prior's name (mlm_name, section 3.3) to the path of its
 weights file (annex B.2); a mode 1 file whose prior is not there is error 30. Every RefError carries the error's number and name from the table of
 section 7.1. The header dict uses the field names of section 3.1 and has
 display_width, display_height and resampler only when the file has a DISP
-record. `reconstruct(...)` turns tokens into frames with the conformance model
+record. `reconstruct(...)` turns a GOP into frames with the conformance model
 of annex A.5. Section numbers refer to SPEC.md.
 """
 
@@ -25,6 +26,7 @@ import struct
 import sys
 import zlib
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
@@ -153,7 +155,12 @@ def chunk_header(d, p):  # section 4.1; None if marker or CRC is wrong
         return None
     if crc(d[p:p + 28]) != struct.unpack_from("<I", d, p + 28)[0]:
         return None
-    return struct.unpack_from("<5I", d, p + 4)  # gop, frames, length, payload crc, tokens crc
+    return struct.unpack_from("<5I3b", d, p + 4)  # gop, frames, length, payload crc, tokens crc, colour offset
+
+
+class Gop(NamedTuple):  # a decoded chunk
+    tokens: np.ndarray  # (T', H', W') int64
+    colour_offset: tuple  # R'G'B' in quarter levels (4.1), for annex A.3
 
 
 def read_index(d, h, L, G):  # section 5: (offsets, entries) or None when the index is unusable
@@ -198,9 +205,9 @@ def decode_chunk(d, h, g, off, entry, prior):  # section 7.2, step 5: errors 20-
     c = chunk_header(d, off)
     if c is None:
         return RefError(21)
-    if c[0] != g or (entry is not None and tuple(c[1:]) != tuple(entry)):
+    if c[0] != g or (entry is not None and tuple(c[1:5]) != tuple(entry)):
         return RefError(22)
-    frames, length, payload_crc, tokens_crc = c[1:]
+    frames, length, payload_crc, tokens_crc = c[1:5]
     shape = grid(h, frames)
     count = shape[0] * shape[1] * shape[2]
     if length > 1 << 24:
@@ -221,11 +228,11 @@ def decode_chunk(d, h, g, off, entry, prior):  # section 7.2, step 5: errors 20-
             return e
     if crc(tokens.astype("<u4").tobytes()) != tokens_crc:  # section 4.2
         return RefError(25)
-    return tokens
+    return Gop(tokens, tuple(c[5:8]))
 
 
 def decode(data, scan_index=True, priors=None):
-    """(header, per-GOP tokens or RefError); `scan_index=False`: stop with error 13 on an unusable index.
+    """(header, per-GOP `Gop` or RefError); `scan_index=False`: stop with error 13 on an unusable index.
 
     `priors`: token prior name -> path of its weights file, for entropy mode 1 (section 3.3)."""
     d = bytes(data)
@@ -469,12 +476,13 @@ def resolve_model(h):  # A.4: errors 30-32
     return model
 
 
-def reconstruct(h, tokens, frames, quantizer, bits_or_levels):  # A.3: one GOP's tokens -> uint8 frames
+def reconstruct(h, gop, frames, quantizer, bits_or_levels):  # A.3: one GOP -> uint8 frames
     """(frames, display height, display width, 3) uint8 RGB with the conformance model."""
-    T, H, W = tokens.shape
-    values = np.array([token_values(int(t), quantizer, bits_or_levels) for t in tokens.reshape(-1)])
+    T, H, W = gop.tokens.shape
+    values = np.array([token_values(int(t), quantizer, bits_or_levels) for t in gop.tokens.reshape(-1)])
     x = conformance_network(values.reshape(T, H, W, -1), h["temporal_stride"], h["spatial_stride"])
     x = x[:, :frames, :h["height"], :h["width"]]
+    x = x + np.array(gop.colour_offset, dtype=np.float64).reshape(3, 1, 1, 1) / (4 * 127.5)
     dw, dh = h.get("display_width", h["width"]), h.get("display_height", h["height"])
     if (dw, dh) != (h["width"], h["height"]):
         x = resize_axis(resize_axis(x, dh, 2), dw, 3)
@@ -494,6 +502,6 @@ if __name__ == "__main__":
         except RefError as e:
             print(json.dumps({"error": {"code": e.code, "name": e.name}}))
             sys.exit(1)
-    out = [{"error": {"code": c.code, "name": c.name}} if isinstance(c, RefError) else {"tokens": c.tolist()}
-           for c in chunks]
+    out = [{"error": {"code": c.code, "name": c.name}} if isinstance(c, RefError)
+           else {"tokens": c.tokens.tolist(), "colour_offset": list(c.colour_offset)} for c in chunks]
     print(json.dumps({"header": header, "chunks": out}))

@@ -43,13 +43,15 @@ def cli():
                    "where the zoo has a prior); raw: 18-bit packing (mode 0).")
 @click.option("--mlm-steps", type=click.Choice(["1", "2", "4"]), default="4", show_default=True,
               help="Mode 1 schedule: groups per latent frame (fewer: faster, more bits).")
+@click.option("--colour-offset/--no-colour-offset", "fix_colour", default=True, show_default=True,
+              help="Send each GOP's mean-colour correction (costs a quarter of a decode when encoding).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @device_option
 @force_option
 @quiet_option
 @friendly_errors
-def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps, entropy, mlm_steps, as_json, device,
-           force, quiet):
+def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps, entropy, mlm_steps, fix_colour,
+           as_json, device, force, quiet):
     """Encode a video, frame folder or image IN into a .tkc container.
 
     The rate is set by the model: --quality N picks rung N of the rate ladder,
@@ -85,7 +87,8 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
             coder = coder_for_encoding(entropy, entry.weights_hash, int(mlm_steps), strict=strict)
             # a second try replaces the file this command just wrote
             stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device,
-                                 force=force or i > 0, quiet=quiet, max_frames=max_frames, coder=coder)
+                                 force=force or i > 0, quiet=quiet, max_frames=max_frames, coder=coder,
+                                 fix_colour=fix_colour)
         if target_bpp is None or stats.bpp <= target_bpp or i == len(attempts) - 1:
             break
         if not quiet:
@@ -168,9 +171,11 @@ def info(input_path, as_json):
                 problem = str(e).removeprefix(f"{reader.name}: ")
             chunk_bytes = c.size if c is not None else 0
             tokens = math.prod(h.latent_shape(frames))
+            offset = reader.colour_offset(gop) if problem is None else None
             chunks.append({"gop": gop, "frames": frames, "bytes": chunk_bytes,
                            "bpp": chunk_bytes * 8 / (display_w * display_h * frames),
                            "bits_per_token": (c.payload_length * 8 / tokens) if c is not None else None,
+                           "colour_offset": [v / 4 for v in offset] if offset else None,  # 8-bit levels
                            "ok": problem is None,
                            **({"problem": problem} if problem else {})})
         d = {"file": str(input_path), "bytes": size, "bpp": size * 8 / pixels,
@@ -227,8 +232,10 @@ def _print_info(d: dict, h, entropy_modes: dict) -> None:
     first = 0
     for c in d["chunks"]:
         status = "ok" if c["ok"] else f"DAMAGED: {safe_text(c['problem'])}"
+        offset = c["colour_offset"]
+        colour = (", colour offset R'G'B' " + " ".join(f"{v:+g}" for v in offset)) if offset and any(offset) else ""
         lines.append(f"    GOP {c['gop']}: frames {first}-{first + c['frames'] - 1} ({c['frames']}), "
-                     f"{c['bytes']} bytes, {c['bpp']:.5f} bpp, {status}")
+                     f"{c['bytes']} bytes, {c['bpp']:.5f} bpp{colour}, {status}")
         first += c["frames"]
     lost = [c for c in d["chunks"] if not c["ok"]]
     if lost:
@@ -279,11 +286,13 @@ def models(as_json):
 @click.option("--frames", default=33, show_default=True, help="Frames per clip.")
 @click.option("--gop", default=17, show_default=True, help="Frames per GOP.")
 @click.option("-o", "--output", help="Write the JSON result here (else stdout).")
+@click.option("--colour-offset/--no-colour-offset", "fix_colour", default=True, show_default=True,
+              help="Encode with colour offsets; --no-colour-offset measures the tokenizer's own colour.")
 @device_option
 @force_option
 @quiet_option
 @friendly_errors
-def evaluate(clips, model, quality, size, frames, gop, output, device, force, quiet):
+def evaluate(clips, model, quality, size, frames, gop, output, fix_colour, device, force, quiet):
     """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
     from tokcodec.evaluate import evaluate_model
     from tokcodec.io import atomic_output
@@ -298,7 +307,7 @@ def evaluate(clips, model, quality, size, frames, gop, output, device, force, qu
     # Claim the output before the (long) measurement, so a bad path fails at once.
     with atomic_output(output, force=force) if output else contextlib.nullcontext() as out:
         result = evaluate_model(tokenizer, entry, list(clips), (width, height), frames, gop, device,
-                                progress=not quiet)
+                                progress=not quiet, fix_colour=fix_colour)
         text = json.dumps(result, indent=2)
         if out:
             Path(out.tmp).write_text(text + "\n")

@@ -10,6 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from tokcodec.codec import colour_offset
 from tokcodec.codec.container import ContainerReader
 from tokcodec.codec.pipeline import pad_gop
 from tokcodec.io import read_frames
@@ -33,12 +34,15 @@ def test_round_trip_odd_sizes_is_the_models_reconstruction(zoo, tmp_path, make_c
     assert code == 0, out
     decoded, info = read_frames(tmp_path / "dec")
     assert len(decoded) == frames and decoded[0].shape == (height, width, 3)
-    # Lossless output == what the tokenizer reconstructs from the same frames, GOP by GOP.
+    # Lossless output == what the tokenizer reconstructs from the same frames, GOP by GOP,
+    # shifted by the GOP's colour offset (SPEC A.3).
     model, _ = load_model("default")
     source, _ = read_frames(clip)
+    reader = ContainerReader(tmp_path / "a.tkc")
     for start in range(0, frames, 5):
         gop = source[start:start + 5]
         recon = model.decode(model.encode(pad_gop(gop, model)))[:, :, :len(gop), :height, :width]
+        recon = colour_offset.apply(recon, reader.colour_offset(start // 5))
         expect = ((recon[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
         assert np.array_equal(np.stack(decoded[start:start + 5]), expect)
 
@@ -173,12 +177,15 @@ def test_ladder_rung_codes_resized_frames_and_decodes_to_display_size(ladder_zoo
     assert summary["bpp"] == pytest.approx(d["bpp"], abs=1e-6)
     assert run("decode", tmp_path / "a.tkc", "-o", tmp_path / "dec/", "-q")[0] == 0
     decoded, _ = read_frames(tmp_path / "dec")
-    # The decoder's frames are the model's reconstruction at 20x12, resized back to 40x24.
+    # The decoder's frames are the model's reconstruction at 20x12, plus the GOP's colour offset,
+    # resized back to 40x24.
     model, _ = load_model("tiny")
     source, _ = read_frames(clip)
+    reader = ContainerReader(tmp_path / "a.tkc")
     for start in range(0, 7, 5):
         gop = source[start:start + 5]
         recon = model.decode(model.encode(pad_gop(gop, model, (20, 12))))[:, :, :len(gop), :12, :20]
+        recon = colour_offset.apply(recon, reader.colour_offset(start // 5))
         assert np.array_equal(np.stack(decoded[start:start + 5]), to_frames(resize(recon, 40, 24)))
 
 

@@ -45,6 +45,26 @@ def test_shipped_model_round_trip_on_real_clip(example_clip, tmp_path, monkeypat
     assert quality > 16.0, quality
 
 
+def test_shipped_model_colour_offsets_on_real_clip(example_clip, monkeypatch):
+    """The offsets measure and correct the shipped tokenizer's mean-colour error on a real clip."""
+    from tokcodec.codec.container import ContainerReader
+    from tokcodec.evaluate import code_frames, colour_bias
+    from tokcodec.zoo import load_model
+    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    model, entry = load_model("default")
+    source, _ = read_frames(example_clip, max_frames=17)
+    plain_data, plain, _ = code_frames(source, model, entry, fix_colour=False)
+    data, fixed, _ = code_frames(source, model, entry)
+    offset = ContainerReader(data).colour_offset(0)
+    before = colour_bias(np.stack(source), np.stack(plain))
+    after = colour_bias(np.stack(source), np.stack(fixed))
+    assert max(map(abs, before)) > 1.0, before  # tc-2 leaves about 1.3 levels of red and blue here
+    # each channel's offset is (about) the bias the tokenizer left, negated, in quarter levels
+    assert all(abs(o / 4 + b) < 0.75 for o, b in zip(offset, before)), (offset, before)
+    assert max(map(abs, after)) < 0.75, after
+    assert ContainerReader(plain_data).colour_offset(0) == (0, 0, 0)
+
+
 def test_shipped_ladder_spans_the_rates_and_its_lowest_rung_decodes(example_clip, tmp_path, monkeypatch):
     from tokcodec.codec.pipeline import predicted_bpp
     from tokcodec.io import open_video

@@ -123,8 +123,19 @@ def test_header_strides_and_token_bits_must_match_the_model(tiny_tkc, tmp_path, 
 def test_decode_never_reports_success_with_fewer_frames(tiny_tkc, tmp_path, monkeypatch):
     from tokcodec.codec import pipeline
     real = pipeline.decode_gop
-    monkeypatch.setattr(pipeline, "decode_gop", lambda *a, **k: real(*a, **k)[:-1])  # a model that drops one
-    with pytest.raises(AssertionError):
+    monkeypatch.setattr(pipeline, "decode_gop", lambda *a, **k: list(real(*a, **k))[:-1])  # drops a frame
+    with pytest.raises(ContainerError, match="decoded .* frames, the header announces"):
+        pipeline.decode_container(tiny_tkc, tmp_path / "out.y4m", quiet=True)
+    assert not (tmp_path / "out.y4m").exists()
+
+
+def test_a_model_that_decodes_too_few_frames_is_an_error(tiny_tkc, tmp_path, monkeypatch):
+    from tokcodec.codec import pipeline
+    from tokcodec.models.tokenizer import Tokenizer
+    real = Tokenizer.decode_stream
+    monkeypatch.setattr(Tokenizer, "decode_stream", lambda self, tokens, sampled=False:
+                        (x[:, :, :-1] for x in real(self, tokens, sampled)))
+    with pytest.raises(ModelError, match="decoded fewer frames"):
         pipeline.decode_container(tiny_tkc, tmp_path / "out.y4m", quiet=True)
     assert not (tmp_path / "out.y4m").exists()
 

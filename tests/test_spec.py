@@ -50,7 +50,7 @@ def tokcodec_result(data: bytes, scan: bool = True, mode1: bool = True):
             out = []
             for i in range(reader.header.num_gops):
                 try:
-                    out.append(reader.read_tokens(i, unpack).tolist())
+                    out.append([reader.read_tokens(i, unpack).tolist(), list(reader.colour_offset(i))])
                 except ContainerError as e:
                     out.append(e.code)
             return out
@@ -63,14 +63,14 @@ def reference_result(data: bytes, scan: bool = True):
         _, chunks = ref.decode(data, scan_index=scan, priors=PRIORS)
     except ref.RefError as e:
         return e.code
-    return [c.code if isinstance(c, ref.RefError) else c.tolist() for c in chunks]
+    return [c.code if isinstance(c, ref.RefError) else [c.tokens.tolist(), list(c.colour_offset)] for c in chunks]
 
 
 def expected_result(meta: dict, scan: bool = True):
     error = meta.get("error_without_scan") if not scan and "error_without_scan" in meta else meta["error"]
     if error is not None:
         return error["code"]
-    return [c["error"]["code"] if "error" in c else c["tokens"] for c in meta["chunks"]]
+    return [c["error"]["code"] if "error" in c else [c["tokens"], c["colour_offset"]] for c in meta["chunks"]]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -160,16 +160,30 @@ def test_token_to_latent_values():
     assert lfq_1["values"] == [1.0] + [-1.0] * 17
 
 
-def test_conformance_model_frames_within_tolerance():
-    data = (VECTORS / "model_fsq_20x12.tkc").read_bytes()
-    meta = json.loads((VECTORS / "model_fsq_20x12.json").read_text())
+@pytest.mark.parametrize("name, shape", [("model_fsq_20x12", (5, 17, 30, 3)), ("model_offset_20x12", (10, 17, 30, 3))])
+def test_conformance_model_frames_within_tolerance(name, shape):
+    data = (VECTORS / f"{name}.tkc").read_bytes()
+    meta = json.loads((VECTORS / f"{name}.json").read_text())
     model = meta["model"]
     expected = np.frombuffer((VECTORS / model["frames_file"]).read_bytes(), np.uint8).reshape(model["frames_shape"])
     header, chunks = ref.decode(data)
     assert ref.resolve_model(header)["network"] == "conformance"
-    frames = ref.reconstruct(header, chunks[0], header["frame_count"], model["quantizer"], model["levels"])
-    assert frames.shape == expected.shape == (5, 17, 30, 3)  # display size, every frame of the GOP
+    frames = np.concatenate([ref.reconstruct(header, gop, ref.gop_frames(header, g), model["quantizer"], model["levels"])
+                             for g, gop in enumerate(chunks)])
+    assert frames.shape == expected.shape == shape  # display size, every frame of every GOP
     assert np.abs(frames.astype(int) - expected).max() <= model["tolerance"]
+
+
+def test_colour_offset_moves_the_mean_by_its_quarter_levels():
+    """model_offset_20x12's first GOP, decoded with and without its offsets (-128, 37, 127): the
+    means move by about -32, +9.25 and +31.75 levels (less where samples clip at 0 or 255)."""
+    header, chunks = ref.decode((VECTORS / "model_offset_20x12.tkc").read_bytes())
+    gop = chunks[0]
+    with_offset = ref.reconstruct(header, gop, 5, "fsq", [8] * 6).astype(float)
+    without = ref.reconstruct(header, gop._replace(colour_offset=(0, 0, 0)), 5, "fsq", [8] * 6).astype(float)
+    shift = (with_offset - without).mean((0, 1, 2))
+    assert gop.colour_offset == (-128, 37, 127)
+    assert -32.5 < shift[0] < -20 and 8 < shift[1] < 10.5 and 20 < shift[2] < 32.5
 
 
 @pytest.mark.parametrize("name", ["model_unknown", "model_hash", "model_mismatch"])

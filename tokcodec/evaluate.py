@@ -23,14 +23,16 @@ from .zoo import ModelEntry
 
 
 def code_frames(frames: list[np.ndarray], model: Tokenizer, entry: ModelEntry, gop: int = 17,
-                device: str = "cpu", fps: Fraction = Fraction(25)) -> tuple[bytes, list[np.ndarray], dict]:
-    """Encode then decode `frames`; returns (container bytes, decoded frames, timings)."""
+                device: str = "cpu", fps: Fraction = Fraction(25),
+                fix_colour: bool = True) -> tuple[bytes, list[np.ndarray], dict]:
+    """Encode then decode `frames`; returns (container bytes, decoded frames, timings).
+    `fix_colour=False`: no colour offsets (the tokenizer's own colour, codec.colour_offset)."""
     h, w = frames[0].shape[:2]
     info = VideoInfo(w, h, fps, len(frames), ColourInfo())
     buffer = io.BytesIO()
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     t0 = time.perf_counter()
-    encode_video(frames, info, buffer, model, entry, gop=gop, device=device, quiet=True)
+    encode_video(frames, info, buffer, model, entry, gop=gop, device=device, quiet=True, fix_colour=fix_colour)
     sync()
     t1 = time.perf_counter()
     decoded = list(decode_frames(ContainerReader(buffer.getvalue()), model, device))
@@ -56,8 +58,8 @@ def colour_bias(a: np.ndarray, b: np.ndarray) -> list[float]:
 
 
 def evaluate_clip(frames: list[np.ndarray], model: Tokenizer, entry: ModelEntry, gop: int = 17,
-                  device: str = "cpu") -> dict:
-    data, decoded, speed = code_frames(frames, model, entry, gop, device)
+                  device: str = "cpu", fix_colour: bool = True) -> dict:
+    data, decoded, speed = code_frames(frames, model, entry, gop, device, fix_colour=fix_colour)
     a, b = np.stack(frames), np.stack(decoded)
     h, w = a.shape[1:3]
     bias = colour_bias(a, b)
@@ -68,16 +70,18 @@ def evaluate_clip(frames: list[np.ndarray], model: Tokenizer, entry: ModelEntry,
 
 
 def evaluate_model(model: Tokenizer, entry: ModelEntry, clips: list[str | Path], size: tuple[int, int] = (640, 360),
-                   frames: int = 33, gop: int = 17, device: str = "cpu", progress: bool = True) -> dict:
+                   frames: int = 33, gop: int = 17, device: str = "cpu", progress: bool = True,
+                   fix_colour: bool = True) -> dict:
     """Per-clip and mean metrics over `clips`, area-downscaled to `size`."""
     from tqdm import tqdm
     per_clip = {}
     for clip in tqdm(clips, desc=f"eval {entry.name}", disable=not progress):
         video, _ = read_frames(clip, max_frames=frames, size=size)
-        per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device)
+        per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device, fix_colour)
     keys = ("bpp", "psnr", "ms_ssim", "lpips_alex", "psnr_first_frame", "psnr_other_frames", "max_abs_channel_bias",
             "encode_fps", "decode_fps")
     mean = {k: float(np.mean([r[k] for r in per_clip.values() if r[k] is not None] or [np.nan])) for k in keys}
     mean["worst_abs_channel_bias"] = max(r["max_abs_channel_bias"] for r in per_clip.values())
     return {"model": entry.name, "size": list(size), "frames": frames, "gop": gop, "device": device,
+            "colour_offsets": fix_colour,
             "threads": torch.get_num_threads(), "mean": mean, "clips": per_clip}

@@ -2,7 +2,9 @@
 
 Each measurement runs in a fresh process (encode to memory, then decode), so
 ru_maxrss is that run's peak; the baseline is the same process after loading
-the model, before any frame. Prints a Markdown table and writes JSON.
+the model, before any frame. Frames are made as the encoder reads them and
+dropped as the decoder yields them, like a file in and a file out. Prints a
+Markdown table and writes JSON.
 
     python tools/peak_rss.py --model tc-2 --gops 5,17,65 --sizes 640x360,1920x1080 -o rss.json
 """
@@ -27,7 +29,7 @@ rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 base = rss()
 rng = np.random.default_rng(0)
 frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-frames = [np.roll(frame, 4 * i, axis=1) for i in range(gop)]  # a panning picture: one GOP
+frames = (np.roll(frame, 4 * i, axis=1) for i in range(gop))  # a panning picture, one GOP, made as read
 buf = io.BytesIO()
 t0 = time.perf_counter()
 encode_video(frames, VideoInfo(w, h, Fraction(25), gop, ColourInfo()), buf, model, entry, gop=gop, quiet=True)

@@ -63,6 +63,9 @@ class ConformanceLinear(nn.Module):
                 out[:, f] = patch.reshape(3, h * SS, w * SS)
         return out[None]
 
+    def decode_stream(self, tokens: torch.Tensor):
+        yield self.decode(tokens)  # the pipeline's interface; this network does not stream
+
 
 def _latents() -> dict:
     tokens = torch.tensor(LATENT_TOKENS)
@@ -75,10 +78,30 @@ def _latents() -> dict:
                                                    for t, v in zip(tokens, lfq)]}}
 
 
-def _file(header: Header, tokens: list[np.ndarray]) -> bytes:
+def _file(header: Header, tokens: list[np.ndarray], colour_offsets=()) -> bytes:
     out = io.BytesIO()
-    write_container(out, header, tokens)
+    write_container(out, header, tokens, colour_offsets=colour_offsets)
     return out.getvalue()
+
+
+def _frames(header: Header, tokens: list[np.ndarray], colour_offsets=((0, 0, 0),)) -> np.ndarray:
+    """tokcodec's decode of every GOP with the conformance network: (frames, height, width, 3) uint8."""
+    return np.concatenate([np.stack(list(decode_gop(ConformanceLinear(), torch.from_numpy(t), header.gop_frames(i),
+                                                    header, colour_offsets[i])))
+                           for i, t in enumerate(tokens)])
+
+
+def _model_vector(name: str, header: Header, tokens: list[np.ndarray], colour_offsets) -> dict[str, bytes]:
+    from make_vectors import _chunk, header_fields
+    frames = _frames(header, tokens, colour_offsets)
+    return {name + ".tkc": _file(header, tokens, colour_offsets), name + ".rgb": frames.tobytes(),
+            name + ".json": (json.dumps({
+                "valid": True, "header": header_fields(header), "error": None,
+                "chunks": [_chunk(header, i, t, o) for i, (t, o) in enumerate(zip(tokens, colour_offsets))],
+                "model": {"name": NAME, "quantizer": "fsq", "levels": list(LEVELS),
+                          "frames_file": name + ".rgb", "frames_shape": list(frames.shape),
+                          "frames_layout": "uint8, frame, row, column, R G B", "tolerance": TOLERANCE},
+            }) + "\n").encode()}
 
 
 def build() -> dict[str, bytes]:
@@ -89,16 +112,7 @@ def build() -> dict[str, bytes]:
                     transfer_characteristics=1, matrix_coefficients=1, display_width=30, display_height=17)
     rng = np.random.default_rng(11)
     tokens = [rng.integers(0, 1 << BITS, size=header.latent_shape(5), dtype=np.int64)]
-    frames = decode_gop(ConformanceLinear(), torch.from_numpy(tokens[0]), 5, header)
-    files["model_fsq_20x12.tkc"] = _file(header, tokens)
-    files["model_fsq_20x12.rgb"] = frames.tobytes()
-    files["model_fsq_20x12.json"] = (json.dumps({
-        "valid": True, "header": header_fields(header), "error": None,
-        "chunks": [_chunk(header, 0, tokens[0])],
-        "model": {"name": NAME, "quantizer": "fsq", "levels": list(LEVELS),
-                  "frames_file": "model_fsq_20x12.rgb", "frames_shape": list(frames.shape),
-                  "frames_layout": "uint8, frame, row, column, R G B", "tolerance": TOLERANCE},
-    }) + "\n").encode()
+    files.update(_model_vector("model_fsq_20x12", header, tokens, [(0, 0, 0)]))
     broken = {
         "model_unknown": (Header(**{**vars(header), "model_name": "no-such-model"}), Err.MODEL_UNKNOWN,
                           "names a model no decoder has"),
@@ -114,4 +128,8 @@ def build() -> dict[str, bytes]:
                                              "tokens decode; frames do not)", "header": header_fields(h),
                                              "error": None, "model_error": _error(code),
                                              "chunks": [_chunk(h, 0, toks[0])]}, indent=1) + "\n").encode()
+    two_gops = Header(**{**vars(header), "frame_count": 10})
+    rng = np.random.default_rng(12)
+    tokens = [rng.integers(0, 1 << BITS, size=two_gops.latent_shape(5), dtype=np.int64) for _ in range(2)]
+    files.update(_model_vector("model_offset_20x12", two_gops, tokens, [(-128, 37, 127), (20, -7, 0)]))
     return files

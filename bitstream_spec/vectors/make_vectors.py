@@ -17,7 +17,8 @@ what a decoder that does not implement entropy mode 1 reports.
   errors:  one file (at least) per error number of section 7.1, derived from
            gop2_40x24.tkc; see ERROR_VECTORS below and the table in section 11
   annex A: model_latents.json (token -> decoder input values, LFQ and FSQ);
-           model_fsq_20x12.tkc/.json/.rgb (frames of the conformance model);
+           model_fsq_20x12.tkc/.json/.rgb (frames of the conformance model) and
+           model_offset_20x12 (the same with colour offsets, two GOPs);
            model_unknown, model_hash, model_mismatch (errors 30-32)
   mode 1:  conformance-prior.safetensors (the prior, also registered in
            tokcodec's zoo as `conformance-prior`: byte-identical file);
@@ -79,9 +80,10 @@ def _error(code: int) -> dict:
     return {"code": code, "name": Err(code).name.lower()}
 
 
-def _chunk(header: Header, i: int, t: np.ndarray) -> dict:
+def _chunk(header: Header, i: int, t: np.ndarray, colour_offset: tuple[int, int, int] = (0, 0, 0)) -> dict:
     return {"gop_index": i, "num_frames": header.gop_frames(i), "shape": list(t.shape),
-            "tokens_crc32": _crc(t.astype("<u4").tobytes()), "tokens": t.tolist()}
+            "tokens_crc32": _crc(t.astype("<u4").tobytes()), "colour_offset": list(colour_offset),
+            "tokens": t.tolist()}
 
 
 def _describe(header: Header, tokens: list[np.ndarray], data: bytes) -> dict:

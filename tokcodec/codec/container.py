@@ -5,7 +5,8 @@ to it. Everything is little-endian. In short:
 
     header   magic, version, header_length, video and model fields,
              extension records (e.g. DISP, the display size), CRC32          (3)
-    chunk    32-byte chunk header (marker, GOP index, sizes, CRCs) + payload (4)
+    chunk    32-byte chunk header (marker, GOP index, sizes, CRCs, colour
+             offset) + payload                                               (4)
     ...      one chunk per GOP, in GOP order
     index    "TKCI", count, one 24-byte entry per chunk, CRC32               (5)
     footer   u64 offset of the index, "TKCE"                                 (5)
@@ -31,7 +32,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -50,7 +51,7 @@ DISP_TAG = b"DISP"
 
 _PREFIX = struct.Struct("<8sII")  # magic, version, header_length: the same in every version
 _FIXED = struct.Struct("<8sIIIIIII4BIBBBBB3x32s32s")  # bytes 0..115 of the v1 header
-_CHUNK = struct.Struct("<4sIIIIII")  # chunk header without its trailing CRC (28 bytes)
+_CHUNK = struct.Struct("<4sIIIII3bx")  # chunk header without its trailing CRC (28 bytes)
 _ENTRY = struct.Struct("<QIIII")  # index entry: offset, num_frames, payload_length, 2 CRCs
 _FOOTER = struct.Struct("<Q4s")
 _RECORD = struct.Struct("<4sI")  # header extension record head: tag, body length (SPEC 3.4)
@@ -286,6 +287,9 @@ class Chunk:
     payload_length: int
     payload_crc32: int
     tokens_crc32: int
+    # R'G'B' colour offset in quarter levels (SPEC 4.1, 1.3): in the chunk header, not the index,
+    # so None until the header is read (ContainerReader.colour_offset reads it)
+    colour_offset: tuple[int, int, int] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def size(self) -> int:
@@ -294,7 +298,7 @@ class Chunk:
 
 def _chunk_header(c: Chunk) -> bytes:
     body = _CHUNK.pack(CHUNK_MARKER, c.index, c.num_frames, c.payload_length,
-                       c.payload_crc32, c.tokens_crc32, 0)
+                       c.payload_crc32, c.tokens_crc32, *c.colour_offset)
     return body + struct.pack("<I", crc32(body))
 
 
@@ -321,13 +325,20 @@ class ContainerWriter(FinishOrAbort):
             except OSError as e:
                 self._atomic.discard()
                 raise OutputError(f"cannot write {dest}: {e.strerror}") from None
+            except BaseException:  # a signal (Terminated) before `with` owns the temporary
+                self._atomic.discard()
+                raise
         else:
             self._f = dest
-        if header.frame_count == 0 and not self._f.seekable():
-            raise ValueError("frame_count 0 (unknown) needs a seekable output")
-        self._base = self._f.tell() if self._f.seekable() else 0
-        self._pos = 0
-        self._write(self.header.to_bytes())
+        try:
+            if header.frame_count == 0 and not self._f.seekable():
+                raise ValueError("frame_count 0 (unknown) needs a seekable output")
+            self._base = self._f.tell() if self._f.seekable() else 0
+            self._pos = 0
+            self._write(self.header.to_bytes())
+        except BaseException:  # no `with` yet to clean up: a path output's temporary goes now
+            self.abort()
+            raise
 
     def _write(self, data: bytes) -> None:
         try:
@@ -337,11 +348,12 @@ class ContainerWriter(FinishOrAbort):
         self._pos += len(data)
 
     def write_chunk(self, gop_index: int, num_frames: int, tokens: np.ndarray,
-                    payload: bytes | None = None) -> Chunk:
+                    payload: bytes | None = None, colour_offset: tuple[int, int, int] = (0, 0, 0)) -> Chunk:
         """Append GOP `gop_index` (0, 1, 2, ...): `tokens` of shape latent_shape(num_frames).
 
         Mode 0 packs `tokens` itself; other modes need the coded `payload`
-        (tokens are still needed for the tokens CRC).
+        (tokens are still needed for the tokens CRC). `colour_offset`: R'G'B'
+        quarter levels in -128..127 (SPEC 4.1, codec.colour_offset).
         """
         h = self.header
         if gop_index != len(self.chunks):
@@ -364,8 +376,10 @@ class ContainerWriter(FinishOrAbort):
             raise ValueError(f"entropy mode {h.entropy_mode} needs the coded payload")
         elif (problem := h.payload_problem(num_frames, len(payload))) is not None:
             raise ValueError(f"GOP {gop_index}: {problem}")  # a reader would reject it (error 23)
+        if len(colour_offset) != 3 or not all(-128 <= v <= 127 for v in colour_offset):
+            raise ValueError(f"colour offset {colour_offset}: three values in -128..127")
         chunk = Chunk(gop_index, self._pos, num_frames, len(payload), crc32(payload),
-                      tokens_crc32(tokens))
+                      tokens_crc32(tokens), tuple(int(v) for v in colour_offset))
         self._write(_chunk_header(chunk))
         self._write(payload)
         self.chunks.append(chunk)
@@ -422,13 +436,16 @@ class ContainerWriter(FinishOrAbort):
 
 
 def write_container(dest: str | os.PathLike | BinaryIO, header: Header,
-                    tokens_per_gop: Iterable[np.ndarray], *, force: bool = False) -> list[Chunk]:
-    """Write a mode-0 container in one call; GOP i has `header.gop_frames(i)` frames."""
+                    tokens_per_gop: Iterable[np.ndarray], *, force: bool = False,
+                    colour_offsets: Sequence[tuple[int, int, int]] = ()) -> list[Chunk]:
+    """Write a mode-0 container in one call; GOP i has `header.gop_frames(i)` frames
+    and colour offset `colour_offsets[i]` (zeros where not given)."""
     if header.frame_count == 0:
         raise ValueError("write_container needs the frame count")
     with ContainerWriter(dest, header, force=force) as w:
         for i, tokens in enumerate(tokens_per_gop):
-            w.write_chunk(i, header.gop_frames(i), tokens)
+            offset = colour_offsets[i] if i < len(colour_offsets) else (0, 0, 0)
+            w.write_chunk(i, header.gop_frames(i), tokens, colour_offset=offset)
     return w.chunks
 
 
@@ -609,8 +626,8 @@ class ContainerReader:
         data = self._read(offset, CHUNK_HEADER_SIZE)
         if not data or crc32(data[:-4]) != struct.unpack_from("<I", data, _CHUNK.size)[0]:
             return None
-        marker, index, frames, length, pcrc, tcrc, _ = _CHUNK.unpack_from(data)
-        return Chunk(index, offset, frames, length, pcrc, tcrc) if marker == CHUNK_MARKER else None
+        marker, index, frames, length, pcrc, tcrc, *colour = _CHUNK.unpack_from(data)
+        return Chunk(index, offset, frames, length, pcrc, tcrc, tuple(colour)) if marker == CHUNK_MARKER else None
 
     def _find(self, needle: bytes, start: int) -> int:
         """Offset of the next `needle` at or after `start`, or -1 (reads 64 KiB blocks)."""
@@ -653,8 +670,8 @@ class ContainerReader:
             raise self._error(Err.MODE_UNSUPPORTED, f"entropy mode {h.entropy_mode} "
                               f"({ENTROPY_MODES[h.entropy_mode]}) is not supported by this decoder")
 
-    def read_payload(self, i: int) -> bytes:
-        """GOP i's payload, after checking the chunk header, its length and the payload CRC."""
+    def _checked_chunk(self, i: int) -> Chunk:
+        """GOP i's chunk as its header says, after checking the header against the index (errors 20-22)."""
         if not 0 <= i < len(self.chunks):
             raise IndexError(f"GOP {i} out of range 0..{len(self.chunks) - 1}")
         c = self.chunks[i]
@@ -667,6 +684,17 @@ class ContainerReader:
         if found != c:
             raise self._error(Err.CHUNK_INDEX_MISMATCH, f"damaged file: chunk {i} header disagrees "
                                                         "with the chunk index")
+        self.chunks[i] = found  # the index has no colour offset; the checked header does
+        return found
+
+    def colour_offset(self, i: int) -> tuple[int, int, int]:
+        """GOP i's colour offset (SPEC 4.1): R'G'B' quarter levels, read from its checked chunk header."""
+        c = self.chunks[i] if 0 <= i < len(self.chunks) else None
+        return c.colour_offset if c is not None and c.colour_offset is not None else self._checked_chunk(i).colour_offset
+
+    def read_payload(self, i: int) -> bytes:
+        """GOP i's payload, after checking the chunk header, its length and the payload CRC."""
+        c = self._checked_chunk(i)
         # Before the payload is read or any grid allocated (SPEC 7.1, error 23).
         if (problem := self.header.payload_problem(c.num_frames, c.payload_length)) is not None:
             raise self._error(Err.PAYLOAD_LENGTH, f"damaged file: chunk {i} {problem}")

@@ -15,9 +15,10 @@ before rounding to 8 bits; the decoder and the encoder side's reconstruction
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
@@ -32,7 +33,7 @@ from ..io import ColourInfo, VideoInfo, open_writer, to_frames, to_tensor
 from ..io.video import is_image_path
 from torch.nn import Module as Tokenizer  # any family of tokcodec.models
 from ..zoo import ModelEntry, get_entry, ladder, load_model
-from . import ON_DAMAGE
+from . import ON_DAMAGE, colour_offset
 from .entropy import RAW, EntropyCoder, coder_for_header
 from .container import (CHUNK_HEADER_SIZE, FOOTER_SIZE, INDEX_ENTRY_SIZE, INDEX_OVERHEAD, ContainerReader,
                         ContainerWriter, Err, Header)
@@ -45,7 +46,7 @@ class CodingStats:
     width: int
     height: int
     bytes: int
-    seconds: float  # wall time of the model work and the container, not of reading/writing video
+    seconds: float  # wall time of coding: encode includes reading the frames (they stream), decode writing them
 
     @property
     def bpp(self) -> float:
@@ -76,30 +77,66 @@ def resize(x: torch.Tensor, width: int, height: int) -> torch.Tensor:
     return y.transpose(0, 1)[None]
 
 
-def pad_gop(frames: list[np.ndarray], model: Tokenizer, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """(1, 3, 1 + s*k, H', W') tensor: resized to `size` (w, h) if given, last frame repeated, edges replicated."""
+@dataclass
+class GopRead:
+    """What `gop_groups` read of one GOP: its real frames, and the R'G'B' means (T', 3) of
+    the frames 0, s, 2s, ... as coded (resized, last frame repeated; codec.colour_offset)."""
+    frames: int = 0
+    sampled_means: list[torch.Tensor] = field(default_factory=list)
+
+
+def gop_groups(frames: Iterator[np.ndarray], gop: int, model: Tokenizer, size: tuple[int, int] | None = None,
+               read: GopRead | None = None, shape: tuple[int, int] | None = None,
+               device: str = "cpu") -> Iterator[torch.Tensor]:
+    """Up to `gop` frames from `frames`, as the model's input groups (1, 3, t, H', W'): frame 0
+    alone, then s frames each, the last group padded by repeating the GOP's last frame; resized
+    to `size` (w, h) if given, edges replicated to the spatial stride. Frames are read only as
+    groups are asked for, so a GOP never sits in memory whole. `shape` (h, w): every frame's
+    size, checked; `read` collects the frame count and the sampled means."""
     s, ss = model.config.temporal_stride, model.config.spatial_stride
-    padded_len = 1 + math.ceil((len(frames) - 1) / s) * s
-    frames = list(frames) + [frames[-1]] * (padded_len - len(frames))
-    x = to_tensor(frames)
-    if size is not None:
-        x = resize(x, *size)
-    h, w = x.shape[-2:]
-    pad_h, pad_w = -h % ss, -w % ss
-    if pad_h or pad_w:
-        x = F.pad(x[0], (0, pad_w, 0, pad_h, 0, 0), mode="replicate")[None]
-    return x
+    read = read if read is not None else GopRead()
+    while read.frames < gop:
+        want = 1 if read.frames == 0 else min(s, gop - read.frames)
+        group = list(islice(frames, want))
+        if not group:
+            return
+        for frame in group:
+            if shape is not None and frame.shape[:2] != shape:
+                raise InputError(f"frame {read.frames}: size changes mid-stream to {frame.shape[1]}x{frame.shape[0]}")
+            read.frames += 1
+        group += [group[-1]] * ((1 if read.frames == 1 else s) - len(group))
+        x = to_tensor(group)
+        if size is not None:
+            x = resize(x, *size)
+        read.sampled_means.append(colour_offset.frame_means(x[:, :, -1:])[0])
+        h, w = x.shape[-2:]
+        pad_h, pad_w = -h % ss, -w % ss
+        if pad_h or pad_w:
+            x = F.pad(x[0], (0, pad_w, 0, pad_h, 0, 0), mode="replicate")[None]
+        yield x.to(device)
 
 
-def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, header: Header, device: str = "cpu") -> np.ndarray:
-    """Tokens (T', H', W') of one GOP -> uint8 frames (frames, display height, display width, 3)."""
-    x = model.decode(tokens.to(device)[None])
-    if x.shape[2] < frames or x.shape[3] < header.height or x.shape[4] < header.width:
-        # model_for checked the strides, so this is a model that breaks its own contract
-        raise ModelError(f"model '{header.model_name}' decoded a {tuple(x.shape[2:])} clip, "
-                         f"the GOP needs {frames} frames of {header.width}x{header.height}")
-    x = x[:, :, :frames, :header.height, :header.width]
-    return to_frames(resize(x, *header.display_size))
+def pad_gop(frames: list[np.ndarray], model: Tokenizer, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The GOP as one (1, 3, 1 + s*k, H', W') tensor, padded and resized as `gop_groups` does."""
+    return torch.cat(list(gop_groups(iter(frames), len(frames), model, size)), 2)
+
+
+def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, header: Header,
+               offset: tuple[int, int, int] = colour_offset.NONE, device: str = "cpu") -> Iterator[np.ndarray]:
+    """Tokens (T', H', W') of one GOP -> its `frames` uint8 frames (display height, display width, 3),
+    streamed as the model decodes them, with the chunk's colour offset applied."""
+    left = frames
+    for x in model.decode_stream(tokens.to(device)[None]):
+        if x.shape[3] < header.height or x.shape[4] < header.width:
+            break  # model_for checked the strides, so this is a model that breaks its own contract
+        x = colour_offset.apply(x[:, :, :left, :header.height, :header.width], offset)
+        out = to_frames(resize(x, *header.display_size))
+        left -= len(out)
+        yield from out
+        if left == 0:
+            return
+    raise ModelError(f"model '{header.model_name}' decoded fewer frames or smaller ones than the GOP's "
+                     f"{frames} frames of {header.width}x{header.height}")
 
 
 def free_memory(device: str) -> int | None:
@@ -128,23 +165,17 @@ def check_memory(model: Tokenizer, gop: int, width: int, height: int, device: st
     """Refuse a GOP whose activations cannot fit, with a clear error instead of the OOM killer.
 
     `display` (w, h): decoded frames are also resized to this size, a float copy or
-    three of the GOP at that size (input, output, rounding), which counts too.
+    three of the frames held at once at that size (input, output, rounding), which counts too.
     """
     need = gop_coding_bytes(model, gop, width, height)
     if display is not None and display != (width, height):
         frames = 1 + math.ceil((gop - 1) / model.config.temporal_stride) * model.config.temporal_stride
-        need += 3 * frames * 3 * 4 * display[0] * display[1]
+        need += 3 * model.frames_held(frames) * 3 * 4 * display[0] * display[1]
     free = free_memory(device)
     if free is not None and need > free:
         size = f"{width}x{height}" + (f" shown at {display[0]}x{display[1]}" if display else "")
         raise InputError(f"a GOP of {gop} frames at {size} needs about {need / 2**30:.1f} GiB on {device}, "
                          f"{free / 2**30:.1f} GiB are free: {hint}")
-
-
-def gops(frames: Iterable[np.ndarray], gop: int) -> Iterator[list[np.ndarray]]:
-    it = iter(frames)
-    while chunk := list(islice(it, gop)):
-        yield chunk
 
 
 def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int = 0,
@@ -190,29 +221,41 @@ def rungs_for_bpp(target: float, info: VideoInfo, gop: int, payload_factor: floa
 
 def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path | BinaryIO, model: Tokenizer,
                  entry: ModelEntry, gop: int = 17, device: str = "cpu", force: bool = False,
-                 quiet: bool = False, max_frames: int | None = None, coder: EntropyCoder = RAW) -> CodingStats:
+                 quiet: bool = False, max_frames: int | None = None, coder: EntropyCoder = RAW,
+                 fix_colour: bool = True) -> CodingStats:
     """Encode RGB frames (a VideoReader, or any iterable matching `info`) into a
     container at `out` (a path, written atomically, or a binary file), its
-    payloads coded by `coder` (mode 0 by default; entropy.coder_for_encoding)."""
+    payloads coded by `coder` (mode 0 by default; entropy.coder_for_encoding).
+    Frames stream through the model a latent frame at a time (families that
+    stream: `frames_held`). `fix_colour`: send each GOP's colour offset
+    (codec.colour_offset), which costs a quarter of a decode; off writes zeros."""
     check_gop(gop, model)
     header = make_header(info, entry, gop, coder=coder)
     width, height = header.width, header.height
     check_memory(model, min(gop, max_frames or gop, info.num_frames or gop), width, height, device,
                  "use a shorter --gop (1 + 4k, e.g. 5) or a lower --quality")
-    frames = islice(frames, max_frames)
+    frames = iter(islice(frames, max_frames))
     total = min(n for n in (info.num_frames, max_frames) if n is not None) if (info.num_frames or max_frames) else None
     count, seconds = 0, 0.0
     with ContainerWriter(out, header, force=force) as writer, \
             tqdm(total=total, desc="encode", unit="frame", disable=quiet) as bar:
-        for index, chunk in enumerate(gops(frames, gop)):
-            if chunk[0].shape[:2] != (info.height, info.width):
-                raise InputError(f"frame {count}: size changes mid-stream to {chunk[0].shape[1]}x{chunk[0].shape[0]}")
+        for index in itertools.count():
             t0 = time.perf_counter()
-            tokens = model.encode(pad_gop(chunk, model, (width, height)).to(device))[0].cpu().numpy()
-            writer.write_chunk(index, len(chunk), tokens, coder.encode(tokens))
+            first = next(frames, None)
+            if first is None:
+                break
+            read = GopRead()
+            groups = gop_groups(itertools.chain([first], frames), gop, model, (width, height), read,
+                                (info.height, info.width), device)
+            tokens = model.encode_stream(groups)
+            offset = colour_offset.NONE
+            if fix_colour:
+                offset = colour_offset.estimate(model, tokens, torch.stack(read.sampled_means), width, height)
+            tokens = tokens[0].cpu().numpy()
+            writer.write_chunk(index, read.frames, tokens, coder.encode(tokens), offset)
             seconds += time.perf_counter() - t0
-            count += len(chunk)
-            bar.update(len(chunk))
+            count += read.frames
+            bar.update(read.frames)
         if count == 0:
             raise InputError("no frames to encode")
     size = out.seek(0, 2) if hasattr(out, "seek") else Path(out).stat().st_size
@@ -282,11 +325,11 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
                     frame = last_frame if last_frame is not None else np.full((height, width, 3), 128, np.uint8)
                     yield from (frame for _ in range(n))
                 continue
-            frames = decode_gop(model, tokens, h.gop_frames(gop), h, device)
-            assert len(frames) == h.gop_frames(gop)  # decode_gop crops to exactly that many
-            bar.update(len(frames))
-            last_frame = frames[-1]
-            yield from frames
+            offset = reader.colour_offset(gop)  # read_tokens checked this chunk's header
+            for frame in decode_gop(model, tokens, h.gop_frames(gop), h, offset, device):
+                bar.update(1)
+                last_frame = frame
+                yield frame
 
 
 def decode_container(src: str | Path, out: str | Path, device: str = "cpu", force: bool = False,

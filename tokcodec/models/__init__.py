@@ -4,7 +4,11 @@ Every family has the same contract (see tokenizer.Tokenizer): `encode`
 (B, 3, 1 + s*k, H, W) in [-1, 1] -> int64 tokens (B, 1 + k, H/ss, W/ss),
 `decode` back, `forward` for training, `config` with `temporal_stride`,
 `spatial_stride`, `token_bits` and `latent_shape`, and
-`coding_memory_bytes(frames, height, width)` for the memory guard.
+`coding_memory_bytes(frames, height, width)` for the memory guard. The codec
+calls the streaming forms: `encode_stream(groups)` (frame 0, then s frames
+per group), `decode_stream(tokens, sampled=False)` (pieces of frames in order; sampled:
+only frames 0, s, 2s, ..., for the colour offset's estimate) and
+`frames_held(frames)` (how many frames of a GOP are alive at once).
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -181,11 +182,12 @@ class Decoder(nn.Module):
         self.head = conv3x3(c4, 3 * STEM ** 2)
         self.c4, self.c8 = c4, c8
 
-    def forward(self, q: torch.Tensor, cache: list | None) -> tuple[torch.Tensor, list]:
+    def forward(self, q: torch.Tensor, cache: list | None, last_only: bool = False) -> tuple[torch.Tensor, list]:
         """(B, T', latent_dim, h, w) -> (B, n, 3, H, W) frames, and the cache.
 
         cache None = the GOP's start: latent 0 yields frame 0 alone (the three copies
         folded in front of it are never computed), n = 1 + 4(T'-1); otherwise n = 4T'.
+        `last_only`: only the last frame of each latent frame's group (n = T').
         """
         b, t = q.shape[:2]
         h = self.inp(q.flatten(0, 1)).unflatten(0, (b, t))
@@ -198,7 +200,9 @@ class Decoder(nn.Module):
         h = h.flatten(0, 1)
         h = self.unfold(h) + h.repeat_interleave(TIME_FOLD * self.c8 // h.shape[1], 1)
         h = h.reshape(b, t * TIME_FOLD, self.c8, *h.shape[-2:])
-        if start:
+        if last_only:
+            h = h[:, TIME_FOLD - 1::TIME_FOLD]
+        elif start:
             h = h[:, TIME_FOLD - 1:]
         n = h.shape[1]
         h = self.blocks_8(h.flatten(0, 1))
@@ -216,8 +220,6 @@ class PatchTokenizer(nn.Module):
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
         self.quantizer = FSQ(config.fsq_levels) if config.quantizer == "fsq" else LFQ(config.token_bits)
-        # latent frames coded per step when streaming: bounds memory by the frame size, not the GOP
-        self.stream_latents = 1
 
     def check_shape(self, x: torch.Tensor) -> None:
         t, h, w = x.shape[2:]
@@ -243,17 +245,20 @@ class PatchTokenizer(nn.Module):
         return frames.transpose(1, 2), loss, indices
 
     @torch.no_grad()
+    def encode_stream(self, groups: Iterable[torch.Tensor]) -> torch.Tensor:
+        """(B, 3, t, H, W) groups in [-1, 1], frame 0 alone (t = 1) then TIME_FOLD frames each ->
+        int64 tokens (B, T', H/8, W/8). One group and the one-step cache are alive at a time."""
+        cache, out = None, []
+        for x in groups:
+            z, cache = self.encoder(x.transpose(1, 2), cache)
+            out.append(self.quantize(self.normalise(z))[1])
+        return torch.cat(out, 1)
+
+    @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> int64 tokens (B, T', H/8, W/8), streamed over latent frames."""
         self.check_shape(x)
-        frames, cache, out = x.transpose(1, 2), None, []
-        start = 0
-        while start < frames.shape[1]:  # frame 0 alone for latent 0, then 4 frames per latent frame
-            end = start + TIME_FOLD * self.stream_latents + (1 - TIME_FOLD if start == 0 else 0)
-            z, cache = self.encoder(frames[:, start:end], cache)
-            out.append(self.quantize(self.normalise(z))[1])
-            start = end
-        return torch.cat(out, 1)
+        return self.encode_stream(x[:, :, max(0, i - TIME_FOLD + 1):i + 1] for i in range(0, x.shape[2], TIME_FOLD))
 
     def token_values(self, tokens: torch.Tensor) -> torch.Tensor:
         """int64 tokens (B, T', h, w) -> decoder input (B, T', C, h, w)."""
@@ -262,17 +267,28 @@ class PatchTokenizer(nn.Module):
         return indices_to_bits(tokens, self.config.token_bits).transpose(1, 2)
 
     @torch.no_grad()
-    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """int64 tokens (B, T', h, w) -> (B, 3, 1 + 4(T'-1), H, W), not clamped, streamed over latent frames."""
+    def decode_stream(self, tokens: torch.Tensor, sampled: bool = False) -> Iterator[torch.Tensor]:
+        """int64 tokens (B, T', h, w) -> frames (B, 3, t, H, W), not clamped, one latent frame at a
+        time: frame 0, then TIME_FOLD frames per latent frame. `sampled`: only the last frame of
+        each (frames 0, 4, 8, ...), which skips three quarters of the full-resolution work."""
         q = self.token_values(tokens).to(next(self.parameters()).dtype)
-        cache, out = None, []
-        for i in range(0, q.shape[1], self.stream_latents):
-            frames, cache = self.decoder(q[:, i:i + self.stream_latents], cache)
-            out.append(frames.float())
-        return torch.cat(out, 1).transpose(1, 2)
+        cache = None
+        for i in range(q.shape[1]):
+            frames, cache = self.decoder(q[:, i:i + 1], cache, last_only=sampled)
+            yield frames.float().transpose(1, 2)
+
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """int64 tokens (B, T', h, w) -> (B, 3, 1 + 4(T'-1), H, W), not clamped."""
+        return torch.cat(list(self.decode_stream(tokens)), 2)
+
+    def frames_held(self, frames: int) -> int:
+        """Frames the pipeline holds at once while coding a GOP of `frames`: one latent frame's."""
+        return min(frames, TIME_FOLD)
 
     def coding_memory_bytes(self, frames: int, height: int, width: int) -> int:
-        """Peak bytes of coding one GOP: a few 1/4-resolution activations of one group, plus the GOP's frames."""
-        group_pixels = TIME_FOLD * height * width
+        """Peak bytes of coding one GOP: a few 1/4-resolution activations and float copies of one
+        latent frame's group of frames; coding streams, so the GOP's length does not count."""
+        group_pixels = self.frames_held(frames) * height * width
         activations = 6 * self.config.width_4 / STEM ** 2 * group_pixels * 4
-        return int(activations + 3 * 4 * frames * height * width * 3)
+        return int(activations + 3 * 4 * group_pixels * 3)

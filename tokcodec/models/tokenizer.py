@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -150,6 +151,21 @@ class Tokenizer(nn.Module):
         """int64 tokens (B, T', H', W') -> (B, 3, T, H, W), not clamped."""
         q = indices_to_bits(tokens, self.config.token_bits)
         return self.decoder(q.to(next(self.parameters()).dtype))
+
+    def encode_stream(self, groups: Iterable[torch.Tensor]) -> torch.Tensor:
+        """encode() of the groups (frame 0, then `temporal_stride` frames each) joined in time:
+        the 3D convolutions of this family see the whole GOP, so it does not stream."""
+        return self.encode(torch.cat(list(groups), 2))
+
+    def decode_stream(self, tokens: torch.Tensor, sampled: bool = False) -> Iterator[torch.Tensor]:
+        """decode() as one piece (this family does not stream); `sampled`: frames 0, s, 2s, ... only
+        (no cheaper here than the whole decode)."""
+        frames = self.decode(tokens)
+        yield frames[:, :, ::self.config.temporal_stride] if sampled else frames
+
+    def frames_held(self, frames: int) -> int:
+        """Frames the pipeline holds at once while coding a GOP of `frames`: all of them."""
+        return frames
 
     def coding_memory_bytes(self, frames: int, height: int, width: int) -> int:
         """Peak bytes of coding one GOP (padded frames x padded size), measured: the whole GOP is

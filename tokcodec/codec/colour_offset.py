@@ -1,0 +1,49 @@
+"""The per-GOP colour offset (SPEC 4.1 bytes 24..26, revision 1.3): a DC correction sent beside the tokens.
+
+A tokenizer reconstructs texture well but can miss a GOP's mean colour by a
+few 8-bit levels (tc-2: up to 5.7 on the benchmark clips, a visible cast).
+The encoder knows both means, so it sends the difference: one signed byte per
+R'G'B' channel in quarter levels, added by the decoder to the network's
+output before resizing and rounding. It costs no bytes (it fills the chunk
+header's reserved word) and a decoder that ignores it still shows the video,
+with the cast.
+
+The decoded mean is estimated on frames 0, s, 2s, ... of the GOP
+(`decode_stream(..., sampled=True)`: about 55% of a decode for the patch
+family, whose latent-grid blocks still run for every latent frame), against
+the same source frames, so the estimate follows motion within the GOP.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+UNITS_PER_LEVEL = 4  # the offset's unit is 1/4 of an 8-bit level
+NONE = (0, 0, 0)
+
+
+def frame_means(x: torch.Tensor) -> torch.Tensor:
+    """(1, 3, t, H, W) in [-1, 1] -> (t, 3) float64 mean per frame and channel."""
+    return x[0].double().mean((2, 3)).T
+
+
+def estimate(model: torch.nn.Module, tokens: torch.Tensor, source_means: torch.Tensor,
+             width: int, height: int) -> tuple[int, int, int]:
+    """The offset (quarter levels, R'G'B') that brings the decoded GOP's mean to the source's.
+
+    tokens: (1, T', H', W'); source_means: (T', 3), the means of source frames 0, s, 2s, ...
+    (as padded for coding) at the coded size `width` x `height`.
+    """
+    decoded = torch.cat([frame_means(x[:, :, :, :height, :width]).cpu()  # one piece at a time: bounded memory
+                         for x in model.decode_stream(tokens, sampled=True)])
+    difference = (source_means.cpu() - decoded).mean(0) * 127.5  # 8-bit levels
+    code = np.clip(np.round(difference.numpy() * UNITS_PER_LEVEL), -128, 127)
+    return tuple(int(v) for v in code)
+
+
+def apply(x: torch.Tensor, offset: tuple[int, int, int]) -> torch.Tensor:
+    """Add the offset to (1, 3, t, H, W) network output in [-1, 1] (before resizing and rounding, SPEC A.3)."""
+    if offset == NONE:
+        return x
+    shift = torch.tensor(offset, dtype=x.dtype, device=x.device) / (UNITS_PER_LEVEL * 127.5)
+    return x + shift.view(1, 3, 1, 1, 1)
