@@ -74,8 +74,10 @@ def tokenizer(data, val_data, run_dir, config_file, init_from, steps, batch, fra
 @click.option("--card", "card_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON facts for the model card (data, hardware, ...); merged into the registry entry.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default model.")
+@click.option("--replace", is_flag=True, help="Replace a zoo entry of that name: files written with its "
+              "weights stop decoding (they name the weights by hash).")
 @friendly_errors
-def export(run_dir, name, which, card_file, make_default):
+def export(run_dir, name, which, card_file, make_default, replace):
     """Publish a run's weights (fp16 safetensors) into the zoo registry.
 
     An image-stage run (trained on 1-frame clips) is inflated to video first."""
@@ -99,7 +101,7 @@ def export(run_dir, name, which, card_file, make_default):
     card.setdefault("train_seconds", round(state.get("train_seconds", 0.0)))
     card.setdefault("stage", "image (inflated to video)" if image_stage else "video")
     card.setdefault("train_config", state["config"])
-    register_model(name, config, model.state_dict(), card, make_default)
+    register_model(name, config, model.state_dict(), card, make_default, replace)
     click.echo(f"registered '{name}' in the zoo")
 
 
@@ -140,8 +142,10 @@ def mlm(config_file, run_dir, tokenizer, data_cache, steps, max_minutes, device,
 @click.option("--checkpoint", "which", type=click.Choice(["last", "best"]), default="best", show_default=True)
 @click.option("--card", "card_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON facts for the model card; merged into the registry entry.")
+@click.option("--replace", is_flag=True, help="Replace a zoo entry of that name: files written with its "
+              "weights stop decoding (they name the weights by hash).")
 @friendly_errors
-def export_mlm(run_dir, name, which, card_file):
+def export_mlm(run_dir, name, which, card_file, replace):
     """Publish a prior run into the zoo as its integer network (int32 safetensors)."""
     import torch
     from tokcodec.models.mlm import MLMConfig, TokenMLM
@@ -160,5 +164,5 @@ def export_mlm(run_dir, name, which, card_file):
     card.setdefault("train_config", state["config"])
     if "metrics" in state:
         card.setdefault("validation", state["metrics"])
-    register_prior(name, config, integer_tensors(model), card)
+    register_prior(name, config, integer_tensors(model), card, replace)
     click.echo(f"registered token prior '{name}' in the zoo")

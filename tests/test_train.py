@@ -59,6 +59,11 @@ def test_train_resume_export(data_dir, tmp_path, monkeypatch):
     from tokcodec.zoo import load_model
     model, entry = load_model("default")
     assert entry.name == "mine" and entry.card["steps"] == 3 and entry.card["stage"] == "video"
+    # files name their weights: an export under a taken name is refused unless --replace
+    again = CliRunner().invoke(cli, ["train", "export", str(run), "--name", "mine"])
+    assert again.exit_code == 1 and "already has a model 'mine'" in again.output
+    assert load_model("mine")[1].weights_hash == entry.weights_hash
+    assert CliRunner().invoke(cli, ["train", "export", str(run), "--name", "mine", "--replace"]).exit_code == 0
 
 
 def test_every_loss_runs(data_dir, tmp_path):

@@ -226,7 +226,7 @@ def sync_zoo(content: bytes, check: bool) -> list[str]:
     os.environ["TOKCODEC_ZOO"] = str(ZOO_DIR / "registry.json")  # the shipped registry, whatever the caller set
     try:
         if not check:
-            register_prior(PRIOR_NAME, cfg, tensors, PRIOR_CARD)
+            register_prior(PRIOR_NAME, cfg, tensors, PRIOR_CARD, replace=True)  # the same bytes each time
         try:
             entry = get_prior(PRIOR_NAME)
         except ModelError:

@@ -154,10 +154,19 @@ def export_weights(state: dict[str, torch.Tensor], out_dir: Path, name: str) -> 
     return paths
 
 
+def refuse_replacing(kind: str, name: str, section: dict, replace: bool) -> None:
+    """Files name their model and prior (SPEC 3.3, A.4): new weights under an old name would make
+    every file written with the old ones undecodable (error 31), so replacing needs `replace`."""
+    if name in section and not replace:
+        raise ModelError(f"the zoo already has a {kind} '{name}': files written with it name its weights, "
+                         "so new weights need a new name (or --replace, which breaks those files)")
+
+
 def register_model(name: str, config, state: dict[str, torch.Tensor], card: dict,
-                   make_default: bool = False) -> ModelEntry:
-    """Export weights into the zoo (registry_path()'s folder) and add or replace the entry."""
+                   make_default: bool = False, replace: bool = False) -> ModelEntry:
+    """Export weights into the zoo (registry_path()'s folder) and add the entry (`replace`: replace it)."""
     path = registry_path()
+    refuse_replacing("model", name, read_registry(path)["models"], replace)
     files = export_weights(state, path.parent / "weights", name)
     registry = read_registry(path)
     registry["models"][name] = {

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError
 from ..models.mlm import MLMConfig
-from . import read_registry, registry_path, sha256_file
+from . import read_registry, refuse_replacing, registry_path, sha256_file
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,10 @@ def load_prior(entry: PriorEntry):
     return IntegerMLM(entry.config, load_file(str(entry.file)))
 
 
-def register_prior(name: str, config: MLMConfig, tensors: dict, card: dict) -> PriorEntry:
-    """Write integer weights into the zoo and add or replace the registry entry."""
+def register_prior(name: str, config: MLMConfig, tensors: dict, card: dict, replace: bool = False) -> PriorEntry:
+    """Write integer weights into the zoo and add the registry entry (`replace`: replace it)."""
     path = registry_path()
+    refuse_replacing("token prior", name, read_registry(path).get("priors", {}), replace)
     file = path.parent / "weights" / f"{name}.safetensors"
     file.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(file),
