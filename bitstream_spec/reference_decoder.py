@@ -127,6 +127,19 @@ def parse_header(d):  # section 3, errors 1-11 in order
         h.update(zip(["display_width", "display_height", "resampler"], struct.unpack("<IIB", records[b"DISP"])))
         if min(h["display_width"], h["display_height"]) < 1:
             raise RefError(7, "DISP")
+    quan = records.get(b"QUAN")
+    if quan is not None:  # 3.4: kinds 1 (LFQ) and 2 (FSQ); other kinds are skipped
+        if len(quan) < 2:
+            raise RefError(7, "QUAN")
+        kind, channels, levels = quan[0], quan[1], list(quan[2:])
+        if kind == 1 and (len(quan) != 2 or channels != d[44]):
+            raise RefError(7, "QUAN")
+        if kind == 2 and (channels != len(levels) or channels < 1 or min(levels) < 2
+                          or math.prod(levels) != 1 << d[44]):
+            raise RefError(7, "QUAN")
+        if kind in (1, 2):
+            h["quantizer"] = {1: "lfq", 2: "fsq"}[kind]
+            h["fsq_levels"] = levels
     for key in ("width", "height", "frame_count", "fps_num", "fps_den", "gop_length",
                 "temporal_stride", "spatial_stride"):
         if h[key] < 1:
@@ -473,6 +486,8 @@ def resolve_model(h):  # A.4: errors 30-32
         raise RefError(31)
     if any(model[k] != h[k] for k in ("temporal_stride", "spatial_stride", "token_bits")):
         raise RefError(32)
+    if "quantizer" in h and (h["quantizer"], h["fsq_levels"]) != (model["quantizer"], model.get("levels", [])):
+        raise RefError(32)  # the QUAN record disagrees with the named network (3.4)
     return model
 
 

@@ -183,6 +183,8 @@ def info(input_path, as_json):
              "frames": h.frame_count, "fps": f"{h.fps_num}/{h.fps_den}",
              "gop": h.gop_length, "model": h.model_name, "weights_sha256": h.weights_hash.hex(),
              "token_bits": h.token_bits, "bit_order": h.bit_order,
+             "quantizer": ({"kind": h.quantizer, **({"levels": list(h.fsq_levels)} if h.fsq_levels else {})}
+                           if h.quantizer else None),
              "strides": {"temporal": h.temporal_stride, "spatial": h.spatial_stride},
              "entropy_mode": h.entropy_mode,
              **({"prior": h.mlm_name, "prior_sha256": h.mlm_hash.hex()} if h.entropy_mode == 1 else {}),
@@ -224,7 +226,8 @@ def _print_info(d: dict, h, entropy_modes: dict) -> None:
         f"  Tokens: {h.token_bits} bits, {h.temporal_stride}x{h.spatial_stride}x{h.spatial_stride} "
         f"(time x height x width), entropy mode {h.entropy_mode} ({mode}"
         + (f", prior {safe_text(h.mlm_name)}" if h.entropy_mode == 1 else "") + ")"
-        + (f", {d['bits_per_token']:.3f} bits/token" if d["bits_per_token"] is not None else ""),
+        + (f", {d['bits_per_token']:.3f} bits/token" if d["bits_per_token"] is not None else "")
+        + (f", {h.quantizer.upper()}" + (f" levels {list(h.fsq_levels)}" if h.fsq_levels else "") if h.quantizer else ""),
         f"  Model: {safe_text(d['model'])} (weights sha256 {d['weights_sha256'][:16]}...)",
         f"  GOPs: {len(d['chunks'])} of up to {d['gop']} frames" + ("" if d["index_ok"] else
                                                                     " (index missing: chunks found by scanning)"),

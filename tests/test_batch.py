@@ -385,6 +385,7 @@ def test_tokens_export_matches_the_container(archive, tmp_path):
     assert [g["frames"] for g in meta["gops"]] == [5, 5, 5, 2]
     assert (meta["model"], meta["frames"], meta["fps"], meta["width"], meta["height"]) == ("tiny", 17, "25/1", 96, 64)
     assert meta["weights_sha256"] == h.weights_hash.hex() and meta["gop_length"] == 5
+    assert meta["quantizer"] == {"kind": "lfq", "levels": []}  # the QUAN record of the tiny (LFQ) model
     # A video is encoded in memory first: the same grids as its .tkc.
     code, _, err = run("tokens", clip, "-o", tmp_path / "v.npz", "--gop", 5, "-q", "--device", "cpu")
     assert code == 0, err

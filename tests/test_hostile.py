@@ -97,8 +97,8 @@ def test_huge_display_size_is_refused_before_any_allocation(tiny_tkc, tmp_path):
         ContainerReader(data, recover=True)
     assert e.value.code == Err.LIMIT
     small = rewrite_header(tiny_tkc, tmp_path / "up.tkc", display_width=64, display_height=24)
-    length = struct.unpack_from("<I", small.read_bytes(), 12)[0]
-    small.write_bytes(patch_header(small.read_bytes(), "<I", length - 13, 32 * 9))  # DISP width 288
+    disp_body = small.read_bytes().index(b"DISP") + 8
+    small.write_bytes(patch_header(small.read_bytes(), "<I", disp_body, 32 * 9))  # DISP width 288
     code, out = run("decode", small, "-o", tmp_path / "out.y4m", "-q")
     assert code == 1 and "more than 8 times the coded size" in one_error_line(out)
     assert not (tmp_path / "out.y4m").exists()
@@ -118,6 +118,14 @@ def test_header_strides_and_token_bits_must_match_the_model(tiny_tkc, tmp_path, 
     with pytest.raises(ModelError) as e:
         model_for(ContainerReader(bad).header, None, "cpu")
     assert e.value.code == Err.MODEL_MISMATCH
+
+
+def test_quantizer_record_must_match_the_model(tiny_tkc, tmp_path):
+    assert ContainerReader(tiny_tkc).header.quantizer == "lfq"  # written from the model's config
+    bad = rewrite_header(tiny_tkc, tmp_path / "bad.tkc", quantizer="fsq", fsq_levels=(8,) * 6)
+    code, out = run("decode", bad, "-o", tmp_path / "out.y4m", "-q")
+    assert code == 1 and "QUAN record says fsq" in one_error_line(out)
+    assert not (tmp_path / "out.y4m").exists()
 
 
 def test_decode_never_reports_success_with_fewer_frames(tiny_tkc, tmp_path, monkeypatch):

@@ -186,7 +186,7 @@ def test_colour_offset_moves_the_mean_by_its_quarter_levels():
     assert -32.5 < shift[0] < -20 and 8 < shift[1] < 10.5 and 20 < shift[2] < 32.5
 
 
-@pytest.mark.parametrize("name", ["model_unknown", "model_hash", "model_mismatch"])
+@pytest.mark.parametrize("name", ["model_unknown", "model_hash", "model_mismatch", "model_quantizer"])
 def test_model_errors(name):
     meta = json.loads((VECTORS / f"{name}.json").read_text())
     header, _ = ref.decode((VECTORS / f"{name}.tkc").read_bytes())

@@ -120,6 +120,8 @@ def build() -> dict[str, bytes]:
                        f"names {NAME} with an all-zero weights_sha256"),
         "model_mismatch": (Header(**{**vars(header), "temporal_stride": 2}), Err.MODEL_MISMATCH,
                            f"names {NAME} (temporal stride 4) with temporal_stride 2"),
+        "model_quantizer": (Header(**{**vars(header), "quantizer": "lfq"}), Err.MODEL_MISMATCH,
+                            f"names {NAME} (FSQ [8]*6) with a QUAN record saying LFQ"),
     }
     for name, (h, code, note) in broken.items():
         toks = [rng.integers(0, 1 << BITS, size=h.latent_shape(5), dtype=np.int64)]

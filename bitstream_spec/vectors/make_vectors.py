@@ -13,13 +13,13 @@ of 3.1), then either a file-level "error" {code, name} (section 7.1) or one
 entry per GOP holding its tokens or its error. "error_without_scan" is what a
 decoder that does not scan reports, where that differs; "error_without_mode1"
 what a decoder that does not implement entropy mode 1 reports.
-  valid:   gop2_40x24, image_20x12, disp_ext, unknown_ext
+  valid:   gop2_40x24, image_20x12, disp_ext, unknown_ext, quan_ext
   errors:  one file (at least) per error number of section 7.1, derived from
            gop2_40x24.tkc; see ERROR_VECTORS below and the table in section 11
   annex A: model_latents.json (token -> decoder input values, LFQ and FSQ);
            model_fsq_20x12.tkc/.json/.rgb (frames of the conformance model) and
            model_offset_20x12 (the same with colour offsets, two GOPs);
-           model_unknown, model_hash, model_mismatch (errors 30-32)
+           model_unknown, model_hash, model_mismatch, model_quantizer (errors 30-32)
   mode 1:  conformance-prior.safetensors (the prior, also registered in
            tokcodec's zoo as `conformance-prior`: byte-identical file);
            mode1_gop2, mode1_image_steps1, mode1_steps2, mode_unsupported
@@ -73,6 +73,10 @@ def header_fields(header: Header) -> dict:
     if not header.display_width:  # no DISP record: its fields are not in the file
         for key in ("display_width", "display_height", "resampler"):
             del head[key]
+    if not header.quantizer:  # no QUAN record
+        del head["quantizer"], head["fsq_levels"]
+    else:
+        head["fsq_levels"] = list(header.fsq_levels)
     return head
 
 
@@ -203,6 +207,8 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
             "before the header CRC (CRC, index and footer valid)", records(_record(b"XTRA", bytes(100))[:10]))
     variant("bad_tag", 7, "an extension record whose tag is ESC [ 2 J (not letters or digits)",
             records(_record(b"\x1b[2J", b"")))
+    variant("bad_quan", 7, "a QUAN record for FSQ with levels [8, 8, 8, 8, 8]: 2^15 codes, the header "
+            "says 18-bit tokens", records(_record(b"QUAN", bytes([2, 5, 8, 8, 8, 8, 8]))))
     variant("bad_bit_order", 8, "bit_order 1, header CRC fixed", put("<B", 45, 1))
     variant("bad_mode", 9, "entropy_mode 7, header CRC fixed", put("<B", 48, 7))
     variant("limit_display", 10, "a DISP record asking for 16384x4096 frames (coded 40x24): past the "
@@ -247,6 +253,9 @@ def build() -> dict[str, bytes]:
                             gop_length=2, model_name="default", weights_hash=weights,
                             colour_primaries=1, transfer_characteristics=1,
                             matrix_coefficients=1, display_width=40, display_height=27), 3),
+        "quan_ext": (Header(width=40, height=24, frame_count=5, fps_num=25, fps_den=1,
+                            gop_length=5, model_name="default", weights_hash=weights,
+                            quantizer="fsq", fsq_levels=(8, 8, 8, 8, 8, 8)), 4),
     }
     described = {}  # name -> (header, tokens, file content)
     for name, (header, seed) in valid.items():

@@ -48,6 +48,8 @@ FOOTER_MARKER = b"TKCE"
 ENTROPY_MODES = {0: "bit-packed", 1: "MLM range coded"}  # SPEC 6.1, 6.2
 RESAMPLERS = {1: "bicubic"}  # DISP resampler codes (SPEC 3.4)
 DISP_TAG = b"DISP"
+QUAN_TAG = b"QUAN"
+QUANTIZERS = {1: "lfq", 2: "fsq"}  # QUAN record kinds (SPEC 3.4, A.2)
 
 _PREFIX = struct.Struct("<8sII")  # magic, version, header_length: the same in every version
 _FIXED = struct.Struct("<8sIIIIIII4BIBBBBB3x32s32s")  # bytes 0..115 of the v1 header
@@ -124,6 +126,17 @@ def tokens_crc32(tokens: np.ndarray) -> int:
     return crc32(np.ascontiguousarray(tokens).astype("<u4").tobytes())
 
 
+def quantizer_problem(quantizer: str, levels: tuple[int, ...], token_bits: int) -> str | None:
+    """Why a QUAN record's contents are invalid (SPEC 3.4), or None."""
+    if quantizer in ("", "lfq"):
+        return None if not levels else f"{quantizer or 'no'} quantizer with FSQ levels"
+    if quantizer != "fsq":
+        return f"unknown quantizer {quantizer!r}"
+    if not 1 <= len(levels) <= 255 or not all(2 <= v <= 255 for v in levels) or math.prod(levels) != 2 ** token_bits:
+        return f"FSQ levels {list(levels)} do not make {token_bits}-bit tokens"
+    return None
+
+
 @dataclass
 class Header:
     """The header fields (SPEC 3). `frame_count=0` given to a writer means "set at close"."""
@@ -152,6 +165,10 @@ class Header:
     display_width: int = 0
     display_height: int = 0
     resampler: int = 1  # 1: bicubic (RESAMPLERS)
+    # QUAN record (SPEC 3.4): how a token maps to latent values (A.2), for readers without the
+    # model. "" = no record; "lfq", or "fsq" with its levels (product 2^token_bits).
+    quantizer: str = ""
+    fsq_levels: tuple[int, ...] = ()
 
     @property
     def fps(self) -> Fraction:
@@ -178,11 +195,17 @@ class Header:
         return (1 + -(-(num_frames - 1) // ts), -(-self.height // ss), -(-self.width // ss))
 
     def _extension_records(self) -> bytes:
-        """The header's extension area (SPEC 3.4): a DISP record when the display size differs."""
-        if self.display_size == (self.width, self.height):
-            return b""  # SPEC 3.4: no DISP for the coded size
-        return _RECORD.pack(DISP_TAG, _DISP.size) + _DISP.pack(
-            self.display_width, self.display_height, self.resampler)
+        """The header's extension area (SPEC 3.4): DISP when the display size differs, QUAN when known."""
+        area = b""
+        if self.display_size != (self.width, self.height):  # SPEC 3.4: no DISP for the coded size
+            area += _RECORD.pack(DISP_TAG, _DISP.size) + _DISP.pack(
+                self.display_width, self.display_height, self.resampler)
+        if self.quantizer:
+            kind = {v: k for k, v in QUANTIZERS.items()}[self.quantizer]
+            channels = len(self.fsq_levels) if self.quantizer == "fsq" else self.token_bits
+            body = bytes([kind, channels, *self.fsq_levels])
+            area += _RECORD.pack(QUAN_TAG, len(body)) + body
+        return area
 
     def to_bytes(self) -> bytes:
         model, mlm = self.model_name.encode("utf-8"), self.mlm_name.encode("utf-8")
@@ -219,6 +242,8 @@ class Header:
                                         "set both or neither")
         if not 1 <= self.token_bits <= 32:
             return Err.INVALID_HEADER, f"token bits {self.token_bits} out of range 1..32"
+        if (problem := quantizer_problem(self.quantizer, self.fsq_levels, self.token_bits)) is not None:
+            return Err.INVALID_HEADER, problem
         if len(self.weights_hash) != 32 or len(self.mlm_hash) != 32:
             return Err.INVALID_HEADER, "hashes must be 32 bytes"
         if max(len(self.model_name.encode()), len(self.mlm_name.encode())) > 0xFFFF:
@@ -557,6 +582,21 @@ class ContainerReader:
             if min(display[:2]) < 1:
                 raise self._error(Err.INVALID_HEADER,
                                   f"invalid header: display size {display[0]}x{display[1]}")
+        quantizer, levels = "", ()
+        if QUAN_TAG in records:
+            body = records[QUAN_TAG]
+            kind, channels = (body[0], body[1]) if len(body) >= 2 else (0, 0)
+            if len(body) < 2:
+                raise self._error(Err.INVALID_HEADER, f"invalid header: QUAN record of {len(body)} bytes")
+            if kind in QUANTIZERS:  # other kinds are reserved: the record is then ignored
+                quantizer, levels = QUANTIZERS[kind], tuple(body[2:])
+                wrong = quantizer_problem(quantizer, levels, f[13])
+                if quantizer == "lfq" and (len(body) != 2 or channels != f[13]):
+                    wrong = f"LFQ record for {channels} channels, {len(body)} bytes"
+                if quantizer == "fsq" and channels != len(levels):
+                    wrong = f"FSQ record for {channels} channels with {len(levels)} levels"
+                if wrong:
+                    raise self._error(Err.INVALID_HEADER, f"invalid header: QUAN record: {wrong}")
         if f[11] > 1:
             raise self._error(Err.INVALID_HEADER, f"invalid header: full_range flag {f[11]}")
         return Header(width=f[3], height=f[4], frame_count=f[5], fps_num=f[6], fps_den=f[7],
@@ -565,7 +605,8 @@ class ContainerReader:
                       token_bits=f[13], bit_order=f[14], temporal_stride=f[15],
                       spatial_stride=f[16], entropy_mode=f[17], weights_hash=f[18],
                       mlm_hash=f[19], model_name=names[0], mlm_name=names[1],
-                      display_width=display[0], display_height=display[1], resampler=display[2])
+                      display_width=display[0], display_height=display[1], resampler=display[2],
+                      quantizer=quantizer, fsq_levels=levels)
 
     def _read_records(self, data: bytes, pos: int) -> dict[bytes, bytes]:
         """Tag -> body of the extension records from `pos` up to the header CRC (SPEC 3.4).

@@ -190,10 +190,16 @@ def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int =
                   colour_primaries=info.colour.primaries, transfer_characteristics=info.colour.transfer,
                   matrix_coefficients=info.colour.matrix, full_range=info.colour.full_range,
                   token_bits=cfg.token_bits, temporal_stride=cfg.temporal_stride,
-                  spatial_stride=cfg.spatial_stride, **coder.header_fields)
+                  spatial_stride=cfg.spatial_stride, **quantizer_fields(cfg), **coder.header_fields)
     if (problem := header.limit_problem()) is not None:  # SPEC 3.5: refuse before any work
         raise InputError(f"cannot encode this input: {problem}")
     return header
+
+
+def quantizer_fields(cfg) -> dict:
+    """The QUAN record's fields (SPEC 3.4) for a model config: LFQ unless the family says FSQ."""
+    quantizer = getattr(cfg, "quantizer", "lfq")
+    return {"quantizer": quantizer, "fsq_levels": tuple(cfg.fsq_levels) if quantizer == "fsq" else ()}
 
 
 def predicted_bpp(info: VideoInfo, entry: ModelEntry, gop: int, payload_factor: float = 1.0) -> float:
@@ -278,6 +284,11 @@ def model_for(header: Header, name: str | None, device: str) -> tuple[Tokenizer,
         if getattr(header, field) != getattr(cfg, field):
             raise ModelError(f"the file's {field.replace('_', ' ')} is {getattr(header, field)}, model "
                              f"'{entry.name}' has {getattr(cfg, field)}: the file is invalid", Err.MODEL_MISMATCH)
+    model_quantizer = quantizer_fields(cfg)
+    if header.quantizer and (header.quantizer, header.fsq_levels) != tuple(model_quantizer.values()):
+        raise ModelError(f"the file's QUAN record says {header.quantizer} {list(header.fsq_levels) or ''}, model "
+                         f"'{entry.name}' quantizes with {model_quantizer['quantizer']}: the file is invalid",
+                         Err.MODEL_MISMATCH)
     model, entry = load_model(entry.name, device=device)
     return model, entry
 

@@ -64,6 +64,8 @@ def token_meta(header: Header, shapes: list[tuple[int, ...]], source: str | None
         "gop_length": header.gop_length, "width": width, "height": height,
         "coded_width": header.width, "coded_height": header.height,
         "strides": {"temporal": header.temporal_stride, "spatial": header.spatial_stride},
+        # token -> latent values (SPEC A.2), from the file's QUAN record (None in files before 1.3)
+        "quantizer": ({"kind": header.quantizer, "levels": list(header.fsq_levels)} if header.quantizer else None),
         "gops": [{"name": gop_key(i), "frames": header.gop_frames(i), "shape": list(s)} for i, s in enumerate(shapes)],
     }
 
