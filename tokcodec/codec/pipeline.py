@@ -4,7 +4,10 @@ A GOP of n frames is padded to 1 + s*k frames (repeating its last frame) and
 to multiples of the spatial stride (replicating edges) before the tokenizer
 sees it; decoding crops back to the GOP's n frames and width x height
 (bitstream_spec/SPEC.md, "Padding and cropping"). GOPs share nothing, so each
-container chunk decodes on its own.
+container chunk decodes on its own. Frames stream in both directions, a
+latent frame's group (1 + 4 frames at most) at a time for the patch family,
+so memory depends on the frame size, not on the GOP length. Each GOP also
+carries a colour offset, its mean-colour correction (codec.colour_offset).
 
 A zoo entry with a coding scale (a rung of the rate ladder) codes frames
 resized by that factor; the header's width x height is then the coded size
@@ -15,11 +18,10 @@ before rounding to 8 bits; the decoder and the encoder side's reconstruction
 """
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, count, islice
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
@@ -242,16 +244,16 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
                  "use a shorter --gop (1 + 4k, e.g. 5) or a lower --quality")
     frames = iter(islice(frames, max_frames))
     total = min(n for n in (info.num_frames, max_frames) if n is not None) if (info.num_frames or max_frames) else None
-    count, seconds = 0, 0.0
+    coded, seconds = 0, 0.0
     with ContainerWriter(out, header, force=force) as writer, \
             tqdm(total=total, desc="encode", unit="frame", disable=quiet) as bar:
-        for index in itertools.count():
+        for index in count():
             t0 = time.perf_counter()
             first = next(frames, None)
             if first is None:
                 break
             read = GopRead()
-            groups = gop_groups(itertools.chain([first], frames), gop, model, (width, height), read,
+            groups = gop_groups(chain([first], frames), gop, model, (width, height), read,
                                 (info.height, info.width), device)
             tokens = model.encode_stream(groups)
             offset = colour_offset.NONE
@@ -260,12 +262,12 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
             tokens = tokens[0].cpu().numpy()
             writer.write_chunk(index, read.frames, tokens, coder.encode(tokens), offset)
             seconds += time.perf_counter() - t0
-            count += read.frames
+            coded += read.frames
             bar.update(read.frames)
-        if count == 0:
+        if coded == 0:
             raise InputError("no frames to encode")
     size = out.seek(0, 2) if hasattr(out, "seek") else Path(out).stat().st_size
-    return CodingStats(count, info.width, info.height, size, seconds)
+    return CodingStats(coded, info.width, info.height, size, seconds)
 
 
 def model_for(header: Header, name: str | None, device: str) -> tuple[Tokenizer, ModelEntry]:
