@@ -430,6 +430,18 @@ def test_unknown_records_are_skipped(small):
     assert all(np.array_equal(a, b.tokens) for a, b in zip(tokens, ref_tokens))
 
 
+def test_quantizer_record_round_trips_and_reserved_kinds_are_skipped(small):
+    header, tokens, data = small
+    fsq = dataclasses.replace(header, quantizer="fsq", fsq_levels=(8,) * 6)
+    out = io.BytesIO()
+    write_container(out, fsq, tokens)
+    assert ContainerReader(out.getvalue()).header == fsq
+    assert ref.decode(out.getvalue())[0]["fsq_levels"] == [8] * 6
+    reserved = with_extension(data, record(b"QUAN", bytes([9, 1, 2, 3])))  # kind 9: reserved
+    assert ContainerReader(reserved, recover=True).header.quantizer == ""
+    assert "quantizer" not in ref.decode(reserved)[0]
+
+
 @pytest.mark.parametrize("area,words", [
     (b"XTR", "header extension area ends in a partial record (3 bytes)"),
     (record(b"XTRA", b"ab") + b"\x00", "partial record (1 bytes)"),
@@ -439,6 +451,11 @@ def test_unknown_records_are_skipped(small):
     (record(b"DISP", struct.pack("<II", 64, 36)), "DISP record of 8 bytes (expected 9)"),
     (record(b"DISP", struct.pack("<IIB", 0, 0, 1)), "display size 0x0"),
     (record(b"DISP", struct.pack("<IIB", 64, 0, 1)), "display size 64x0"),
+    (record(b"QUAN", b"\x01"), "QUAN record of 1 bytes"),
+    (record(b"QUAN", bytes([1, 16])), "LFQ record for 16 channels, the tokens have 18 bits"),
+    (record(b"QUAN", bytes([1, 18, 2])), "lfq quantizer with FSQ levels"),
+    (record(b"QUAN", bytes([2, 6, 8, 8, 8, 8, 8])), "FSQ record for 6 channels with 5 levels"),
+    (record(b"QUAN", bytes([2, 3, 64, 64, 1])), "FSQ levels [64, 64, 1] do not make 18-bit tokens"),
 ])
 def test_malformed_extension_area(small, area, words):
     grown = with_extension(small[2], area)

@@ -582,21 +582,7 @@ class ContainerReader:
             if min(display[:2]) < 1:
                 raise self._error(Err.INVALID_HEADER,
                                   f"invalid header: display size {display[0]}x{display[1]}")
-        quantizer, levels = "", ()
-        if QUAN_TAG in records:
-            body = records[QUAN_TAG]
-            kind, channels = (body[0], body[1]) if len(body) >= 2 else (0, 0)
-            if len(body) < 2:
-                raise self._error(Err.INVALID_HEADER, f"invalid header: QUAN record of {len(body)} bytes")
-            if kind in QUANTIZERS:  # other kinds are reserved: the record is then ignored
-                quantizer, levels = QUANTIZERS[kind], tuple(body[2:])
-                wrong = quantizer_problem(quantizer, levels, f[13])
-                if quantizer == "lfq" and (len(body) != 2 or channels != f[13]):
-                    wrong = f"LFQ record for {channels} channels, {len(body)} bytes"
-                if quantizer == "fsq" and channels != len(levels):
-                    wrong = f"FSQ record for {channels} channels with {len(levels)} levels"
-                if wrong:
-                    raise self._error(Err.INVALID_HEADER, f"invalid header: QUAN record: {wrong}")
+        quantizer, levels = self._parse_quan(records[QUAN_TAG], f[13]) if QUAN_TAG in records else ("", ())
         if f[11] > 1:
             raise self._error(Err.INVALID_HEADER, f"invalid header: full_range flag {f[11]}")
         return Header(width=f[3], height=f[4], frame_count=f[5], fps_num=f[6], fps_den=f[7],
@@ -607,6 +593,23 @@ class ContainerReader:
                       mlm_hash=f[19], model_name=names[0], mlm_name=names[1],
                       display_width=display[0], display_height=display[1], resampler=display[2],
                       quantizer=quantizer, fsq_levels=levels)
+
+    def _parse_quan(self, body: bytes, token_bits: int) -> tuple[str, tuple[int, ...]]:
+        """A QUAN record's (quantizer, FSQ levels) (SPEC 3.4); a reserved kind reads as no record."""
+        if len(body) < 2:
+            raise self._error(Err.INVALID_HEADER, f"invalid header: QUAN record of {len(body)} bytes")
+        kind, channels, levels = body[0], body[1], tuple(body[2:])
+        if kind not in QUANTIZERS:
+            return "", ()
+        quantizer = QUANTIZERS[kind]
+        wrong = quantizer_problem(quantizer, levels, token_bits)
+        if quantizer == "lfq" and channels != token_bits:
+            wrong = f"LFQ record for {channels} channels, the tokens have {token_bits} bits"
+        if quantizer == "fsq" and channels != len(levels):
+            wrong = f"FSQ record for {channels} channels with {len(levels)} levels"
+        if wrong:
+            raise self._error(Err.INVALID_HEADER, f"invalid header: QUAN record: {wrong}")
+        return quantizer, levels
 
     def _read_records(self, data: bytes, pos: int) -> dict[bytes, bytes]:
         """Tag -> body of the extension records from `pos` up to the header CRC (SPEC 3.4).
