@@ -113,10 +113,12 @@ def export(run_dir, name, which, card_file, make_default, replace):
 @click.option("--data-cache", help="Decoded training frames (.pt), shared with the tokenizer's training.")
 @click.option("--steps", type=int, help="Total steps (the LR schedule's length).")
 @click.option("--max-minutes", type=float, help="Stop (and checkpoint) after this long; re-run to resume.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
+              help="Start from a prior run's checkpoint (e.g. RUN/best.pt of the previous tokenizer's prior).")
 @device_option
 @quiet_option
 @friendly_errors
-def mlm(config_file, run_dir, tokenizer, data_cache, steps, max_minutes, device, quiet):
+def mlm(config_file, run_dir, tokenizer, data_cache, steps, max_minutes, init_from, device, quiet):
     """Train the masked-language-model prior of entropy mode 1 for a zoo tokenizer.
 
     The tokenizer encodes the recipe's data once into RUN_DIR/tokens-train.pt
@@ -127,7 +129,7 @@ def mlm(config_file, run_dir, tokenizer, data_cache, steps, max_minutes, device,
     train_cache, val_cache, digest = prepare_token_caches(name, raw, Path(run_dir), data_cache, resolve_device(device),
                                                          quiet)
     raw["model"] = {**raw.get("model", {}), "tokenizer_sha256": digest}
-    overrides = {"steps": steps, "max_minutes": max_minutes}
+    overrides = {"steps": steps, "max_minutes": max_minutes, "init_from": init_from}
     fields = {k: v for k, v in raw.items() if k in MLMTrainConfig.__dataclass_fields__}
     fields.update({k: v for k, v in overrides.items() if v is not None})
     cfg = MLMTrainConfig.from_dict({**fields, "run_dir": run_dir, "tokens": str(train_cache),

@@ -278,6 +278,13 @@ def test_train_mlm_command_builds_caches_trains_and_exports(tmp_path, make_clip,
     assert r.exit_code == 0, r.output
     assert json.loads(r.output.strip().splitlines()[-1])["step"] == 4
     assert {"tokens-train.pt", "tokens-val.pt", "last.pt", "best.pt"} <= {p.name for p in run_dir.iterdir()}
+    # a new run can start from this one's weights (a successor tokenizer's prior), not from scratch
+    from tokcodec.train.mlm import MLMTrainConfig, MLMTrainer
+    done = torch.load(run_dir / "last.pt", weights_only=True)
+    cfg = MLMTrainConfig.from_dict({**done["config"], "run_dir": str(tmp_path / "run2"),
+                                    "init_from": str(run_dir / "last.pt")})
+    warm = MLMTrainer(cfg, quiet=True)
+    assert warm.step == 0 and all(torch.equal(v, done["model"][k]) for k, v in warm.model.state_dict().items())
     r = runner.invoke(cli, ["train", "export-mlm", str(run_dir), "--name", "tiny-mlm"])
     assert r.exit_code == 0, r.output
     assert prior_for(entry.weights_hash).name == "tiny-mlm"

@@ -49,6 +49,9 @@ class MLMTrainConfig:
     seed: int = 0
     device: str = "cpu"
     max_minutes: float | None = None
+    # a prior run's checkpoint (.pt) whose float weights start a new run (same model sizes): a
+    # successor tokenizer's prior need not start from scratch; ignored when the run resumes
+    init_from: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -175,6 +178,11 @@ class MLMTrainer:
         self.step, self.train_seconds, self.best = 0, 0.0, math.inf
         if (self.run_dir / "last.pt").exists():
             self._resume(self.run_dir / "last.pt")
+        elif cfg.init_from:
+            state = torch.load(cfg.init_from, map_location=cfg.device, weights_only=True)
+            self.model.load_state_dict(state["model"])
+            if not self.quiet:
+                tqdm.write(f"warm start from {cfg.init_from} (step {state['step']} of its run)")
 
     def _resume(self, path: Path) -> None:
         state = torch.load(path, map_location=self.cfg.device, weights_only=True)
