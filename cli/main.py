@@ -44,7 +44,7 @@ def cli():
 @click.option("--mlm-steps", type=click.Choice(["1", "2", "4"]), default="4", show_default=True,
               help="Mode 1 schedule: groups per latent frame (fewer: faster, more bits).")
 @click.option("--colour-offset/--no-colour-offset", "fix_colour", default=True, show_default=True,
-              help="Send each GOP's mean-colour correction (costs a quarter of a decode when encoding).")
+              help="Send each GOP's mean-colour correction (encoding then costs about half a decode more).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @device_option
 @force_option

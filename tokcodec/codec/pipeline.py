@@ -236,7 +236,7 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
     payloads coded by `coder` (mode 0 by default; entropy.coder_for_encoding).
     Frames stream through the model a latent frame at a time (families that
     stream: `frames_held`). `fix_colour`: send each GOP's colour offset
-    (codec.colour_offset), which costs a quarter of a decode; off writes zeros."""
+    (codec.colour_offset), which costs about half a decode; off writes zeros."""
     check_gop(gop, model)
     header = make_header(info, entry, gop, coder=coder)
     width, height = header.width, header.height
@@ -286,10 +286,10 @@ def model_for(header: Header, name: str | None, device: str) -> tuple[Tokenizer,
         if getattr(header, field) != getattr(cfg, field):
             raise ModelError(f"the file's {field.replace('_', ' ')} is {getattr(header, field)}, model "
                              f"'{entry.name}' has {getattr(cfg, field)}: the file is invalid", Err.MODEL_MISMATCH)
-    model_quantizer = quantizer_fields(cfg)
-    if header.quantizer and (header.quantizer, header.fsq_levels) != tuple(model_quantizer.values()):
+    ours = quantizer_fields(cfg)
+    if header.quantizer and (header.quantizer, header.fsq_levels) != (ours["quantizer"], ours["fsq_levels"]):
         raise ModelError(f"the file's QUAN record says {header.quantizer} {list(header.fsq_levels) or ''}, model "
-                         f"'{entry.name}' quantizes with {model_quantizer['quantizer']}: the file is invalid",
+                         f"'{entry.name}' quantizes with {ours['quantizer']}: the file is invalid",
                          Err.MODEL_MISMATCH)
     model, entry = load_model(entry.name, device=device)
     return model, entry

@@ -101,7 +101,7 @@ def encode_to_bytes(src: str | os.PathLike, tokenizer, entry, gop: int = 17, dev
     from tokcodec.io import open_video
     buffer = io.BytesIO()
     with open_video(src) as reader:
-        # only the tokens are wanted: no colour offsets, which cost a quarter of a decode
+        # only the tokens are wanted: no colour offsets, which cost about half a decode
         encode_video(reader, reader.info, buffer, tokenizer, entry, gop=gop, device=device, quiet=True,
                      fix_colour=False)
     return buffer.getvalue()

@@ -166,9 +166,9 @@ def register_model(name: str, config, state: dict[str, torch.Tensor], card: dict
                    make_default: bool = False, replace: bool = False) -> ModelEntry:
     """Export weights into the zoo (registry_path()'s folder) and add the entry (`replace`: replace it)."""
     path = registry_path()
-    refuse_replacing("model", name, read_registry(path)["models"], replace)
-    files = export_weights(state, path.parent / "weights", name)
     registry = read_registry(path)
+    refuse_replacing("model", name, registry["models"], replace)
+    files = export_weights(state, path.parent / "weights", name)
     registry["models"][name] = {
         "config": config.to_dict(),
         "files": [str(f.relative_to(path.parent)) for f in files],

@@ -69,12 +69,12 @@ def load_prior(entry: PriorEntry):
 def register_prior(name: str, config: MLMConfig, tensors: dict, card: dict, replace: bool = False) -> PriorEntry:
     """Write integer weights into the zoo and add the registry entry (`replace`: replace it)."""
     path = registry_path()
-    refuse_replacing("token prior", name, read_registry(path).get("priors", {}), replace)
+    registry = read_registry(path)
+    refuse_replacing("token prior", name, registry.get("priors", {}), replace)
     file = path.parent / "weights" / f"{name}.safetensors"
     file.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(file),
               metadata={"config": json.dumps(config.to_dict())})
-    registry = read_registry(path)
     registry.setdefault("priors", {})[name] = {
         "config": config.to_dict(), "file": str(file.relative_to(path.parent)),
         "sha256": sha256_file(file), "card": card}
