@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokcodec.codec.container import (ContainerReader, ContainerWriter, Header, read_container,
+from tokcodec.codec.container import (ContainerReader, ContainerWriter, Err, Header, read_container,
                                       tokens_crc32, write_container)
 from tokcodec.codec.packing import pack_tokens, packed_size, unpack_tokens
 from tokcodec.errors import ContainerError, OutputError
@@ -221,6 +221,32 @@ def test_mode1_payload_is_opaque():
         assert np.array_equal(r.read_tokens(1, unpack=raw), tokens[1])
         with pytest.raises(ContainerError, match="decoding mismatch in chunk 1"):
             r.read_tokens(1, unpack=lambda p, s: raw(p, s) ^ 1)
+
+
+def test_mode1_writer_pads_payloads_to_the_output_per_byte_limit(monkeypatch):
+    # A static clip shown 8x larger than coded: one payload byte per GOP would announce 2^26
+    # displayed pixels per frame from a few hundred bytes, past SPEC 3.5's limit (error 11).
+    header = make_header(width=1024, height=1024, display_width=8192, display_height=8192, frame_count=64,
+                         gop_length=8, entropy_mode=1, mlm_name="mlm-small", mlm_hash=b"\x07" * 32)
+    tokens = [np.zeros(header.latent_shape(8), np.int64)] * header.num_gops
+
+    def write() -> tuple[bytes, list]:
+        out = io.BytesIO()
+        with ContainerWriter(out, header) as w:
+            chunks = [w.write_chunk(i, 8, t, payload=b"\x04") for i, t in enumerate(tokens)]
+        return out.getvalue(), chunks
+
+    data, chunks = write()
+    assert len(data) << 20 >= header.output_units()
+    for i, c in enumerate(chunks):  # every prefix ending after a chunk is within the limit too
+        assert (c.offset + c.size) << 20 >= (i + 1) * 8 * 8192 * 8192
+        assert (c.offset + c.size - 4) << 20 < (i + 1) * 8 * 8192 * 8192  # and no word more than needed
+    with ContainerReader(data) as r:  # the padding is zero words after the steps byte
+        assert r.read_payload(0)[:1] == b"\x04" and len(r.read_payload(0)) > 1 and not any(r.read_payload(0)[1:])
+    monkeypatch.setattr(ContainerWriter, "_padding_words", lambda *_: 0)
+    with pytest.raises(ContainerError) as unpadded:  # what the padding prevents
+        ContainerReader(write()[0])
+    assert unpadded.value.code == Err.SHORT_FOR_GOPS
 
 
 # -- test vectors and the reference decoder ----------------------------------------------

@@ -401,6 +401,8 @@ class ContainerWriter(FinishOrAbort):
             raise ValueError(f"entropy mode {h.entropy_mode} needs the coded payload")
         elif (problem := h.payload_problem(num_frames, len(payload))) is not None:
             raise ValueError(f"GOP {gop_index}: {problem}")  # a reader would reject it (error 23)
+        else:
+            payload += bytes(4 * self._padding_words(num_frames, len(payload)))
         if len(colour_offset) != 3 or not all(-128 <= v <= 127 for v in colour_offset):
             raise ValueError(f"colour offset {colour_offset}: three values in -128..127")
         chunk = Chunk(gop_index, self._pos, num_frames, len(payload), crc32(payload),
@@ -410,6 +412,21 @@ class ContainerWriter(FinishOrAbort):
         self.chunks.append(chunk)
         self._frames += num_frames
         return chunk
+
+    def _padding_words(self, num_frames: int, payload_length: int) -> int:
+        """Zero words a mode 1 payload needs to keep the file within 3.5's output per byte.
+
+        A mode 1 token can cost far less than a bit, so a near-static clip shown
+        large could announce more output than its bytes allow (error 11). The
+        spec lets the writer append zero words (the decoder reads them as the
+        zeros it reads past the end anyway). Checked on the file up to and
+        including this chunk, so the finished file, and a file cut after any
+        chunk, is within the limit.
+        """
+        width, height = self.header.display_size
+        units = (self._frames + num_frames) * max(width * height, MIN_FRAME_UNITS)
+        short = -(-units // MAX_OUTPUT_PER_BYTE) - (self._pos + CHUNK_HEADER_SIZE + payload_length)
+        return max(0, -(-short // 4))
 
     def close(self) -> None:
         """Write the index and footer; patch frame_count if it was 0; rename a path into place."""
