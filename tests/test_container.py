@@ -5,7 +5,6 @@ import importlib.util
 import io
 import re
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -115,12 +114,10 @@ def test_pack_round_trip(bits, count):
     assert payload == bytes(int(stream[i:i + 8], 2) for i in range(0, len(stream), 8))
 
 
-def test_pack_across_blocks_and_speed():
+def test_pack_across_blocks():
+    # 3.6M tokens: more than one of the packer's internal blocks (its speed is the benchmark's business)
     tokens = np.random.default_rng(1).integers(0, 1 << 18, size=(1000, 45, 80))  # 640x360
-    start = time.perf_counter()
-    payload = pack_tokens(tokens, 18)
-    back = unpack_tokens(payload, tokens.size, 18)
-    assert time.perf_counter() - start < 4.0  # about 0.5 s unloaded
+    back = unpack_tokens(pack_tokens(tokens, 18), tokens.size, 18)
     assert np.array_equal(back.reshape(tokens.shape), tokens)
 
 
