@@ -98,6 +98,18 @@ def test_a_payload_that_is_not_mode_1_is_refused(prior):
             decode_gop(integer, bad, (1, 2, 2))
 
 
+def test_a_gop_too_large_for_a_chunk_is_a_clear_input_error(prior, monkeypatch):
+    import tokcodec.codec.entropy as entropy
+    from tokcodec.errors import InputError
+    coder = entropy.EntropyCoder(mode=1, prior=prior[1])
+    tokens = random_gop((1, 2, 2))
+    assert coder.encode(tokens)[:1] == b"\x04"
+    # what an adversarial GOP near the 2^22-token limit could cost (up to 48 bits a token)
+    monkeypatch.setattr(entropy, "encode_gop", lambda *_: b"\x04" + bytes(4 << 22))
+    with pytest.raises(InputError, match="shorter --gop, or --entropy raw"):
+        coder.encode(tokens)
+
+
 def test_predictable_tokens_cost_fewer_bits(prior):
     """A trained prior is measured on real tokens elsewhere; here: coding follows the probabilities."""
     model, _ = prior

@@ -11,7 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import InputError, ModelError
+from .container import MAX_PAYLOAD
 from .mlm_coding import DEFAULT_STEPS, decode_gop, encode_gop
 
 ENTROPY_CHOICES = ("mlm", "raw")  # --entropy: mode 1, mode 0
@@ -32,7 +33,13 @@ class EntropyCoder:
 
     def encode(self, tokens: np.ndarray) -> bytes | None:
         """The chunk payload of a GOP's tokens (None: mode 0, the container packs them)."""
-        return encode_gop(self.prior, tokens, self.steps) if self.mode == 1 else None
+        if self.mode != 1:
+            return None
+        payload = encode_gop(self.prior, tokens, self.steps)
+        if len(payload) > MAX_PAYLOAD:  # tokens the prior finds very unlikely, in a very large GOP
+            raise InputError(f"a GOP codes to {len(payload)} bytes under the token prior, more than a chunk "
+                             f"holds ({MAX_PAYLOAD}, SPEC 3.5): use a shorter --gop, or --entropy raw")
+        return payload
 
     @property
     def unpack(self) -> Callable[[bytes, tuple[int, int, int]], np.ndarray] | None:
