@@ -13,7 +13,8 @@ import torch
 from conftest import tiny_prior_model
 from tokcodec.codec.container import ContainerReader, Err
 from tokcodec.codec.mlm_coding import decode_gop, encode_gop
-from tokcodec.errors import ContainerError
+from tokcodec.codec import entropy as entropy_coding
+from tokcodec.errors import ContainerError, InputError
 from tokcodec.models.mlm import MLMConfig, TokenMLM, schedule
 from tokcodec.models.mlm_int import (PRECISION, IntegerMLM, floor_div, integer_tensors, isqrt,
                                      softmax_frequencies)
@@ -99,13 +100,11 @@ def test_a_payload_that_is_not_mode_1_is_refused(prior):
 
 
 def test_a_gop_too_large_for_a_chunk_is_a_clear_input_error(prior, monkeypatch):
-    import tokcodec.codec.entropy as entropy
-    from tokcodec.errors import InputError
-    coder = entropy.EntropyCoder(mode=1, prior=prior[1])
+    coder = entropy_coding.EntropyCoder(mode=1, prior=prior[1])
     tokens = random_gop((1, 2, 2))
     assert coder.encode(tokens)[:1] == b"\x04"
     # what an adversarial GOP near the 2^22-token limit could cost (up to 48 bits a token)
-    monkeypatch.setattr(entropy, "encode_gop", lambda *_: b"\x04" + bytes(4 << 22))
+    monkeypatch.setattr(entropy_coding, "encode_gop", lambda *_: b"\x04" + bytes(4 << 22))
     with pytest.raises(InputError, match="shorter --gop, or --entropy raw"):
         coder.encode(tokens)
 

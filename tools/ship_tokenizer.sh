@@ -18,8 +18,9 @@ PRIOR_STEPS=${4:-2000}
 PRIOR_RUN="$(dirname "$RUNS")/mlm-$NEW"
 PREVIOUS_PRIOR="$(dirname "$RUNS")/mlm/best.pt"
 CARDS=tokcodec/zoo/cards
-CLIPS=(davis_rollercoaster.mp4 intel_bottle-detection.mp4 intel_car-detection.mp4
-       intel_one-by-one-person-detection.mp4 cityCC0.mpg vtest.avi VID_20191220_170832.mp4 node-opencv_motion.mov)
+# The benchmark's clips, as paths from the repository root (config.json's data_root is relative to benchmarks/)
+mapfile -t CLIPS < <(python -c "import json, os; c = json.load(open('benchmarks/config.json'))
+print('\n'.join(os.path.normpath(os.path.join('benchmarks', c['data_root'], clip)) for clip in c['clips']))")
 in_zoo() { python -c "import json,sys; r=json.load(open('tokcodec/zoo/registry.json')); sys.exit(0 if '$2' in r['$1'] else 1)"; }
 step() { echo; echo "== $(date +%H:%M:%S) $*"; }
 
@@ -66,7 +67,7 @@ fi
 
 if [ ! -f "$CARDS/$NEW.eval.json" ]; then
     step "tokcodec eval: 8 benchmark clips, mode 0, GOP 17"
-    tokcodec eval "${CLIPS[@]/#/../shared/data/video/}" --model "$NEW" --size 640x360 --frames 33 --gop 17 \
+    tokcodec eval "${CLIPS[@]}" --model "$NEW" --size 640x360 --frames 33 --gop 17 \
         --device cpu -o "$CARDS/$NEW.eval.json"
 fi
 
