@@ -80,7 +80,9 @@ def test_signal_leaves_nothing_behind(zoo, tmp_path, make_clip, sig, command):
     out = out_dir / ("a.tkc" if command == "encode" else "frames/")
     child = subprocess.Popen([sys.executable, "-m", "tokcodec", command, str(src), "-o", str(out), "-q",
                               "--device", "cpu"], stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "TOKCODEC_ZOO": str(zoo)})
+                             env={**os.environ, "TOKCODEC_ZOO": str(zoo)},
+                             # under nohup the child would inherit an ignored SIGHUP (and rightly keep it)
+                             preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     deadline = time.time() + 60
     while not hidden(out_dir) and time.time() < deadline and child.poll() is None:
         time.sleep(0.005)

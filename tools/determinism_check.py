@@ -37,7 +37,7 @@ sys.path.insert(0, sys.argv[3])
 import reference_decoder as ref
 t0 = time.perf_counter()
 header, chunks = ref.decode(open(sys.argv[1], "rb").read(), priors={sys.argv[2]: sys.argv[4]})
-print(zlib.crc32(b"".join(np.asarray(c, dtype="<i8").tobytes() for c in chunks)), time.perf_counter() - t0)
+print(zlib.crc32(b"".join(np.asarray(c.tokens, dtype="<i8").tobytes() for c in chunks)), time.perf_counter() - t0)
 """
 SETTINGS = {
     "1 thread": {"OMP_NUM_THREADS": "1"},
