@@ -55,11 +55,13 @@ if ! in_zoo priors "mlm-$NEW"; then
     [ -f "$PREVIOUS_PRIOR" ] && init=(--init-from "$PREVIOUS_PRIOR")
     tokcodec train mlm --config tokcodec/zoo/recipes/mlm-tc-2.json --tokenizer "$NEW" --run-dir "$PRIOR_RUN" \
         --data-cache "$RUNS/data_bank.pt" --steps "$PRIOR_STEPS" "${init[@]}"
+    # the card records the command as anyone would type it: ~ for this machine's home
+    command="tokcodec train mlm --config tokcodec/zoo/recipes/mlm-tc-2.json --tokenizer $NEW --run-dir $PRIOR_RUN --data-cache $RUNS/data_bank.pt --steps $PRIOR_STEPS ${init[*]}"
     cat > "/tmp/mlm-$NEW-card.json" <<EOF
 {"summary": "Token prior (entropy mode 1) of $NEW: the architecture of mlm-tc-2, retrained on $NEW's tokens",
  "tokenizer": "$NEW (and every rung of its ladder: same weights)",
  "recipe": "recipes/mlm-tc-2.json",
- "command": "tokcodec train mlm --config tokcodec/zoo/recipes/mlm-tc-2.json --tokenizer $NEW --run-dir $PRIOR_RUN --data-cache $RUNS/data_bank.pt --steps $PRIOR_STEPS ${init[*]}",
+ "command": "${command//$HOME/\~}",
  "path": "cards/mlm-$NEW.md"}
 EOF
     tokcodec train export-mlm "$PRIOR_RUN" --name "mlm-$NEW" --card "/tmp/mlm-$NEW-card.json"
