@@ -69,7 +69,6 @@ def main() -> None:
                                            "ms_ssim": round(rung["ms_ssim"], 4), "lpips_alex": round(rung["lpips"], 4),
                                            "measured_by": "cards/ladder.md"}
         if "weights_from" in entry:
-            entry["card"]["metrics"] = entry["card"]["ladder_metrics"]
             write_rung_card(rung, entry, len(rungs))
     (ZOO / "registry.json").write_text(json.dumps(registry, indent=2) + "\n")
 
