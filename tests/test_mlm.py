@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,13 +40,19 @@ def random_gop(shape, seed=0, repeat=True):
 # --- integer arithmetic ---------------------------------------------------------------
 
 
-def test_floor_div_and_isqrt_are_exact_where_float_rounding_is_not():
+def test_floor_div_and_isqrt_are_exact_within_their_bounds():
     rng = np.random.default_rng(0)
     a = rng.integers(-(1 << 52), 1 << 52, 20000).astype(np.int64)
     b = rng.integers(1, 1 << 30, 20000).astype(np.int64)
     # quotients just below an integer: the float quotient rounds up to it
     b[:5000] = 3
     a[:5000] = (rng.integers(1, 1 << 50, 5000) * 3 - 1)
+    # and the hardest cases floor_div's bound allows: just below a multiple, |a| + b just under 2^53
+    b[5000:10000] = rng.integers(2, 1 << 20, 5000)
+    k = ((1 << 53) - 2 * b[5000:10000]) // b[5000:10000]
+    a[5000:10000] = k * b[5000:10000] - 1
+    a[7500:10000] *= -1
+    assert np.all(np.abs(a) + b < 1 << 53)
     got = floor_div(torch.from_numpy(a).double(), torch.from_numpy(b).double()).long().numpy()
     assert np.array_equal(got, np.floor_divide(a, b))
     v = np.concatenate([rng.integers(0, 1 << 52, 20000), np.arange(1000) ** 2, np.arange(1, 1000) ** 2 - 1])
@@ -77,6 +84,30 @@ def test_integer_network_follows_the_float_network(prior):
         q = (freqs.double() / (1 << PRECISION)).log()
         kl_bits = float((p.exp() * (p - q)).sum(-1).mean()) / np.log(2)
         assert kl_bits < 1e-3  # a fraction of a thousandth of a bit per symbol
+
+
+@pytest.mark.parametrize("shape", [(13, 21), (8, 8), (3, 17), (1, 1)])
+def test_integer_network_matches_the_spec_reference_table_for_table(prior, shape):
+    """The fast integer network (pre-scaled GEMMs, uncorrected floor division within its bound, cut
+    windows) against annex B as the numpy reference decoder writes it, on every group and both
+    the first and a later latent frame: every table identical."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bitstream_spec"))
+    import reference_decoder as ref
+    _, integer = prior
+    reference = ref.IntegerPrior(integer.config.to_dict(), {k: v.long().numpy() for k, v in integer.t.items()})
+    tokens = torch.from_numpy(random_gop((2, *shape), seed=shape[0]))
+    groups = schedule(*shape, 4)
+    for t, prev in ((0, None), (1, tokens[0])):
+        for g in range(4):
+            positions = np.flatnonzero(groups == g)
+            if not positions.size:
+                continue
+            known = torch.from_numpy(groups < g)
+            fast = integer.frequencies(integer.hidden(tokens[t], known, prev, t, torch.from_numpy(positions)))
+            f = reference.features(tokens[t].numpy(), groups < g, None if prev is None else prev.numpy(), t)
+            slow = reference.tables(f.reshape(shape[0] * shape[1], -1)[positions])
+            for a, b in zip(fast, slow):
+                assert np.array_equal(a.numpy(), b)
 
 
 # --- coding -----------------------------------------------------------------------------
@@ -195,7 +226,7 @@ print(zlib.crc32(b"".join(g.tokens.tobytes() for g in iter_gops(sys.argv[1]))))
 
 
 @pytest.mark.parametrize("setting", ["1 thread", "2 threads", "ATEN_CPU_CAPABILITY=default", "no-onednn",
-                                     "MKL_ENABLE_INSTRUCTIONS=SSE4_2"])
+                                     "MKL_ENABLE_INSTRUCTIONS=SSE4_2", "ONEDNN_MAX_CPU_ISA=AVX2"])
 def test_decodes_identically_under_other_cpu_settings(prior_zoo, make_clip, tmp_path, setting):
     """Every setting decodes the file (its tokens CRCs pass) to the same tokens."""
     path = tmp_path / "m1.tkc"

@@ -136,3 +136,39 @@ def test_training_runs_under_torchrun_with_two_processes(data_dir, tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3]  # one writer: rank 0
     import torch
     assert torch.load(run / "last.pt", weights_only=False)["step"] == 3
+
+
+def test_decoder_only_fine_tuning_keeps_every_token(data_dir, tmp_path):
+    """freeze_encoder: LPIPS + a frame-pair GAN train the decoder alone; the encoder's weights (live and
+    EMA) stay bit-identical, so a clip's tokens are the same before and after; best.pt is chosen on
+    LPIPS-alex within the PSNR bound, starting from the run's first validation."""
+    import torch
+    from tokcodec.models import config_from_dict
+    from tokcodec.train.losses import LossWeights
+    from tokcodec.train.tokenizer import Trainer, TrainConfig
+    base = Trainer(TrainConfig(data=[str(data_dir)], run_dir=str(tmp_path / "base"), model=config_from_dict(TINY_PATCH),
+                               steps=1, batch=2, frames=5, crop=32, max_side=64), quiet=True)
+    base.save()
+    cfg = TrainConfig(data=[str(data_dir)], val_data=[str(data_dir / "clip.mkv")], run_dir=str(tmp_path / "ft"),
+                      model=config_from_dict(TINY_PATCH), init_from=str(tmp_path / "base" / "last.pt"),
+                      steps=3, batch=2, frames=5, crop=32, max_side=64, log_every=1, val_every=1, ema=0.5, lr=1e-2,
+                      val_frames=5, val_size=(32, 32), freeze_encoder=True, perceptual_frames=2, disc_frames=2,
+                      discriminator="pairs", select="lpips", select_psnr_drop=100.0,
+                      weights=LossWeights(perceptual=0.5, gan=0.1))
+    trainer = Trainer(cfg, quiet=True)
+    clip = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    tokens_before = trainer.model.encode(clip)
+    trainer.run()
+    state = torch.load(tmp_path / "ft" / "last.pt", weights_only=True)
+    start = base.model.state_dict()
+    for weights in (state["model"], state["ema"]):
+        assert all(torch.equal(weights[k], v) for k, v in start.items() if not k.startswith("decoder."))
+        assert any(not torch.equal(weights[k], v) for k, v in start.items() if k.startswith("decoder."))
+    assert torch.equal(trainer.model.encode(clip), tokens_before)
+    assert set(trainer.opt.param_groups[0]["params"]) == set(trainer.model.decoder.parameters())
+    log = [json.loads(line) for line in (tmp_path / "ft" / "log.jsonl").read_text().splitlines()]
+    validations = [r for r in log if "val_lpips_alex" in r]
+    assert validations[0]["step"] == 0 and len(validations) == 4  # the start, then every step
+    assert "g" in log[1] and "lpips_vgg" in log[1]
+    best = torch.load(tmp_path / "ft" / "best.pt", weights_only=True)
+    assert best["metrics"]["val_lpips_alex"] == min(r["val_lpips_alex"] for r in validations)

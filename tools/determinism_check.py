@@ -5,7 +5,7 @@
 Encodes CLIP with the default model in entropy mode 1, then decodes its tokens
 (`iter_gops`: prior + range decoder, every tokens CRC checked) in fresh
 processes with 1 and 2 threads, ATEN_CPU_CAPABILITY=default (no AVX2/AVX-512
-kernels), oneDNN off and MKL_ENABLE_INSTRUCTIONS=SSE4_2, and with the
+kernels), oneDNN off, MKL_ENABLE_INSTRUCTIONS=SSE4_2 and ONEDNN_MAX_CPU_ISA=AVX2, and with the
 numpy-only reference decoder (bitstream_spec/reference_decoder.py). Prints
 one line per setting with the CRC-32 of all decoded tokens and the time.
 """
@@ -45,6 +45,7 @@ SETTINGS = {
     "ATEN_CPU_CAPABILITY=default": {"OMP_NUM_THREADS": "2", "ATEN_CPU_CAPABILITY": "default"},
     "onednn-off": {"OMP_NUM_THREADS": "2"},
     "MKL_ENABLE_INSTRUCTIONS=SSE4_2": {"OMP_NUM_THREADS": "2", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+    "ONEDNN_MAX_CPU_ISA=AVX2": {"OMP_NUM_THREADS": "2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
 }
 
 

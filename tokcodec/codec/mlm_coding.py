@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..models.mlm import SCHEDULES, schedule
+from ..models.mlm_layout import SCHEDULES, schedule
 from ..models.mlm_int import PRECISION, IntegerMLM
 from .range_coding import Decoder, Encoder, words_to_bytes
 

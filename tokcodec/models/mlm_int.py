@@ -26,9 +26,9 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .mlm import (ACT_LIMIT, NORM_EPS, MLMConfig, TokenMLM, input_indices, relative_index, window_merge,
-                  window_partition)
+from .mlm_layout import ACT_LIMIT, NORM_EPS, MLMConfig, input_indices, relative_index, window_merge, window_partition
 
 A_BITS = 10  # activations: value * 2^10
 W_BITS = 12  # weights: value * 2^12
@@ -51,11 +51,13 @@ def exp_table(bits: int, length: int) -> np.ndarray:
 
 
 def floor_div(a: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
-    """floor(a / b) of integer-valued float64 tensors (b > 0), exactly: IEEE division rounds the
-    quotient, which can land next to the true floor, so the guess is corrected by its remainder."""
-    q = torch.div(a, b).floor_()
-    remainder = a - q * b  # exact: every term is an integer below 2^53
-    return q.add_((remainder >= b).double()).sub_((remainder < 0).double())
+    """floor(a / b) of integer-valued float64 tensors, b > 0 and |a| + b < 2^53: exactly.
+
+    IEEE division is correctly rounded, so the float quotient can only land on the integer k + 1
+    above the true floor k when k + 1 - a/b (at least 1/b) is within half a unit in the last
+    place of k + 1 (at most |k + 1| 2^-53), that is when |k + 1| b >= 2^53; and |k + 1| b <= |a| + b.
+    Every call below states its bound."""
+    return torch.div(a, b).floor_()
 
 
 def round_shift(a: torch.Tensor, bits: int) -> torch.Tensor:
@@ -70,102 +72,135 @@ def isqrt(v: torch.Tensor) -> torch.Tensor:
     return s + ((s + 1) * (s + 1) <= v).double()
 
 
-def clamp_act(x: torch.Tensor) -> torch.Tensor:
-    return x.clamp(-ACT_MAX, ACT_MAX)
-
-
 def rms_norm(x: torch.Tensor) -> torch.Tensor:
     """x / rms(x) at 2^A_BITS (the gain lives in the next layer's weights)."""
     d = x.shape[-1]
-    mean_square = floor_div((x * x).sum(-1, keepdim=True), float(d))  # at 2^(2A); the sum is exact (< 2^53)
+    mean_square = floor_div((x * x).sum(-1, keepdim=True), float(d))  # at 2^(2A); sum < d 2^34: exact
     eps = float(round(NORM_EPS * (1 << (2 * (A_BITS + NORM_EXTRA)))))
-    rms = isqrt(mean_square * float(1 << (2 * NORM_EXTRA)) + eps)  # at 2^(A + NORM_EXTRA)
-    return floor_div(x * float(1 << (A_BITS + NORM_EXTRA)), rms)
+    rms = isqrt(mean_square * float(1 << (2 * NORM_EXTRA)) + eps)  # at 2^(A + NORM_EXTRA), >= 1
+    # floor(x 2^(A + NORM_EXTRA) / rms): dividing by rms 2^-(A + NORM_EXTRA) is the same correctly
+    # rounded quotient (powers of two scale exactly); |x| 2^18 <= 2^35
+    return floor_div(x, rms * (1.0 / (1 << (A_BITS + NORM_EXTRA))))
 
 
 def softmax_frequencies(logits: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """Integer logits (.., V) at 2^-LOGIT_BITS nats -> int64 frequencies summing to 2^PRECISION,
     each >= 1; the rounding remainder goes to the first most probable symbol."""
     v = logits.shape[-1]
-    z = (logits.max(-1, keepdim=True).values - logits).clamp(max=table.numel() - 1).long()
+    z = (logits.amax(-1, keepdim=True) - logits).clamp_(max=table.numel() - 1).long()
     e = torch.take(table, z)  # a table lookup (faster than indexing)
     total = e.sum(-1, keepdim=True)
-    freqs = 1 + floor_div(e * float((1 << PRECISION) - v), total)
-    freqs = freqs.long()
+    # e (2^24 - V) < 2^44 and total < 2^31: floor_div's bound holds
+    freqs = floor_div(e.mul_(float((1 << PRECISION) - v)), total).add_(1).long()
     remainder = (1 << PRECISION) - freqs.sum(-1)
-    top = e.argmax(-1, keepdim=True)  # torch.argmax returns the first maximal index
-    return freqs.scatter_add(-1, top, remainder[..., None])
+    top = z.argmin(-1, keepdim=True)  # the first most probable symbol: z = 0 there (argmin: the first)
+    return freqs.scatter_add_(-1, top, remainder[..., None])
 
 
 class IntegerMLM:
-    """`TokenMLM` in fixed point: `frequencies(tokens, known, prev, time, positions)`."""
+    """`TokenMLM` in fixed point: `hidden(tokens, known, prev, time, positions)` -> features,
+    `frequencies(features)` -> tables.
+
+    How it is fast and still exact (the time is in float64 GEMMs and in elementwise passes over
+    (positions x channels) and (windows x heads x 64 x 64) tensors, so the passes are few):
+    - a linear layer's weight and bias are stored pre-scaled by 2^-W_BITS, so the GEMM returns the
+      accumulator already divided (scaling by a power of two is exact at every partial sum);
+      then one floor and one clamp;
+    - attention logits come from one batched GEMM that starts from a cached (rel_bias + 1/2 +
+      key mask) tensor, with q pre-scaled by 2^-(2A - LOGIT_BITS): floor() of that is round_shift;
+    - divisions are one correctly rounded division and a floor (see floor_div's bound).
+    """
 
     def __init__(self, config: MLMConfig, tensors: dict[str, torch.Tensor]):
         self.config = config
         self.t = {k: v.double() for k, v in tensors.items()}  # integers, held in float64 (exact)
-        # linear layers: weights transposed once, the rounding half of round_shift folded into the bias
-        self.linears = {k[:-7]: (v.T.contiguous(), self.t[k[:-7] + ".bias"] + float(1 << (W_BITS - 1)))
-                        for k, v in self.t.items() if k.endswith(".weight")}
+        w_scale = 1.0 / (1 << W_BITS)
+        # linear layers: weights transposed once; bias with the rounding half of round_shift; both / 2^W
+        # (F.linear's (N, K) layout measured faster than addmm's (K, N) with MKL on AVX2)
+        self.linears = {k[:-7]: (v * w_scale, (self.t[k[:-7] + ".bias"] + float(1 << (W_BITS - 1))) * w_scale)
+                        for k, v in self.t.items() if k.endswith(".weight") and k.startswith("blocks.")}
+        out_scale = 1.0 / (1 << (A_BITS + W_BITS - LOGIT_BITS))
+        self.heads_out = [(self.t[n + ".weight"] * out_scale,
+                           (self.t[n + ".bias"] + float(1 << (A_BITS + W_BITS - LOGIT_BITS - 1))) * out_scale)
+                          for n in ("head_lo", "head_hi")]
         self.exp_attn, self.exp_out = self.t["exp_attn"], self.t["exp_out"]
         index = relative_index(config.window)
         self.rel_bias = [self.t[f"blocks.{i}.attn.rel_bias"][:, index] for i in range(config.depth)]
+        self._logit_bias: dict[tuple, torch.Tensor] = {}
 
-    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        """Activations (.., K) at 2^A_BITS, weight (N, K) at 2^W_BITS, bias at 2^(A+W) -> (.., N) at 2^A_BITS."""
-        weight_t, bias = self.linears[name]
-        acc = torch.addmm(bias, x.reshape(-1, x.shape[-1]), weight_t).view(*x.shape[:-1], -1)
-        return acc.mul_(1.0 / (1 << W_BITS)).floor_().clamp_(-ACT_MAX, ACT_MAX)  # round_shift, in place
+    def _linear(self, x: torch.Tensor, name: str, low: float = -ACT_MAX) -> torch.Tensor:
+        """Activations (.., K) at 2^A_BITS -> (.., N) at 2^A_BITS: round_shift(x W^T + b, W_BITS), clamped
+        to [low, ACT_MAX] (low = 0 is the clamp and the ReLU in one pass)."""
+        weight, bias = self.linears[name]
+        return F.linear(x, weight, bias).floor_().clamp_(low, ACT_MAX)
+
+    def logit_bias(self, height: int, width: int, i: int) -> torch.Tensor:
+        """(nW, heads, t, t) for block i on this grid: rel_bias + 1/2 (round_shift's half) on real
+        keys, MASKED_KEY on padding keys (its table index clamps to the last entry, 0)."""
+        key = (height, width, i)
+        if key not in self._logit_bias:
+            cfg = self.config
+            shift = (i % 2) * cfg.window // 2
+            _, valid, _ = window_partition(torch.zeros(1, height, width, 1), cfg.window, shift)
+            mask = torch.where(valid, 0.5, float(MASKED_KEY)).double()  # (nW, t)
+            self._logit_bias = {k: v for k, v in self._logit_bias.items() if k[:2] == (height, width)}
+            self._logit_bias[key] = (self.rel_bias[i][None] + mask[:, None, None, :]).contiguous()
+        return self._logit_bias[key]
 
     def _attention(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Windowed attention of (1, H, W, C) features. q, k, v and the output projection are computed
+        """Windowed attention of (B, H, W, C) features. q, k, v and the output projection are computed
         on the grid, not on the padded windows: a padding position's values never reach a real one
-        (its key is masked to weight 0, its query is dropped), so the result is the same, for less work."""
+        (its key is masked to weight 0, its query is dropped), so the result is the same, for less work.
+        The windows are cut as in window_partition, in one copy straight into (q, k, v) x heads."""
         cfg = self.config
-        shift = (i % 2) * cfg.window // 2
-        qkv, valid, geometry = window_partition(self._linear(x, f"blocks.{i}.attn.qkv"), cfg.window, shift)
-        n, t, c3 = qkv.shape
-        c = c3 // 3
-        hd = c // cfg.heads
-        q, k, v = qkv.view(n, t, 3, cfg.heads, hd).permute(2, 0, 3, 1, 4)
-        logits = round_shift(q @ k.transpose(-1, -2), 2 * A_BITS - LOGIT_BITS)
-        logits += self.rel_bias[i][None]
-        logits += self.key_mask(valid, n)[:, None, None, :]
-        z = (logits.max(-1, keepdim=True).values - logits).clamp_(max=self.exp_attn.numel() - 1).long()
+        b, height, width, _ = x.shape
+        win, heads = cfg.window, cfg.heads
+        shift = (i % 2) * win // 2
+        hp, wp = shift + height + (-(shift + height) % win), shift + width + (-(shift + width) % win)
+        nh, nw, t = hp // win, wp // win, win * win
+        qkv = F.pad(self._linear(x, f"blocks.{i}.attn.qkv"), (0, 0, shift, wp - width - shift, shift, hp - height - shift))
+        hd = qkv.shape[-1] // 3 // heads
+        q, k, v = qkv.view(b, nh, win, nw, win, 3, heads, hd).permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, -1, t, hd)
+        bias = self.logit_bias(height, width, i)
+        bias = bias.expand(b, *bias.shape).reshape(-1, t, t)
+        # with q / 2^14 every partial sum is a multiple of 2^-14 of at most hd 2^34 / 2^14 (check_bounds): exact
+        logits = torch.baddbmm(bias, q * (1.0 / (1 << (2 * A_BITS - LOGIT_BITS))), k.transpose(1, 2)).floor_()
+        z = (logits.amax(-1, keepdim=True) - logits).clamp_(max=self.exp_attn.numel() - 1).long()
         e = torch.take(self.exp_attn, z)
         total = e.sum(-1, keepdim=True)
-        out = floor_div(2 * (e @ v) + total, 2 * total)  # rounded half up
-        out = window_merge(out.transpose(1, 2).reshape(n, t, c), cfg.window, shift, geometry)
-        return self._linear(out, f"blocks.{i}.attn.proj")
-
-    @staticmethod
-    def key_mask(valid: torch.Tensor, n: int) -> torch.Tensor:
-        """(n, t): 0 for a real key, MASKED_KEY for padding (its table index clamps to the last entry, 0)."""
-        return torch.where(valid, 0.0, float(MASKED_KEY)).repeat(n // valid.shape[0], 1)
+        # rounded half up: floor((2 e.v + total) / (2 total)); |2 e.v| <= 2 t 2^16 2^17 = 2^40
+        out = floor_div(torch.baddbmm(total, e, v, alpha=2.0), 2.0 * total)
+        out = out.view(b, nh, nw, heads, win, win, hd).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, hp, wp, heads * hd)
+        return self._linear(out[:, shift:shift + height, shift:shift + width], f"blocks.{i}.attn.proj")
 
     def hidden(self, tokens: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None, time: int,
                positions: torch.Tensor | None = None) -> torch.Tensor:
-        """The final normalised features of one latent frame (tokens, known, prev: (H, W)): (H, W, dim),
-        or (N, dim) for the flat raster `positions` only. The last MLP is per position, so it runs on
-        those alone (the same values, a quarter of the work with 4 groups)."""
+        """The final normalised features of one latent frame (tokens, prev: (H, W); known: (H, W), or
+        (G, H, W) for G passes at once, one per known mask): (H, W, dim) (one mask) or (G, H, W, dim),
+        or (N, dim) for the flat indices `positions` into (G,) H, W only. The last MLP is per
+        position, so it runs on those alone (the same values, a quarter of the work with 4 groups)."""
         cfg = self.config
         lo, hi, plo, phi = input_indices(tokens, known, prev, cfg.sub_bits)
         t = self.t
-        x = t["embed_lo"][lo] + t["embed_hi"][hi] + t["prev_lo"][plo] + t["prev_hi"][phi]
-        x = clamp_act(x + t["time"][min(time, cfg.max_time - 1)])[None]
+        x = t["embed_lo"][lo] + t["embed_hi"][hi] + (t["prev_lo"][plo] + t["prev_hi"][phi] + t["time"][min(time, cfg.max_time - 1)])
+        x = x.clamp_(-ACT_MAX, ACT_MAX)
+        batched = x.dim() == 4
+        x = x if batched else x[None]
         for i in range(cfg.depth):
-            x = clamp_act(x + self._attention(rms_norm(x), i))
+            x = (x + self._attention(rms_norm(x), i)).clamp_(-ACT_MAX, ACT_MAX)
             if i == cfg.depth - 1 and positions is not None:
                 x = x.reshape(-1, cfg.dim)[positions]
-            h = self._linear(rms_norm(x), f"blocks.{i}.fc1").clamp(min=0)  # ReLU
-            x = clamp_act(x + self._linear(h, f"blocks.{i}.fc2"))
-        return rms_norm(x)[0] if positions is None else rms_norm(x)
+            h = self._linear(rms_norm(x), f"blocks.{i}.fc1", low=0.0)  # ReLU
+            x = (x + self._linear(h, f"blocks.{i}.fc2")).clamp_(-ACT_MAX, ACT_MAX)
+        x = rms_norm(x)
+        return x if positions is not None or batched else x[0]
 
     def frequencies(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (N, dim) of the positions to code -> frequency tables (N, 512) of the low and high sub-tokens."""
         out = []
-        for name in ("head_lo", "head_hi"):
-            acc = features @ self.t[name + ".weight"].T + self.t[name + ".bias"]
-            out.append(softmax_frequencies(round_shift(acc, A_BITS + W_BITS - LOGIT_BITS), self.exp_out))
+        for weight, bias in self.heads_out:
+            logits = F.linear(features, weight, bias).floor_()  # round_shift by A + W - LOGIT_BITS
+            out.append(softmax_frequencies(logits, self.exp_out))
         return out[0], out[1]
 
 
@@ -176,8 +211,9 @@ def _int(x: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.round(x.double() * (1 << bits)).to(torch.int64)
 
 
-def integer_tensors(model: TokenMLM) -> dict[str, torch.Tensor]:
-    """The integer weights of a trained float model (int32 tensors, named as IntegerMLM reads them)."""
+def integer_tensors(model) -> dict[str, torch.Tensor]:
+    """The integer weights of a trained float model, an `mlm.TokenMLM` (int32 tensors, named as
+    IntegerMLM reads them). The model is not imported here: coding must not depend on training code."""
     cfg = model.config
     hd = cfg.dim // cfg.heads
     out: dict[str, torch.Tensor] = {}

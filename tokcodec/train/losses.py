@@ -82,6 +82,33 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
+class PairDiscriminator(nn.Module):
+    """A 2D PatchGAN over consecutive frame pairs (frame t-1 and t stacked in channels).
+
+    Seeing pairs, it can tell invented texture that changes from frame to
+    frame (flicker) from real texture that moves; strided 4x4 convs from the
+    first layer keep it near 5k multiply-adds per pixel, about 1/30 of the 3D
+    discriminator above. Input (B, 3, T, H, W), T >= 2; output one map per pair.
+    """
+
+    def __init__(self, channels: int = 32, levels: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin, ch = 6, channels
+        for _ in range(levels):
+            layers += [nn.Conv2d(cin, ch, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            cin, ch = ch, ch * 2
+        layers += [nn.Conv2d(cin, cin, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cin, 1, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pairs = torch.cat([x[:, :, :-1], x[:, :, 1:]], 1)  # (B, 6, T-1, H, W)
+        return self.net(frames_2d(pairs))
+
+
+DISCRIMINATORS = {"clip3d": Discriminator, "pairs": PairDiscriminator}
+
+
 class LeCAM:
     """LeCAM regularisation (Tseng et al. 2021): keeps D's outputs near EMAs of each other."""
 

@@ -12,6 +12,14 @@ RNG), `log.jsonl` (one line per logged step and per validation), and
 resumes from `last.pt`. `init_from` warm-starts a new run from zoo weights or
 a checkpoint (fresh optimiser, LR warm-up); starting a video run from an
 image-trained model inflates it (see `inflate_image_weights`).
+
+`freeze_encoder` fine-tunes the decoder alone (a new decoder for the same
+tokens): the encoder and quantizer never receive gradients, the optimiser, the
+weight decay and the EMA see only decoder tensors, so the encoder's weights,
+and with them the tokens of every clip, stay bit-identical. Such a run is
+judged on validation LPIPS-alex within a PSNR bound of its starting point
+(`select`), because in a perceptual run the best-PSNR checkpoint is the
+blurry start.
 """
 from __future__ import annotations
 
@@ -32,7 +40,7 @@ from ..models import build_tokenizer
 from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
-from .losses import Discriminator, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss
+from .losses import DISCRIMINATORS, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss
 
 
 @dataclass
@@ -63,6 +71,12 @@ class TrainConfig:
     max_minutes: float | None = None
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = none); validated and exported
     bf16: bool = True  # bf16 autocast where the device has it (CUDA, CPUs with AVX512-BF16 / AMX)
+    freeze_encoder: bool = False  # decoder-only fine-tuning: the tokens of every clip stay identical
+    perceptual_frames: int = 0  # LPIPS-VGG on this many random frames of each clip (0 = all): it is the costly loss
+    disc_frames: int = 0  # the discriminator sees a random window of this many consecutive frames (0 = all)
+    discriminator: str = "clip3d"  # "clip3d" (3D convs over the clip) or "pairs" (2D over consecutive frame pairs)
+    select: str = "psnr"  # best.pt: "psnr" (highest), or "lpips" (lowest LPIPS-alex within select_psnr_drop)
+    select_psnr_drop: float = 1.0  # "lpips": dB below the run's first validation a checkpoint may fall
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -179,11 +193,16 @@ class Trainer:
             self.ema_model = build_tokenizer(cfg.model).to(self.device)
             self.ema_model.load_state_dict(self.model.state_dict())
             self.ema_model.requires_grad_(False)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99),
+        if cfg.freeze_encoder:
+            if not hasattr(self.model, "token_values"):
+                raise ValueError(f"freeze_encoder: the {cfg.model.family} family has no separate decoder input")
+            self.model.requires_grad_(False)
+            self.model.decoder.requires_grad_(True)
+        self.opt = torch.optim.AdamW(self.trainable_parameters(), lr=cfg.lr, betas=(0.9, 0.99),
                                      weight_decay=cfg.weight_decay)
         self.disc = self.disc_opt = None
         if cfg.weights.gan > 0:
-            self.disc = Discriminator().to(self.device)
+            self.disc = DISCRIMINATORS[cfg.discriminator]().to(self.device)
             self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.99))
         self.lecam = LeCAM()
         self.perceptual = None
@@ -193,16 +212,21 @@ class Trainer:
         self.step = 0
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.train_seconds = 0.0
+        self.start_psnr: float | None = None  # the first validation's PSNR: the bound of select="lpips"
         if (self.run_dir / "last.pt").exists():
             self._resume(self.run_dir / "last.pt")
         elif cfg.init_from:
             self._warm_start(cfg.init_from)
         if self.rank > 0:  # each rank its own crops (rank 0 keeps the single-process sequence)
             self.generator.manual_seed(cfg.seed + 1000003 * self.rank + self.step)
-        self.forward_model = self.model
+        # the module whose forward trains: the decoder alone when the encoder is frozen
+        self.forward_model = self.model.decoder if cfg.freeze_encoder else self.model
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
-            self.forward_model = DistributedDataParallel(self.model)
+            self.forward_model = DistributedDataParallel(self.forward_model)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
 
     # --- state -------------------------------------------------------------
     def _resume(self, path: Path) -> None:
@@ -218,10 +242,12 @@ class Trainer:
         self.train_seconds = state.get("train_seconds", 0.0)
         self.generator.set_state(state["generator"])
         self.lecam.real_ema, self.lecam.fake_ema = state.get("lecam", (0.0, 0.0))
+        self.start_psnr = state.get("start_psnr")
         tqdm.write(f"resumed {path} at step {self.step}") if not self.quiet else None
 
     def _warm_start(self, source: str) -> None:
         if source.endswith(".pt"):
+            source = os.path.expanduser(source)
             state = torch.load(source, map_location=self.device, weights_only=True)
             weights = state.get("ema") or state["model"]
             image_trained = state["config"]["frames"] == 1 and state["config"]["model"].get("family") != "patch"
@@ -246,17 +272,27 @@ class Trainer:
                  "disc_opt": self.disc_opt.state_dict() if self.disc_opt else None,
                  "step": self.step, "generator": self.generator.get_state(),
                  "lecam": (self.lecam.real_ema, self.lecam.fake_ema),
-                 "train_seconds": self.train_seconds, "config": self.cfg.to_dict()}
+                 "train_seconds": self.train_seconds, "start_psnr": self.start_psnr,
+                 "config": self.cfg.to_dict()}
         tmp = self.run_dir / "last.pt.tmp"
         torch.save(state, tmp)
         tmp.replace(self.run_dir / "last.pt")
 
+    def better(self, metrics: dict, best: dict) -> bool:
+        """Whether validated `metrics` beat the kept `best` under cfg.select."""
+        if self.cfg.select == "psnr":
+            return metrics["val_psnr"] > best["val_psnr"]
+        floor = (self.start_psnr if self.start_psnr is not None else metrics["val_psnr"]) - self.cfg.select_psnr_drop
+        if metrics["val_psnr"] < floor:
+            return False
+        return best["val_psnr"] < floor or metrics["val_lpips_alex"] < best["val_lpips_alex"]
+
     def keep_best(self, metrics: dict) -> None:
-        """Keep the validated weights with the best PSNR as best.pt (the checkpoint a release is chosen from)."""
+        """Keep the best validated weights (cfg.select) as best.pt: the checkpoint a release is chosen from."""
         if self.rank > 0:
             return
         best = self.run_dir / "best.pt"
-        if best.exists() and torch.load(best, weights_only=True)["metrics"]["val_psnr"] >= metrics["val_psnr"]:
+        if best.exists() and not self.better(metrics, torch.load(best, weights_only=True)["metrics"]):
             return
         state = {"model": self.eval_model.state_dict(), "step": self.step, "train_seconds": self.train_seconds,
                  "metrics": metrics, "config": self.cfg.to_dict()}
@@ -281,7 +317,10 @@ class Trainer:
             return
         # warm-up: early on the average must not remember the random initialisation for thousands of steps
         decay = min(self.cfg.ema, (1 + self.step) / (10 + self.step))
-        ema, live = list(self.ema_model.parameters()), list(self.model.parameters())
+        # only trained tensors: decay * w + (1 - decay) * w need not round back to w, and a frozen
+        # encoder must stay bit-identical
+        pairs = [(e, p) for e, p in zip(self.ema_model.parameters(), self.model.parameters()) if p.requires_grad]
+        ema, live = [e for e, _ in pairs], [p for _, p in pairs]
         torch._foreach_mul_(ema, decay)
         torch._foreach_add_(ema, live, alpha=1 - decay)
 
@@ -294,8 +333,7 @@ class Trainer:
         w = self.cfg.weights
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, self.cfg)
-        with self.autocast():
-            recon, lfq, tokens = self.forward_model(x)
+        recon, lfq, tokens = self.reconstruct(x)
         recon = recon.float()
         rec = w.l1 * (recon - x).abs().mean() + w.l2 * F.mse_loss(recon, x)
         if w.colour:
@@ -306,24 +344,27 @@ class Trainer:
             stats.update(entropy=lfq.per_sample_entropy.item(), batch_entropy=lfq.batch_entropy.item(),
                          commit=lfq.commitment.item())
         if self.perceptual is not None:
+            picked_recon, picked_x = self.pick_frames(self.cfg.perceptual_frames, recon, x, window=False)
             with self.autocast():
-                p = self.perceptual(frames_2d(recon), frames_2d(x)).mean()
+                p = self.perceptual(frames_2d(picked_recon), frames_2d(picked_x)).mean()
             loss = loss + w.perceptual * p.float()
             stats["lpips_vgg"] = p.item()
         use_gan = self.disc is not None and self.step >= w.gan_start
         if use_gan:
+            # one window for both passes, so D judges the very frames G was pushed on
+            recon_w, x_w = self.pick_frames(self.cfg.disc_frames, recon, x, window=True)
             with self.autocast():
-                g = -self.disc(recon).mean()
+                g = -self.disc(recon_w).mean()
             loss = loss + w.gan * g.float()
             stats["g"] = g.item()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), 1.0)
         self.opt.step()
         self.update_ema()
         if use_gan:
             with self.autocast():
-                real, fake = self.disc(x), self.disc(recon.detach())
+                real, fake = self.disc(x_w), self.disc(recon_w.detach())
             d = hinge_d_loss(real.float(), fake.float()) + w.lecam * self.lecam(real.float(), fake.float())
             self.disc_opt.zero_grad(set_to_none=True)
             d.backward()
@@ -334,6 +375,31 @@ class Trainer:
         stats.update(codebook_stats(tokens, self.cfg.model.token_bits))
         return stats
 
+    def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, object, torch.Tensor]:
+        """(recon, quantizer loss or None, tokens) of a (B, 3, T, H, W) batch."""
+        if not self.cfg.freeze_encoder:
+            with self.autocast():
+                return self.forward_model(x)
+        with torch.no_grad():
+            tokens = self.model.encode(x)
+        with self.autocast():
+            frames, _ = self.forward_model(self.model.token_values(tokens), None)
+        return frames.transpose(1, 2), None, tokens
+
+    def pick_frames(self, n: int, recon: torch.Tensor, x: torch.Tensor, window: bool):
+        """The same n frames of both (B, C, T, H, W) clips: n random frames, or a random window of n
+        consecutive ones (`window`); all frames when n is 0 or covers the clip."""
+        t = x.shape[2]
+        if n <= 0 or n >= t:
+            return recon, x
+        if window:
+            start = int(torch.randint(0, t - n + 1, (1,), generator=self.generator))
+            idx = torch.arange(start, start + n)
+        else:
+            idx = torch.randperm(t, generator=self.generator)[:n].sort().values
+        idx = idx.to(x.device)
+        return recon.index_select(2, idx), x.index_select(2, idx)
+
     # --- the loop ------------------------------------------------------------
     def run(self) -> dict:
         cfg = self.cfg
@@ -341,6 +407,11 @@ class Trainer:
         if self.device.startswith("cuda"):
             bank = bank.to(self.device)  # keep the data next to the model
         val_clips = load_val_clips(cfg.val_data, cfg) if cfg.val_data else []
+        if val_clips and self.rank == 0 and self.start_psnr is None and cfg.select != "psnr":
+            start = validate(self.eval_model, val_clips, self.device)  # the bound, and the curve's first point
+            self.start_psnr = start["val_psnr"]
+            self.log({"step": self.step, "hours": self.train_seconds / 3600, **start})
+            self.keep_best(start)
         self.model.train()
         start_step, start_time = self.step, time.time()
         last = {}

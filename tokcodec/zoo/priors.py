@@ -16,7 +16,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError
-from ..models.mlm import MLMConfig
+from ..models.mlm_layout import MLMConfig
 from . import read_registry, refuse_replacing, registry_path, sha256_file
 
 
