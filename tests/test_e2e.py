@@ -105,3 +105,18 @@ def test_files_written_with_tc_small_1_still_decode(example_clip, tmp_path, monk
     assert len(decoded) == 5
     # tc-small-1 measured about 19 dB on this clip; random or wrong weights give about 10 dB
     assert psnr(np.stack(source), np.stack(decoded)) > 16.0
+
+
+def test_eval_reports_dists_and_flicker_on_the_shipped_model(example_clip, monkeypatch):
+    """`tokcodec eval`'s per-clip record: DISTS and the flicker figure beside PSNR and LPIPS, in and
+    across GOPs, on a real clip with the default model (9 frames, GOP 5: two GOPs)."""
+    from tokcodec.evaluate import evaluate_clip
+    from tokcodec.zoo import load_model
+    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    model, entry = load_model()
+    source, _ = read_frames(example_clip, max_frames=9)
+    record = evaluate_clip(source, model, entry, gop=5)
+    assert 0.0 < record["dists"] < 0.5 and 0.0 < record["lpips_alex"] < 0.6
+    # the still-life dog clip barely changes between frames: a decoder that holds its picture
+    # steady changes by a few levels at most, far from the ~25 of independent per-frame noise
+    assert 0.0 < record["flicker"] < 8.0 and record["flicker_gop_boundary"] is not None

@@ -168,3 +168,35 @@ def test_lpips_missing_weights_raise_model_error(alex_copy):
     (alex_copy / "SHA256SUMS").unlink()
     with pytest.raises(ModelError, match="cannot read"):
         LPIPS("alex", weights_dir=alex_copy)
+
+
+# --- DISTS and flicker ------------------------------------------------------
+
+# DISTS-pytorch 0.1's own DISTS_pt.py on the LPIPS reference pair, run with torchvision's VGG16
+# replaced by a stand-in holding the VGG16 weights shipped here (the same ImageNet weights): its
+# alpha/beta and arithmetic against ours; torchvision itself cannot be installed beside the CPU torch.
+DISTS_REFERENCE = (0.387918, 0.225035)
+
+
+def test_dists_reference_pair_identity_and_ordering():
+    from tokcodec.metrics import dists_video
+    ref, p0, p1 = load("ex_ref"), load("ex_p0"), load("ex_p1")
+    assert dists_video(ref[None], p0[None]) == pytest.approx(DISTS_REFERENCE[0], abs=1e-5)
+    assert dists_video(ref[None], p1[None]) == pytest.approx(DISTS_REFERENCE[1], abs=1e-5)
+    assert abs(dists_video(ref[None], ref[None])) < 1e-5
+
+
+def test_flicker_counts_changes_the_source_does_not_make():
+    from tokcodec.metrics import flicker
+    rng = np.random.default_rng(0)
+    source = np.repeat(rng.integers(0, 200, (1, 16, 16, 3), dtype=np.uint8), 6, axis=0)  # a still scene
+    steady = np.clip(source.astype(int) + 30, 0, 255).astype(np.uint8)  # wrong, but the same each frame
+    assert flicker(source, steady, gop=3) == {"flicker": 0.0, "flicker_gop_boundary": 0.0}
+    shimmer = steady.copy()
+    shimmer[1::2] = source[1::2]  # every other frame changes by 30 levels where the source is still
+    result = flicker(source, shimmer, gop=3)
+    assert result["flicker"] == pytest.approx(30.0, abs=0.5) and result["flicker_gop_boundary"] is not None
+    # pairs inside and across GOPs: frames 0-1, 1-2, 3-4, 4-5 inside; 2-3 across
+    shimmer[3:] = steady[3:] = source[3:]
+    assert flicker(source, shimmer, gop=3)["flicker_gop_boundary"] == pytest.approx(
+        np.abs((source[3].astype(float) - shimmer[2]) @ [0.299, 0.587, 0.114]).mean())

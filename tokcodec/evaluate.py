@@ -19,6 +19,8 @@ from .codec.container import ContainerReader
 from .codec.pipeline import decode_frames, encode_video
 from .io import ColourInfo, VideoInfo, read_frames
 from .metrics import lpips_video, ms_ssim, psnr
+from .metrics.dists import dists_video
+from .metrics.flicker import flicker
 from .zoo import ModelEntry
 
 
@@ -65,7 +67,8 @@ def evaluate_clip(frames: list[np.ndarray], model: Tokenizer, entry: ModelEntry,
     bias = colour_bias(a, b)
     return {"frames": len(frames), "width": w, "height": h, "bytes": len(data),
             "bpp": len(data) * 8 / (w * h * len(frames)), "psnr": psnr(a, b), "ms_ssim": ms_ssim(a, b),
-            "lpips_alex": lpips_video(a, b, net="alex"), "channel_bias": bias,
+            "lpips_alex": lpips_video(a, b, net="alex"), "dists": dists_video(a, b, device=device),
+            **flicker(a, b, gop), "channel_bias": bias,
             "max_abs_channel_bias": max(abs(v) for v in bias), **temporal_report(a, b, gop), **speed}
 
 
@@ -78,7 +81,7 @@ def evaluate_model(model: Tokenizer, entry: ModelEntry, clips: list[str | Path],
     for clip in tqdm(clips, desc=f"eval {entry.name}", disable=not progress):
         video, _ = read_frames(clip, max_frames=frames, size=size)
         per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device, fix_colour)
-    keys = ("bpp", "psnr", "ms_ssim", "lpips_alex", "psnr_first_frame", "psnr_other_frames", "max_abs_channel_bias",
+    keys = ("bpp", "psnr", "ms_ssim", "lpips_alex", "dists", "flicker", "flicker_gop_boundary", "psnr_first_frame", "psnr_other_frames", "max_abs_channel_bias",
             "encode_fps", "decode_fps")
     mean = {k: float(np.mean([r[k] for r in per_clip.values() if r[k] is not None] or [np.nan])) for k in keys}
     mean["worst_abs_channel_bias"] = max(r["max_abs_channel_bias"] for r in per_clip.values())

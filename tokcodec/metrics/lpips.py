@@ -100,26 +100,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_verified_weights(net: str, weights_dir: Path = WEIGHTS_DIR) -> dict[str, torch.Tensor]:
+def load_verified_weights(net: str, weights_dir: Path = WEIGHTS_DIR, stem: str | None = None) -> dict[str, torch.Tensor]:
     """State dict of `net` from `weights_dir`, every file checked against SHA256SUMS, upcast to fp32.
 
-    Files are `lpips_<net>.safetensors` or shards `lpips_<net>-0000k-of-0000N.safetensors`,
-    all listed in `SHA256SUMS` (sha256sum format). Raises ModelError when the list,
-    a file, or a hash does not match.
+    Files are `<stem>.safetensors` or shards `<stem>-0000k-of-0000N.safetensors` (stem:
+    `lpips_<net>` unless given), all listed in `SHA256SUMS` (sha256sum format). Raises
+    ModelError when the list, a file, or a hash does not match.
     """
+    stem = stem or f"lpips_{net}"
     sums_path = Path(weights_dir) / "SHA256SUMS"
     try:
         lines = sums_path.read_text().splitlines()
     except OSError as e:
         raise ModelError(f"LPIPS weights: cannot read {sums_path}: {e.strerror}") from None
-    pattern = re.compile(rf"lpips_{net}(-\d{{5}}-of-\d{{5}})?\.safetensors")
+    pattern = re.compile(rf"{re.escape(stem)}(-\d{{5}}-of-\d{{5}})?\.safetensors")
     expected = {}
     for line in lines:
         parts = line.split()
         if len(parts) == 2 and pattern.fullmatch(parts[1].lstrip("*")):
             expected[parts[1].lstrip("*")] = parts[0].lower()
     if not expected:
-        raise ModelError(f"LPIPS weights: no lpips_{net} files listed in {sums_path}")
+        raise ModelError(f"LPIPS weights: no {stem} files listed in {sums_path}")
     state: dict[str, torch.Tensor] = {}
     for name, digest in sorted(expected.items()):
         path = Path(weights_dir) / name

@@ -150,18 +150,26 @@ def load_val_clips(paths: list[str], cfg: TrainConfig) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def validate(model: Tokenizer, clips: list[torch.Tensor], device: str) -> dict:
+def validate(model: Tokenizer, clips: list[torch.Tensor], device: str, dists_frames: int = 3) -> dict:
+    """PSNR, LPIPS-alex, flicker (every frame) and DISTS (on `dists_frames` frames spread over each clip:
+    the VGG16 at full size is the slow part) of the validation clips."""
     from ..metrics import lpips_video, psnr
+    from ..metrics.dists import dists_video
+    from ..metrics.flicker import flicker
     model.eval()
-    psnrs, lpipss = [], []
+    scores: dict[str, list[float]] = {"val_psnr": [], "val_lpips_alex": [], "val_flicker": [], "val_dists": []}
     for x in clips:
         recon = model.decode(model.encode(x.to(device))).float().cpu()
         a = ((x[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
         b = ((recon[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-        psnrs.append(psnr(a, b))
-        lpipss.append(lpips_video(a, b, net="alex"))
+        scores["val_psnr"].append(psnr(a, b))
+        scores["val_lpips_alex"].append(lpips_video(a, b, net="alex"))
+        scores["val_flicker"].append(flicker(a, b)["flicker"] or 0.0)
+        if dists_frames:
+            picked = np.linspace(0, len(a) - 1, min(dists_frames, len(a))).round().astype(int)
+            scores["val_dists"].append(dists_video(a[picked], b[picked], device=device))
     model.train()
-    return {"val_psnr": float(np.mean(psnrs)), "val_lpips_alex": float(np.mean(lpipss))}
+    return {k: float(np.mean(v)) for k, v in scores.items() if v}
 
 
 def init_distributed(device: str) -> tuple[int, int, str]:
