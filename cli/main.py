@@ -19,6 +19,16 @@ from tokcodec_cli.common import (check_fps, check_gop, check_positive_float, che
                                  force_option, friendly_errors, quiet_option, resolve_device, safe_text)
 
 
+def _default_rung_text() -> str:
+    """'the default model, rung K of N' from the zoo's registry (plain JSON: no torch at import)."""
+    try:
+        registry = json.loads((Path(__import__("tokcodec").__file__).parent / "zoo" / "registry.json").read_text())
+        ladder = registry.get("ladder", [])
+        return f"the default model, {registry['default']}: rung {ladder.index(registry['default']) + 1} of {len(ladder)}"
+    except (OSError, ValueError, KeyError):
+        return "the default model"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tokcodec")
 def cli():
@@ -30,9 +40,11 @@ def cli():
 @click.option("-o", "--output", required=True, callback=check_tkc_output, help="Output .tkc file.")
 @click.option("--model", default=None, help="Zoo model name (see `tokcodec models`); default: the default model.")
 @click.option("--quality", type=click.IntRange(min=1), default=None,
-              help="Rung of the rate ladder, 1 (lowest rate) to N (see `tokcodec models`).")
+              help=f"Rung of the rate ladder, 1 (lowest rate) to N (see `tokcodec models`); default: "
+                   f"{_default_rung_text()}.")
 @click.option("--bpp", "target_bpp", type=float, default=None, callback=check_positive_float,
-              help="Pick the ladder rung with the highest rate not above this many bits per pixel.")
+              help="Pick the ladder rung with the highest rate not above this many bits per pixel. A target "
+                   "below the lowest rung's rate gives the lowest rung, with a warning (exit code 0).")
 @click.option("--gop", default=17, show_default=True, callback=check_gop,
               help="Frames per GOP (1 + 4k); each GOP decodes on its own.")
 @click.option("--frames", "max_frames", type=click.IntRange(min=1), default=None, help="Encode at most this many frames.")
@@ -55,7 +67,11 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
     """Encode a video, frame folder or image IN into a .tkc container.
 
     The rate is set by the model: --quality N picks rung N of the rate ladder,
-    --bpp picks the rung whose (exactly predictable) rate fits the target.
+    --bpp the highest rung whose rate fits the target. In entropy mode 1 (the
+    default) the rate depends on the content, so --bpp estimates, encodes, and
+    steps down a rung when the file came out above the target; in mode 0
+    (--entropy raw) the rate is known exactly beforehand. A target no rung
+    can meet is a warning, in --json too, not an error.
     """
     if sum(v is not None for v in (model, quality, target_bpp)) > 1:
         raise click.UsageError("give at most one of --model, --quality and --bpp")
@@ -76,10 +92,7 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
             frames = min((n for n in (reader.info.num_frames, max_frames) if n), default=None)
             info = dataclasses.replace(reader.info, num_frames=frames)
         factor = payload_factor(entropy, get_entry("default").weights_hash)
-        rungs = rungs_for_bpp(target_bpp, info, gop, factor)
-        if rungs[0][1] > target_bpp and not quiet:
-            click.echo(f"note: no rung fits {target_bpp} bpp; using the lowest, {rungs[0][0]} "
-                       f"({rungs[0][1]:.4f} bpp{' expected' if factor < 1 else ''})", err=True)
+        rungs = rungs_for_bpp(target_bpp, info, gop, factor)  # a target no rung fits: warned after coding
         attempts = [name for name, _ in rungs]
     for i, name in enumerate(attempts):
         with open_video(input_path, fps=fps) as reader:
@@ -96,12 +109,18 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
                        err=True)
     # What the source had that the file does not keep, and a source that ended early (exit 3).
     warnings = reader.info.notes + ([reader.ended_early] if reader.ended_early else [])
+    rate = None
+    if target_bpp is not None:
+        rate = {"requested_bpp": target_bpp, "achieved_bpp": round(stats.bpp, 6), "met": stats.bpp <= target_bpp}
+        if not rate["met"]:
+            warnings.append(f"--bpp {target_bpp:g} cannot be met: the lowest rate this model reaches on this "
+                            f"input is {stats.bpp:.4f} bpp ({entry.name}); the file has that rate")
     from tokcodec.zoo import ladder
     rung = ladder().index(entry.name) + 1 if entry.name in ladder() else None
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
                "bytes": stats.bytes, "bpp": round(stats.bpp, 6), "encode_fps": round(stats.fps, 2),
                "model": entry.name, "quality": rung, "entropy_mode": coder.mode, "prior": coder.prior_name or None,
-               "device": device, "rotation": reader.info.rotation,
+               "device": device, "rotation": reader.info.rotation, "rate": rate,
                "warnings": warnings}
     _report(summary, as_json, quiet,
             f"{output}: {stats.frames} frames {stats.width}x{stats.height}, {stats.bytes} bytes, "
@@ -122,17 +141,22 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
 @click.option("--on-damage", type=click.Choice(ON_DAMAGE), default=ON_DAMAGE[0], show_default=True,
               help="A damaged or missing GOP: freeze the last good frame over its frames (keeps the duration), "
                    "skip its frames, or stop the output there. Intact GOPs are always kept; exit code 3.")
+@click.option("--crf", type=click.IntRange(0, 51), default=None,
+              help="H.264 quality of an .mp4 output: 0 lossless, higher is smaller (default 12, near lossless; "
+                   "23 is x264's usual).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @device_option
 @force_option
 @quiet_option
 @friendly_errors
-def decode(input_path, output, model, on_damage, as_json, device, force, quiet):
+def decode(input_path, output, model, on_damage, crf, as_json, device, force, quiet):
     """Decode a .tkc container to video frames (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg image)."""
     from tokcodec.codec.pipeline import decode_container
+    if crf is not None and not output.lower().endswith(".mp4"):
+        raise click.UsageError("--crf applies to .mp4 outputs only")
     device = resolve_device(device)
     stats, lost = decode_container(input_path, output, device=device, force=force, quiet=quiet, model_name=model,
-                                   on_damage=on_damage)
+                                   on_damage=on_damage, crf=crf)
     summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
                "decode_fps": round(stats.fps, 2), "device": device,
                "lost": [{"gop": g.gop, "frames": [g.first_frame, g.first_frame + g.frames - 1], "reason": g.reason}

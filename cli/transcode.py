@@ -86,7 +86,8 @@ def report(summary, as_json: bool, quiet: bool, name: str) -> None:
     if as_json:
         click.echo(json.dumps(summary.to_dict()))
     elif not quiet:
-        ratio = f" (ratio {summary.ratio:.3g}:1)" if summary.ratio else ""
+        # a percentage reads the same both ways (coding shrinks, --decode grows); "0.0886:1" did not
+        ratio = f" ({100 * summary.bytes_out / summary.bytes_in:.3g}% of the input's size)" if summary.bytes_in and summary.bytes_out else ""
         click.echo(f"{name}: {summary.files} files: {summary.done} done, {summary.skipped} skipped, "
                    f"{summary.failed} failed; {_mb(summary.bytes_in)} in, {_mb(summary.bytes_out)} out{ratio}; "
                    f"{summary.seconds:.1f} s", err=True)

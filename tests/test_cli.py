@@ -203,7 +203,11 @@ def test_bpp_picks_the_highest_rung_that_fits(ladder_zoo, tmp_path, make_clip):
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         assert summary["model"] == expect
-        assert ("no rung fits" in result.stderr) == (target < rates[0])
+        # a target no rung meets: the lowest rung, exit 0, and the warning in --json and on stderr
+        unmet = target < rates[0]
+        assert ("cannot be met" in result.stderr) == unmet
+        assert summary["rate"] == {"requested_bpp": target, "achieved_bpp": summary["bpp"], "met": not unmet}
+        assert any("cannot be met" in w for w in summary["warnings"]) == unmet
         # The prediction is exact: the bytes of a mode-0 file follow from its token grid.
         assert summary["bpp"] == pytest.approx(rates[ladder().index(expect)], abs=1e-6)
     code, msg = run("encode", clip, "-o", tmp_path / "b.tkc", "--quality", 4, "-q")
@@ -224,3 +228,23 @@ def test_a_gop_too_large_for_memory_is_refused_up_front(zoo, tmp_path, make_clip
     assert not (tmp_path / "b.tkc").exists()
     code, msg = run("decode", tmp_path / "a.tkc", "-o", tmp_path / "d.mkv", "-q")
     assert code == 1 and "GiB are free" in msg and not (tmp_path / "d.mkv").exists()
+
+
+def test_output_folders_are_made_and_crf_sets_the_mp4_quality(zoo, tmp_path, make_clip):
+    """encode and decode create a missing output folder (as transcode does); --crf chooses an .mp4's
+    H.264 quality (12 by default, near lossless) and is refused for other outputs."""
+    clip = write_clip(tmp_path / "in.mkv", make_clip(9, 64, 96))
+    code, out = run("encode", clip, "-o", tmp_path / "new" / "sub" / "a.tkc", "--gop", 5, "-q")
+    assert code == 0, out
+    sizes = {}
+    for crf in (None, 40):
+        name = tmp_path / "decoded" / f"crf{crf}.mp4"
+        code, out = run("decode", tmp_path / "new" / "sub" / "a.tkc", "-o", name, "-q", *(["--crf", crf] if crf else []))
+        assert code == 0, out
+        sizes[crf] = name.stat().st_size
+    assert sizes[40] < sizes[None] / 2
+    code, out = run("decode", tmp_path / "new" / "sub" / "a.tkc", "-o", tmp_path / "x.mkv", "--crf", 20)
+    assert code == 2 and "--crf applies to .mp4" in out and not (tmp_path / "x.mkv").exists()
+    # a failed decode leaves no folder it made
+    code, out = run("decode", tmp_path / "in.mkv", "-o", tmp_path / "never" / "x.mp4")
+    assert code != 0 and not (tmp_path / "never").exists()

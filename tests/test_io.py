@@ -324,3 +324,25 @@ def test_atomic_output(tmp_path):
             out.tmp.write_bytes(b"half")
             raise ValueError
     assert target.read_bytes() == b"data" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_output_creates_missing_folders_and_removes_them_when_discarded(tmp_path):
+    """encode and decode make a missing output folder, as transcode does for DST; an output that
+    fails leaves no folder it created behind (one that was there before stays)."""
+    target = tmp_path / "new" / "deeper" / "x.tkc"
+    with pytest.raises(ValueError):
+        with atomic_output(target) as out:
+            out.tmp.write_bytes(b"half")
+            raise ValueError
+    assert sorted(tmp_path.iterdir()) == []
+    (tmp_path / "new").mkdir()
+    with pytest.raises(ValueError):
+        with atomic_output(target):
+            raise ValueError
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["new"]
+    with atomic_output(target) as out:
+        out.tmp.write_bytes(b"data")
+    assert target.read_bytes() == b"data"
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OutputError, match="not a folder"):
+        atomic_output(tmp_path / "file" / "x.tkc")

@@ -36,3 +36,13 @@ def test_readme_first_command_installs_cpu_torch_and_writes_into_an_ignored_fold
     ignored = subprocess.run(["git", "check-ignore", "-q", "demo/dog.tkc"], cwd=REPO)
     assert ignored.returncode == 0, "demo/ outputs must be ignored by git"
     assert (REPO / ".ci" / "run").read_text().strip().endswith(commands[1])
+
+
+def test_ray_is_in_its_own_extra_only():
+    """The test install stays small (Ray is about 240 MB); Ray's own tests skip without it."""
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    extras = {name: [Requirement(line.strip()).name for line in value.splitlines() if line.strip()]
+              for name, value in cfg["options.extras_require"].items()}
+    assert "ray" not in extras["test"] and "ray" not in install_requires()
+    assert extras["ray"] == ["ray"]

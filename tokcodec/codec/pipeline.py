@@ -347,8 +347,9 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
 
 def decode_container(src: str | Path, out: str | Path, device: str = "cpu", force: bool = False,
                      quiet: bool = False, model_name: str | None = None,
-                     on_damage: str = ON_DAMAGE[0]) -> tuple[CodingStats, list[LostGop]]:
-    """Decode a .tkc file to a video file, PNG folder or image (chosen by `out`'s name).
+                     on_damage: str = ON_DAMAGE[0], crf: int | None = None) -> tuple[CodingStats, list[LostGop]]:
+    """Decode a .tkc file to a video file, PNG folder or image (chosen by `out`'s name; `crf`: the
+    H.264 quality of an .mp4, io.open_writer's default when None).
 
     A damaged file (a truncated end, a corrupt chunk) still gives back every intact
     GOP, handled per `on_damage` (see decode_frames); the lost GOPs are returned.
@@ -369,7 +370,7 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
                           "decode to a folder (out/) or a video (.mp4, .mkv)")
     lost: list[LostGop] = []
     t0 = time.perf_counter()
-    with reader, open_writer(out, width, height, h.fps, colour=colour, force=force) as writer:
+    with reader, open_writer(out, width, height, h.fps, colour=colour, force=force, crf=crf) as writer:
         for frame in decode_frames(reader, model, device, quiet, on_damage, lost, coder):
             writer.write(frame)
         if len(lost) == h.num_gops or writer.frames_written == 0:

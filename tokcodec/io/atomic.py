@@ -11,6 +11,9 @@ exits on signals.
   machine whose process is gone (a crash, kill -9, power loss) is stale: the
   next output written to that folder removes it; one of a live process, or of
   another machine sharing the folder, is never touched.
+- A missing destination folder is created (as `mkdir -p` would, like
+  `transcode` does for its DST); folders created for an output that is then
+  discarded are removed again when still empty.
 - `--force` replaces only what tokcodec could have written: a regular file,
   or a folder holding nothing but frame files named like this output's.
   Device nodes, pipes, sockets and folders holding anything else are refused.
@@ -103,7 +106,12 @@ class AtomicOutput:
         self.force = force
         self.folder_of = frame_name_regex(folder_of) if folder_of else None
         self._done = False
-        self._check_destination()
+        self._created = self._make_parents()
+        try:
+            self._check_destination()
+        except BaseException:
+            self._remove_created()
+            raise
         self.stale_removed = clean_stale_temporaries(self.path.parent)
         self.tmp = _sibling(self.path, "tmp")
         try:
@@ -113,12 +121,41 @@ class AtomicOutput:
             else:
                 os.mkdir(self.tmp)
         except OSError as e:
+            self._remove_created()
             raise OutputError(f"cannot write {self.path}: {e.strerror}") from None
+
+    def _make_parents(self) -> list[Path]:
+        """Create the missing folders above the output; returns them, outermost first."""
+        missing = []
+        parent = self.path.parent
+        while not (parent.exists() or parent.is_symlink()):
+            missing.append(parent)
+            parent = parent.parent
+        missing.reverse()
+        created = []
+        for folder in missing:
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as e:
+                self._created = created
+                self._remove_created()
+                raise OutputError(f"cannot write {self.path}: cannot create {folder}: {e.strerror}") from None
+            created.append(folder)
+        return created
+
+    def _remove_created(self) -> None:
+        for folder in reversed(getattr(self, "_created", [])):
+            try:
+                folder.rmdir()  # only while empty: something else may have been put there meanwhile
+            except OSError:
+                break
 
     def _check_destination(self) -> None:
         path = self.path
         if not path.parent.is_dir():
-            raise OutputError(f"cannot write {path}: {path.parent} is not an existing folder")
+            raise OutputError(f"cannot write {path}: {path.parent} is not a folder")
         if not (path.exists() or path.is_symlink()):
             return
         if not self.force:
@@ -171,6 +208,7 @@ class AtomicOutput:
             return
         self._done = True
         remove_path(self.tmp)
+        self._remove_created()
 
     def __enter__(self) -> AtomicOutput:
         return self

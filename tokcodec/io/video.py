@@ -412,10 +412,11 @@ def open_writer(
     fps: Fraction | int | str,
     colour: ColourInfo | None = None,
     force: bool = False,
+    crf: int | None = None,
 ) -> VideoWriter:
     """A writer chosen by the output name:
 
-    - `.mp4`: H.264 (libx264 crf 12), 4:2:0, tagged with `colour` when it names
+    - `.mp4`: H.264 (libx264 crf 12, or `crf`), 4:2:0, tagged with `colour` when it names
       a Y'CbCr matrix, else BT.709 limited range. 4:2:0 needs even sizes: an odd
       width or height is padded by repeating the last column/row, so the file
       is one pixel wider/taller than the frames.
@@ -446,6 +447,10 @@ def open_writer(
             f"{path}: unknown output type '{path.suffix}' (use .mp4, .mkv, .y4m, "
             "a folder ending in / or a pattern like frames/%05d.png)"
         )
+    if crf is not None:
+        if path.suffix.lower() != ".mp4":
+            raise OutputError(f"{path}: a crf applies to .mp4 outputs only")
+        spec = replace(spec, options={**spec.options, "crf": str(int(crf))})
     return _AvWriter(path, spec, width, height, fps, colour, force)
 
 
