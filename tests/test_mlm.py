@@ -398,3 +398,26 @@ def test_bpp_in_mode_1_estimates_then_checks_the_rate(prior_zoo, tmp_path, make_
     assert summary["entropy_mode"] == 1 and "tiny-x1.5 gave" in r.stderr, (summary, r.stderr)  # estimate too high
     assert summary["bpp"] <= target or summary["model"] == "tiny-x0.5"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tkc", "in.mkv"]  # one output, no temporaries
+
+
+def test_progress_advances_every_latent_frame_in_mode_1(prior_zoo, make_clip, tmp_path, monkeypatch):
+    """Encode and decode credit the bar stage by stage (tokenizer group, offset piece, prior latent
+    frame, frame written), not a GOP at a time; each GOP ends on its exact frame count."""
+    from tokcodec.codec import pipeline
+    credits, done = [], []
+    monkeypatch.setattr(pipeline.WorkBar, "credit", lambda self, stage, frames: credits.append((stage, frames)))
+    real_done = pipeline.WorkBar.gop_done
+    monkeypatch.setattr(pipeline.WorkBar, "gop_done", lambda self, n: (done.append(n), real_done(self, n)))
+    path = encode_clip(make_clip, tmp_path / "m1.tkc", frames=13)  # GOP 5: GOPs of 5, 5, 3 frames
+    stages = [s for s, _ in credits]
+    assert done == [5, 5, 3]
+    assert stages.count("prior") == 2 + 2 + 2  # latent frames: 1 + 1 per 4 frames, per GOP
+    assert stages.count("tokenizer") == 6 and stages.count("colour") >= 3
+    assert sum(f for s, f in credits if s == "prior") == pytest.approx(13)
+    credits.clear(), done.clear()
+    from tokcodec.codec.pipeline import decode_frames
+    from tokcodec.zoo import load_model
+    reader = ContainerReader(path)
+    frames = list(decode_frames(reader, load_model()[0]))
+    assert len(frames) == 13 and done == [5, 5, 3]
+    assert [s for s, _ in credits].count("prior") == 6 and [s for s, _ in credits].count("frames") == 13

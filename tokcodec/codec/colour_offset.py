@@ -28,14 +28,19 @@ def frame_means(x: torch.Tensor) -> torch.Tensor:
 
 
 def estimate(model: torch.nn.Module, tokens: torch.Tensor, source_means: torch.Tensor,
-             width: int, height: int) -> tuple[int, int, int]:
+             width: int, height: int, progress=None) -> tuple[int, int, int]:
     """The offset (quarter levels, R'G'B') that brings the decoded GOP's mean to the source's.
 
     tokens: (1, T', H', W'); source_means: (T', 3), the means of source frames 0, s, 2s, ...
-    (as padded for coding) at the coded size `width` x `height`.
+    (as padded for coding) at the coded size `width` x `height`. `progress(k)`: called with the
+    number of sampled frames each piece of the decode held.
     """
-    decoded = torch.cat([frame_means(x[:, :, :, :height, :width]).cpu()  # one piece at a time: bounded memory
-                         for x in model.decode_stream(tokens, sampled=True)])
+    pieces = []
+    for x in model.decode_stream(tokens, sampled=True):
+        pieces.append(frame_means(x[:, :, :, :height, :width]).cpu())  # one piece at a time: bounded memory
+        if progress is not None:
+            progress(x.shape[2])
+    decoded = torch.cat(pieces)
     difference = (source_means.cpu() - decoded).mean(0) * 127.5  # 8-bit levels
     code = np.clip(np.round(difference.numpy() * UNITS_PER_LEVEL), -128, 127)
     return tuple(int(v) for v in code)

@@ -31,11 +31,12 @@ class EntropyCoder:
     def header_fields(self) -> dict:
         return {"entropy_mode": self.mode, "mlm_name": self.prior_name, "mlm_hash": self.prior_hash}
 
-    def encode(self, tokens: np.ndarray) -> bytes | None:
-        """The chunk payload of a GOP's tokens (None: mode 0, the container packs them)."""
+    def encode(self, tokens: np.ndarray, progress: Callable[[], None] | None = None) -> bytes | None:
+        """The chunk payload of a GOP's tokens (None: mode 0, the container packs them); `progress`
+        is called after each latent frame coded."""
         if self.mode != 1:
             return None
-        payload = encode_gop(self.prior, tokens, self.steps)
+        payload = encode_gop(self.prior, tokens, self.steps, progress=progress)
         if len(payload) > MAX_PAYLOAD:  # tokens the prior finds very unlikely, in a very large GOP
             raise InputError(f"a GOP codes to {len(payload)} bytes under the token prior, more than a chunk "
                              f"holds ({MAX_PAYLOAD}, SPEC 3.5): use a shorter --gop, or --entropy raw")
@@ -44,9 +45,14 @@ class EntropyCoder:
     @property
     def unpack(self) -> Callable[[bytes, tuple[int, int, int]], np.ndarray] | None:
         """For ContainerReader.read_tokens (None: mode 0)."""
+        return self.unpacker()
+
+    def unpacker(self, progress: Callable[[], None] | None = None
+                 ) -> Callable[[bytes, tuple[int, int, int]], np.ndarray] | None:
+        """`unpack`, calling `progress` after each latent frame decoded."""
         if self.mode != 1:
             return None
-        return lambda payload, shape: decode_gop(self.prior, payload, shape)
+        return lambda payload, shape: decode_gop(self.prior, payload, shape, progress)
 
 
 RAW = EntropyCoder()

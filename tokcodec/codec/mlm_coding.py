@@ -9,9 +9,12 @@ prior sees the frame's tokens of groups < g (the rest masked) and latent
 frame t-1 (none for t = 0): it gives frequency tables for the positions of
 group g, in raster order, and those positions' low sub-tokens are coded,
 then their high sub-tokens. The decoder replays the same loop. Nothing
-crosses a GOP: every chunk decodes on its own.
+crosses a GOP: every chunk decodes on its own. Tables are computed one group
+of one latent frame at a time (`IntegerMLM`: memory follows the frame size).
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
@@ -39,9 +42,10 @@ def _tables(prior: IntegerMLM, frame: torch.Tensor, known: torch.Tensor, prev: t
 
 
 def encode_gop(prior: IntegerMLM, tokens: np.ndarray, steps: int = DEFAULT_STEPS,
-               ideal: list | None = None) -> bytes:
+               ideal: list | None = None, progress: Callable[[], None] | None = None) -> bytes:
     """(T', H', W') tokens -> mode 1 payload. `ideal`, if given, receives the information content
-    (bits) of the tokens under the tables used, sum of -log2(f / 2^24): what the payload approaches."""
+    (bits) of the tokens under the tables used, sum of -log2(f / 2^24): what the payload approaches.
+    `progress` is called after each latent frame."""
     if steps not in SCHEDULES:
         raise ValueError(f"schedule of {steps} steps (known: {sorted(SCHEDULES)})")
     sub = prior.config.sub_bits
@@ -61,10 +65,13 @@ def encode_gop(prior: IntegerMLM, tokens: np.ndarray, steps: int = DEFAULT_STEPS
                     rows = np.arange(len(positions))
                     f = np.concatenate([lo_tables[rows, lo], hi_tables[rows, hi]]).astype(np.float64)
                     ideal.append(float(np.sum(PRECISION - np.log2(f))))
+            if progress is not None:
+                progress()
     return bytes([steps]) + words_to_bytes(encoder.finish())
 
 
-def decode_gop(prior: IntegerMLM, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+def decode_gop(prior: IntegerMLM, payload: bytes, shape: tuple[int, int, int],
+               progress: Callable[[], None] | None = None) -> np.ndarray:
     """Mode 1 payload -> (T', H', W') int64 tokens. A payload no encoder writes (a schedule byte
     other than 1, 2, 4; data the range decoder cannot decode) raises ValueError; one coded under
     another prior mostly decodes to other tokens, which the chunk's tokens CRC rejects (SPEC 6.2)."""
@@ -84,4 +91,6 @@ def decode_gop(prior: IntegerMLM, payload: bytes, shape: tuple[int, int, int]) -
                 lo = decoder.decode(lo_tables)
                 hi = decoder.decode(hi_tables)
                 flat[torch.from_numpy(positions)] = torch.from_numpy((hi.astype(np.int64) << sub) | lo)
+            if progress is not None:
+                progress()
     return grid.numpy()

@@ -227,6 +227,52 @@ def rungs_for_bpp(target: float, info: VideoInfo, gop: int, payload_factor: floa
     return [(name, bpp) for bpp, name in reversed(rungs[:first + 1])]
 
 
+class WorkBar:
+    """A progress bar in frames that a GOP advances stage by stage, not only when it is done.
+
+    Each stage of coding a GOP (the tokenizer, the colour offset's sampled decode, the
+    token prior, writing frames) credits its share of the GOP's frames as it goes, so a
+    long GOP, or a slow prior, still moves the bar every latent frame; at the end of a
+    GOP the count is exact. The shares are rough costs, not measurements.
+    """
+
+    def __init__(self, total: int | None, desc: str, quiet: bool, shares: dict[str, float]):
+        weight = sum(shares.values())
+        self.shares = {k: v / weight for k, v in shares.items() if v}
+        self.bar = tqdm(total=total, desc=desc, unit="frame", disable=quiet,
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+                        if total else "{desc}: {n:.0f} frames [{elapsed}, {rate_fmt}]")
+        self.done = 0  # frames of finished GOPs
+
+    def credit(self, stage: str, frames: float) -> None:
+        if stage in self.shares and frames:
+            self.bar.update(self.shares[stage] * frames)
+
+    def gop_done(self, frames: int) -> None:
+        """The GOP is finished: the count becomes exact (shares may not sum to it in floating point)."""
+        self.done += frames
+        self.bar.update(self.done - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> "WorkBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _credited(groups: Iterator[torch.Tensor], read: GopRead, bar: WorkBar) -> Iterator[torch.Tensor]:
+    """`groups`, crediting the tokenizer's share of each group's frames once the model has taken it
+    (the generator resumes when the next group is asked for)."""
+    done = 0
+    for x in groups:
+        yield x
+        bar.credit("tokenizer", read.frames - done)
+        done = read.frames
+
+
 def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path | BinaryIO, model: Tokenizer,
                  entry: ModelEntry, gop: int = 17, device: str = "cpu", force: bool = False,
                  quiet: bool = False, max_frames: int | None = None, coder: EntropyCoder = RAW,
@@ -245,8 +291,8 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
     frames = iter(islice(frames, max_frames))
     total = min(n for n in (info.num_frames, max_frames) if n is not None) if (info.num_frames or max_frames) else None
     coded, seconds = 0, 0.0
-    with ContainerWriter(out, header, force=force) as writer, \
-            tqdm(total=total, desc="encode", unit="frame", disable=quiet) as bar:
+    shares = {"tokenizer": 0.2, "colour": 0.1 if fix_colour else 0.0, "prior": 0.7 if coder.mode == 1 else 0.0}
+    with ContainerWriter(out, header, force=force) as writer, WorkBar(total, "encode", quiet, shares) as bar:
         for index in count():
             t0 = time.perf_counter()
             first = next(frames, None)
@@ -255,15 +301,19 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
             read = GopRead()
             groups = gop_groups(chain([first], frames), gop, model, (width, height), read,
                                 (info.height, info.width), device)
-            tokens = model.encode_stream(groups)
+            tokens = model.encode_stream(_credited(groups, read, bar))
+            latent_frames = tokens.shape[1]
+            per_latent = read.frames / latent_frames
             offset = colour_offset.NONE
             if fix_colour:
-                offset = colour_offset.estimate(model, tokens, torch.stack(read.sampled_means), width, height)
+                offset = colour_offset.estimate(model, tokens, torch.stack(read.sampled_means), width, height,
+                                                lambda k: bar.credit("colour", k * per_latent))
             tokens = tokens[0].cpu().numpy()
-            writer.write_chunk(index, read.frames, tokens, coder.encode(tokens), offset)
+            payload = coder.encode(tokens, lambda: bar.credit("prior", per_latent))
+            writer.write_chunk(index, read.frames, tokens, payload, offset)
             seconds += time.perf_counter() - t0
             coded += read.frames
-            bar.update(read.frames)
+            bar.gop_done(read.frames)
         if coded == 0:
             raise InputError("no frames to encode")
     size = out.seek(0, 2) if hasattr(out, "seek") else Path(out).stat().st_size
@@ -321,16 +371,19 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
                  "decode on a machine with more memory (the GOP length was chosen at encoding)",
                  display=h.display_size)
     last_frame = None
-    with tqdm(total=h.frame_count, desc="decode", unit="frame", disable=quiet) as bar:
+    shares = {"prior": 0.7 if coder.mode == 1 else 0.0, "frames": 0.3}
+    with WorkBar(h.frame_count, "decode", quiet, shares) as bar:
         for gop in range(h.num_gops):
+            n = h.gop_frames(gop)
+            per_latent = n / h.latent_shape(n)[0]
             try:
-                tokens = torch.from_numpy(reader.read_tokens(gop, coder.unpack))
+                tokens = torch.from_numpy(reader.read_tokens(
+                    gop, coder.unpacker(lambda: bar.credit("prior", per_latent))))
             except ContainerError as e:
                 if on_damage is None or lost is None:
                     raise
-                n = h.gop_frames(gop)
                 lost.append(LostGop(gop, gop * h.gop_length, n, str(e).removeprefix(f"{reader.name}: ")))
-                bar.update(n)
+                bar.gop_done(n)
                 if on_damage == "stop":
                     return
                 if on_damage == "freeze":
@@ -339,10 +392,11 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
                     yield from (frame for _ in range(n))
                 continue
             offset = reader.colour_offset(gop)  # read_tokens checked this chunk's header
-            for frame in decode_gop(model, tokens, h.gop_frames(gop), h, offset, device):
-                bar.update(1)
+            for frame in decode_gop(model, tokens, n, h, offset, device):
+                bar.credit("frames", 1)
                 last_frame = frame
                 yield frame
+            bar.gop_done(n)
 
 
 def decode_container(src: str | Path, out: str | Path, device: str = "cpu", force: bool = False,
