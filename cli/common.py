@@ -48,14 +48,34 @@ def friendly_errors(command):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
         except MemoryError:
-            _fail("out of memory (try a smaller --gop or a smaller input)")
+            _fail(OUT_OF_MEMORY)
+        except RuntimeError as e:
+            if not is_out_of_memory(e):
+                _internal_error(e)
+            _fail(OUT_OF_MEMORY)
         except Exception as e:  # a bug: one line, and no internal text (it means nothing to a user)
-            if os.environ.get("TOKCODEC_DEBUG"):
-                raise
-            _fail(f"internal error ({type(e).__name__}): a bug in tokcodec; run again with TOKCODEC_DEBUG=1 "
-                  "for a traceback to report")
+            _internal_error(e)
 
     return wrapper
+
+
+OUT_OF_MEMORY = "out of memory (try a smaller --gop or a smaller input)"
+# torch's CPU allocator raises RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to
+# allocate N bytes..."), CUDA's torch.OutOfMemoryError (a RuntimeError): not MemoryError
+_OOM_TEXT = ("can't allocate memory", "out of memory", "not enough memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A failed allocation, as torch reports it (narrowly: other RuntimeErrors are bugs)."""
+    return isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and any(t in str(error).lower() for t in _OOM_TEXT))
+
+
+def _internal_error(e: BaseException):
+    if os.environ.get("TOKCODEC_DEBUG"):
+        raise e
+    _fail(f"internal error ({type(e).__name__}): a bug in tokcodec; run again with TOKCODEC_DEBUG=1 "
+          "for a traceback to report")
 
 
 def safe_text(text: str) -> str:

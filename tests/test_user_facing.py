@@ -220,3 +220,35 @@ def test_encode_bpp_summary_names_the_rung(zoo, tmp_path, make_clip):
     clip = write_clip(tmp_path / "in.mkv", make_clip(5, 16, 16))
     code, out = run("encode", clip, "-o", tmp_path / "a.tkc", "--bpp", "10")
     assert code == 0 and "model tiny (--quality 1)" in out
+
+
+OOM_SCRIPT = """
+import resource, torch
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+from tokcodec_cli.common import friendly_errors
+friendly_errors(lambda: torch.empty(8 << 30, dtype=torch.uint8))()
+"""
+
+
+def test_torch_out_of_memory_is_one_line_not_a_bug_report():
+    """Under an address-space limit torch's CPU allocator raises RuntimeError ("can't allocate
+    memory"), not MemoryError: it is reported as out of memory, exit 1, no traceback."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", OOM_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert out.stderr.strip().splitlines() == ["tokcodec: error: out of memory (try a smaller --gop or a smaller input)"]
+    # any other RuntimeError is still a bug, reported as one
+    code = "from tokcodec_cli.common import friendly_errors\ndef f(): raise RuntimeError('shape mismatch')\nfriendly_errors(f)()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "internal error (RuntimeError)" in out.stderr
+
+
+def test_the_memory_estimate_honours_the_address_space_limit():
+    import subprocess
+    import sys
+    code = ("import resource\nfrom tokcodec.codec.pipeline import free_memory\nfree = free_memory('cpu')\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))\nprint(free, free_memory('cpu'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    before, after = map(int, out.stdout.split())
+    assert after < 6 << 30 and after <= before

@@ -142,16 +142,26 @@ def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, header: Head
 
 
 def free_memory(device: str) -> int | None:
-    """Bytes the model may still allocate on `device` (None when unknown)."""
+    """Bytes the model may still allocate on `device` (None when unknown): on the CPU the
+    smaller of the machine's available memory and what the address-space limit (`ulimit -v`)
+    leaves this process."""
     if device.startswith("cuda"):
         return torch.cuda.mem_get_info(torch.device(device))[0]
+    free = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
+                free = int(line.split()[1]) * 1024
+        import resource
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmSize:"):
+                    room = max(0, limit - int(line.split()[1]) * 1024)
+                    free = room if free is None else min(free, room)
+    except (OSError, ValueError, ImportError):
         pass
-    return None
+    return free
 
 
 def gop_coding_bytes(model: Tokenizer, gop: int, width: int, height: int) -> int:
