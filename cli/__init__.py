@@ -1,13 +1,28 @@
 """The `tokcodec` command line (installed as the package `tokcodec_cli`).
 
-Before anything loads torch: OpenMP threads that spin while they wait hold a
-core that another process needs. On a busy 2-core machine libgomp's default
-spin (GOMP_SPINCOUNT 300000) made a 2-thread decode slower than one thread;
-a short spin kept the idle machine's 2-thread speed and beat one thread under
-load (measurements in tokcodec/zoo/cards/mlm-tc-2.1.md). A user's own
-OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+Before anything loads torch, the OpenMP wait policy. Threads that spin while
+they wait hold a core that another process needs: with both cores of the
+2-core machine busy, a 2-thread decode took 38 s with libgomp's default spin
+against 39 s on one thread, and 30 s with a short spin (GOMP_SPINCOUNT
+10000); on an idle machine the default spin was the faster (14.1 s against
+15.4 s; medians of 3, tokcodec/zoo/cards/mlm-tc-2.1.md). So the spin is
+shortened only when other work is running when the command starts. A user's
+own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
 """
 import os
 
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+SHORT_SPIN = "10000"
+
+
+def machine_is_busy() -> bool:
+    """Other runnable threads now, beside this process (/proc/loadavg's running count: a CPU-bound
+    process is nearly always runnable; the load averages trail by minutes, so they are not used)."""
+    try:
+        running = int(open("/proc/loadavg").read().split()[3].split("/")[0])
+        return running - 1 >= 1  # this process is one of them
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ and machine_is_busy():
+    os.environ["GOMP_SPINCOUNT"] = SHORT_SPIN

@@ -1,10 +1,14 @@
-"""Plot a training lineage's validation PSNR and LPIPS against wall-clock training hours (PNG).
+"""Plot a training lineage's validation metrics against training hours (PNG), or tabulate them.
 
 Reads the `log.jsonl` of each stage's run folder in order (e.g. image then
 video); a later stage's hours continue from the earlier stage's last hours.
-Where a step was logged twice (a resumed run), the later line wins.
+Where a step was logged twice (a resumed run), the later line wins. PSNR and
+LPIPS-alex always; DISTS and flicker where the runs logged them (decoder
+fine-tuning does). `--separate`: runs are arms of an ablation, each from
+hour 0, not one lineage. `--table`: a Markdown table instead of a plot.
 
     python tools/learning_curve.py ~/tokcodec-runs/tc-2/image ~/tokcodec-runs/tc-2/video -o curve.png
+    python tools/learning_curve.py --separate --table ~/tokcodec-runs/sharp/{l1,lpips,gan}
 """
 from __future__ import annotations
 
@@ -23,30 +27,58 @@ def stage_points(run: Path) -> list[dict]:
     return [by_step[s] for s in sorted(by_step)]
 
 
+METRICS = [("val_psnr", "validation PSNR (dB)"), ("val_lpips_alex", "validation LPIPS-alex"),
+           ("val_dists", "validation DISTS"), ("val_flicker", "validation flicker (luma levels)")]
+
+
+def table(runs: list[Path]) -> str:
+    """One row per validation: run, step, hours, the metrics, seconds per step since the last one."""
+    head = "| run | step | hours | PSNR | LPIPS-alex | DISTS | flicker | s/step |"
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    fmt = lambda v, f: format(v, f) if v is not None else "-"
+    for run in runs:
+        previous = None
+        for p in stage_points(run):
+            rate = ((p["hours"] - previous["hours"]) * 3600 / (p["step"] - previous["step"])
+                    if previous and p["step"] > previous["step"] else None)
+            rows.append(f"| {run.name} | {p['step']} | {p['hours']:.2f} | {fmt(p.get('val_psnr'), '.2f')} | "
+                        f"{fmt(p.get('val_lpips_alex'), '.4f')} | {fmt(p.get('val_dists'), '.4f')} | "
+                        f"{fmt(p.get('val_flicker'), '.3f')} | {fmt(rate, '.1f')} |")
+            previous = p
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders, in lineage order")
-    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("-o", "--output", help="the PNG")
     parser.add_argument("--title", default="")
+    parser.add_argument("--separate", action="store_true", help="arms of an ablation: each run from hour 0")
+    parser.add_argument("--table", action="store_true", help="print a Markdown table instead of plotting")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.runs))
+        return
+    if not args.output:
+        parser.error("-o is needed for a plot")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    points = {run: stage_points(run) for run in args.runs}
+    shown = [(k, label) for k, label in METRICS if any(k in p for ps in points.values() for p in ps)]
+    fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4))
     offset = 0.0
-    for run in args.runs:
-        points = stage_points(run)
-        if not points:
+    for run, ps in points.items():
+        if not ps:
             continue
-        hours = [offset + p["hours"] for p in points]
-        ax1.plot(hours, [p["val_psnr"] for p in points], "o-", label=run.name)
-        ax2.plot(hours, [p["val_lpips_alex"] for p in points], "o-", label=run.name)
+        hours = [(0.0 if args.separate else offset) + p["hours"] for p in ps]
+        for ax, (key, _) in zip(axes, shown):
+            have = [(h, p[key]) for h, p in zip(hours, ps) if key in p]
+            ax.plot([h for h, _ in have], [v for _, v in have], "o-", label=run.name)
         offset = hours[-1]
-    ax1.set_xlabel("training hours (step time, 2-core CPU)")
-    ax1.set_ylabel("validation PSNR (dB)")
-    ax2.set_xlabel("training hours (step time, 2-core CPU)")
-    ax2.set_ylabel("validation LPIPS-alex")
-    for ax in (ax1, ax2):
+    for ax, (_, label) in zip(axes, shown):
+        ax.set_xlabel("training hours (step time, 2-core CPU)")
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(args.title)
