@@ -138,8 +138,8 @@ def test_bad_options_and_unwritable_output(zoo, tmp_path, make_clip):
     clip = write_clip(tmp_path / "in.mkv", make_clip(1, 16, 16))
     code, msg = run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 6, "-q")
     assert code == 2 and "1 + 4k" in msg  # usage errors: exit 2 (test_user_facing checks the one-line form)
-    code, msg = run("encode", clip, "-o", tmp_path / "no" / "such" / "dir" / "a.tkc", "-q")
-    assert code == 1 and msg.count("\n") == 1
+    code, msg = run("encode", clip, "-o", tmp_path / "in.mkv" / "a.tkc", "-q")  # a file where a folder should be
+    assert code == 1 and msg.count("\n") == 1 and "not a folder" in msg
     code, msg = run("encode", clip, "-o", tmp_path / "a.mp4", "-q")
     assert code == 2 and ".tkc" in msg
 

@@ -305,10 +305,15 @@ def test_forced_folder_replaced_only_after_success(tmp_path, make_clip):
 
 def test_unwritable_destination(tmp_path):
     (tmp_path / "file").write_text("")
-    for path in (tmp_path / "missing" / "o.mp4", tmp_path / "file" / "o.mp4", tmp_path / "o.avi"):
+    for path in (tmp_path / "file" / "o.mp4", tmp_path / "o.avi"):
         with pytest.raises(OutputError) as raised:
             open_writer(path, 16, 16, 25)
         assert "\n" not in str(raised.value)
+    # a missing folder is made, and removed again with an output that is abandoned
+    writer = open_writer(tmp_path / "missing" / "o.mp4", 16, 16, 25)
+    assert (tmp_path / "missing").is_dir()
+    writer.abort()
+    assert not (tmp_path / "missing").exists()
 
 
 def test_atomic_output(tmp_path):

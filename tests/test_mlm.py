@@ -135,7 +135,7 @@ def test_a_gop_too_large_for_a_chunk_is_a_clear_input_error(prior, monkeypatch):
     tokens = random_gop((1, 2, 2))
     assert coder.encode(tokens)[:1] == b"\x04"
     # what an adversarial GOP near the 2^22-token limit could cost (up to 48 bits a token)
-    monkeypatch.setattr(entropy_coding, "encode_gop", lambda *_: b"\x04" + bytes(4 << 22))
+    monkeypatch.setattr(entropy_coding, "encode_gop", lambda *_, **__: b"\x04" + bytes(4 << 22))
     with pytest.raises(InputError, match="shorter --gop, or --entropy raw"):
         coder.encode(tokens)
 
