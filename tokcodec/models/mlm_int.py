@@ -8,12 +8,14 @@ point, where every value is an integer and every operation exact:
 - weights are integers at scale 2^W_BITS, activations at 2^A_BITS, clamped
   to +-2^(A_BITS+7) (ACT_LIMIT = 128); RMSNorm gains and the attention's
   1/sqrt(head_dim) are folded into the following weights at export;
-- a matrix product is computed in float64 on integer values: every product
-  and every partial sum is an integer below 2^53 (bounds checked when the
-  weights are made), so the result is exact in any summation order, on any
-  BLAS, any thread count, CPU or GPU;
-- everything else is int64 arithmetic (sums, floor divisions, shifts);
-  square roots are integer square roots, corrected after a float guess;
+- a matrix product is computed in float64 on integer values (or on integers
+  scaled by a power of two, which changes no rounding): every product and
+  every partial sum is an integer below 2^53 (bounds checked when the weights
+  are made), so the result is exact in any summation order, on any BLAS, any
+  thread count, CPU or GPU;
+- everything else is integer arithmetic held exactly in float64 (sums,
+  floor divisions within the bound `floor_div` states, shifts); square roots
+  are integer square roots, corrected after a float guess;
 - exp is a table (in the weights file), softmax is table lookups and
   integer division; the output becomes a frequency table summing to 2^24
   with every symbol >= 1 (`frequencies`).
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .mlm_layout import ACT_LIMIT, NORM_EPS, MLMConfig, input_indices, relative_index, window_merge, window_partition
+from .mlm_layout import ACT_LIMIT, NORM_EPS, MLMConfig, input_indices, relative_index, window_partition
 
 A_BITS = 10  # activations: value * 2^10
 W_BITS = 12  # weights: value * 2^12
