@@ -120,3 +120,11 @@ def test_eval_reports_dists_and_flicker_on_the_shipped_model(example_clip, monke
     # the still-life dog clip barely changes between frames: a decoder that holds its picture
     # steady changes by a few levels at most, far from the ~25 of independent per-frame noise
     assert 0.0 < record["flicker"] < 8.0 and record["flicker_gop_boundary"] is not None
+
+
+def test_shipped_priors_carry_their_measured_bits(monkeypatch):
+    """`tokcodec models` and --bpp's mode 1 estimate read a prior's measured bits from its card."""
+    from tokcodec.zoo.priors import list_priors
+    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    shipped = [p for p in list_priors() if p.name.startswith("mlm-")]
+    assert shipped and all(0 < p.card["metrics"]["bits_per_token"] < 18 for p in shipped)
