@@ -172,3 +172,22 @@ def test_decoder_only_fine_tuning_keeps_every_token(data_dir, tmp_path):
     assert "g" in log[1] and "lpips_vgg" in log[1]
     best = torch.load(tmp_path / "ft" / "best.pt", weights_only=True)
     assert best["metrics"]["val_lpips_alex"] == min(r["val_lpips_alex"] for r in validations)
+
+
+def test_a_committed_decoder_warm_starts_over_its_base_model(tmp_path, monkeypatch):
+    """The ablation's best decoder (fp16, decoder tensors only) is a warm start: the base model's
+    encoder unchanged, the decoder the file's."""
+    from pathlib import Path
+    import torch
+    from safetensors.torch import load_file
+    from tokcodec.models import config_from_dict
+    from tokcodec.train.tokenizer import Trainer, TrainConfig
+    from tokcodec.zoo import load_model
+    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    path = Path(__file__).resolve().parents[1] / "tokcodec/zoo/cards/sharp-ablation/gan-best-decoder.fp16.safetensors"
+    base, entry = load_model("tc-2.1")
+    trainer = Trainer(TrainConfig(data=[], run_dir=str(tmp_path / "run"), init_from=str(path),
+                                  model=config_from_dict(entry.config.to_dict()), freeze_encoder=True), quiet=True)
+    state, decoder = trainer.model.state_dict(), load_file(str(path))
+    assert decoder and all(torch.equal(state[k], v.float()) for k, v in decoder.items())
+    assert all(torch.equal(state[k], v.float()) for k, v in base.state_dict().items() if not k.startswith("decoder."))

@@ -312,8 +312,7 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
             groups = gop_groups(chain([first], frames), gop, model, (width, height), read,
                                 (info.height, info.width), device)
             tokens = model.encode_stream(_credited(groups, read, bar))
-            latent_frames = tokens.shape[1]
-            per_latent = read.frames / latent_frames
+            per_latent = read.frames / tokens.shape[1]  # frames per latent frame, for the bar
             offset = colour_offset.NONE
             if fix_colour:
                 offset = colour_offset.estimate(model, tokens, torch.stack(read.sampled_means), width, height,

@@ -259,6 +259,15 @@ class Trainer:
             state = torch.load(source, map_location=self.device, weights_only=True)
             weights = state.get("ema") or state["model"]
             image_trained = state["config"]["frames"] == 1 and state["config"]["model"].get("family") != "patch"
+        elif source.endswith(".safetensors"):  # a decoder alone (tools/export_decoder.py) over its base model
+            from safetensors import safe_open
+            from ..zoo import load_model
+            with safe_open(os.path.expanduser(source), "pt") as f:
+                meta, decoder = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+            model, entry = load_model(meta["base"], device=self.device)
+            if entry.weights_hash.hex() != meta["base_sha256"]:
+                raise ValueError(f"{source}: a decoder for other weights than the zoo's '{entry.name}'")
+            weights, image_trained = {**model.state_dict(), **decoder}, False
         else:
             from ..zoo import load_model
             model, entry = load_model(source, device=self.device)
