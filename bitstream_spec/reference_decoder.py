@@ -1,4 +1,4 @@
-"""Reference decoder for .tkc version 1, spec revision 1.3, written from SPEC.md alone (no tokcodec import).
+"""Reference decoder for .tkc version 1, spec revision 1.4, written from SPEC.md alone (no tokcodec import).
 
     python bitstream_spec/reference_decoder.py FILE.tkc [--prior NAME=PATH ...]
         # header and tokens (or errors) as JSON; --prior: the weights file of a token prior (mode 1)
@@ -89,6 +89,14 @@ def check_limits(h, size):  # section 3.5 (errors 10 and 11)
         raise RefError(10, "tokens per chunk")
     if h["frame_count"] * max(dw * dh, 4096) > (1 << 20) * size:
         raise RefError(11, "output larger than the file can hold")
+    if h["entropy_mode"] == 1:  # prior work, revision 1.4
+        def gop_work(n):
+            t, hh, ww = grid(h, n)
+            return t * 4 * max(hh * ww, 256)
+        full, rest = divmod(h["frame_count"], h["gop_length"])
+        work = full * gop_work(h["gop_length"]) + (gop_work(rest) if rest else 0)
+        if work > 64 * size:
+            raise RefError(11, "more prior work than the file can pay for")
 
 
 def parse_header(d):  # section 3, errors 1-11 in order
@@ -276,19 +284,51 @@ PRECISION = 24  # B.7 and annex C: frequency tables sum to 2^24
 
 def read_safetensors(data):  # B.2: (metadata dict, name -> int64 array)
     n = struct.unpack_from("<Q", data, 0)[0]
-    if 8 + n > len(data):
-        raise ValueError("safetensors header runs past the file")
+    if 8 + n > len(data) or n > 1 << 20:
+        raise ValueError("safetensors header runs past the file or past 2^20 bytes")
     head = json.loads(data[8:8 + n].decode("utf-8"))
     metadata = head.pop("__metadata__", {})
     tensors = {}
     for name, info in head.items():
         begin, end = info["data_offsets"]
         shape = tuple(info["shape"])
-        if info["dtype"] != "I32" or end - begin != 4 * math.prod(shape) or 8 + n + end > len(data):
+        if (info["dtype"] != "I32" or not 0 <= begin <= end or end - begin != 4 * math.prod(shape)
+                or 8 + n + end > len(data)):
             raise ValueError(f"tensor {name}: not int32 data of shape {shape}")
         raw = np.frombuffer(data, dtype="<i4", count=math.prod(shape), offset=8 + n + begin)
         tensors[name] = raw.astype(np.int64).reshape(shape)
     return metadata, tensors
+
+
+def prior_problem(config, tensors):  # B.2 bounds and B.8 (revision 1.4): None when the file is a prior
+    bounds = {"dim": (1, 8192), "depth": (1, 64), "heads": (1, 8192), "mlp": (1, 16), "window": (2, 256),
+              "sub_bits": (1, 16), "max_time": (1, 1024)}
+    for key, (low, high) in bounds.items():
+        if type(config.get(key)) is not int or not low <= config[key] <= high:
+            return f"configuration {key}"
+    d, w, v = config["dim"], config["window"], 1 << config["sub_bits"]
+    if d % config["heads"] or w % 2 or not isinstance(config.get("tokenizer_sha256"), str):
+        return "configuration"
+    shapes = {n: (v + 1, d) for n in ("embed_lo", "embed_hi", "prev_lo", "prev_hi")}
+    shapes.update(time=(config["max_time"], d), exp_attn=(768,), exp_out=(1536,))
+    linears = {"head_lo": (v, d), "head_hi": (v, d)}
+    for i in range(config["depth"]):
+        m = config["mlp"] * d
+        linears.update({f"blocks.{i}.attn.qkv": (3 * d, d), f"blocks.{i}.attn.proj": (d, d),
+                        f"blocks.{i}.fc1": (m, d), f"blocks.{i}.fc2": (d, m)})
+        shapes[f"blocks.{i}.attn.rel_bias"] = (config["heads"], (2 * w - 1) ** 2)
+    for name, (n, k) in linears.items():
+        shapes[name + ".weight"], shapes[name + ".bias"] = (n, k), (n,)
+    for name, shape in shapes.items():
+        if name not in tensors or tensors[name].shape != shape:
+            return f"tensor {name}"
+    if tensors["exp_attn"][0] != 1 << 16 or tensors["exp_out"][0] != 1 << 20:
+        return "exponential tables"
+    for name, (n, k) in linears.items():  # B.8
+        weight, bias = tensors[name + ".weight"], tensors[name + ".bias"]
+        if k * (1 << 17) * int(np.abs(weight).max()) + int(np.abs(bias).max()) + (1 << 15) > 1 << 53:
+            return f"{name} past the bounds of B.8"
+    return None
 
 
 def resolve_prior(h, priors):  # 3.3: errors 30, 31, 32 in this order; the file is read as data
@@ -299,10 +339,18 @@ def resolve_prior(h, priors):  # 3.3: errors 30, 31, 32 in this order; the file 
         data = f.read()
     if hashlib.sha256(data).hexdigest() != h["mlm_sha256"]:
         raise RefError(31, f"token prior {h['mlm_name']!r} has another SHA-256")
-    metadata, tensors = read_safetensors(data)
-    config = json.loads(metadata["config"])
+    try:
+        metadata, tensors = read_safetensors(data)
+        config = json.loads(metadata["config"])
+        problem = prior_problem(config, tensors)
+    except (ValueError, KeyError, TypeError, AttributeError, struct.error) as e:
+        problem = f"unreadable ({e})"
+    if problem:
+        raise RefError(30, f"token prior {h['mlm_name']!r} is not a prior: {problem}")
     if config["tokenizer_sha256"] != h["weights_sha256"]:
         raise RefError(32, f"token prior {h['mlm_name']!r} models another tokenizer's tokens")
+    if h["token_bits"] > 2 * config["sub_bits"]:  # 6.2, revision 1.4
+        raise RefError(32, f"tokens of {h['token_bits']} bits, more than two sub-tokens hold")
     return IntegerPrior(config, tensors)
 
 

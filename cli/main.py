@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -75,61 +74,24 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
     """
     if sum(v is not None for v in (model, quality, target_bpp)) > 1:
         raise click.UsageError("give at most one of --model, --quality and --bpp")
-    if Path(output).exists() and not force:
-        raise TokcodecError(f"{output} exists (use --force to overwrite)")
-    import dataclasses
-
-    from tokcodec.codec.entropy import DEFAULT_ENTROPY, coder_for_encoding, payload_factor
-    from tokcodec.codec.pipeline import encode_video, rungs_for_bpp
-    from tokcodec.io import open_video
-    from tokcodec.zoo import get_entry, load_model
+    import tokcodec
     device = resolve_device(device)
-    strict = entropy == "mlm"  # asked for by name: no prior is an error (the default falls back to mode 0)
-    entropy = entropy or DEFAULT_ENTROPY
-    attempts = [_model_name(model, quality)]
-    if target_bpp is not None:  # mode 0: the exact rate picks the rung; mode 1: an estimate, checked after
-        with open_video(input_path, fps=fps) as reader:
-            frames = min((n for n in (reader.info.num_frames, max_frames) if n), default=None)
-            info = dataclasses.replace(reader.info, num_frames=frames)
-        factor = payload_factor(entropy, get_entry("default").weights_hash)
-        rungs = rungs_for_bpp(target_bpp, info, gop, factor)  # a target no rung fits: warned after coding
-        attempts = [name for name, _ in rungs]
-    for i, name in enumerate(attempts):
-        with open_video(input_path, fps=fps) as reader:
-            tokenizer, entry = load_model(name, device=device)
-            coder = coder_for_encoding(entropy, entry.weights_hash, int(mlm_steps), strict=strict)
-            # a second try replaces the file this command just wrote
-            stats = encode_video(reader, reader.info, output, tokenizer, entry, gop=gop, device=device,
-                                 force=force or i > 0, quiet=quiet, max_frames=max_frames, coder=coder,
-                                 fix_colour=fix_colour)
-        if target_bpp is None or stats.bpp <= target_bpp or i == len(attempts) - 1:
-            break
-        if not quiet:
-            click.echo(f"note: {name} gave {stats.bpp:.4f} bpp, above {target_bpp}: trying {attempts[i + 1]}",
-                       err=True)
-    # What the source had that the file does not keep, and a source that ended early (exit 3).
-    warnings = reader.info.notes + ([reader.ended_early] if reader.ended_early else [])
-    rate = None
-    if target_bpp is not None:
-        rate = {"requested_bpp": target_bpp, "achieved_bpp": round(stats.bpp, 6), "met": stats.bpp <= target_bpp}
-        if not rate["met"]:
-            warnings.append(f"--bpp {target_bpp:g} cannot be met: the lowest rate this model reaches on this "
-                            f"input is {stats.bpp:.4f} bpp ({entry.name}); the file has that rate")
-    from tokcodec.zoo import ladder
-    rung = ladder().index(entry.name) + 1 if entry.name in ladder() else None
-    summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
-               "bytes": stats.bytes, "bpp": round(stats.bpp, 6), "encode_fps": round(stats.fps, 2),
-               "model": entry.name, "quality": rung, "entropy_mode": coder.mode, "prior": coder.prior_name or None,
-               "device": device, "rotation": reader.info.rotation, "rate": rate,
-               "warnings": warnings}
+    r = tokcodec.encode(input_path, output, model=model, quality=quality, bpp=target_bpp, gop=gop,
+                        max_frames=max_frames, fps=fps, entropy=entropy, mlm_steps=int(mlm_steps),
+                        colour_offset=fix_colour, device=device, force=force, quiet=quiet,
+                        note=None if quiet else lambda line: click.echo(f"note: {line}", err=True))
+    summary = {"output": output, "frames": r.frames, "width": r.width, "height": r.height,
+               "bytes": r.bytes, "bpp": round(r.bpp, 6), "encode_fps": round(r.fps, 2),
+               "model": r.model, "quality": r.quality, "entropy_mode": r.entropy_mode, "prior": r.prior,
+               "device": device, "rotation": r.rotation, "rate": r.rate, "warnings": r.warnings}
     _report(summary, as_json, quiet,
-            f"{output}: {stats.frames} frames {stats.width}x{stats.height}, {stats.bytes} bytes, "
-            f"{stats.bpp:.4f} bpp, {stats.fps:.1f} fps on {device}, model {entry.name}"
-            + (f" (--quality {rung})" if rung else "")
-            + (f", entropy mode 1 ({coder.prior_name})" if coder.mode else ", entropy mode 0"))
-    for line in warnings:
+            f"{output}: {r.frames} frames {r.width}x{r.height}, {r.bytes} bytes, "
+            f"{r.bpp:.4f} bpp, {r.fps:.1f} fps on {device}, model {r.model}"
+            + (f" (--quality {r.quality})" if r.quality else "")
+            + (f", entropy mode 1 ({r.prior})" if r.entropy_mode else ", entropy mode 0"))
+    for line in r.warnings:  # what the source had that the file does not keep; a target not met
         click.echo(f"tokcodec: warning: {safe_text(line)}", err=True)
-    if reader.ended_early:
+    if r.ended_early:  # a source that ended before its announced frames
         sys.exit(3)
 
 
@@ -151,18 +113,19 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
 @friendly_errors
 def decode(input_path, output, model, on_damage, crf, as_json, device, force, quiet):
     """Decode a .tkc container to video frames (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg image)."""
-    from tokcodec.codec.pipeline import decode_container
+    import tokcodec
     if crf is not None and not output.lower().endswith(".mp4"):
         raise click.UsageError("--crf applies to .mp4 outputs only")
     device = resolve_device(device)
-    stats, lost = decode_container(input_path, output, device=device, force=force, quiet=quiet, model_name=model,
-                                   on_damage=on_damage, crf=crf)
-    summary = {"output": output, "frames": stats.frames, "width": stats.width, "height": stats.height,
-               "decode_fps": round(stats.fps, 2), "device": device,
+    r = tokcodec.decode(input_path, output, model=model, on_damage=on_damage, crf=crf, device=device, force=force,
+                        quiet=quiet)
+    lost = r.lost
+    summary = {"output": output, "frames": r.frames, "width": r.width, "height": r.height,
+               "decode_fps": round(r.fps, 2), "device": device,
                "lost": [{"gop": g.gop, "frames": [g.first_frame, g.first_frame + g.frames - 1], "reason": g.reason}
                         for g in lost]}
     _report(summary, as_json, quiet,
-            f"{output}: {stats.frames} frames {stats.width}x{stats.height}, {stats.fps:.1f} fps on {device}")
+            f"{output}: {r.frames} frames {r.width}x{r.height}, {r.fps:.1f} fps on {device}")
     if lost:
         action = {"freeze": "replaced by the last good frame", "skip": "dropped", "stop": "output stops there"}
         for g in lost:
@@ -179,43 +142,11 @@ def info(input_path, as_json):
     """Show a container's header, GOPs, bpp and damage, checking every CRC (no model needed).
 
     Exit code 3 when a GOP is damaged or missing (decode still gives back the rest)."""
-    from tokcodec.codec.container import ENTROPY_MODES, ContainerError, ContainerReader
-    with ContainerReader(input_path, recover=True) as reader:
-        h = reader.header
-        size = Path(input_path).stat().st_size
-        display_w, display_h = h.display_size  # bpp counts the pixels shown (SPEC 9)
-        pixels = display_w * display_h * max(h.frame_count, 1)
-        chunks = []
-        for gop in range(h.num_gops):
-            c, frames = reader.chunks[gop], h.gop_frames(gop)
-            try:  # every CRC; a mode this decoder cannot decode: up to the payload CRC
-                reader.read_tokens(gop) if h.entropy_mode == 0 else reader.read_payload(gop)
-                problem = None
-            except ContainerError as e:
-                problem = str(e).removeprefix(f"{reader.name}: ")
-            chunk_bytes = c.size if c is not None else 0
-            tokens = math.prod(h.latent_shape(frames))
-            offset = reader.colour_offset(gop) if problem is None else None
-            chunks.append({"gop": gop, "frames": frames, "bytes": chunk_bytes,
-                           "bpp": chunk_bytes * 8 / (display_w * display_h * frames),
-                           "bits_per_token": (c.payload_length * 8 / tokens) if c is not None else None,
-                           "colour_offset": [v / 4 for v in offset] if offset else None,  # 8-bit levels
-                           "ok": problem is None,
-                           **({"problem": problem} if problem else {})})
-        d = {"file": str(input_path), "bytes": size, "bpp": size * 8 / pixels,
-             "width": display_w, "height": display_h, "coded_size": f"{h.width}x{h.height}",
-             "frames": h.frame_count, "fps": f"{h.fps_num}/{h.fps_den}",
-             "gop": h.gop_length, "model": h.model_name, "weights_sha256": h.weights_hash.hex(),
-             "token_bits": h.token_bits, "bit_order": h.bit_order,
-             "quantizer": ({"kind": h.quantizer, **({"levels": list(h.fsq_levels)} if h.fsq_levels else {})}
-                           if h.quantizer else None),
-             "strides": {"temporal": h.temporal_stride, "spatial": h.spatial_stride},
-             "entropy_mode": h.entropy_mode,
-             **({"prior": h.mlm_name, "prior_sha256": h.mlm_hash.hex()} if h.entropy_mode == 1 else {}),
-             "bits_per_token": _bits_per_token(reader, h),
-             "colour": {"primaries": h.colour_primaries, "transfer": h.transfer_characteristics,
-                        "matrix": h.matrix_coefficients, "full_range": h.full_range},
-             "index_ok": reader.index_ok, "chunks": chunks}
+    import tokcodec
+    from tokcodec.codec.container import ENTROPY_MODES
+    with tokcodec.open(input_path) as f:
+        d, h = f.describe(), f.header
+    chunks = d["chunks"]
     damaged = [c for c in chunks if not c["ok"]]
     if as_json:
         click.echo(json.dumps(d, indent=2))
@@ -223,13 +154,6 @@ def info(input_path, as_json):
         _print_info(d, h, ENTROPY_MODES)
     if damaged:
         sys.exit(3)
-
-
-def _bits_per_token(reader, h) -> float | None:
-    """Payload bits per token over the chunks found (chunk headers excluded)."""
-    found = [c for c in reader.chunks if c is not None]
-    tokens = sum(math.prod(h.latent_shape(c.num_frames)) for c in found)
-    return sum(c.payload_length for c in found) * 8 / tokens if tokens else None
 
 
 def _print_info(d: dict, h, entropy_modes: dict) -> None:
@@ -321,16 +245,17 @@ def models(as_json):
 @friendly_errors
 def evaluate(clips, model, quality, size, frames, gop, output, fix_colour, device, force, quiet):
     """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
+    import tokcodec
+    from tokcodec.api import model_name
     from tokcodec.evaluate import evaluate_model
     from tokcodec.io import atomic_output
-    from tokcodec.zoo import load_model
     device = resolve_device(device)
-    model = _model_name(model, quality)
+    model = model_name(model, quality)
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         raise TokcodecError(f"--size {size}: expected WxH, e.g. 640x360") from None
-    tokenizer, entry = load_model(model, device=device)
+    tokenizer, entry = tokcodec.load_model(model, device=device)
     # Claim the output before the (long) measurement, so a bad path fails at once.
     with atomic_output(output, force=force) if output else contextlib.nullcontext() as out:
         result = evaluate_model(tokenizer, entry, list(clips), (width, height), frames, gop, device,
@@ -345,14 +270,6 @@ def evaluate(clips, model, quality, size, frames, gop, output, fix_colour, devic
         click.echo(f"{entry.name}: {m['bpp']:.4f} bpp, PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, "
                    f"LPIPS-alex {m['lpips_alex']:.4f}, encode {m['encode_fps']:.1f} fps, "
                    f"decode {m['decode_fps']:.1f} fps ({device})", err=True)
-
-
-def _model_name(model: str | None, quality: int | None) -> str:
-    """The zoo entry that --model or --quality names (the default model when neither)."""
-    from tokcodec.zoo import ladder_entry
-    if model is not None and quality is not None:
-        raise TokcodecError("give at most one of --model and --quality")
-    return ladder_entry(quality) if quality is not None else model or "default"
 
 
 def _report(summary: dict, as_json: bool, quiet: bool, line: str) -> None:

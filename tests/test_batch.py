@@ -244,6 +244,63 @@ def test_a_second_run_on_the_same_destination_is_refused(env, archive, tmp_path)
     assert not (dst / DB).exists()
 
 
+def test_source_inside_the_destination_is_refused_before_anything_is_created(env, archive, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(archive, src)
+    before = sorted(p.relative_to(src) for p in src.rglob("*"))
+    for dst in (src, src.parent):  # transcode S -o S, and S inside DST
+        code, _, err = run("transcode", src, "-o", dst, "-q")
+        assert code == 1 and err.count("\n") == 1 and "choose a separate output folder" in err, err
+        assert sorted(p.relative_to(src) for p in src.rglob("*")) == before  # no lock, no database
+        assert not (dst / DB).exists() and not (dst / ".tokcodec-batch.lock").exists()
+
+
+def test_a_file_name_that_is_not_utf8_is_coded_like_any_other(env, archive, tmp_path):
+    """SQLite cannot store such a name as text: the database keeps it escaped (state.db_text), the
+    file is coded, a rerun skips it, and `tokens DIR` (the same code) exports it too."""
+    src = tmp_path / "src"
+    src.mkdir()
+    odd = os.fsdecode(b"odd\xff name.mp4")
+    shutil.copy(archive / "a.mp4", src / odd)
+    shutil.copy(archive / "a.mkv", src / "plain.mkv")
+    for mode, dst, output in (("encode", tmp_path / "out", odd + ".tkc"), ("tokens", tmp_path / "tok", odd + ".npz")):
+        summary = run_batch(options(src, dst, mode=mode))
+        assert (summary.done, summary.failed) == (2, 0), summary
+        assert (dst / output).is_file()
+        again = run_batch(options(src, dst, mode=mode))
+        assert (again.done, again.skipped, again.failed) == (0, 2, 0), again
+    with sqlite3.connect(tmp_path / "out" / DB) as db:
+        stored = sorted(r[0] for r in db.execute("SELECT output FROM files"))
+    assert stored == ["odd\\xff name.mp4.tkc", "plain.mkv.tkc"]
+
+
+@pytest.mark.parametrize("damage", ["corrupt page", "other schema", "not a database"])
+def test_a_damaged_database_is_one_line_with_the_way_out(env, archive, serial, tmp_path, damage):
+    dst = tmp_path / "out"
+    shutil.copytree(serial, dst)
+    db = dst / DB
+    if damage == "corrupt page":
+        data = bytearray(db.read_bytes())
+        assert len(data) >= 3 * 4096
+        data[4096:8192] = os.urandom(4096)  # the second page: the table's rows
+        db.write_bytes(bytes(data))
+    elif damage == "other schema":
+        db.unlink()
+        with sqlite3.connect(db) as c:
+            c.execute("CREATE TABLE files (output TEXT PRIMARY KEY, colour TEXT)")
+    else:
+        db.write_bytes(b"these are not the rows you are looking for" * 100)
+    outputs = tree(dst)
+    code, _, err = run("transcode", archive, "-o", dst, "-q")
+    assert code == 1 and err.count("\n") == 1 and "cannot use this batch database" in err, err
+    assert "move it aside" in err and "internal error" not in err
+    assert tree(dst) == outputs  # nothing lost or changed
+
+
+def test_a_finished_run_leaves_outputs_and_state_only(serial):
+    assert not (serial / ".tokcodec-batch.lock").exists() and (serial / DB).exists()
+
+
 def test_usage_errors_and_missing_ray(env, archive, tmp_path, monkeypatch):
     for args in (["--to", "mkv"], ["--decode", "--gop", "5"], ["--model", "tiny", "--quality", "1"]):
         code, _, err = run("transcode", archive, "-o", tmp_path / "out", *args)
@@ -341,6 +398,39 @@ def test_decode_puts_back_audio_and_rotation(serial, archive, tmp_path):
     # Upright either way: frames coded upright (readers that turn them), or the rotation put back.
     assert shown(dst / "sub" / "talk.mp4") == shown(archive / "sub" / "talk.mp4")
     assert shown(dst / "sub" / "talk.mp4")[0] == (32, 48)
+
+
+@pytest.mark.parametrize("field, value, why", [
+    (("video", "start"), "1e100000000", "video start"),  # Fraction() of it ran for hours
+    (("side_file",), "../../etc/passwd", "side_file"),
+    (("video", "display_matrix"), [1, 2, 3], "display_matrix"),
+    (("streams",), [{"index": "x"}], "stream entry"),
+    ((), [1, 2], "not a JSON object"),
+])
+def test_a_hostile_sidecar_fails_its_file_with_one_line(serial, tmp_path, field, value, why):
+    """Sidecars are untrusted input (docs/security.md): each field is checked within bounds before use,
+    so a bad one fails that file with its reason, fast, and the other files are decoded."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.mkv.tkc", "a.mkv.tkc.json", "a.mp4.tkc", "a.mp4.tkc.json"):
+        shutil.copy(serial / name, src / name)
+    sidecar = json.loads((src / "a.mp4.tkc.json").read_text())
+    if field:
+        *parents, last = field
+        node = sidecar
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    else:
+        sidecar = value
+    (src / "a.mp4.tkc.json").write_text(json.dumps(sidecar))
+    started = time.monotonic()
+    code, stdout, err = run("transcode", src, "-o", tmp_path / "dec", "--decode", "-q", "--device", "cpu")
+    assert code == 1 and time.monotonic() - started < 60, err
+    failed = [line for line in err.splitlines() if "failed:" in line and "a.mp4.tkc" in line]
+    assert len(failed) == 1 and "bad sidecar" in failed[0] and why in failed[0], err
+    assert "Traceback" not in err and (tmp_path / "dec" / "a.mkv.mp4").exists()
+    assert not (tmp_path / "dec" / "a.mp4.mp4").exists()
 
 
 # -- scale-out ------------------------------------------------------------------------------------

@@ -220,28 +220,41 @@ def test_mode1_payload_is_opaque():
             r.read_tokens(1, unpack=lambda p, s: raw(p, s) ^ 1)
 
 
-def test_mode1_writer_pads_payloads_to_the_output_per_byte_limit(monkeypatch):
-    # A static clip shown 8x larger than coded: one payload byte per GOP would announce 2^26
-    # displayed pixels per frame from a few hundred bytes, past SPEC 3.5's limit (error 11).
-    header = make_header(width=1024, height=1024, display_width=8192, display_height=8192, frame_count=64,
-                         gop_length=8, entropy_mode=1, mlm_name="mlm-small", mlm_hash=b"\x07" * 32)
-    tokens = [np.zeros(header.latent_shape(8), np.int64)] * header.num_gops
+@pytest.mark.parametrize("case", ["output", "prior work"])
+def test_mode1_writer_pads_payloads_to_the_per_byte_limits(monkeypatch, case):
+    # A mode 1 token can cost far less than a bit. "output": a static clip shown 8x larger than coded
+    # announces 2^26 displayed pixels per frame; "prior work": 1024 frames of 8 x 8 are one GOP of 257
+    # prior passes of one window each. A few payload bytes would break SPEC 3.5's limits (error 11).
+    if case == "output":
+        header = make_header(width=1024, height=1024, display_width=8192, display_height=8192, frame_count=64,
+                             gop_length=8, entropy_mode=1, mlm_name="mlm-small", mlm_hash=b"\x07" * 32)
+    else:
+        header = make_header(width=8, height=8, frame_count=2048, gop_length=1024, entropy_mode=1,
+                             mlm_name="mlm-small", mlm_hash=b"\x07" * 32)
+    gop = header.gop_length
+    tokens = [np.zeros(header.latent_shape(gop), np.int64)] * header.num_gops
 
     def write() -> tuple[bytes, list]:
         out = io.BytesIO()
         with ContainerWriter(out, header) as w:
-            chunks = [w.write_chunk(i, 8, t, payload=b"\x04") for i, t in enumerate(tokens)]
+            chunks = [w.write_chunk(i, gop, t, payload=b"\x04") for i, t in enumerate(tokens)]
         return out.getvalue(), chunks
 
+    def need(gops: int) -> int:  # bytes the first `gops` GOPs must be held in, by both rules
+        w, h = header.display_size
+        output = -(-gops * gop * max(w * h, 4096) // (1 << 20))
+        t, hh, ww = header.latent_shape(gop)
+        return max(output, -(-gops * t * 4 * max(hh * ww, 256) // 64))
+
     data, chunks = write()
-    assert len(data) << 20 >= header.output_units()
-    for i, c in enumerate(chunks):  # every prefix ending after a chunk is within the limit too
-        assert (c.offset + c.size) << 20 >= (i + 1) * 8 * 8192 * 8192
-        assert (c.offset + c.size - 4) << 20 < (i + 1) * 8 * 8192 * 8192  # and no word more than needed
+    assert len(data) >= need(header.num_gops)
+    for i, c in enumerate(chunks):  # every prefix ending after a chunk is within the limits too
+        assert c.offset + c.size >= need(i + 1) > c.offset + c.size - 4  # and no word more than needed
     with ContainerReader(data) as r:  # the padding is zero words after the steps byte
         assert r.read_payload(0)[:1] == b"\x04" and len(r.read_payload(0)) > 1 and not any(r.read_payload(0)[1:])
     monkeypatch.setattr(ContainerWriter, "_padding_words", lambda *_: 0)
-    with pytest.raises(ContainerError) as unpadded:  # what the padding prevents
+    with pytest.raises(ContainerError, match="prior positions per byte" if case == "prior work" else "cannot hold") \
+            as unpadded:  # what the padding prevents
         ContainerReader(write()[0])
     assert unpadded.value.code == Err.SHORT_FOR_GOPS
 

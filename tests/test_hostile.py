@@ -320,6 +320,106 @@ def test_frame_rate_option_limits():
         assert code == 2 and "Invalid value for '--fps'" in out, (fps, out)
 
 
+# -- entropy mode 1: decode work bounded by the file's bytes (SPEC 3.5, revision 1.4) ------------
+
+sys.path.insert(0, str(REPO / "tools"))
+from mode1_work import worst_file  # noqa: E402  (mode 1 files naming the shipped tc-2.1 and its prior)
+
+
+@pytest.fixture
+def shipped_zoo(monkeypatch):
+    """The shipped zoo (tc-2.1 and mlm-tc-2.1), for these tests and the commands they run."""
+    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+
+
+@pytest.mark.parametrize("case", ["1016x1016x1024", "8x8x1024"])
+def test_mode1_file_announcing_more_prior_work_than_its_bytes_is_refused_at_once(shipped_zoo, tmp_path, case):
+    """The bomb class: a valid mode 1 file of ~1 KB whose one GOP would keep the prior busy for
+    minutes (large frames) or for a thousand passes (tiny ones). Every reader refuses it from the
+    header, before the prior is loaded: error 11, one line naming the limit."""
+    width, height, frames = map(int, case.split("x"))
+    bomb = tmp_path / "bomb.tkc"
+    worst_file(bomb, width, height, frames, pad=False)
+    assert bomb.stat().st_size < 1200
+    for args in (["tokens", bomb, "-o", tmp_path / "t.npz"], ["decode", bomb, "-o", tmp_path / "v.y4m"]):
+        p = tokcodec(*args)
+        assert p.returncode == 1 and "prior positions per byte" in one_error_line(p.stderr), p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["bomb.tkc"]
+    with pytest.raises(ContainerError) as refused:
+        ContainerReader(bomb)
+    assert refused.value.code == Err.SHORT_FOR_GOPS
+
+
+def test_mode1_file_padded_to_the_limit_decodes(shipped_zoo, tmp_path):
+    """The same tiny-frame GOP with the writer's zero words is legal and decodes (a steps byte and
+    zero words decode to tokens 0, the tokens the file's CRC was computed on)."""
+    legal = tmp_path / "legal.tkc"
+    header = worst_file(legal, 8, 8, 1024)
+    assert header.prior_work() <= legal.stat().st_size * 64 < header.prior_work() + 64 * 64  # + index, footer
+    p = tokcodec("tokens", legal, "-o", tmp_path / "t.npz")
+    assert p.returncode == 0, p.stderr
+    assert not np.load(tmp_path / "t.npz")["gop_00000"].any()
+
+
+@pytest.mark.parametrize("damage", ["header size", "tensor shape", "config", "exp table"])
+def test_a_zoo_prior_file_that_is_not_a_prior_is_error_30(prior_zoo_path, tmp_path, make_clip, damage):
+    """Zoo folders are untrusted: a prior file that matches its registry hash but breaks SPEC B.2
+    or B.8 is refused before anything is built from it (error 30), in one line."""
+    import hashlib
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    zoo = tmp_path / "zoo"
+    shutil.copytree(prior_zoo_path.parent, zoo)
+    env = {**os.environ, "TOKCODEC_ZOO": str(zoo / "registry.json"), "OMP_NUM_THREADS": "1"}
+    clip = tmp_path / "in.y4m"
+    from tokcodec.io import open_writer
+    with open_writer(clip, 32, 24, 25) as w:
+        for frame in make_clip(5, 24, 32):
+            w.write(frame)
+    assert tokcodec("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 5, "-q", env=env).returncode == 0
+    registry = json.loads((zoo / "registry.json").read_text())
+    entry = registry["priors"]["tiny-prior"]
+    file = zoo / entry["file"]
+    tensors = load_file(str(file))
+    config = dict(entry["config"])
+    if damage == "header size":
+        file.write_bytes((1 << 40).to_bytes(8, "little") + file.read_bytes()[8:])
+    else:
+        if damage == "tensor shape":
+            tensors["blocks.0.fc1.weight"] = tensors["blocks.0.fc1.weight"][:-1].contiguous()
+        elif damage == "config":
+            config["window"] = 7
+        else:  # B.2 fixes the exponential tables' first entries (E_out[0] = 2^20)
+            tensors["exp_out"][0] = 1 << 21
+        save_file(tensors, str(file), metadata={"config": json.dumps(config)})
+        entry["config"] = config
+    entry["sha256"] = hashlib.sha256(file.read_bytes()).hexdigest()
+    (zoo / "registry.json").write_text(json.dumps(registry))
+    # the file names the damaged prior's hash (mlm_sha256, header offset 84), as its writer would have
+    tkc = tmp_path / "a.tkc"
+    tkc.write_bytes(patch_header(tkc.read_bytes(), "32s", 84, bytes.fromhex(entry["sha256"])))
+    p = tokcodec("tokens", tkc, "-o", tmp_path / "t.npz", env=env)
+    assert p.returncode == 1 and "is not a valid prior" in one_error_line(p.stderr), p.stderr
+    assert not (tmp_path / "t.npz").exists()
+
+
+def _address_space(limit: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def test_mode1_grid_the_prior_cannot_hold_is_out_of_memory_before_allocating(shipped_zoo, tmp_path):
+    """A legal file (padded to the work limit) of one 8192x8192 frame: a 1024x1024 token grid, about
+    32 GiB of prior activations. Under a 4 GiB address space: one out-of-memory line, nothing written."""
+    big = tmp_path / "big.tkc"
+    worst_file(big, 8192, 8192, 1)
+    p = subprocess.run([sys.executable, "-m", "tokcodec", "tokens", str(big), "-o", str(tmp_path / "t.npz")],
+                       capture_output=True, text=True, timeout=120, preexec_fn=_address_space(4 << 30))
+    assert p.returncode == 1 and "out of memory: the token prior needs" in one_error_line(p.stderr), p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["big.tkc"]
+
+
 # -- no data loss: a full disk or a kill keeps the previous output --------------------------------
 
 def _limited(limit: int, die: bool):

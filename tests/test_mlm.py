@@ -123,6 +123,19 @@ def test_gop_round_trip_is_exact(prior, shape, steps):
     assert np.array_equal(decode_gop(integer, payload, shape), tokens)
 
 
+@pytest.mark.parametrize("steps", [1, 4])
+def test_tables_in_blocks_code_the_same_payload(prior, monkeypatch, steps):
+    """SPEC 6.2: tables computed per bounded block (TABLE_BLOCK positions) give the bytes a whole
+    group's tables give, and decode back."""
+    from tokcodec.codec import mlm_coding
+    _, integer = prior
+    tokens = random_gop((3, 9, 11), seed=5)
+    whole = encode_gop(integer, tokens, steps)
+    monkeypatch.setattr(mlm_coding, "TABLE_BLOCK", 7)  # 7 does not divide any group's size here
+    assert encode_gop(integer, tokens, steps) == whole
+    assert np.array_equal(decode_gop(integer, whole, tokens.shape), tokens)
+
+
 def test_a_payload_that_is_not_mode_1_is_refused(prior):
     _, integer = prior
     for bad in (b"", b"\x03abcd", b"\x04abc"):

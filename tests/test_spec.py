@@ -217,3 +217,34 @@ def test_worked_example_of_section_10_matches_the_file():
             pos += len(raw)
             checked += len(raw)
     assert checked > 150
+
+
+@pytest.mark.parametrize("damage", ["exp table", "shape", "config", "header size"])
+def test_reference_refuses_a_weights_file_that_is_not_a_prior(tmp_path, damage):
+    """SPEC 3.3 step 3, B.2 bounds (revision 1.4): after the hash, a file that is not a prior is error 30."""
+    import hashlib
+    import struct
+
+    from safetensors.numpy import load, save
+    data = (VECTORS / "conformance-prior.safetensors").read_bytes()
+    tensors = load(data)
+    config = json.loads(json.loads(data[8:8 + struct.unpack("<Q", data[:8])[0]])["__metadata__"]["config"])
+    if damage == "exp table":
+        tensors["exp_out"] = tensors["exp_out"].copy()
+        tensors["exp_out"][0] = 1 << 21
+    elif damage == "shape":
+        tensors["time"] = tensors["time"][:-1].copy()
+    elif damage == "config":
+        config["window"] = 7
+    bad = save(tensors, metadata={"config": json.dumps(config)})
+    if damage == "header size":
+        bad = struct.pack("<Q", (1 << 20) + 1) + bad[8:]
+    header = {"mlm_name": "bad", "mlm_sha256": hashlib.sha256(bad).hexdigest(), "weights_sha256": config["tokenizer_sha256"],
+              "token_bits": 18}
+    (tmp_path / "bad.safetensors").write_bytes(bad)
+    with pytest.raises(ref.RefError) as refused:
+        ref.resolve_prior(header, {"bad": tmp_path / "bad.safetensors"})
+    assert refused.value.code == 30
+    good = {**header, "mlm_sha256": hashlib.sha256(data).hexdigest()}  # the untouched file resolves
+    (tmp_path / "good.safetensors").write_bytes(data)
+    assert ref.resolve_prior(good, {"bad": tmp_path / "good.safetensors"}) is not None

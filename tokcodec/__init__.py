@@ -1,0 +1,22 @@
+"""tokcodec: a neural video codec (a causal video tokenizer, a token prior, a documented container).
+
+The public API (tokcodec.api; docs/api.md):
+
+    tokcodec.encode(src, dst, ...)  -> EncodeResult     a video, frame folder or image -> .tkc
+    tokcodec.decode(src, dst, ...)  -> DecodeResult     .tkc -> .mp4 / .mkv / .y4m / PNG
+    tokcodec.open(path)             -> TkcFile          header, tokens per GOP, frames
+    tokcodec.load_model(name)       -> (tokenizer, zoo entry)
+
+Importing tokcodec is cheap: torch and the models load on first use.
+"""
+from __future__ import annotations
+
+__all__ = ["encode", "decode", "open", "load_model", "describe", "EncodeResult", "DecodeResult", "TkcFile"]
+
+
+def __getattr__(name: str):
+    # Lazy: `import tokcodec` (e.g. for tokcodec.errors) must not import torch.
+    if name in __all__:
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'tokcodec' has no attribute {name!r}")

@@ -92,11 +92,12 @@ def _frames(header: Header, tokens: list[np.ndarray], colour_offsets=((0, 0, 0),
 
 
 def _model_vector(name: str, header: Header, tokens: list[np.ndarray], colour_offsets) -> dict[str, bytes]:
-    from make_vectors import _chunk, header_fields
+    from make_vectors import _chunk, _describe
     frames = _frames(header, tokens, colour_offsets)
-    return {name + ".tkc": _file(header, tokens, colour_offsets), name + ".rgb": frames.tobytes(),
+    data = _file(header, tokens, colour_offsets)
+    return {name + ".tkc": data, name + ".rgb": frames.tobytes(),
             name + ".json": (json.dumps({
-                "valid": True, "header": header_fields(header), "error": None,
+                **_describe(header, tokens, data),
                 "chunks": [_chunk(header, i, t, o) for i, (t, o) in enumerate(zip(tokens, colour_offsets))],
                 "model": {"name": NAME, "quantizer": "fsq", "levels": list(LEVELS),
                           "frames_file": name + ".rgb", "frames_shape": list(frames.shape),
@@ -105,7 +106,7 @@ def _model_vector(name: str, header: Header, tokens: list[np.ndarray], colour_of
 
 
 def build() -> dict[str, bytes]:
-    from make_vectors import _chunk, _error, header_fields
+    from make_vectors import _describe, _error
     files = {"model_latents.json": (json.dumps(_latents(), indent=1) + "\n").encode()}
     header = Header(width=20, height=12, frame_count=5, fps_num=25, fps_den=1, gop_length=5,
                     model_name=NAME, weights_hash=ConformanceLinear.weights_sha256(), colour_primaries=1,
@@ -125,11 +126,10 @@ def build() -> dict[str, bytes]:
     }
     for name, (h, code, note) in broken.items():
         toks = [rng.integers(0, 1 << BITS, size=h.latent_shape(5), dtype=np.int64)]
-        files[name + ".tkc"] = _file(h, toks)
-        files[name + ".json"] = (json.dumps({"valid": False, "note": note + " (a valid container: "
-                                             "tokens decode; frames do not)", "header": header_fields(h),
-                                             "error": None, "model_error": _error(code),
-                                             "chunks": [_chunk(h, 0, toks[0])]}, indent=1) + "\n").encode()
+        files[name + ".tkc"] = data = _file(h, toks)
+        files[name + ".json"] = (json.dumps({**_describe(h, toks, data), "valid": False,
+                                             "note": note + " (a valid container: tokens decode; frames do not)",
+                                             "model_error": _error(code)}, indent=1) + "\n").encode()
     two_gops = Header(**{**vars(header), "frame_count": 10})
     rng = np.random.default_rng(12)
     tokens = [rng.integers(0, 1 << BITS, size=two_gops.latent_shape(5), dtype=np.int64) for _ in range(2)]

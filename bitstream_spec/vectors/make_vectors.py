@@ -177,8 +177,8 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
                 "error": _error(code) if code else None}
         if without_scan:
             meta["error_without_scan"] = _error(without_scan)
-        if not code:
-            meta["header"] = header_fields(header)
+        if not code:  # a valid header: described as a valid file's, chunk 1 as it decodes
+            meta.update({k: v for k, v in _describe(header, tokens, bytes(data)).items() if k != "valid"})
             meta["chunks"] = [ok0, _chunk(header, 1, tokens[1]) if chunk1 is None
                               else {"gop_index": 1, "error": _error(chunk1)}]
         out[name] = (bytes(data), meta)

@@ -120,9 +120,12 @@ def _encode(header: Header, tokens: list[np.ndarray], steps: int) -> tuple[bytes
     return _write(header, tokens, payloads), payloads
 
 
-def _write(header: Header, tokens: list[np.ndarray], payloads: list[bytes]) -> bytes:
+def _write(header: Header, tokens: list[np.ndarray], payloads: list[bytes], pad: bool = True) -> bytes:
+    """The file; without `pad`, as a writer that ignores the prior work limit (3.5) would write it."""
     out = io.BytesIO()
     with ContainerWriter(out, header) as w:
+        if not pad:
+            w._padding_words = lambda *_: 0
         for i, (t, p) in enumerate(zip(tokens, payloads)):
             w.write_chunk(i, header.gop_frames(i), t, payload=p)
     return out.getvalue()
@@ -144,6 +147,8 @@ def build() -> dict[str, bytes]:
 
     def put(name: str, meta: dict, data: bytes) -> None:  # valid files' JSON on one line, as make_vectors'
         meta.setdefault("file_bytes", len(data))
+        if meta["error"] is None or meta["error"]["code"] > Err.MODE_UNSUPPORTED:  # header passes 1-11 (6.4)
+            meta["error_without_mode1"] = _error(Err.MODE_UNSUPPORTED)
         files[name + ".tkc"] = data
         files[name + ".json"] = (json.dumps(meta, indent=None if meta["valid"] else 1) + "\n").encode()
 
@@ -160,15 +165,29 @@ def build() -> dict[str, bytes]:
         "mode_unsupported": (_header(width=40, height=24, frame_count=7, gop_length=5), 4, 24,
                              "two GOPs (T' = 2, grid 3 x 5), 4 steps; a decoder without mode 1 reports "
                              "error 12 (6.4); the base of the mode1_* error vectors"),
+        "mode1_padded": (_header(width=8, height=8, frame_count=1024, gop_length=1024), 4, None,
+                         "one GOP of 1024 frames of 8 x 8 (T' = 257, grid 1 x 1), every token the one the "
+                         "prior favours: the coded words fall short of the prior work limit (3.5: 257 x 4 "
+                         "x 256 positions need 4112 bytes), so the writer appended zero words"),
     }
     base = None
     for name, (header, steps, seed, note) in valid.items():
-        rng = np.random.default_rng(seed)
-        tokens = [structured_tokens(rng, header.latent_shape(header.gop_frames(i))) for i in range(header.num_gops)]
+        shapes = [header.latent_shape(header.gop_frames(i)) for i in range(header.num_gops)]
+        if seed is None:  # one token throughout: the cheapest payload there is
+            tokens = [np.full(shape, FAVOURED_HI[0] * 512 + FAVOURED_LO[0], dtype=np.int64) for shape in shapes]
+        else:
+            rng = np.random.default_rng(seed)
+            tokens = [structured_tokens(rng, shape) for shape in shapes]
         data, payloads = _encode(header, tokens, steps)
         meta = {"note": note, "steps": steps, "prior_file": PRIOR_FILE, **_describe(header, tokens, data)}
+        if name == "mode1_padded":
+            unpadded = _write(header, tokens, payloads, pad=False)
+            assert len(unpadded) < len(data), "mode1_padded needs no padding: make its payload cheaper"
+            put("mode1_work", {"valid": False, "derived_from": "mode1_padded.tkc",
+                               "note": f"mode1_padded without its zero words ({len(unpadded)} bytes): 263168 "
+                                       f"prior positions are more than 64 per byte (3.5)",
+                               "header": header_fields(header), "error": _error(Err.SHORT_FOR_GOPS)}, unpadded)
         if name == "mode_unsupported":
-            meta["error_without_mode1"] = _error(Err.MODE_UNSUPPORTED)
             base = (header, tokens, payloads, data)
         put(name, meta, data)
 
@@ -180,9 +199,8 @@ def build() -> dict[str, bytes]:
         d = bytearray(data)
         edit(d)
         code = Err.PAYLOAD_LENGTH if name == "mode1_payload_length" else Err.TOKENS_MISMATCH
-        put(name, {"valid": False, "derived_from": "mode_unsupported.tkc", "note": note,
-                   "header": header_fields(header), "error": None,
-                   "chunks": [ok0, {"gop_index": 1, "error": _error(code)}]}, bytes(d))
+        put(name, {**_describe(header, tokens, bytes(d)), "valid": False, "derived_from": "mode_unsupported.tkc",
+                   "note": note, "chunks": [ok0, {"gop_index": 1, "error": _error(code)}]}, bytes(d))
 
     def payload_bytes(offset: int, new: bytes):  # chunk 1's payload bytes at `offset` replaced, CRCs fixed
         def edit(d):
@@ -207,7 +225,9 @@ def build() -> dict[str, bytes]:
              Err.MODEL_HASH, f"names {PRIOR_NAME} with another mlm_sha256 (another version of the prior)"),
             ("mode1_prior_tokenizer", {"model_name": "default", "weights_hash": other_tokenizer},
              Err.MODEL_MISMATCH, f"names {PRIOR_NAME}, whose tokenizer_sha256 is the conformance model's, "
-             "with the weights_sha256 of another tokenizer")):
+             "with the weights_sha256 of another tokenizer"),
+            ("mode1_token_bits", {"token_bits": 19}, Err.MODEL_MISMATCH,
+             f"token_bits 19 under {PRIOR_NAME}, whose two sub-tokens of 9 bits hold 18 (6.2, revision 1.4)")):
         h = dataclasses.replace(header, **fields)
         put(name, {"valid": False, "derived_from": "mode_unsupported.tkc",
                    "note": note + ": the prior is resolved before any chunk, so no tokens are read",

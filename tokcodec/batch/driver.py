@@ -86,6 +86,9 @@ def run_batch(opts: BatchOptions) -> Summary:
         import_ray()  # before anything else: a missing Ray is a one-line error at once
     t0 = time.monotonic()
     dst = Path(opts.dst).absolute()
+    # Every refusal that needs no state comes first (SRC inside DST, colliding outputs): nothing is
+    # created, in DST or in a source folder, before they have passed.
+    files = walk(opts.sources, dst, opts.mode, opts.include, opts.exclude, opts.to)
     try:
         dst.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -93,7 +96,7 @@ def run_batch(opts: BatchOptions) -> Summary:
     with BatchLock(dst):
         state = BatchState(dst)
         try:
-            summary = _Run(opts, dst, state).run()
+            summary = _Run(opts, dst, state).run(files)
         finally:
             state.close()
     summary.seconds = time.monotonic() - t0
@@ -113,9 +116,8 @@ class _Run:
 
     # -- planning ----------------------------------------------------------------------------
 
-    def run(self) -> Summary:
+    def run(self, files: list) -> Summary:
         opts = self.opts
-        files = walk(opts.sources, self.dst, opts.mode, opts.include, opts.exclude, opts.to)
         self.summary.files = len(files)
         self.state.reconcile()
         if any(self._needs_model(f.path) for f in files):
@@ -196,7 +198,7 @@ class _Run:
             return True
         if stamp[0] != row["src_size"] or sha256_file(f.path) != row["src_sha256"]:
             return False
-        self.state.update(row["output"], src_mtime_ns=stamp[1])  # touched, not changed
+        self.state.update(output_name(f.rel, self.opts.mode, self.opts.to), src_mtime_ns=stamp[1])  # touched
         return True
 
     def _refuse(self, f: SourceFile, rel: str, error: str) -> None:
@@ -273,15 +275,22 @@ class _Run:
 
     def _memory_need(self, task: FileTask) -> int:
         """Bytes coding one GOP of this file will take (0 when unknown: the job finds out itself)."""
-        if task.verify_only or task.mode == "tokens" and _is_container(task.source):
-            return 0  # checked, or tokens read from a .tkc: no model runs
+        if task.verify_only:
+            return 0
         try:
-            if task.mode == "decode":
+            if task.mode == "decode" or task.mode == "tokens" and _is_container(task.source):
                 from tokcodec.codec.container import ContainerReader
                 with ContainerReader(task.source, recover=True) as reader:
                     h = reader.header
-                return self._coding_bytes(task.model or h.model_name, min(h.gop_length, h.frame_count),
-                                          h.width, h.height)
+                prior = 0  # mode 1: the token prior runs first, then the tokenizer: the larger counts
+                if h.entropy_mode == 1:
+                    from tokcodec.codec.entropy import prior_memory_bytes
+                    from tokcodec.zoo.priors import get_prior
+                    prior = prior_memory_bytes(get_prior(h.mlm_name).config, h)
+                if task.mode == "tokens":
+                    return prior
+                return max(prior, self._coding_bytes(task.model or h.model_name,
+                                                     min(h.gop_length, h.frame_count), h.width, h.height))
             from tokcodec.codec.pipeline import coded_size
             from tokcodec.io import open_video
             with open_video(task.source) as reader:

@@ -10,13 +10,16 @@ outputs are missing or of another size.
 
 `DST/.tokcodec-batch.lock` is held with flock(2) for the whole run: a second
 run on the same DST is refused at once. The kernel drops the lock when the
-process dies, however it dies, so there is never a stale lock to remove.
+process dies, however it dies, so there is never a stale lock to remove; a run
+that ends removes the file (under the lock: see BatchLock).
 """
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -51,6 +54,9 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
+_COLUMNS = set(re.findall(r"^    (\w+) ", _SCHEMA, re.M))
+
+
 class BatchLock:
     """flock on DST/.tokcodec-batch.lock, held while the `with` block runs."""
 
@@ -59,20 +65,30 @@ class BatchLock:
         self._fd: int | None = None
 
     def __enter__(self) -> BatchLock:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except OSError as e:
-            raise OutputError(f"cannot write {self.path.parent}: {e.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except OSError as e:
+                raise OutputError(f"cannot write {self.path.parent}: {e.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                os.close(fd)
+                raise OutputError(f"another tokcodec batch is running on {self.path.parent}"
+                                  + (f" (process {holder})" if holder.isdigit() else "")) from None
+            except OSError as e:  # a filesystem without locks
+                os.close(fd)
+                raise OutputError(f"cannot lock {self.path}: {e.strerror}") from None
+            # The run before us may have removed the file between our open and our flock (see
+            # __exit__): then we hold a lock nobody else can see; open the path again.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise OutputError(f"another tokcodec batch is running on {self.path.parent}"
-                              + (f" (process {holder})" if holder.isdigit() else "")) from None
-        except OSError as e:  # a filesystem without locks
-            os.close(fd)
-            raise OutputError(f"cannot lock {self.path}: {e.strerror}") from None
         # The holder's pid, for the message above; the lock itself is the flock, not this text.
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -81,12 +97,46 @@ class BatchLock:
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
+            # Removed while still held, so a run leaves only its outputs and the database behind; a
+            # run that opened the old file meanwhile sees it gone after its flock and opens anew.
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
             os.close(self._fd)  # closing releases the flock
             self._fd = None
 
 
+def _guarded(method):
+    """SQLite's errors (a damaged page found late, a full disk) as BatchState.error's one line."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise self.error(e) from None
+    return guarded
+
+
+_UNDECODABLE = re.compile(r"[\\\udc80-\udcff]")
+_ESCAPED = re.compile(r"\\(\\|x[0-9a-f]{2})")
+
+
+def db_text(text: str) -> str:
+    """A path (or message) as the database stores it: valid UTF-8 text, losslessly. A file name that
+    is not UTF-8 reaches Python with its bad bytes as surrogates (os.fsdecode), which SQLite cannot
+    store: each becomes \\xNN, and a backslash \\\\, so nothing else can read back the same."""
+    return _UNDECODABLE.sub(lambda m: "\\\\" if m.group() == "\\" else f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
+def from_db_text(text: str) -> str:
+    """The inverse of db_text."""
+    return _ESCAPED.sub(lambda m: "\\" if m.group(1) == "\\" else chr(0xDC00 + int(m.group(1)[1:], 16)), text)
+
+
 class BatchState:
-    """The `files` table. Rows are sqlite3.Row (columns as in _SCHEMA)."""
+    """The `files` table. Rows are sqlite3.Row (columns as in _SCHEMA); `output`, `source` and `error`
+    are stored through db_text (names that are not UTF-8), which these methods apply."""
 
     def __init__(self, dst: Path):
         self.path = dst / DB_NAME
@@ -95,36 +145,56 @@ class BatchState:
             # (rollback journal, synchronous FULL: the SQLite defaults).
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
             self.db.row_factory = sqlite3.Row
+            if (found := self.db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
+                raise sqlite3.DatabaseError(f"damaged: {found}")
             self.db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise OutputError(f"{self.path}: cannot use the batch database ({e})") from None
+            columns = {r["name"] for r in self.db.execute("PRAGMA table_info(files)")}
+            if columns != _COLUMNS:
+                raise sqlite3.DatabaseError("its table 'files' has other columns than this version's")
+        except sqlite3.Error as e:
+            raise self.error(e) from None
+
+    def error(self, e: sqlite3.Error) -> OutputError:
+        """One line for what SQLite reports, with the way out (docs/batch.md: the database)."""
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "full" in text:
+            return OutputError(f"{self.path}: the disk is full ({text}): free some space and run again "
+                               "(finished outputs are recorded; the rest is redone)")
+        return OutputError(f"{self.path}: cannot use this batch database ({text}): move it aside and run "
+                           "again with --force (outputs already in the destination are then coded again)")
 
     def close(self) -> None:
         self.db.close()
 
+    @_guarded
     def reconcile(self) -> int:
         """Rows a killed run left 'running' go back to 'pending'; returns how many."""
         return self.db.execute("UPDATE files SET status = 'pending' WHERE status = 'running'").rowcount
 
+    @_guarded
     def get(self, output: str) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM files WHERE output = ?", (output,)).fetchone()
+        return self.db.execute("SELECT * FROM files WHERE output = ?", (db_text(output),)).fetchone()
 
+    @_guarded
     def rows(self, status: str | None = None) -> list[sqlite3.Row]:
         if status is None:
             return self.db.execute("SELECT * FROM files ORDER BY output").fetchall()
         return self.db.execute("SELECT * FROM files WHERE status = ? ORDER BY output", (status,)).fetchall()
 
+    @_guarded
     def plan(self, pending: list[tuple[str, str]]) -> None:
         """Mark (output, source) pairs 'pending', in one transaction (thousands of rows, one fsync)."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
                 "INSERT INTO files (output, source, status) VALUES (?, ?, 'pending') "
-                "ON CONFLICT (output) DO UPDATE SET source = excluded.source, status = 'pending'", pending)
+                "ON CONFLICT (output) DO UPDATE SET source = excluded.source, status = 'pending'",
+                [(db_text(output), db_text(source)) for output, source in pending])
 
+    @_guarded
     def start(self, output: str) -> None:
         self.db.execute("UPDATE files SET status = 'running', started = ?, attempts = attempts + 1, error = NULL "
-                        "WHERE output = ?", (time.time(), output))
+                        "WHERE output = ?", (time.time(), db_text(output)))
 
     def finish(self, output: str, *, status: str, error: str | None = None, **columns) -> None:
         """Record a job's outcome: status, error and any other columns (outputs and notes as JSON)."""
@@ -133,13 +203,13 @@ class BatchState:
         for key in ("outputs", "notes"):
             if key in columns and columns[key] is not None:
                 columns[key] = json.dumps(columns[key])
-        columns.update(status=status, error=error, finished=time.time())
-        names = ", ".join(f"{k} = ?" for k in columns)
-        self.db.execute(f"UPDATE files SET {names} WHERE output = ?", (*columns.values(), output))
+        columns.update(status=status, error=None if error is None else db_text(error), finished=time.time())
+        self.update(output, **columns)
 
+    @_guarded
     def update(self, output: str, **columns) -> None:
         names = ", ".join(f"{k} = ?" for k in columns)
-        self.db.execute(f"UPDATE files SET {names} WHERE output = ?", (*columns.values(), output))
+        self.db.execute(f"UPDATE files SET {names} WHERE output = ?", (*columns.values(), db_text(output)))
 
 
 def recorded_outputs(row: sqlite3.Row) -> dict[str, int]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import heapq
 import json
+import re
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -139,14 +140,80 @@ def write_sidecar(path: Path, sidecar: dict) -> None:
 
 
 def read_sidecar(container: Path) -> dict | None:
-    """The sidecar written beside `container` (a.mp4.tkc -> a.mp4.tkc.json), or None."""
+    """The sidecar written beside `container` (a.mp4.tkc -> a.mp4.tkc.json), or None. It is untrusted
+    input like the container (docs/security.md): every field tokcodec reads is checked here, within
+    bounds, so a bad sidecar fails its file with one line instead of a hang or a traceback."""
     path = container.with_name(container.name + ".json")
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: unreadable sidecar ({e})") from None
+        if path.stat().st_size > MAX_SIDECAR_BYTES:
+            raise InputError(f"{path}: bad sidecar (over {MAX_SIDECAR_BYTES >> 20} MiB)")
+        sidecar = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as e:
+        raise InputError(f"{path}: unreadable sidecar ({str(e).splitlines()[0][:200]})") from None
+    if (problem := sidecar_problem(sidecar)) is not None:
+        raise InputError(f"{path}: bad sidecar ({problem})")
+    return sidecar
+
+
+MAX_SIDECAR_BYTES = 256 << 20  # the timestamps of 2^24 frames fit
+_FRACTION = re.compile(r"-?[0-9]{1,30}(/[1-9][0-9]{0,29})?")  # what str(Fraction) writes; no exponents
+MAX_START_SECONDS = 10 ** 9
+MAX_STREAMS = 4096
+
+
+def _text_map(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def sidecar_problem(d) -> str | None:
+    """Why `d` is not a sidecar tokcodec can use, or None: the fields it reads, their types and bounds."""
+    if not isinstance(d, dict):
+        return "not a JSON object"
+    side = d.get("side_file")
+    if side is not None and (not isinstance(side, str) or side in ("", ".", "..") or len(side) > 255
+                             or any(c in side for c in "/\\\0")):
+        return "side_file is not a plain file name"
+    source = d.get("source")
+    if not isinstance(source, dict) or not _text_map(source.get("metadata", {})):
+        return "source is not an object with text metadata"
+    video = d.get("video")
+    if video is not None:
+        if not isinstance(video, dict) or not _text_map(video.get("metadata", {})):
+            return "video is not an object with text metadata"
+        start = video.get("start", "0")
+        if not isinstance(start, str) or not _FRACTION.fullmatch(start) or abs(Fraction(start)) > MAX_START_SECONDS:
+            return f"video start {str(start)[:40]!r} is not a fraction of at most {MAX_START_SECONDS} seconds"
+        matrix = video.get("display_matrix")
+        if matrix is not None and not (isinstance(matrix, list) and len(matrix) == 9
+                                       and all(_int_in(v, -2 ** 31, 2 ** 31 - 1) for v in matrix)):
+            return "display_matrix is not nine 32-bit integers"
+        if not _int_in(video.get("rotation_applied") or 0, -360, 360):
+            return "rotation_applied is not a number of degrees"
+        pts = video.get("pts")
+        if pts is not None and not (isinstance(pts, list) and len(pts) <= 1 << 24
+                                    and all(_int_in(v, -2 ** 62, 2 ** 62) for v in pts)):
+            return "pts is not a list of timestamps"
+        if not _int_in(video.get("frames") or 0, 0, 1 << 24):
+            return "video frames out of range"
+    streams = d.get("streams")
+    if not isinstance(streams, list) or len(streams) > MAX_STREAMS:
+        return f"streams is not a list of at most {MAX_STREAMS}"
+    for st in streams:
+        if not (isinstance(st, dict) and _int_in(st.get("index"), 0, 65535) and isinstance(st.get("type"), str)
+                and isinstance(st.get("kept"), bool) and isinstance(st.get("codec"), (str, type(None)))
+                and (not st["kept"] or _int_in(st.get("packets"), 0, 1 << 40)) and _text_map(st.get("metadata", {}))):
+            return "a stream entry is malformed"
+    encoded = d.get("encoded", {})
+    if not isinstance(encoded, dict) or not all(_int_in(encoded.get(k) or 0, 0, 1 << 24)
+                                                for k in ("frames", "width", "height")):
+        return "encoded is not frames, width and height"
+    return None
 
 
 def display_matrix(sidecar: dict | None) -> list[int] | None:

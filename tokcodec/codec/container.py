@@ -82,6 +82,15 @@ MAX_PAYLOAD = 1 << 24  # payload_length of a chunk, every mode (mode 0 at 32 bit
 # decodes, while a few hundred bytes cannot ask for terabytes of frozen frames.
 MAX_OUTPUT_PER_BYTE = 1 << 20
 MIN_FRAME_UNITS = 4096  # a frame counts as at least this many pixels (per-frame work)
+# Entropy mode 1's decode work (SPEC 3.5, revision 1.4): the token prior runs once per group of a latent
+# frame, on the whole frame, so a GOP costs T' * 4 * max(H' * W', 256) "prior positions" (4: the most
+# groups a schedule has; 256: a pass over fewer positions costs as much per position, measured), and a
+# file may announce at most 64 of them per byte. Real clips need 2-30 (a black 640x360 clip under
+# tc-2.1 and mlm-tc-2.1: 28), so only near-empty payloads are padded; the costliest legal file takes
+# ~4.5 s per KB on a 2-core CPU (tools/mode1_work.py, SPEC 3.5), an unbounded one hours per KB.
+PRIOR_PASSES_PER_FRAME = 4
+MIN_PASS_POSITIONS = 256
+MAX_PRIOR_WORK_PER_BYTE = 64
 TAG_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
@@ -288,6 +297,18 @@ class Header:
         width, height = self.display_size
         return self.frame_count * max(width * height, MIN_FRAME_UNITS)
 
+    def gop_prior_work(self, num_frames: int) -> int:
+        """Prior positions (SPEC 3.5) decoding a mode 1 GOP of `num_frames` frames costs; 0 in mode 0."""
+        if self.entropy_mode != 1:
+            return 0
+        t, h, w = self.latent_shape(num_frames)
+        return t * PRIOR_PASSES_PER_FRAME * max(h * w, MIN_PASS_POSITIONS)
+
+    def prior_work(self) -> int:
+        """The whole file's prior positions: every GOP the header announces (SPEC 3.5, error 11)."""
+        full, rest = divmod(self.frame_count, self.gop_length)
+        return full * self.gop_prior_work(self.gop_length) + (self.gop_prior_work(rest) if rest else 0)
+
     def payload_problem(self, num_frames: int, payload_length: int) -> str | None:
         """Why a chunk of `num_frames` cannot have `payload_length` bytes, or None (SPEC 3.5, 6.1)."""
         if payload_length > MAX_PAYLOAD:
@@ -341,6 +362,7 @@ class ContainerWriter(FinishOrAbort):
         self.header = dataclasses.replace(header)
         self.chunks: list[Chunk] = []
         self._frames = 0
+        self._prior_work = 0  # of the chunks written (SPEC 3.5)
         self._atomic = None
         self._name = os.fspath(dest) if isinstance(dest, (str, os.PathLike)) else getattr(dest, "name", "<stream>")
         if isinstance(dest, (str, os.PathLike)):
@@ -411,21 +433,24 @@ class ContainerWriter(FinishOrAbort):
         self._write(payload)
         self.chunks.append(chunk)
         self._frames += num_frames
+        self._prior_work += h.gop_prior_work(num_frames)
         return chunk
 
     def _padding_words(self, num_frames: int, payload_length: int) -> int:
-        """Zero words a mode 1 payload needs to keep the file within 3.5's output per byte.
+        """Zero words a mode 1 payload needs to keep the file within 3.5's output and prior work per byte.
 
-        A mode 1 token can cost far less than a bit, so a near-static clip shown
-        large could announce more output than its bytes allow (error 11). The
-        spec lets the writer append zero words (the decoder reads them as the
-        zeros it reads past the end anyway). Checked on the file up to and
-        including this chunk, so the finished file, and a file cut after any
-        chunk, is within the limit.
+        A mode 1 token can cost far less than a bit, so a near-static clip could
+        announce more output, or more prior passes, than its bytes allow (error
+        11). The spec lets the writer append zero words (the decoder reads them
+        as the zeros it reads past the end anyway). Checked on the file up to
+        and including this chunk, so the finished file, and a file cut after
+        any chunk, is within the limits.
         """
         width, height = self.header.display_size
         units = (self._frames + num_frames) * max(width * height, MIN_FRAME_UNITS)
-        short = -(-units // MAX_OUTPUT_PER_BYTE) - (self._pos + CHUNK_HEADER_SIZE + payload_length)
+        work = self._prior_work + self.header.gop_prior_work(num_frames)
+        need = max(-(-units // MAX_OUTPUT_PER_BYTE), -(-work // MAX_PRIOR_WORK_PER_BYTE))
+        short = need - (self._pos + CHUNK_HEADER_SIZE + payload_length)
         return max(0, -(-short // 4))
 
     def close(self) -> None:
@@ -569,6 +594,11 @@ class ContainerReader:
             raise self._error(Err.SHORT_FOR_GOPS, f"truncated or invalid file: {self._size} bytes "
                               f"cannot hold {h.frame_count} frames of {h.display_size[0]}x"
                               f"{h.display_size[1]}")
+        if h.prior_work() > MAX_PRIOR_WORK_PER_BYTE * self._size:
+            raise self._error(Err.SHORT_FOR_GOPS, f"truncated or invalid file: {self._size} bytes cannot "
+                              f"pay for the token prior's work on {h.frame_count} frames of {h.width}x"
+                              f"{h.height} (entropy mode 1 allows {MAX_PRIOR_WORK_PER_BYTE} prior "
+                              f"positions per byte, SPEC 3.5)")
         if length + h.num_gops * CHUNK_HEADER_SIZE > self._size and not self._recover:
             raise self._error(Err.SHORT_FOR_GOPS, f"truncated file: {self._size} bytes cannot "
                                                   f"hold {h.num_gops} GOPs")

@@ -86,6 +86,24 @@ def payload_factor(entropy: str, tokenizer_hash: bytes) -> float:
     return min(1.0, bits / entry.config.token_bits) if bits else 1.0
 
 
+def prior_memory_bytes(config, header) -> int:
+    """Peak bytes the token prior takes to decode a mode 1 file's chunks (one latent frame at a time)."""
+    from ..models.mlm_int import IntegerMLM
+    _, height, width = header.latent_shape(1)
+    return IntegerMLM.pass_memory_bytes(config, height, width)
+
+
+def check_prior_memory(config, header, device: str = "cpu") -> None:
+    """Refuse, before anything is allocated, a mode 1 file whose latent frames the prior cannot hold."""
+    from .pipeline import free_memory
+    need, free = prior_memory_bytes(config, header), free_memory(device)
+    if free is not None and need > free:
+        _, height, width = header.latent_shape(1)
+        raise InputError(f"out of memory: the token prior needs about {need / 2**30:.1f} GiB for this file's "
+                         f"{width}x{height} token grid, {free / 2**30:.1f} GiB are free (SPEC 3.5 lets a "
+                         f"machine refuse a file it cannot hold): decode it on a machine with more memory")
+
+
 def coder_for_header(header) -> EntropyCoder:
     """The coder a file was written with: mode 0, or mode 1 under the prior its header names
     (SPEC 3.3: refused, errors 30/31, unless the zoo has that name with that hash)."""
@@ -99,4 +117,8 @@ def coder_for_header(header) -> EntropyCoder:
     if entry.config.tokenizer_sha256 != header.weights_hash.hex():
         raise ModelError(f"token prior '{entry.name}' models another tokenizer's tokens "
                          f"than the file's ({header.weights_hash.hex()[:12]}...)", 32)
+    if header.token_bits > entry.config.token_bits:  # SPEC 6.2: two sub-tokens of sub_bits each
+        raise ModelError(f"token prior '{entry.name}' codes tokens of at most {entry.config.token_bits} bits, "
+                         f"the file's are {header.token_bits}", 32)
+    check_prior_memory(entry.config, header)
     return EntropyCoder(1, load_prior(entry), entry.name, entry.weights_hash)

@@ -9,8 +9,9 @@ prior sees the frame's tokens of groups < g (the rest masked) and latent
 frame t-1 (none for t = 0): it gives frequency tables for the positions of
 group g, in raster order, and those positions' low sub-tokens are coded,
 then their high sub-tokens. The decoder replays the same loop. Nothing
-crosses a GOP: every chunk decodes on its own. Tables are computed one group
-of one latent frame at a time (`IntegerMLM`: memory follows the frame size).
+crosses a GOP: every chunk decodes on its own. Features are computed one group
+of one latent frame at a time (`IntegerMLM`: memory follows the frame size),
+tables for at most TABLE_BLOCK positions at a time.
 """
 from __future__ import annotations
 
@@ -32,13 +33,22 @@ def _frame_plan(height: int, width: int, steps: int) -> list[tuple[torch.Tensor,
     return [(torch.from_numpy(groups < g), np.flatnonzero(groups == g)) for g in range(steps)]
 
 
-def _tables(prior: IntegerMLM, frame: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None,
-            t: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+# Positions whose frequency tables exist at once (SPEC 6.2: tables per bounded block): 2 x 4096 x 512
+# int64 = 32 MiB, whatever the frame size or schedule. The features of a group are kept (N x dim).
+TABLE_BLOCK = 4096
+
+
+def _group_tables(prior: IntegerMLM, frame: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None,
+                  t: int, positions: np.ndarray):
+    """(half, block, tables) for one group: the low sub-tokens' tables block by block, then the high
+    ones' (the coding order of SPEC 6.2); `block` slices `positions`. Nothing for an empty group."""
     if positions.size == 0:  # a group with no position in this grid (e.g. 1 x 1): nothing to code
-        empty = np.zeros((0, prior.config.vocab), dtype=np.int64)
-        return empty, empty
-    lo, hi = prior.frequencies(prior.hidden(frame, known, prev, t, torch.from_numpy(positions)))
-    return lo.numpy(), hi.numpy()
+        return
+    features = prior.hidden(frame, known, prev, t, torch.from_numpy(positions))
+    for half in (0, 1):
+        for start in range(0, positions.size, TABLE_BLOCK):
+            block = slice(start, start + TABLE_BLOCK)
+            yield half, block, prior.frequencies(features[block], half).numpy()
 
 
 def encode_gop(prior: IntegerMLM, tokens: np.ndarray, steps: int = DEFAULT_STEPS,
@@ -56,15 +66,15 @@ def encode_gop(prior: IntegerMLM, tokens: np.ndarray, steps: int = DEFAULT_STEPS
         for t in range(grid.shape[0]):
             flat = grid[t].reshape(-1).numpy()
             for known, positions in plan:
-                lo_tables, hi_tables = _tables(prior, grid[t], known, grid[t - 1] if t else None, t, positions)
                 symbols = flat[positions]
-                lo, hi = symbols & ((1 << sub) - 1), symbols >> sub
-                encoder.encode(lo, lo_tables)
-                encoder.encode(hi, hi_tables)
-                if ideal is not None:
-                    rows = np.arange(len(positions))
-                    f = np.concatenate([lo_tables[rows, lo], hi_tables[rows, hi]]).astype(np.float64)
-                    ideal.append(float(np.sum(PRECISION - np.log2(f))))
+                halves = (symbols & ((1 << sub) - 1), symbols >> sub)
+                for half, block, tables in _group_tables(prior, grid[t], known, grid[t - 1] if t else None,
+                                                         t, positions):
+                    coded = halves[half][block]
+                    encoder.encode(coded, tables)
+                    if ideal is not None:
+                        f = tables[np.arange(len(coded)), coded].astype(np.float64)
+                        ideal.append(float(np.sum(PRECISION - np.log2(f))))
             if progress is not None:
                 progress()
     return bytes([steps]) + words_to_bytes(encoder.finish())
@@ -87,10 +97,11 @@ def decode_gop(prior: IntegerMLM, payload: bytes, shape: tuple[int, int, int],
         for t in range(shape[0]):
             flat = grid[t].view(-1)
             for known, positions in plan:
-                lo_tables, hi_tables = _tables(prior, grid[t], known, grid[t - 1] if t else None, t, positions)
-                lo = decoder.decode(lo_tables)
-                hi = decoder.decode(hi_tables)
-                flat[torch.from_numpy(positions)] = torch.from_numpy((hi.astype(np.int64) << sub) | lo)
+                decoded = np.zeros(positions.size, dtype=np.int64)  # low, then high sub-tokens added
+                for half, block, tables in _group_tables(prior, grid[t], known, grid[t - 1] if t else None,
+                                                         t, positions):
+                    decoded[block] += decoder.decode(tables).astype(np.int64) << (sub * half)
+                flat[torch.from_numpy(positions)] = torch.from_numpy(decoded)
             if progress is not None:
                 progress()
     return grid.numpy()

@@ -113,6 +113,15 @@ class IntegerMLM:
     - divisions are one correctly rounded division and a floor (see floor_div's bound).
     """
 
+    @staticmethod
+    def pass_memory_bytes(config: MLMConfig, height: int, width: int) -> int:
+        """Peak bytes of one pass over an H' x W' latent frame: the float64 features, q/k/v and MLP
+        (~24 dim values a position) and the attention's logits and weights (~4 heads x window^2), from
+        at least 256 positions, plus ~192 MiB of tables (mlm_coding.TABLE_BLOCK) and temporaries.
+        Measured for mlm-tc-2.1 (dim 128): 30-33 KB a position at 256 x 256; this gives 32.8 KB."""
+        per_position = 8 * (24 * config.dim + 4 * config.heads * config.window ** 2)
+        return (192 << 20) + per_position * max(height * width, 256)
+
     def __init__(self, config: MLMConfig, tensors: dict[str, torch.Tensor]):
         self.config = config
         self.t = {k: v.double() for k, v in tensors.items()}  # integers, held in float64 (exact)
@@ -197,13 +206,14 @@ class IntegerMLM:
         x = rms_norm(x)
         return x if positions is not None or batched else x[0]
 
-    def frequencies(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features (N, dim) of the positions to code -> frequency tables (N, 512) of the low and high sub-tokens."""
-        out = []
-        for weight, bias in self.heads_out:
-            logits = F.linear(features, weight, bias).floor_()  # round_shift by A + W - LOGIT_BITS
-            out.append(softmax_frequencies(logits, self.exp_out))
-        return out[0], out[1]
+    def frequencies(self, features: torch.Tensor, half: int | None = None):
+        """Features (N, dim) of the positions to code -> frequency tables (N, 512) of the low (`half` 0)
+        or high (1) sub-tokens, or both as a pair (None)."""
+        if half is None:
+            return self.frequencies(features, 0), self.frequencies(features, 1)
+        weight, bias = self.heads_out[half]
+        logits = F.linear(features, weight, bias).floor_()  # round_shift by A + W - LOGIT_BITS
+        return softmax_frequencies(logits, self.exp_out)
 
 
 # --- export: float model -> integer tensors -------------------------------------------
@@ -260,3 +270,51 @@ def check_bounds(tensors: dict[str, torch.Tensor], cfg: MLMConfig) -> None:
                 raise ValueError(f"{name}: a product could reach 2^{math.log2(bound):.1f}")
     hd = cfg.dim // cfg.heads
     assert hd * ACT_MAX * ACT_MAX < EXACT and cfg.window ** 2 * (1 << EXP_ATTN_BITS) * ACT_MAX < EXACT
+
+
+# --- what a weights file must be to be a prior (SPEC B.2, B.8) --------------------------
+
+PRIOR_HEADER_MAX = 1 << 20  # bytes of a weights file's JSON header
+CONFIG_BOUNDS = {"dim": (1, 8192), "depth": (1, 64), "heads": (1, 8192), "mlp": (1, 16), "window": (2, 256),
+                 "sub_bits": (1, 16), "max_time": (1, 1024)}
+
+
+def prior_shapes(cfg: MLMConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor a prior of this configuration holds, and its shape (SPEC B.2)."""
+    d, v, w = cfg.dim, cfg.vocab, cfg.window
+    shapes = {name: (v + 1, d) for name in ("embed_lo", "embed_hi", "prev_lo", "prev_hi")}
+    shapes.update({"time": (cfg.max_time, d), "exp_attn": (EXP_ATTN_LEN,), "exp_out": (EXP_OUT_LEN,)})
+    for i in range(cfg.depth):
+        for name, out, inp in (("attn.qkv", 3 * d, d), ("attn.proj", d, d), ("fc1", cfg.mlp * d, d),
+                               ("fc2", d, cfg.mlp * d)):
+            shapes[f"blocks.{i}.{name}.weight"], shapes[f"blocks.{i}.{name}.bias"] = (out, inp), (out,)
+        shapes[f"blocks.{i}.attn.rel_bias"] = (cfg.heads, (2 * w - 1) ** 2)
+    for name in ("head_lo", "head_hi"):
+        shapes[name + ".weight"], shapes[name + ".bias"] = (v, d), (v,)
+    return shapes
+
+
+def prior_problem(cfg: MLMConfig, tensors: dict[str, torch.Tensor]) -> str | None:
+    """Why `tensors` are not a prior of configuration `cfg` (SPEC B.2, B.8), or None. A decoder
+    checks this before it builds anything from a weights file (error 30)."""
+    for key, (low, high) in CONFIG_BOUNDS.items():
+        value = getattr(cfg, key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            return f"configuration {key} = {value!r} outside {low}..{high}"
+    if cfg.dim % cfg.heads or cfg.window % 2:
+        return f"configuration: dim {cfg.dim} not a multiple of heads {cfg.heads}, or window {cfg.window} odd"
+    expected = prior_shapes(cfg)
+    if (missing := sorted(expected.keys() - tensors.keys())):
+        return f"tensor {missing[0]} missing"
+    for name, shape in expected.items():
+        t = tensors[name]
+        if t.dtype != torch.int32 or tuple(t.shape) != shape:
+            return f"tensor {name}: {t.dtype} {tuple(t.shape)}, expected int32 {shape}"
+    if tensors["exp_attn"][0] != 1 << EXP_ATTN_BITS or tensors["exp_out"][0] != 1 << EXP_OUT_BITS:
+        return "exponential tables do not start at 2^16 and 2^20"
+    try:
+        check_bounds({k: v.to(torch.int64) for k, v in tensors.items()}, cfg)
+    except (ValueError, AssertionError) as e:
+        return f"outside the bounds of SPEC B.8: {e or 'attention sums'}"
+    return None
+

@@ -26,6 +26,7 @@ class LossWeights:
     gan: float = 0.0  # 0 disables the discriminator
     lecam: float = 0.001
     gan_start: int = 0  # the discriminator joins after this many steps
+    temporal: float = 0.0  # L1 on the frame-to-frame change of the error: the flicker figure as a loss
 
     def entropy_at(self, step: int) -> float:
         remaining = max(0.0, 1.0 - step / max(self.entropy_anneal_steps, 1))
@@ -37,6 +38,13 @@ def lfq_loss(loss: LFQLoss | None, weights: LossWeights, step: int) -> torch.Ten
         return 0.0
     entropy = loss.per_sample_entropy - loss.batch_entropy
     return weights.entropy_at(step) * entropy + weights.commitment * loss.commitment
+
+
+def temporal_loss(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """L1 of the frame-to-frame change of the error of (B, C, T, H, W) videos: detail a decoder invents
+    afresh in every frame changes where the source does not (tokcodec.metrics.flicker, on RGB)."""
+    error = recon - x
+    return (error[:, :, 1:] - error[:, :, :-1]).abs().mean()
 
 
 def colour_loss(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,8 @@ from ..models import build_tokenizer
 from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
-from .losses import DISCRIMINATORS, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss
+from .losses import (DISCRIMINATORS, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss,
+                     temporal_loss)
 
 
 @dataclass
@@ -77,6 +78,8 @@ class TrainConfig:
     discriminator: str = "clip3d"  # "clip3d" (3D convs over the clip) or "pairs" (2D over consecutive frame pairs)
     select: str = "psnr"  # best.pt: "psnr" (highest), or "lpips" (lowest LPIPS-alex within select_psnr_drop)
     select_psnr_drop: float = 1.0  # "lpips": dB below the run's first validation a checkpoint may fall
+    select_psnr_min: float | None = None  # "lpips": an absolute floor instead (a run warm-started mid-lineage)
+    select_flicker_max: float | None = None  # "lpips": nor may its val_flicker exceed this
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -299,10 +302,19 @@ class Trainer:
         """Whether validated `metrics` beat the kept `best` under cfg.select."""
         if self.cfg.select == "psnr":
             return metrics["val_psnr"] > best["val_psnr"]
-        floor = (self.start_psnr if self.start_psnr is not None else metrics["val_psnr"]) - self.cfg.select_psnr_drop
+        if not self.admissible(metrics):
+            return False
+        return not self.admissible(best) or metrics["val_lpips_alex"] < best["val_lpips_alex"]
+
+    def admissible(self, metrics: dict) -> bool:
+        """Whether validated `metrics` are within select="lpips"'s PSNR floor and flicker ceiling."""
+        cfg = self.cfg
+        floor = cfg.select_psnr_min
+        if floor is None:
+            floor = (self.start_psnr if self.start_psnr is not None else metrics["val_psnr"]) - cfg.select_psnr_drop
         if metrics["val_psnr"] < floor:
             return False
-        return best["val_psnr"] < floor or metrics["val_lpips_alex"] < best["val_lpips_alex"]
+        return cfg.select_flicker_max is None or metrics.get("val_flicker", 0.0) <= cfg.select_flicker_max
 
     def keep_best(self, metrics: dict) -> None:
         """Keep the best validated weights (cfg.select) as best.pt: the checkpoint a release is chosen from."""
@@ -355,6 +367,8 @@ class Trainer:
         rec = w.l1 * (recon - x).abs().mean() + w.l2 * F.mse_loss(recon, x)
         if w.colour:
             rec = rec + w.colour * colour_loss(recon, x)
+        if w.temporal:
+            rec = rec + w.temporal * temporal_loss(recon, x)
         loss = rec + lfq_loss(lfq, w, self.step)
         stats = {"rec": rec.item()}
         if lfq is not None:  # LFQ's auxiliary terms (FSQ has none)

@@ -57,13 +57,36 @@ def prior_for(tokenizer_hash: bytes) -> PriorEntry | None:
 
 
 def load_prior(entry: PriorEntry):
-    """The integer network of a prior (models.mlm_int.IntegerMLM), sha256-checked."""
-    from ..models.mlm_int import IntegerMLM
+    """The integer network of a prior (models.mlm_int.IntegerMLM), sha256-checked, then checked to be
+    a prior at all (SPEC B.2, B.8: a file that is not is error 30) before anything is built from it."""
+    from ..models.mlm_int import PRIOR_HEADER_MAX, IntegerMLM, prior_problem
     if not entry.file.exists():
         raise ModelError(f"weights of token prior '{entry.name}' missing: {entry.file}")
     if sha256_file(entry.file) != entry.sha256:
         raise ModelError(f"weights of token prior '{entry.name}' do not match their sha256: {entry.file}", 31)
-    return IntegerMLM(entry.config, load_file(str(entry.file)))
+
+    def not_a_prior(why: str) -> ModelError:
+        return ModelError(f"token prior '{entry.name}' is not a valid prior ({why}): {entry.file}", 30)
+
+    with open(entry.file, "rb") as f:
+        head = f.read(8)
+        size = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < size <= PRIOR_HEADER_MAX:
+            raise not_a_prior(f"a JSON header of {size} bytes, not 1..{PRIOR_HEADER_MAX}")
+        try:
+            metadata = json.loads(f.read(size)).get("__metadata__") or {}
+            file_config = json.loads(metadata["config"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise not_a_prior("no configuration in its header") from None
+    if file_config != entry.config.to_dict():
+        raise not_a_prior("its configuration differs from the registry's")
+    try:
+        tensors = load_file(str(entry.file))
+    except Exception as e:  # safetensors' own checks: offsets past the data, overlaps, unknown dtypes
+        raise not_a_prior(f"unreadable: {str(e).splitlines()[0][:200]}") from None
+    if (problem := prior_problem(entry.config, tensors)) is not None:
+        raise not_a_prior(problem)
+    return IntegerMLM(entry.config, tensors)
 
 
 def register_prior(name: str, config: MLMConfig, tensors: dict, card: dict, replace: bool = False) -> PriorEntry:

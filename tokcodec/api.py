@@ -1,0 +1,248 @@
+"""The public Python API: what the command line, the transcoder, the benchmark and the tools call.
+
+    import tokcodec
+    result = tokcodec.encode("clip.mp4", "clip.tkc")           # -> EncodeResult
+    tokcodec.decode("clip.tkc", "clip.mkv")                     # -> DecodeResult
+    with tokcodec.open("clip.tkc") as f:                        # -> TkcFile
+        print(f.header.frame_count, f.tokens(0).shape)
+        for frame in f.frames():                                # (H, W, 3) uint8, in order
+            ...
+
+Each call is one step of the way (io -> models -> codec on encode, back on
+decode) and sets everything up itself: the model from the zoo, the entropy
+coder (mode 1 under the tokenizer's prior where the zoo has one), the rate
+ladder for `quality` / `bpp`. Errors are tokcodec.errors.TokcodecError with a
+one-line message (the command line prints exactly that).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+import numpy as np
+
+from .errors import InputError, TokcodecError
+
+DEFAULT_GOP = 17
+
+
+@dataclass
+class EncodeResult:
+    output: str
+    frames: int
+    width: int
+    height: int
+    bytes: int
+    bpp: float
+    fps: float  # frames encoded per second of wall time
+    model: str  # the zoo entry that coded it (a ladder rung under --quality / --bpp)
+    quality: int | None  # its rung on the ladder (None: not a ladder model)
+    entropy_mode: int
+    prior: str | None
+    device: str
+    rotation: int  # degrees the source's frames were turned to be coded upright
+    rate: dict | None  # with `bpp`: {"requested_bpp", "achieved_bpp", "met"}
+    warnings: list[str] = field(default_factory=list)  # what the file does not keep, a target not met
+    ended_early: str | None = None  # the source ended before its announced frames (why)
+
+
+@dataclass
+class DecodeResult:
+    output: str
+    frames: int
+    width: int
+    height: int
+    fps: float
+    device: str
+    lost: list = field(default_factory=list)  # codec.pipeline.LostGop per damaged or missing GOP
+
+
+def load_model(name: str = "default", device: str = "cpu"):
+    """(tokenizer, zoo entry) of a zoo model name (see `tokcodec models`), weights hash-checked."""
+    from .zoo import load_model as zoo_load
+    return zoo_load(name, device=device)
+
+
+def model_name(model: str | None = None, quality: int | None = None) -> str:
+    """The zoo entry that `model` or `quality` (a rung of the rate ladder) names; the default model when neither."""
+    from .zoo import ladder_entry
+    if model is not None and quality is not None:
+        raise InputError("give at most one of model and quality")
+    return ladder_entry(quality) if quality is not None else model or "default"
+
+
+def encoder(name: str = "default", *, entropy: str | None = None, mlm_steps: int = 4, strict: bool | None = None,
+            device: str = "cpu"):
+    """(tokenizer, zoo entry, entropy coder) for encoding with zoo model `name`: the one set-up every
+    encoding path shares. `entropy`: "mlm" (mode 1 under the model's prior; the default, falling back to
+    mode 0 where the zoo has none) or "raw" (mode 0). `strict` (default: entropy given as "mlm"): no
+    prior is an error instead of a fallback."""
+    from .codec.entropy import DEFAULT_ENTROPY, coder_for_encoding
+    strict = entropy == "mlm" if strict is None else strict
+    tokenizer, entry = load_model(name, device=device)
+    coder = coder_for_encoding(entropy or DEFAULT_ENTROPY, entry.weights_hash, int(mlm_steps), strict=strict)
+    return tokenizer, entry, coder
+
+
+def encode(src, dst: str | Path | BinaryIO, *, model: str | None = None, quality: int | None = None,
+           bpp: float | None = None, gop: int = DEFAULT_GOP, max_frames: int | None = None, fps=None,
+           entropy: str | None = None, mlm_steps: int = 4, colour_offset: bool = True, device: str = "cpu",
+           force: bool = False, quiet: bool = True,
+           note: Callable[[str], None] | None = None) -> EncodeResult:
+    """Encode a video file, frame folder or image `src` into a .tkc container `dst`.
+
+    The rate is the model's: `quality` picks a rung of the rate ladder, `bpp` the highest rung whose rate
+    fits the target. In entropy mode 1 the rate depends on the content, so `bpp` estimates, encodes, and
+    steps down a rung when the file came out above the target (`note` hears of each retry); a target no
+    rung meets is in the result (`rate`, `warnings`), not an error. `dst` is written atomically: an
+    existing file is replaced only with `force`.
+    """
+    from .codec.entropy import DEFAULT_ENTROPY, payload_factor
+    from .codec.pipeline import encode_video, rungs_for_bpp
+    from .io import open_video
+    from .zoo import get_entry, ladder
+    if sum(v is not None for v in (model, quality, bpp)) > 1:
+        raise InputError("give at most one of model, quality and bpp")
+    if isinstance(dst, (str, Path)) and Path(dst).exists() and not force:
+        raise TokcodecError(f"{dst} exists (use --force to overwrite)")
+    attempts = [model_name(model, quality)]
+    if bpp is not None:  # mode 0: the exact rate picks the rung; mode 1: an estimate, checked after
+        with open_video(src, fps=fps) as reader:
+            frames = min((n for n in (reader.info.num_frames, max_frames) if n), default=None)
+            info = dataclasses.replace(reader.info, num_frames=frames)
+        factor = payload_factor(entropy or DEFAULT_ENTROPY, get_entry("default").weights_hash)
+        attempts = [name for name, _ in rungs_for_bpp(bpp, info, gop, factor)]
+    for i, name in enumerate(attempts):
+        with open_video(src, fps=fps) as reader:
+            tokenizer, entry, coder = encoder(name, entropy=entropy, mlm_steps=mlm_steps, device=device)
+            # a second try replaces the file this call just wrote
+            stats = encode_video(reader, reader.info, dst, tokenizer, entry, gop=gop, device=device,
+                                 force=force or i > 0, quiet=quiet, max_frames=max_frames, coder=coder,
+                                 fix_colour=colour_offset)
+        if bpp is None or stats.bpp <= bpp or i == len(attempts) - 1:
+            break
+        if note is not None:
+            note(f"{name} gave {stats.bpp:.4f} bpp, above {bpp}: trying {attempts[i + 1]}")
+    warnings = list(reader.info.notes) + ([reader.ended_early] if reader.ended_early else [])
+    rate = None
+    if bpp is not None:
+        rate = {"requested_bpp": bpp, "achieved_bpp": round(stats.bpp, 6), "met": stats.bpp <= bpp}
+        if not rate["met"]:
+            warnings.append(f"--bpp {bpp:g} cannot be met: the lowest rate this model reaches on this input is "
+                            f"{stats.bpp:.4f} bpp ({entry.name}); the file has that rate")
+    rung = ladder().index(entry.name) + 1 if entry.name in ladder() else None
+    return EncodeResult(output=str(getattr(dst, "name", dst)), frames=stats.frames, width=stats.width,
+                        height=stats.height, bytes=stats.bytes, bpp=stats.bpp, fps=stats.fps, model=entry.name,
+                        quality=rung, entropy_mode=coder.mode, prior=coder.prior_name or None, device=device,
+                        rotation=reader.info.rotation, rate=rate, warnings=warnings,
+                        ended_early=reader.ended_early or None)
+
+
+def decode(src: str | Path, dst: str | Path, *, model: str | None = None, on_damage: str = "freeze",
+           crf: int | None = None, device: str = "cpu", force: bool = False, quiet: bool = True) -> DecodeResult:
+    """Decode the .tkc `src` to `dst` (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg for a one-frame
+    file). `model`: decode with this zoo model instead of the one the file names. A damaged or missing
+    GOP is handled per `on_damage` ("freeze", "skip", "stop") and listed in `lost`."""
+    from .codec.pipeline import decode_container
+    stats, lost = decode_container(src, dst, device=device, force=force, quiet=quiet, model_name=model,
+                                   on_damage=on_damage, crf=crf)
+    return DecodeResult(output=str(dst), frames=stats.frames, width=stats.width, height=stats.height,
+                        fps=stats.fps, device=device, lost=list(lost))
+
+
+class TkcFile:
+    """A .tkc container opened for reading: its header, each GOP's tokens, and its frames.
+
+    Tokens need no model (mode 1 needs the token prior the file names); frames need the tokenizer the
+    file names (or `model`). Every CRC is checked as it is read.
+    """
+
+    def __init__(self, path: str | Path, *, model: str | None = None, device: str = "cpu"):
+        from .codec.container import ContainerReader
+        self.path = str(path)
+        self._reader = ContainerReader(path, recover=True)
+        self.header = self._reader.header
+        self._model, self._device = model, device
+        self._coder = None
+
+    @property
+    def num_gops(self) -> int:
+        return self.header.num_gops
+
+    def tokens(self, gop: int) -> np.ndarray:
+        """GOP `gop`'s token grid, (T', H', W') int64."""
+        if self._coder is None:
+            from .codec.entropy import coder_for_header
+            self._coder = coder_for_header(self.header)
+        return self._reader.read_tokens(gop, unpack=self._coder.unpack)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The decoded frames, (H, W, 3) uint8 at the display size, in order; a damaged GOP raises."""
+        from .codec.pipeline import decode_frames, model_for
+        tokenizer, _ = model_for(self.header, self._model, self._device)
+        yield from decode_frames(self._reader, tokenizer, device=self._device, coder=self._coder)
+
+    def describe(self) -> dict:
+        """What `tokcodec info` shows: header fields, bpp, and every GOP with its CRCs checked."""
+        return describe(self._reader, self.path)
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> "TkcFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open(path: str | Path, *, model: str | None = None, device: str = "cpu") -> TkcFile:  # noqa: A001
+    """Open a .tkc container for reading (see TkcFile)."""
+    return TkcFile(path, model=model, device=device)
+
+
+def describe(reader, path: str | Path) -> dict:
+    """The facts of an open container (codec.container.ContainerReader) as `tokcodec info --json` prints
+    them; each chunk is read, so its CRCs are checked ("ok", or "problem")."""
+    from .codec.container import ContainerError
+    h = reader.header
+    size = Path(path).stat().st_size
+    display_w, display_h = h.display_size  # bpp counts the pixels shown (SPEC 9)
+    pixels = display_w * display_h * max(h.frame_count, 1)
+    chunks = []
+    for gop in range(h.num_gops):
+        c, frames = reader.chunks[gop], h.gop_frames(gop)
+        try:  # every CRC; a mode this decoder cannot decode: up to the payload CRC
+            reader.read_tokens(gop) if h.entropy_mode == 0 else reader.read_payload(gop)
+            problem = None
+        except ContainerError as e:
+            problem = str(e).removeprefix(f"{reader.name}: ")
+        chunk_bytes = c.size if c is not None else 0
+        tokens = math.prod(h.latent_shape(frames))
+        offset = reader.colour_offset(gop) if problem is None else None
+        chunks.append({"gop": gop, "frames": frames, "bytes": chunk_bytes,
+                       "bpp": chunk_bytes * 8 / (display_w * display_h * frames),
+                       "bits_per_token": (c.payload_length * 8 / tokens) if c is not None else None,
+                       "colour_offset": [v / 4 for v in offset] if offset else None,  # 8-bit levels
+                       "ok": problem is None,
+                       **({"problem": problem} if problem else {})})
+    found = [c for c in reader.chunks if c is not None]
+    found_tokens = sum(math.prod(h.latent_shape(c.num_frames)) for c in found)
+    return {"file": str(path), "bytes": size, "bpp": size * 8 / pixels,
+            "width": display_w, "height": display_h, "coded_size": f"{h.width}x{h.height}",
+            "frames": h.frame_count, "fps": f"{h.fps_num}/{h.fps_den}",
+            "gop": h.gop_length, "model": h.model_name, "weights_sha256": h.weights_hash.hex(),
+            "token_bits": h.token_bits, "bit_order": h.bit_order,
+            "quantizer": ({"kind": h.quantizer, **({"levels": list(h.fsq_levels)} if h.fsq_levels else {})}
+                          if h.quantizer else None),
+            "strides": {"temporal": h.temporal_stride, "spatial": h.spatial_stride},
+            "entropy_mode": h.entropy_mode,
+            **({"prior": h.mlm_name, "prior_sha256": h.mlm_hash.hex()} if h.entropy_mode == 1 else {}),
+            # payload bits per token over the chunks found (chunk headers excluded)
+            "bits_per_token": (sum(c.payload_length for c in found) * 8 / found_tokens) if found_tokens else None,
+            "colour": {"primaries": h.colour_primaries, "transfer": h.transfer_characteristics,
+                       "matrix": h.matrix_coefficients, "full_range": h.full_range},
+            "index_ok": reader.index_ok, "chunks": chunks}
