@@ -1,4 +1,4 @@
-"""Reference decoder for .tkc version 1, spec revision 1.4, written from SPEC.md alone (no tokcodec import).
+"""Reference decoder for .tkc version 1, spec revision 1.5, written from SPEC.md alone (no tokcodec import).
 
     python bitstream_spec/reference_decoder.py FILE.tkc [--prior NAME=PATH ...]
         # header and tokens (or errors) as JSON; --prior: the weights file of a token prior (mode 1)
@@ -475,21 +475,22 @@ def token_values(token, quantizer, bits_or_levels):  # A.2
     return values
 
 
-def conformance_weights(ts, ss, channels):  # A.5: W[j, k, dy, dx, c] and b[j, k, dy, dx]
+def conformance_weights(ts, ss, channels, alt=False):  # A.5: W[j, k, dy, dx, c] and b[j, k, dy, dx]
     j, k, dy, dx, c = np.meshgrid(*(np.arange(n) for n in (ts, 3, ss, ss, channels)), indexing="ij")
-    W = ((j * 131 + k * 71 + dy * 37 + dx * 17 + c * 29) % 23 - 11) / 64.0
+    mod = 19 if alt else 23  # alt: the decoder entry conformance-linear-alt (A.5, revision 1.5)
+    W = ((j * 131 + k * 71 + dy * 37 + dx * 17 + c * 29) % mod - (mod - 1) // 2) / 64.0
     b = (((j * 7 + k * 5 + dy * 3 + dx) % 9 - 4) / 16.0)[..., 0]
     return W.astype("<f4"), b.astype("<f4")
 
 
-def conformance_sha256(ts, ss, channels):  # A.5: the weights file is W then b, float32 little-endian
-    W, b = conformance_weights(ts, ss, channels)
+def conformance_sha256(ts, ss, channels, alt=False):  # A.5: the weights file is W then b, float32 LE
+    W, b = conformance_weights(ts, ss, channels, alt)
     return hashlib.sha256(W.tobytes() + b.tobytes()).hexdigest()
 
 
-def conformance_network(values, ts, ss):  # A.5: (T', H', W', C) values -> (3, 1 + ts(T'-1), H'ss, W'ss)
+def conformance_network(values, ts, ss, alt=False):  # A.5: (T', H', W', C) -> (3, 1 + ts(T'-1), H'ss, W'ss)
     T, H, Wd, C = values.shape
-    W, b = (a.astype(np.float64) for a in conformance_weights(ts, ss, C))
+    W, b = (a.astype(np.float64) for a in conformance_weights(ts, ss, C, alt))
     out = np.zeros((3, 1 + ts * (T - 1), H * ss, Wd * ss))
     for t in range(T):
         frames = [0] if t == 0 else range(1 + ts * (t - 1), 1 + ts * t)
@@ -526,6 +527,23 @@ KNOWN_MODELS = {  # A.4: model name -> network, quantizer and the SHA-256 of its
 }
 
 
+KNOWN_DECODERS = {  # A.4 (revision 1.5): decoder entry -> its network and the weights_sha256 it is bound to
+    "conformance-linear-alt": {"network": "conformance-alt", "base_sha256": conformance_sha256(4, 8, 6)},
+}
+
+
+def resolve_decoder(h, name):  # A.4, revision 1.5: a decoder for the same tokens, by the reader's choice
+    decoder = KNOWN_DECODERS.get(name)
+    if decoder is None:
+        raise RefError(30, name)
+    if decoder["base_sha256"] != h["weights_sha256"]:
+        raise RefError(31, f"{name} decodes other tokens")
+    base = next(m for m in KNOWN_MODELS.values() if m["weights_sha256"] == decoder["base_sha256"])
+    if any(base[k] != h[k] for k in ("temporal_stride", "spatial_stride", "token_bits")):
+        raise RefError(32)
+    return decoder
+
+
 def resolve_model(h):  # A.4: errors 30-32
     model = KNOWN_MODELS.get(h["model_name"])
     if model is None:
@@ -539,11 +557,12 @@ def resolve_model(h):  # A.4: errors 30-32
     return model
 
 
-def reconstruct(h, gop, frames, quantizer, bits_or_levels):  # A.3: one GOP -> uint8 frames
-    """(frames, display height, display width, 3) uint8 RGB with the conformance model."""
+def reconstruct(h, gop, frames, quantizer, bits_or_levels, alt=False):  # A.3: one GOP -> uint8 frames
+    """(frames, display height, display width, 3) uint8 RGB with the conformance model (`alt`: with the
+    decoder entry conformance-linear-alt)."""
     T, H, W = gop.tokens.shape
     values = np.array([token_values(int(t), quantizer, bits_or_levels) for t in gop.tokens.reshape(-1)])
-    x = conformance_network(values.reshape(T, H, W, -1), h["temporal_stride"], h["spatial_stride"])
+    x = conformance_network(values.reshape(T, H, W, -1), h["temporal_stride"], h["spatial_stride"], alt)
     x = x[:, :frames, :h["height"], :h["width"]]
     x = x + np.array(gop.colour_offset, dtype=np.float64).reshape(3, 1, 1, 1) / (4 * 127.5)
     dw, dh = h.get("display_width", h["width"]), h.get("display_height", h["height"])

@@ -100,6 +100,9 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
 @click.option("-o", "--output", required=True,
               help="Output: .mp4, .mkv (lossless FFV1), .y4m, or a PNG folder (ends in / or has no suffix).")
 @click.option("--model", default=None, help="Use this zoo model instead of the one named in the file.")
+@click.option("--decoder", default=None,
+              help="Draw the frames with this decoder for the file's tokens instead of its model's own (`tokcodec "
+                   "info FILE` lists them); the file is not changed.")
 @click.option("--on-damage", type=click.Choice(ON_DAMAGE), default=ON_DAMAGE[0], show_default=True,
               help="A damaged or missing GOP: freeze the last good frame over its frames (keeps the duration), "
                    "skip its frames, or stop the output there. Intact GOPs are always kept; exit code 3.")
@@ -111,13 +114,15 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
 @force_option
 @quiet_option
 @friendly_errors
-def decode(input_path, output, model, on_damage, crf, as_json, device, force, quiet):
+def decode(input_path, output, model, decoder, on_damage, crf, as_json, device, force, quiet):
     """Decode a .tkc container to video frames (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg image)."""
     import tokcodec
     if crf is not None and not output.lower().endswith(".mp4"):
         raise click.UsageError("--crf applies to .mp4 outputs only")
+    if model is not None and decoder is not None:
+        raise click.UsageError("give --model or --decoder, not both")
     device = resolve_device(device)
-    r = tokcodec.decode(input_path, output, model=model, on_damage=on_damage, crf=crf, device=device, force=force,
+    r = tokcodec.decode(input_path, output, model=model, decoder=decoder, on_damage=on_damage, crf=crf, device=device, force=force,
                         quiet=quiet)
     lost = r.lost
     summary = {"output": output, "frames": r.frames, "width": r.width, "height": r.height,
@@ -177,6 +182,8 @@ def _print_info(d: dict, h, entropy_modes: dict) -> None:
         + (f", {d['bits_per_token']:.3f} bits/token" if d["bits_per_token"] is not None else "")
         + (f", {h.quantizer.upper()}" + (f" levels {list(h.fsq_levels)}" if h.fsq_levels else "") if h.quantizer else ""),
         f"  Model: {safe_text(d['model'])} (weights sha256 {d['weights_sha256'][:16]}...)",
+        "  Decoders: " + (", ".join(safe_text(n) for n in d["decoders"]) + " (decode --decoder NAME)"
+                           if d["decoders"] else "none in this zoo"),
         f"  GOPs: {len(d['chunks'])} of up to {d['gop']} frames" + ("" if d["index_ok"] else
                                                                     " (index missing: chunks found by scanning)"),
     ]

@@ -42,6 +42,8 @@ def batch_options(command):
               help="With --decode: the output type. Default mp4 (images stay images); png: a folder of frames.")
 @click.option("--model", default=None, help="Zoo model (see `tokcodec models`); with --decode, instead of the "
                                             "one each file names.")
+@click.option("--decoder", default=None, help="With --decode: draw the frames with this decoder for the files' "
+                                              "tokens (`tokcodec info FILE` lists them) instead of their model's.")
 @click.option("--quality", type=click.IntRange(min=1), default=None, help="Rung of the rate ladder, 1 to N.")
 @click.option("--gop", default=None, callback=check_gop, type=int,
               help="Frames per GOP (1 + 4k).  [default: 17]")
@@ -54,7 +56,7 @@ def batch_options(command):
 @force_option
 @quiet_option
 @friendly_errors
-def transcode(sources, dst, decode, to, model, quality, gop, entropy, verify, include, exclude, jobs, ray, as_json, device,
+def transcode(sources, dst, decode, to, model, decoder, quality, gop, entropy, verify, include, exclude, jobs, ray, as_json, device,
               force, quiet):
     """Encode every video and image under SRC... into DST (or --decode .tkc files back), resumably.
 
@@ -66,6 +68,8 @@ def transcode(sources, dst, decode, to, model, quality, gop, entropy, verify, in
     """
     if to is not None and not decode:
         raise click.UsageError("--to goes with --decode")
+    if decoder is not None and (not decode or model is not None):
+        raise click.UsageError("--decoder goes with --decode, instead of --model")
     if decode and (quality is not None or gop is not None):
         raise click.UsageError("--quality and --gop are chosen at encoding: not with --decode")
     if model is not None and quality is not None:
@@ -76,7 +80,7 @@ def transcode(sources, dst, decode, to, model, quality, gop, entropy, verify, in
         model = ladder_entry(quality)
     options = BatchOptions(sources=list(sources), dst=dst, mode="decode" if decode else "encode",
                            include=include, exclude=exclude, model=model, gop=gop or 17, entropy=entropy, to=to,
-                           device=resolve_device(device), jobs=jobs, verify=verify, force=force, ray=ray,
+                           decoder=decoder, device=resolve_device(device), jobs=jobs, verify=verify, force=force, ray=ray,
                            progress=not quiet)
     report(run_batch(options), as_json, quiet, "transcode")
 

@@ -248,3 +248,19 @@ def test_reference_refuses_a_weights_file_that_is_not_a_prior(tmp_path, damage):
     good = {**header, "mlm_sha256": hashlib.sha256(data).hexdigest()}  # the untouched file resolves
     (tmp_path / "good.safetensors").write_bytes(data)
     assert ref.resolve_prior(good, {"bad": tmp_path / "good.safetensors"}) is not None
+
+
+def test_a_decoder_entry_draws_its_own_frames_from_the_same_tokens():
+    """SPEC A.4/A.5, revision 1.5: model_fsq_20x12.tkc with conformance-linear-alt gives model_decoder_20x12.rgb;
+    without a choice, the model's own frames; an entry bound to other weights is error 31."""
+    meta = json.loads((VECTORS / "model_decoder.json").read_text())
+    header, chunks = ref.decode((VECTORS / meta["file"]).read_bytes())
+    assert ref.resolve_decoder(header, meta["decoder"])["base_sha256"] == header["weights_sha256"] == meta["base_sha256"]
+    expected = np.frombuffer((VECTORS / meta["frames_file"]).read_bytes(), np.uint8).reshape(meta["frames_shape"])
+    frames = ref.reconstruct(header, chunks[0], 5, "fsq", [8] * 6, alt=True)
+    assert np.abs(frames.astype(int) - expected).max() <= meta["tolerance"]
+    own = np.frombuffer((VECTORS / "model_fsq_20x12.rgb").read_bytes(), np.uint8).reshape(expected.shape)
+    assert np.abs(own.astype(int) - expected).max() > 10  # another decoder: other frames
+    with pytest.raises(ref.RefError) as other:
+        ref.resolve_decoder({**header, "weights_sha256": "00" * 32}, meta["decoder"])
+    assert other.value.code == 31

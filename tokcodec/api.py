@@ -141,14 +141,16 @@ def encode(src, dst: str | Path | BinaryIO, *, model: str | None = None, quality
                         ended_early=reader.ended_early or None)
 
 
-def decode(src: str | Path, dst: str | Path, *, model: str | None = None, on_damage: str = "freeze",
-           crf: int | None = None, device: str = "cpu", force: bool = False, quiet: bool = True) -> DecodeResult:
+def decode(src: str | Path, dst: str | Path, *, model: str | None = None, decoder: str | None = None,
+           on_damage: str = "freeze", crf: int | None = None, device: str = "cpu", force: bool = False,
+           quiet: bool = True) -> DecodeResult:
     """Decode the .tkc `src` to `dst` (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg for a one-frame
-    file). `model`: decode with this zoo model instead of the one the file names. A damaged or missing
-    GOP is handled per `on_damage` ("freeze", "skip", "stop") and listed in `lost`."""
+    file). `model`: decode with this zoo model instead of the one the file names; `decoder`: with this
+    decoder-only zoo entry for the file's tokens (`describe(...)["decoders"]` lists them). A damaged or
+    missing GOP is handled per `on_damage` ("freeze", "skip", "stop") and listed in `lost`."""
     from .codec.pipeline import decode_container
     stats, lost = decode_container(src, dst, device=device, force=force, quiet=quiet, model_name=model,
-                                   on_damage=on_damage, crf=crf)
+                                   on_damage=on_damage, crf=crf, decoder=decoder)
     return DecodeResult(output=str(dst), frames=stats.frames, width=stats.width, height=stats.height,
                         fps=stats.fps, device=device, lost=list(lost))
 
@@ -160,12 +162,13 @@ class TkcFile:
     file names (or `model`). Every CRC is checked as it is read.
     """
 
-    def __init__(self, path: str | Path, *, model: str | None = None, device: str = "cpu"):
+    def __init__(self, path: str | Path, *, model: str | None = None, decoder: str | None = None,
+                 device: str = "cpu"):
         from .codec.container import ContainerReader
         self.path = str(path)
         self._reader = ContainerReader(path, recover=True)
         self.header = self._reader.header
-        self._model, self._device = model, device
+        self._model, self._decoder, self._device = model, decoder, device
         self._coder = None
 
     @property
@@ -182,7 +185,7 @@ class TkcFile:
     def frames(self) -> Iterator[np.ndarray]:
         """The decoded frames, (H, W, 3) uint8 at the display size, in order; a damaged GOP raises."""
         from .codec.pipeline import decode_frames, model_for
-        tokenizer, _ = model_for(self.header, self._model, self._device)
+        tokenizer, _ = model_for(self.header, self._model, self._device, self._decoder)
         yield from decode_frames(self._reader, tokenizer, device=self._device, coder=self._coder)
 
     def describe(self) -> dict:
@@ -199,9 +202,28 @@ class TkcFile:
         self.close()
 
 
-def open(path: str | Path, *, model: str | None = None, device: str = "cpu") -> TkcFile:  # noqa: A001
+def open(path: str | Path, *, model: str | None = None, decoder: str | None = None,  # noqa: A001
+         device: str = "cpu") -> TkcFile:
     """Open a .tkc container for reading (see TkcFile)."""
-    return TkcFile(path, model=model, device=device)
+    return TkcFile(path, model=model, decoder=decoder, device=device)
+
+
+def decoders(header) -> list[dict]:
+    """The zoo's decoders for a file's tokens: its own model (when the zoo has those weights) and the
+    decoder-only entries for them, each {"name", "kind": "model" | "decoder", "default": bool}."""
+    from .zoo import get_entry
+    from .zoo.decoders import decoders_for
+    found = []
+    try:
+        own = get_entry(header.model_name)
+        if own.weights_hash == header.weights_hash:
+            found.append({"name": own.name, "kind": "model"})
+    except TokcodecError:
+        pass
+    found += [{"name": d.name, "kind": "decoder"} for d in decoders_for(header.weights_hash)]
+    for i, d in enumerate(found):
+        d["default"] = i == 0
+    return found
 
 
 def describe(reader, path: str | Path) -> dict:
@@ -245,4 +267,5 @@ def describe(reader, path: str | Path) -> dict:
             "bits_per_token": (sum(c.payload_length for c in found) * 8 / found_tokens) if found_tokens else None,
             "colour": {"primaries": h.colour_primaries, "transfer": h.transfer_characteristics,
                        "matrix": h.matrix_coefficients, "full_range": h.full_range},
+            "decoders": [d["name"] for d in decoders(h)],
             "index_ok": reader.index_ok, "chunks": chunks}

@@ -37,11 +37,11 @@ LATENT_TOKENS = [0, 1, 0x2A5C3, 123456, (1 << 18) - 1]
 class ConformanceLinear(nn.Module):
     """The network of annex A.5 with the FSQ mapping of A.2 (what a zoo model is to tokcodec)."""
 
-    def __init__(self):
+    def __init__(self, alt: bool = False):
         super().__init__()
         self.config = SimpleNamespace(temporal_stride=TS, spatial_stride=SS, token_bits=BITS)
         self.fsq = FSQ(LEVELS)
-        weights, bias = ref.conformance_weights(TS, SS, len(LEVELS))
+        weights, bias = ref.conformance_weights(TS, SS, len(LEVELS), alt)  # alt: conformance-linear-alt
         self.register_buffer("weights", torch.from_numpy(weights.astype(np.float32)))  # (ts, 3, ss, ss, C)
         self.register_buffer("bias", torch.from_numpy(bias.astype(np.float32)))  # (ts, 3, ss, ss)
 
@@ -84,9 +84,9 @@ def _file(header: Header, tokens: list[np.ndarray], colour_offsets=()) -> bytes:
     return out.getvalue()
 
 
-def _frames(header: Header, tokens: list[np.ndarray], colour_offsets=((0, 0, 0),)) -> np.ndarray:
+def _frames(header: Header, tokens: list[np.ndarray], colour_offsets=((0, 0, 0),), alt: bool = False) -> np.ndarray:
     """tokcodec's decode of every GOP with the conformance network: (frames, height, width, 3) uint8."""
-    return np.concatenate([np.stack(list(decode_gop(ConformanceLinear(), torch.from_numpy(t), header.gop_frames(i),
+    return np.concatenate([np.stack(list(decode_gop(ConformanceLinear(alt), torch.from_numpy(t), header.gop_frames(i),
                                                     header, colour_offsets[i])))
                            for i, t in enumerate(tokens)])
 
@@ -114,6 +114,15 @@ def build() -> dict[str, bytes]:
     rng = np.random.default_rng(11)
     tokens = [rng.integers(0, 1 << BITS, size=header.latent_shape(5), dtype=np.int64)]
     files.update(_model_vector("model_fsq_20x12", header, tokens, [(0, 0, 0)]))
+    alt = _frames(header, tokens, alt=True)  # the same tokens, drawn by a decoder entry (A.4, revision 1.5)
+    files["model_decoder_20x12.rgb"] = alt.tobytes()
+    files["model_decoder.json"] = (json.dumps({
+        "note": "model_fsq_20x12.tkc's tokens decoded with the decoder entry conformance-linear-alt, bound to "
+                "the conformance model's weights_sha256 (A.4, A.5; revision 1.5); the file is unchanged",
+        "file": "model_fsq_20x12.tkc", "decoder": "conformance-linear-alt",
+        "base_sha256": ConformanceLinear.weights_sha256().hex(), "frames_file": "model_decoder_20x12.rgb",
+        "frames_shape": list(alt.shape), "frames_layout": "uint8, frame, row, column, R G B",
+        "tolerance": TOLERANCE}, indent=1) + "\n").encode()
     broken = {
         "model_unknown": (Header(**{**vars(header), "model_name": "no-such-model"}), Err.MODEL_UNKNOWN,
                           "names a model no decoder has"),

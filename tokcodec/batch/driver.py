@@ -44,6 +44,7 @@ class BatchOptions:
     gop: int = 17
     entropy: str = "mlm"  # encode: "mlm" (mode 1 where the model has a prior) or "raw" (mode 0)
     to: str | None = None  # decode: "mp4", "mkv" or "png" (None: mp4, images stay images)
+    decoder: str | None = None  # decode: a decoder-only zoo entry for the files' tokens (zoo.decoders)
     device: str = "cpu"
     jobs: int | None = None  # None: 1 locally, the cluster's CPUs on Ray
     verify: bool = False
@@ -136,7 +137,8 @@ class _Run:
                    "model": self.entry.name if self.entry is not None else opts.model,
                    "gop": opts.gop if opts.mode != "decode" else None,
                    "entropy": opts.entropy if opts.mode == "encode" else None,
-                   "to": opts.to if opts.mode == "decode" else None}
+                   "to": opts.to if opts.mode == "decode" else None,
+                   **({"decoder": opts.decoder} if opts.decoder else {})}
         return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
 
     def _plan(self, files: list[SourceFile]) -> tuple[list[FileTask], list[FileTask]]:
@@ -179,7 +181,7 @@ class _Run:
         return FileTask(mode=opts.mode, source=str(f.path), output=str(output),
                         model=self.entry.name if coded else (opts.model if opts.mode == "decode" else None),
                         model_hash=self.model_hash if coded else None, gop=opts.gop, entropy=opts.entropy,
-                        to=opts.to,
+                        to=opts.to, decoder=opts.decoder,
                         device=opts.device, force=force, verify=opts.verify,
                         zoo=os.environ.get("TOKCODEC_ZOO"))
 

@@ -35,6 +35,7 @@ class FileTask:
     gop: int = 17
     entropy: str = "mlm"  # encode: "mlm" or "raw" (tokcodec.codec.entropy)
     to: str | None = None  # decode: "mp4", "mkv" or "png" (output_name chose the name already)
+    decoder: str | None = None  # decode: a decoder-only zoo entry instead of the file's model's decoder
     device: str = "cpu"
     threads: int | None = None  # torch threads for this job
     force: bool = False  # may replace an existing output (the database recorded it, or --force)
@@ -213,7 +214,7 @@ def _decode_frames(task: FileTask, source: Path, out) -> None:
     from tokcodec.codec.pipeline import decode_container
     _set_threads(task)
     _, lost = decode_container(source, out, device=task.device, force=True, quiet=True, model_name=task.model,
-                               on_damage="stop")
+                               on_damage="stop", decoder=task.decoder)
     if lost:
         raise ContainerError(f"{source}: damaged from GOP {lost[0].gop} ({lost[0].reason}); "
                              "`tokcodec decode` recovers the intact GOPs")

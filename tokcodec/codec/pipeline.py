@@ -35,7 +35,7 @@ from ..errors import ContainerError, InputError, ModelError, OutputError
 from ..io import ColourInfo, VideoInfo, open_writer, to_frames, to_tensor
 from ..io.video import is_image_path
 from torch.nn import Module as Tokenizer  # any family of tokcodec.models
-from ..zoo import ModelEntry, get_entry, ladder, load_model
+from ..zoo import ModelEntry, get_entry, ladder, list_models, load_model
 from . import ON_DAMAGE, colour_offset
 from .entropy import RAW, EntropyCoder, coder_for_header
 from .container import (CHUNK_HEADER_SIZE, FOOTER_SIZE, INDEX_ENTRY_SIZE, INDEX_OVERHEAD, ContainerReader,
@@ -333,9 +333,27 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
     return CodingStats(coded, info.width, info.height, size, seconds)
 
 
-def model_for(header: Header, name: str | None, device: str) -> tuple[Tokenizer, ModelEntry]:
+def model_for(header: Header, name: str | None, device: str,
+              decoder: str | None = None) -> tuple[Tokenizer, ModelEntry]:
     """The model a container was written with (SPEC annex A.4), refusing weights that differ
-    and a model whose strides or token size are not the header's (errors 30-32)."""
+    and a model whose strides or token size are not the header's (errors 30-32). `decoder`: a
+    decoder-only zoo entry (zoo.decoders) for the same tokens instead of the model's own decoder,
+    the reader's choice (SPEC 3.3, revision 1.5); it must decode this file's tokenizer's tokens."""
+    if decoder is not None:
+        from ..zoo.decoders import get_decoder, load_decoder
+        if name is not None:
+            raise InputError("give a model or a decoder, not both")
+        try:
+            chosen = get_decoder(decoder)
+        except ModelError:  # the file's own model, by name, is one of its decoders too
+            if decoder in list_models() and get_entry(decoder).weights_hash == header.weights_hash:
+                return model_for(header, decoder, device)
+            raise
+        if chosen.base_hash != header.weights_hash:
+            raise ModelError(f"decoder '{decoder}' draws frames from the tokens of '{chosen.base}', this file's "
+                             f"come from '{header.model_name}' ({header.weights_hash.hex()[:12]}...)",
+                             Err.MODEL_HASH)
+        name = chosen.base
     try:
         entry = get_entry(name or header.model_name)
     except ModelError as e:
@@ -354,6 +372,9 @@ def model_for(header: Header, name: str | None, device: str) -> tuple[Tokenizer,
         raise ModelError(f"the file's QUAN record says {header.quantizer} {list(header.fsq_levels) or ''}, model "
                          f"'{entry.name}' quantizes with {ours['quantizer']}: the file is invalid",
                          Err.MODEL_MISMATCH)
+    if decoder is not None:
+        model, entry, _ = load_decoder(decoder, device)
+        return model, entry
     model, entry = load_model(entry.name, device=device)
     return model, entry
 
@@ -414,7 +435,8 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
 
 def decode_container(src: str | Path, out: str | Path, device: str = "cpu", force: bool = False,
                      quiet: bool = False, model_name: str | None = None,
-                     on_damage: str = ON_DAMAGE[0], crf: int | None = None) -> tuple[CodingStats, list[LostGop]]:
+                     on_damage: str = ON_DAMAGE[0], crf: int | None = None,
+                     decoder: str | None = None) -> tuple[CodingStats, list[LostGop]]:
     """Decode a .tkc file to a video file, PNG folder or image (chosen by `out`'s name; `crf`: the
     H.264 quality of an .mp4, io.open_writer's default when None).
 
@@ -426,7 +448,7 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
     h = reader.header
     try:
         coder = coder_for_header(h)
-        model, _ = model_for(h, model_name, device)
+        model, _ = model_for(h, model_name, device, decoder)
     except BaseException:
         reader.close()
         raise

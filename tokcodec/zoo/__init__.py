@@ -118,7 +118,11 @@ def load_state(entry: ModelEntry) -> dict[str, torch.Tensor]:
             raise ModelError(f"weights of model '{entry.name}' missing: {path}")
         if sha256_file(path) != expected:
             raise ModelError(f"weights of model '{entry.name}' do not match their sha256: {path}")
-        state.update(load_file(str(path)))
+        try:
+            state.update(load_file(str(path)))
+        except Exception as e:  # safetensors' errors (a pickle, a truncated header) are not ours to report as bugs
+            raise ModelError(f"weights of model '{entry.name}' are not a safetensors file ({path}: "
+                             f"{str(e).splitlines()[0][:200]})") from None
     return state
 
 

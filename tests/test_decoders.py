@@ -1,0 +1,99 @@
+"""Decoder-only zoo entries: another decoder for the same tokens, the reader's choice (SPEC 3.3, 1.5)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import tokcodec
+from conftest import write_clip
+from tokcodec.errors import ModelError
+from tokcodec_cli.main import cli
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def sharp_zoo(tiny_zoo, tmp_path, monkeypatch):
+    """A copy of the tiny zoo with a decoder entry 'tiny-sharp' for tiny's tokens (its decoder's
+    weights moved), and a second model 'other' that is not tiny."""
+    from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
+    from tokcodec.zoo import load_model, register_model
+    from tokcodec.zoo.decoders import register_decoder
+    zoo = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo.parent, zoo)
+    monkeypatch.setenv("TOKCODEC_ZOO", str(zoo / "registry.json"))
+    model, _ = load_model("tiny")
+    decoder = {k: v + 0.05 * torch.randn_like(v) for k, v in model.state_dict().items() if k.startswith("decoder.")}
+    register_decoder("tiny-sharp", "tiny", decoder, {"stage": "test"})
+    torch.manual_seed(1)
+    other = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
+    register_model("other", other.config, other.state_dict(), {"stage": "test"})
+    return zoo
+
+
+def frames_of(path):
+    with tokcodec.open(path) as f:
+        return np.stack(list(f.frames()))
+
+
+def test_a_decoder_entry_decodes_the_same_file_differently_and_the_original_stays_bit_identical(
+        sharp_zoo, tmp_path, make_clip):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(5, 24, 32))
+    assert run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 5, "-q")[0] == 0
+    before = (tmp_path / "a.tkc").read_bytes()
+    own = frames_of(tmp_path / "a.tkc")
+    for args, name in (([], "own.y4m"), (["--decoder", "tiny"], "named.y4m"), (["--decoder", "tiny-sharp"], "sharp.y4m")):
+        code, _, err = run("decode", tmp_path / "a.tkc", "-o", tmp_path / name, "-q", *args)
+        assert code == 0, err
+    assert (tmp_path / "own.y4m").read_bytes() == (tmp_path / "named.y4m").read_bytes()
+    assert (tmp_path / "own.y4m").read_bytes() != (tmp_path / "sharp.y4m").read_bytes()
+    with tokcodec.open(tmp_path / "a.tkc", decoder="tiny-sharp") as f:
+        sharp = np.stack(list(f.frames()))
+    assert sharp.shape == own.shape and not np.array_equal(sharp, own)
+    assert (tmp_path / "a.tkc").read_bytes() == before  # the file is never touched
+    code, out, _ = run("info", tmp_path / "a.tkc", "--json")
+    assert code == 0 and json.loads(out)["decoders"] == ["tiny", "tiny-sharp"]
+    code, out, _ = run("info", tmp_path / "a.tkc")
+    assert "Decoders: tiny, tiny-sharp" in out
+
+
+def test_a_decoder_for_other_tokens_is_refused(sharp_zoo, tmp_path, make_clip):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(5, 24, 32))
+    assert run("encode", clip, "-o", tmp_path / "b.tkc", "--gop", 5, "--model", "other", "-q")[0] == 0
+    code, _, err = run("decode", tmp_path / "b.tkc", "-o", tmp_path / "b.y4m", "--decoder", "tiny-sharp", "-q")
+    assert code == 1 and "draws frames from the tokens of 'tiny'" in err and err.count("\n") == 1, err
+    code, _, err = run("decode", tmp_path / "b.tkc", "-o", tmp_path / "b.y4m", "--decoder", "nope", "-q")
+    assert code == 1 and "unknown decoder 'nope'" in err
+    code, _, err = run("decode", tmp_path / "b.tkc", "-o", tmp_path / "b.y4m", "--decoder", "tiny", "-q")
+    assert code == 1 and "unknown decoder 'tiny'" in err  # a model whose weights are not the file's
+    assert not (tmp_path / "b.y4m").exists()
+
+
+def test_a_damaged_decoder_file_is_refused_by_its_hash(sharp_zoo, tmp_path):
+    from tokcodec.zoo.decoders import get_decoder, load_decoder
+    entry = get_decoder("tiny-sharp")
+    data = bytearray(entry.file.read_bytes())
+    data[-1] ^= 1
+    entry.file.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="do not match their sha256"):
+        load_decoder("tiny-sharp")
+
+
+def test_transcode_decodes_with_a_decoder(sharp_zoo, tmp_path, make_clip):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_clip(src / "c.mkv", make_clip(5, 24, 32))
+    assert run("transcode", src, "-o", tmp_path / "enc", "--gop", 5, "-q")[0] == 0
+    for decoder, out in ((None, "plain"), ("tiny-sharp", "sharp")):
+        extra = ["--decoder", decoder] if decoder else []
+        code, _, err = run("transcode", tmp_path / "enc", "-o", tmp_path / out, "--decode", "--to", "mkv", "-q", *extra)
+        assert code == 0, err
+    assert (tmp_path / "plain" / "c.mkv").read_bytes() != (tmp_path / "sharp" / "c.mkv").read_bytes()

@@ -1,0 +1,108 @@
+"""Decoder-only zoo entries: another decoder for the same tokens (SPEC 3.3, revision 1.5).
+
+A tokenizer's tokens are fixed by its encoder and quantizer; its decoder is
+one way of drawing frames from them. A decoder entry holds only `decoder.*`
+tensors and names the tokenizer it decodes for (`base`, and that model's
+weights hash, the `weights_sha256` of the files it can decode). Choosing one
+is the reader's choice at decode time (`tokcodec decode --decoder NAME`): a
+file is never rewritten, and decoding with its own model stays bit-identical.
+
+registry.json:
+    "decoders": {"tc-2.1-sharp": {"base": "tc-2.1", "base_sha256": "...", "file": "weights/...",
+                                  "sha256": "...", "card": {...}}}
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import ModelError
+from . import get_entry, load_model, read_registry, refuse_replacing, registry_path, sha256_file
+
+
+@dataclass(frozen=True)
+class DecoderEntry:
+    name: str
+    base: str  # the zoo model whose encoder made the tokens
+    base_sha256: str  # its weights hash: the weights_sha256 of the files this decoder can decode
+    file: Path
+    sha256: str
+    card: dict
+
+    @property
+    def base_hash(self) -> bytes:
+        return bytes.fromhex(self.base_sha256)
+
+
+def _entry(name: str, d: dict, root: Path) -> DecoderEntry:
+    return DecoderEntry(name, d["base"], d["base_sha256"], root / d["file"], d["sha256"], d.get("card", {}))
+
+
+def list_decoders() -> list[DecoderEntry]:
+    path = registry_path()
+    return [_entry(n, d, path.parent) for n, d in sorted(read_registry(path).get("decoders", {}).items())]
+
+
+def get_decoder(name: str) -> DecoderEntry:
+    path = registry_path()
+    decoders = read_registry(path).get("decoders", {})
+    if name not in decoders:
+        raise ModelError(f"unknown decoder '{name}' (shipped: {', '.join(sorted(decoders)) or 'none'}; "
+                         "`tokcodec info FILE` lists the decoders of a file)", 30)
+    return _entry(name, decoders[name], path.parent)
+
+
+def decoders_for(weights_hash: bytes) -> list[DecoderEntry]:
+    """The decoder entries that decode the tokens of a tokenizer with these weights."""
+    return [d for d in list_decoders() if d.base_hash == weights_hash]
+
+
+def load_decoder(name: str, device: str = "cpu"):
+    """(model, base ModelEntry, DecoderEntry): the base tokenizer with this entry's decoder tensors in
+    place of its own, both files sha256-checked, in eval mode."""
+    entry = get_decoder(name)
+    model, base = load_model(entry.base, device="cpu")
+    if base.weights_hash != entry.base_hash:
+        raise ModelError(f"decoder '{name}' decodes the tokens of other '{entry.base}' weights "
+                         f"({entry.base_sha256[:12]}...) than the zoo's", 31)
+    if not entry.file.exists():
+        raise ModelError(f"weights of decoder '{name}' missing: {entry.file}")
+    if sha256_file(entry.file) != entry.sha256:
+        raise ModelError(f"weights of decoder '{name}' do not match their sha256: {entry.file}", 31)
+    try:
+        tensors = load_file(str(entry.file))
+    except Exception as e:  # not safetensors, offsets past the data: the file is not a decoder
+        raise ModelError(f"weights of decoder '{name}' are not safetensors ({str(e).splitlines()[0][:200]})",
+                         30) from None
+    own = model.state_dict()
+    wrong = [k for k, v in tensors.items() if not k.startswith("decoder.") or k not in own or v.shape != own[k].shape]
+    if wrong or not tensors:
+        raise ModelError(f"decoder '{name}' does not fit '{entry.base}' (tensor {wrong[0] if wrong else 'none'})", 32)
+    with torch.no_grad():
+        for k, v in tensors.items():
+            own[k].copy_(v.float())
+    return model.to(device).eval(), base, entry
+
+
+def register_decoder(name: str, base: str, decoder: dict[str, torch.Tensor], card: dict,
+                     replace: bool = False) -> DecoderEntry:
+    """Write a decoder's tensors (fp16) into the zoo and add its entry."""
+    path = registry_path()
+    registry = read_registry(path)
+    decoders = registry.setdefault("decoders", {})
+    refuse_replacing("decoder", name, decoders, replace)
+    if name in registry["models"]:
+        raise ModelError(f"'{name}' already names a model in the zoo")
+    base_entry = get_entry(base)
+    file = path.parent / "weights" / f"{name}.decoder.safetensors"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.half().contiguous() for k, v in decoder.items()}, str(file),
+              metadata={"base": base_entry.name, "base_sha256": base_entry.weights_hash.hex()})
+    decoders[name] = {"base": base_entry.name, "base_sha256": base_entry.weights_hash.hex(),
+                      "file": str(file.relative_to(path.parent)), "sha256": sha256_file(file), "card": card}
+    path.write_text(json.dumps(registry, indent=2) + "\n")
+    return get_decoder(name)
