@@ -21,15 +21,15 @@ and one searchsorted.
 
 import numpy as np
 
-WORD_BITS = 32                 # size of one compressed word
-STATE_BITS = 64                # size of `lower`, `range` and the decoder's `point`
-PRECISION = 24                 # frequencies are in units of 2**-PRECISION
-TOTAL = 1 << PRECISION         # every frequency table sums to this
+WORD_BITS = 32  # size of one compressed word
+STATE_BITS = 64  # size of `lower`, `range` and the decoder's `point`
+PRECISION = 24  # frequencies are in units of 2**-PRECISION
+TOTAL = 1 << PRECISION  # every frequency table sums to this
 WORD_MASK = (1 << WORD_BITS) - 1
 STATE_MASK = (1 << STATE_BITS) - 1
 SHIFT = STATE_BITS - WORD_BITS  # 32: `lower >> SHIFT` is the top word of the state
-RENORM = 1 << SHIFT            # invariant: range >= RENORM after every symbol
-INITIAL_RANGE = STATE_MASK     # 2**64 - 1 (not 2**64, which does not fit in 64 bits)
+RENORM = 1 << SHIFT  # invariant: range >= RENORM after every symbol
+INITIAL_RANGE = STATE_MASK  # 2**64 - 1 (not 2**64, which does not fit in 64 bits)
 
 
 def _cdf(freqs):
@@ -79,11 +79,11 @@ class RangeEncoder:
     """
 
     def __init__(self):
-        self._words = []               # final words, in order
+        self._words = []  # final words, in order
         self._lower = 0
         self._range = INITIAL_RANGE
-        self._num_pending = 0          # 0: normal; k >= 1: k words held back
-        self._first_pending = 0        # first held-back word; the others are all 0xFFFFFFFF
+        self._num_pending = 0  # 0: normal; k >= 1: k words held back
+        self._first_pending = 0  # first held-back word; the others are all 0xFFFFFFFF
 
     def encode(self, symbol, freqs):
         c, n = _cdf(freqs)

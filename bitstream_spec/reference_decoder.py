@@ -35,12 +35,28 @@ from range_coder import RangeDecoder  # noqa: E402  (annex C)
 
 MAGIC = b"\x89TKC\r\n\x1a\n"
 ERRORS = {  # section 7.1: number -> name, in order of precedence
-    1: "bad_magic", 2: "short_file", 3: "unsupported_version", 4: "bad_header_length",
-    5: "short_header", 6: "header_crc", 7: "invalid_header", 8: "unknown_bit_order",
-    9: "unknown_mode", 10: "limit", 11: "short_for_gops", 12: "mode_unsupported",
-    13: "index_unusable", 20: "chunk_missing", 21: "chunk_header", 22: "chunk_index_mismatch",
-    23: "payload_length", 24: "payload_crc", 25: "tokens_mismatch", 30: "model_unknown",
-    31: "model_hash", 32: "model_mismatch",
+    1: "bad_magic",
+    2: "short_file",
+    3: "unsupported_version",
+    4: "bad_header_length",
+    5: "short_header",
+    6: "header_crc",
+    7: "invalid_header",
+    8: "unknown_bit_order",
+    9: "unknown_mode",
+    10: "limit",
+    11: "short_for_gops",
+    12: "mode_unsupported",
+    13: "index_unusable",
+    20: "chunk_missing",
+    21: "chunk_header",
+    22: "chunk_index_mismatch",
+    23: "payload_length",
+    24: "payload_crc",
+    25: "tokens_mismatch",
+    30: "model_unknown",
+    31: "model_hash",
+    32: "model_mismatch",
 }
 TAG_CHARS = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
@@ -64,10 +80,10 @@ def parse_records(d, pos, end):  # section 3.4
     while pos < end:
         if pos + 8 > end:
             raise RefError(7, "partial extension record")
-        tag, n = d[pos:pos + 4], struct.unpack_from("<I", d, pos + 4)[0]
+        tag, n = d[pos : pos + 4], struct.unpack_from("<I", d, pos + 4)[0]
         if not set(tag) <= TAG_CHARS or pos + 8 + n > end or tag in records:
             raise RefError(7, "extension record")
-        records[tag] = d[pos + 8:pos + 8 + n]
+        records[tag] = d[pos + 8 : pos + 8 + n]
         pos += 8 + n
     return records
 
@@ -81,8 +97,12 @@ def check_limits(h, size):  # section 3.5 (errors 10 and 11)
     if dw > 8 * w or dh > 8 * ht:
         raise RefError(10, "display upscale")
     rate = Fraction(h["fps_num"], h["fps_den"])
-    if (h["frame_count"] > 1 << 24 or max(h["fps_num"], h["fps_den"]) >= 1 << 31
-            or not Fraction(1, 86400) <= rate <= 1000 or h["gop_length"] > 1024):
+    if (
+        h["frame_count"] > 1 << 24
+        or max(h["fps_num"], h["fps_den"]) >= 1 << 31
+        or not Fraction(1, 86400) <= rate <= 1000
+        or h["gop_length"] > 1024
+    ):
         raise RefError(10, "frames, rate or GOP length")
     t, hh, ww = grid(h, min(h["gop_length"], h["frame_count"]))
     if t * hh * ww > 1 << 22:
@@ -90,9 +110,11 @@ def check_limits(h, size):  # section 3.5 (errors 10 and 11)
     if h["frame_count"] * max(dw * dh, 4096) > (1 << 20) * size:
         raise RefError(11, "output larger than the file can hold")
     if h["entropy_mode"] == 1:  # prior work, revision 1.4
+
         def gop_work(n):
             t, hh, ww = grid(h, n)
             return t * 4 * max(hh * ww, 256)
+
         full, rest = divmod(h["frame_count"], h["gop_length"])
         work = full * gop_work(h["gop_length"]) + (gop_work(rest) if rest else 0)
         if work > 64 * size:
@@ -100,7 +122,7 @@ def check_limits(h, size):  # section 3.5 (errors 10 and 11)
 
 
 def parse_header(d):  # section 3, errors 1-11 in order
-    if d[:8] != MAGIC[:len(d[:8])]:
+    if d[:8] != MAGIC[: len(d[:8])]:
         raise RefError(1)
     if len(d) < 16:
         raise RefError(2)
@@ -111,7 +133,7 @@ def parse_header(d):  # section 3, errors 1-11 in order
         raise RefError(4)
     if len(d) < L:
         raise RefError(5)
-    if crc(d[:L - 4]) != struct.unpack_from("<I", d, L - 4)[0]:
+    if crc(d[: L - 4]) != struct.unpack_from("<I", d, L - 4)[0]:
         raise RefError(6)
     h = dict(zip(["width", "height", "frame_count", "fps_num", "fps_den"], struct.unpack_from("<5I", d, 16)))
     h.update(zip(["colour_primaries", "transfer_characteristics", "matrix_coefficients", "full_range"], d[36:40]))
@@ -124,7 +146,7 @@ def parse_header(d):  # section 3, errors 1-11 in order
         if pos + 2 + n > L - 4:
             raise RefError(7, "names")
         try:
-            h[key] = d[pos + 2:pos + 2 + n].decode("utf-8")
+            h[key] = d[pos + 2 : pos + 2 + n].decode("utf-8")
         except UnicodeDecodeError:
             raise RefError(7, "names") from None
         pos += 2 + n
@@ -142,14 +164,23 @@ def parse_header(d):  # section 3, errors 1-11 in order
         kind, channels, levels = quan[0], quan[1], list(quan[2:])
         if kind == 1 and (len(quan) != 2 or channels != d[44]):
             raise RefError(7, "QUAN")
-        if kind == 2 and (channels != len(levels) or channels < 1 or min(levels) < 2
-                          or math.prod(levels) != 1 << d[44]):
+        if kind == 2 and (
+            channels != len(levels) or channels < 1 or min(levels) < 2 or math.prod(levels) != 1 << d[44]
+        ):
             raise RefError(7, "QUAN")
         if kind in (1, 2):
             h["quantizer"] = {1: "lfq", 2: "fsq"}[kind]
             h["fsq_levels"] = levels
-    for key in ("width", "height", "frame_count", "fps_num", "fps_den", "gop_length",
-                "temporal_stride", "spatial_stride"):
+    for key in (
+        "width",
+        "height",
+        "frame_count",
+        "fps_num",
+        "fps_den",
+        "gop_length",
+        "temporal_stride",
+        "spatial_stride",
+    ):
         if h[key] < 1:
             raise RefError(7, key)
     if h["full_range"] > 1 or not 1 <= h["token_bits"] <= 32:
@@ -167,14 +198,17 @@ def gop_frames(h, g):  # section 2
 
 
 def grid(h, n):  # section 2
-    return (1 + ceil_div(n - 1, h["temporal_stride"]), ceil_div(h["height"], h["spatial_stride"]),
-            ceil_div(h["width"], h["spatial_stride"]))
+    return (
+        1 + ceil_div(n - 1, h["temporal_stride"]),
+        ceil_div(h["height"], h["spatial_stride"]),
+        ceil_div(h["width"], h["spatial_stride"]),
+    )
 
 
 def chunk_header(d, p):  # section 4.1; None if marker or CRC is wrong
-    if p + 32 > len(d) or d[p:p + 4] != b"TKCG":
+    if p + 32 > len(d) or d[p : p + 4] != b"TKCG":
         return None
-    if crc(d[p:p + 28]) != struct.unpack_from("<I", d, p + 28)[0]:
+    if crc(d[p : p + 28]) != struct.unpack_from("<I", d, p + 28)[0]:
         return None
     return struct.unpack_from("<5I3b", d, p + 4)  # gop, frames, length, payload crc, tokens crc, colour offset
 
@@ -189,9 +223,9 @@ def read_index(d, h, L, G):  # section 5: (offsets, entries) or None when the in
     if size < L + 12 or d[-4:] != b"TKCE":
         return None
     I = struct.unpack_from("<Q", d, size - 12)[0]
-    if I + 24 * G + 24 != size or d[I:I + 8] != b"TKCI" + struct.pack("<I", G):
+    if I + 24 * G + 24 != size or d[I : I + 8] != b"TKCI" + struct.pack("<I", G):
         return None
-    if crc(d[I:I + 8 + 24 * G]) != struct.unpack_from("<I", d, I + 8 + 24 * G)[0]:
+    if crc(d[I : I + 8 + 24 * G]) != struct.unpack_from("<I", d, I + 8 + 24 * G)[0]:
         return None
     entries = [struct.unpack_from("<QIIII", d, I + 8 + 24 * g) for g in range(G)]
     end = L
@@ -206,8 +240,7 @@ def scan(d, h, L, G):  # section 7.2, step 3
     offsets, p = [None] * G, L
     while 0 <= p and p + 32 <= len(d):
         c = chunk_header(d, p)
-        if (c and c[0] < G and c[1] == gop_frames(h, c[0]) and p + 32 + c[2] <= len(d)
-                and offsets[c[0]] is None):
+        if c and c[0] < G and c[1] == gop_frames(h, c[0]) and p + 32 + c[2] <= len(d) and offsets[c[0]] is None:
             offsets[c[0]] = p
             p += 32 + c[2]
         else:
@@ -237,7 +270,7 @@ def decode_chunk(d, h, g, off, entry, prior):  # section 7.2, step 5: errors 20-
         return RefError(23)
     if h["entropy_mode"] == 1 and (length < 1 or (length - 1) % 4):  # 6.2: 1 + 4k bytes
         return RefError(23)
-    payload = d[off + 32:off + 32 + length]
+    payload = d[off + 32 : off + 32 + length]
     if crc(payload) != payload_crc:
         return RefError(24)
     if h["entropy_mode"] == 0:
@@ -286,14 +319,18 @@ def read_safetensors(data):  # B.2: (metadata dict, name -> int64 array)
     n = struct.unpack_from("<Q", data, 0)[0]
     if 8 + n > len(data) or n > 1 << 20:
         raise ValueError("safetensors header runs past the file or past 2^20 bytes")
-    head = json.loads(data[8:8 + n].decode("utf-8"))
+    head = json.loads(data[8 : 8 + n].decode("utf-8"))
     metadata = head.pop("__metadata__", {})
     tensors = {}
     for name, info in head.items():
         begin, end = info["data_offsets"]
         shape = tuple(info["shape"])
-        if (info["dtype"] != "I32" or not 0 <= begin <= end or end - begin != 4 * math.prod(shape)
-                or 8 + n + end > len(data)):
+        if (
+            info["dtype"] != "I32"
+            or not 0 <= begin <= end
+            or end - begin != 4 * math.prod(shape)
+            or 8 + n + end > len(data)
+        ):
             raise ValueError(f"tensor {name}: not int32 data of shape {shape}")
         raw = np.frombuffer(data, dtype="<i4", count=math.prod(shape), offset=8 + n + begin)
         tensors[name] = raw.astype(np.int64).reshape(shape)
@@ -301,8 +338,15 @@ def read_safetensors(data):  # B.2: (metadata dict, name -> int64 array)
 
 
 def prior_problem(config, tensors):  # B.2 bounds and B.8 (revision 1.4): None when the file is a prior
-    bounds = {"dim": (1, 8192), "depth": (1, 64), "heads": (1, 8192), "mlp": (1, 16), "window": (2, 256),
-              "sub_bits": (1, 16), "max_time": (1, 1024)}
+    bounds = {
+        "dim": (1, 8192),
+        "depth": (1, 64),
+        "heads": (1, 8192),
+        "mlp": (1, 16),
+        "window": (2, 256),
+        "sub_bits": (1, 16),
+        "max_time": (1, 1024),
+    }
     for key, (low, high) in bounds.items():
         if type(config.get(key)) is not int or not low <= config[key] <= high:
             return f"configuration {key}"
@@ -314,8 +358,14 @@ def prior_problem(config, tensors):  # B.2 bounds and B.8 (revision 1.4): None w
     linears = {"head_lo": (v, d), "head_hi": (v, d)}
     for i in range(config["depth"]):
         m = config["mlp"] * d
-        linears.update({f"blocks.{i}.attn.qkv": (3 * d, d), f"blocks.{i}.attn.proj": (d, d),
-                        f"blocks.{i}.fc1": (m, d), f"blocks.{i}.fc2": (d, m)})
+        linears.update(
+            {
+                f"blocks.{i}.attn.qkv": (3 * d, d),
+                f"blocks.{i}.attn.proj": (d, d),
+                f"blocks.{i}.fc1": (m, d),
+                f"blocks.{i}.fc2": (d, m),
+            }
+        )
         shapes[f"blocks.{i}.attn.rel_bias"] = (config["heads"], (2 * w - 1) ** 2)
     for name, (n, k) in linears.items():
         shapes[name + ".weight"], shapes[name + ".bias"] = (n, k), (n,)
@@ -368,8 +418,9 @@ def linear(x, weight, bias):  # B.3: (..., K) -> (..., N)
 
 def rms_norm(x):  # B.4, over the last axis
     mean_square = (x * x).sum(-1) // x.shape[-1]
-    rms = np.array([math.isqrt(int(v)) for v in (mean_square * (1 << 16) + NORM_EPS).ravel()],
-                   dtype=np.int64).reshape(mean_square.shape)
+    rms = np.array([math.isqrt(int(v)) for v in (mean_square * (1 << 16) + NORM_EPS).ravel()], dtype=np.int64).reshape(
+        mean_square.shape
+    )
     return (x * (1 << 18)) // rms[..., None]
 
 
@@ -405,14 +456,14 @@ class IntegerPrior:
             m = np.flatnonzero(window_of == window)  # the keys: every position of the window
             rel = (ys[m, None] - ys[None, m] + win - 1) * (2 * win - 1) + (xs[m, None] - xs[None, m] + win - 1)
             for head in range(c["heads"]):
-                q = qkv[m, head * hd:(head + 1) * hd]
-                k = qkv[m, dim + head * hd:dim + (head + 1) * hd]
-                v = qkv[m, 2 * dim + head * hd:2 * dim + (head + 1) * hd]
+                q = qkv[m, head * hd : (head + 1) * hd]
+                k = qkv[m, dim + head * hd : dim + (head + 1) * hd]
+                v = qkv[m, 2 * dim + head * hd : 2 * dim + (head + 1) * hd]
                 a = round_shift(q @ k.T, 14) + w[p + "rel_bias"][head][rel]
                 z = np.minimum(a.max(1, keepdims=True) - a, len(w["exp_attn"]) - 1)
                 e = w["exp_attn"][z]
                 total = e.sum(1, keepdims=True)
-                out[m, head * hd:(head + 1) * hd] = (2 * (e @ v) + total) // (2 * total)
+                out[m, head * hd : (head + 1) * hd] = (2 * (e @ v) + total) // (2 * total)
         return linear(out, w[p + "proj.weight"], w[p + "proj.bias"]).reshape(height, width, dim)
 
     def features(self, frame, known, prev, t):  # B.3-B.6: (H, W, D) final normalised features
@@ -433,8 +484,10 @@ class IntegerPrior:
 
     def tables(self, f):  # B.7: features (n, D) -> low and high sub-token tables (n, V) each
         w = self.w
-        return [frequencies(round_shift(f @ w[head + ".weight"].T + w[head + ".bias"], 16), w["exp_out"])
-                for head in ("head_lo", "head_hi")]
+        return [
+            frequencies(round_shift(f @ w[head + ".weight"].T + w[head + ".bias"], 16), w["exp_out"])
+            for head in ("head_lo", "head_hi")
+        ]
 
 
 def decode_mode1(payload, shape, prior):  # 6.2: one GOP's payload -> (T', H', W') tokens
@@ -462,6 +515,7 @@ def decode_mode1(payload, shape, prior):  # 6.2: one GOP's payload -> (T', H', W
 
 
 # -- annex A: tokens -> frames ------------------------------------------------------------
+
 
 def token_values(token, quantizer, bits_or_levels):  # A.2
     """The decoder input values of one token: LFQ (bits) or FSQ (levels)."""
@@ -503,8 +557,8 @@ def conformance_network(values, ts, ss, alt=False):  # A.5: (T', H', W', C) -> (
 def keys(t, a=-0.5):  # section 3.4, resampler 1
     t = abs(t)
     if t <= 1:
-        return (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1
-    return a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a if t < 2 else 0.0
+        return (a + 2) * t**3 - (a + 3) * t**2 + 1
+    return a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a if t < 2 else 0.0
 
 
 def resize_axis(x, m, axis):  # section 3.4: n -> m samples along `axis`, antialiased bicubic
@@ -521,9 +575,15 @@ def resize_axis(x, m, axis):  # section 3.4: n -> m samples along `axis`, antial
 
 
 KNOWN_MODELS = {  # A.4: model name -> network, quantizer and the SHA-256 of its weights
-    "conformance-linear": {"network": "conformance", "quantizer": "fsq", "levels": [8] * 6,
-                           "temporal_stride": 4, "spatial_stride": 8, "token_bits": 18,
-                           "weights_sha256": conformance_sha256(4, 8, 6)},
+    "conformance-linear": {
+        "network": "conformance",
+        "quantizer": "fsq",
+        "levels": [8] * 6,
+        "temporal_stride": 4,
+        "spatial_stride": 8,
+        "token_bits": 18,
+        "weights_sha256": conformance_sha256(4, 8, 6),
+    },
 }
 
 
@@ -563,7 +623,7 @@ def reconstruct(h, gop, frames, quantizer, bits_or_levels, alt=False):  # A.3: o
     T, H, W = gop.tokens.shape
     values = np.array([token_values(int(t), quantizer, bits_or_levels) for t in gop.tokens.reshape(-1)])
     x = conformance_network(values.reshape(T, H, W, -1), h["temporal_stride"], h["spatial_stride"], alt)
-    x = x[:, :frames, :h["height"], :h["width"]]
+    x = x[:, :frames, : h["height"], : h["width"]]
     x = x + np.array(gop.colour_offset, dtype=np.float64).reshape(3, 1, 1, 1) / (4 * 127.5)
     dw, dh = h.get("display_width", h["width"]), h.get("display_height", h["height"])
     if (dw, dh) != (h["width"], h["height"]):
@@ -577,13 +637,17 @@ if __name__ == "__main__":
         i = args.index("--prior")
         name, _, path = args[i + 1].partition("=")
         priors[name] = path
-        del args[i:i + 2]
+        del args[i : i + 2]
     with open(args[0], "rb") as f:
         try:
             header, chunks = decode(f.read(), priors=priors)
         except RefError as e:
             print(json.dumps({"error": {"code": e.code, "name": e.name}}))
             sys.exit(1)
-    out = [{"error": {"code": c.code, "name": c.name}} if isinstance(c, RefError)
-           else {"tokens": c.tokens.tolist(), "colour_offset": list(c.colour_offset)} for c in chunks]
+    out = [
+        {"error": {"code": c.code, "name": c.name}}
+        if isinstance(c, RefError)
+        else {"tokens": c.tokens.tolist(), "colour_offset": list(c.colour_offset)}
+        for c in chunks
+    ]
     print(json.dumps({"header": header, "chunks": out}))

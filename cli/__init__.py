@@ -9,6 +9,7 @@ against 39 s on one thread, and 30 s with a short spin (GOMP_SPINCOUNT
 shortened only when other work is running when the command starts. A user's
 own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
 """
+
 import os
 
 SHORT_SPIN = "10000"

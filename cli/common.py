@@ -9,6 +9,7 @@ in part, 130 interrupted (Ctrl-C), 143 terminated
 Option values are checked by the callbacks below, at parse time: a usage error
 costs milliseconds, not the seconds torch takes to load.
 """
+
 from __future__ import annotations
 
 import functools
@@ -68,20 +69,24 @@ _OOM_TEXT = ("can't allocate memory", "out of memory", "not enough memory")
 def is_out_of_memory(error: BaseException) -> bool:
     """A failed allocation, as torch reports it (narrowly: other RuntimeErrors are bugs)."""
     return isinstance(error, MemoryError) or (
-        isinstance(error, RuntimeError) and any(t in str(error).lower() for t in _OOM_TEXT))
+        isinstance(error, RuntimeError) and any(t in str(error).lower() for t in _OOM_TEXT)
+    )
 
 
 def _internal_error(e: BaseException):
     if os.environ.get("TOKCODEC_DEBUG"):
         raise e
-    _fail(f"internal error ({type(e).__name__}): a bug in tokcodec; run again with TOKCODEC_DEBUG=1 "
-          "for a traceback to report")
+    _fail(
+        f"internal error ({type(e).__name__}): a bug in tokcodec; run again with TOKCODEC_DEBUG=1 "
+        "for a traceback to report"
+    )
 
 
 def safe_text(text: str) -> str:
     """Text from a file, safe for a terminal: control characters (escape sequences) shown as \\xNN."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-                   for c in str(text))
+    return "".join(
+        c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in str(text)
+    )
 
 
 MAX_GOP = 1021  # the largest 1 + 4k within the container's GOP length limit (1024, SPEC 3.5)
@@ -123,6 +128,7 @@ def check_tkc_output(_ctx, _param, value):
 
 def resolve_device(device: str) -> str:
     import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -130,7 +136,12 @@ def resolve_device(device: str) -> str:
     return device
 
 
-device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                             show_default=True, help="Where the tokenizer runs.")
+device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the tokenizer runs.",
+)
 force_option = click.option("--force", "-y", is_flag=True, help="Overwrite the output if it exists.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")

@@ -2,6 +2,7 @@
 
 Exit codes and error handling: see common.py.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,18 @@ import click
 from tokcodec.errors import TokcodecError
 from tokcodec.io.atomic import exit_on_signals
 from tokcodec.codec import ON_DAMAGE
-from tokcodec_cli.common import (check_fps, check_gop, check_positive_float, check_tkc_output, device_option,
-                                 force_option, friendly_errors, quiet_option, resolve_device, safe_text)
+from tokcodec_cli.common import (
+    check_fps,
+    check_gop,
+    check_positive_float,
+    check_tkc_output,
+    device_option,
+    force_option,
+    friendly_errors,
+    quiet_option,
+    resolve_device,
+    safe_text,
+)
 
 
 def _default_rung_text() -> str:
@@ -23,7 +34,9 @@ def _default_rung_text() -> str:
     try:
         registry = json.loads((Path(__import__("tokcodec").__file__).parent / "zoo" / "registry.json").read_text())
         ladder = registry.get("ladder", [])
-        return f"the default model, {registry['default']}: rung {ladder.index(registry['default']) + 1} of {len(ladder)}"
+        return (
+            f"the default model, {registry['default']}: rung {ladder.index(registry['default']) + 1} of {len(ladder)}"
+        )
     except (OSError, ValueError, KeyError):
         return "the default model"
 
@@ -38,31 +51,77 @@ def cli():
 @click.argument("input_path", metavar="IN")
 @click.option("-o", "--output", required=True, callback=check_tkc_output, help="Output .tkc file.")
 @click.option("--model", default=None, help="Zoo model name (see `tokcodec models`); default: the default model.")
-@click.option("--quality", type=click.IntRange(min=1), default=None,
-              help=f"Rung of the rate ladder, 1 (lowest rate) to N (see `tokcodec models`); default: "
-                   f"{_default_rung_text()}.")
-@click.option("--bpp", "target_bpp", type=float, default=None, callback=check_positive_float,
-              help="Pick the ladder rung with the highest rate not above this many bits per pixel. A target "
-                   "below the lowest rung's rate gives the lowest rung, with a warning (exit code 0).")
-@click.option("--gop", default=17, show_default=True, callback=check_gop,
-              help="Frames per GOP (1 + 4k); each GOP decodes on its own.")
-@click.option("--frames", "max_frames", type=click.IntRange(min=1), default=None, help="Encode at most this many frames.")
-@click.option("--fps", default=None, callback=check_fps,
-              help="Frame rate for frame folders and images (e.g. 25 or 30000/1001).")
-@click.option("--entropy", type=click.Choice(["mlm", "raw"]), default=None,
-              help="mlm: range-code the tokens under the tokenizer's token prior (entropy mode 1, the default "
-                   "where the zoo has a prior); raw: 18-bit packing (mode 0).")
-@click.option("--mlm-steps", type=click.Choice(["1", "2", "4"]), default="4", show_default=True,
-              help="Mode 1 schedule: groups per latent frame (fewer: faster, more bits).")
-@click.option("--colour-offset/--no-colour-offset", "fix_colour", default=True, show_default=True,
-              help="Send each GOP's mean-colour correction (encoding then costs about half a decode more).")
+@click.option(
+    "--quality",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Rung of the rate ladder, 1 (lowest rate) to N (see `tokcodec models`); default: {_default_rung_text()}.",
+)
+@click.option(
+    "--bpp",
+    "target_bpp",
+    type=float,
+    default=None,
+    callback=check_positive_float,
+    help="Pick the ladder rung with the highest rate not above this many bits per pixel. A target "
+    "below the lowest rung's rate gives the lowest rung, with a warning (exit code 0).",
+)
+@click.option(
+    "--gop",
+    default=17,
+    show_default=True,
+    callback=check_gop,
+    help="Frames per GOP (1 + 4k); each GOP decodes on its own.",
+)
+@click.option(
+    "--frames", "max_frames", type=click.IntRange(min=1), default=None, help="Encode at most this many frames."
+)
+@click.option(
+    "--fps", default=None, callback=check_fps, help="Frame rate for frame folders and images (e.g. 25 or 30000/1001)."
+)
+@click.option(
+    "--entropy",
+    type=click.Choice(["mlm", "raw"]),
+    default=None,
+    help="mlm: range-code the tokens under the tokenizer's token prior (entropy mode 1, the default "
+    "where the zoo has a prior); raw: 18-bit packing (mode 0).",
+)
+@click.option(
+    "--mlm-steps",
+    type=click.Choice(["1", "2", "4"]),
+    default="4",
+    show_default=True,
+    help="Mode 1 schedule: groups per latent frame (fewer: faster, more bits).",
+)
+@click.option(
+    "--colour-offset/--no-colour-offset",
+    "fix_colour",
+    default=True,
+    show_default=True,
+    help="Send each GOP's mean-colour correction (encoding then costs about half a decode more).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @device_option
 @force_option
 @quiet_option
 @friendly_errors
-def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps, entropy, mlm_steps, fix_colour,
-           as_json, device, force, quiet):
+def encode(
+    input_path,
+    output,
+    model,
+    quality,
+    target_bpp,
+    gop,
+    max_frames,
+    fps,
+    entropy,
+    mlm_steps,
+    fix_colour,
+    as_json,
+    device,
+    force,
+    quiet,
+):
     """Encode a video, frame folder or image IN into a .tkc container.
 
     The rate is set by the model: --quality N picks rung N of the rate ladder,
@@ -75,20 +134,51 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
     if sum(v is not None for v in (model, quality, target_bpp)) > 1:
         raise click.UsageError("give at most one of --model, --quality and --bpp")
     import tokcodec
+
     device = resolve_device(device)
-    r = tokcodec.encode(input_path, output, model=model, quality=quality, bpp=target_bpp, gop=gop,
-                        max_frames=max_frames, fps=fps, entropy=entropy, mlm_steps=int(mlm_steps),
-                        colour_offset=fix_colour, device=device, force=force, quiet=quiet,
-                        note=None if quiet else lambda line: click.echo(f"note: {line}", err=True))
-    summary = {"output": output, "frames": r.frames, "width": r.width, "height": r.height,
-               "bytes": r.bytes, "bpp": round(r.bpp, 6), "encode_fps": round(r.fps, 2),
-               "model": r.model, "quality": r.quality, "entropy_mode": r.entropy_mode, "prior": r.prior,
-               "device": device, "rotation": r.rotation, "rate": r.rate, "warnings": r.warnings}
-    _report(summary, as_json, quiet,
-            f"{output}: {r.frames} frames {r.width}x{r.height}, {r.bytes} bytes, "
-            f"{r.bpp:.4f} bpp, {r.fps:.1f} fps on {device}, model {r.model}"
-            + (f" (--quality {r.quality})" if r.quality else "")
-            + (f", entropy mode 1 ({r.prior})" if r.entropy_mode else ", entropy mode 0"))
+    r = tokcodec.encode(
+        input_path,
+        output,
+        model=model,
+        quality=quality,
+        bpp=target_bpp,
+        gop=gop,
+        max_frames=max_frames,
+        fps=fps,
+        entropy=entropy,
+        mlm_steps=int(mlm_steps),
+        colour_offset=fix_colour,
+        device=device,
+        force=force,
+        quiet=quiet,
+        note=None if quiet else lambda line: click.echo(f"note: {line}", err=True),
+    )
+    summary = {
+        "output": output,
+        "frames": r.frames,
+        "width": r.width,
+        "height": r.height,
+        "bytes": r.bytes,
+        "bpp": round(r.bpp, 6),
+        "encode_fps": round(r.fps, 2),
+        "model": r.model,
+        "quality": r.quality,
+        "entropy_mode": r.entropy_mode,
+        "prior": r.prior,
+        "device": device,
+        "rotation": r.rotation,
+        "rate": r.rate,
+        "warnings": r.warnings,
+    }
+    _report(
+        summary,
+        as_json,
+        quiet,
+        f"{output}: {r.frames} frames {r.width}x{r.height}, {r.bytes} bytes, "
+        f"{r.bpp:.4f} bpp, {r.fps:.1f} fps on {device}, model {r.model}"
+        + (f" (--quality {r.quality})" if r.quality else "")
+        + (f", entropy mode 1 ({r.prior})" if r.entropy_mode else ", entropy mode 0"),
+    )
     for line in r.warnings:  # what the source had that the file does not keep; a target not met
         click.echo(f"tokcodec: warning: {safe_text(line)}", err=True)
     if r.ended_early:  # a source that ended before its announced frames
@@ -97,18 +187,34 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
 
 @cli.command()
 @click.argument("input_path", metavar="IN.tkc")
-@click.option("-o", "--output", required=True,
-              help="Output: .mp4, .mkv (lossless FFV1), .y4m, or a PNG folder (ends in / or has no suffix).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    help="Output: .mp4, .mkv (lossless FFV1), .y4m, or a PNG folder (ends in / or has no suffix).",
+)
 @click.option("--model", default=None, help="Use this zoo model instead of the one named in the file.")
-@click.option("--decoder", default=None,
-              help="Draw the frames with this decoder for the file's tokens instead of its model's own (`tokcodec "
-                   "info FILE` lists them); the file is not changed.")
-@click.option("--on-damage", type=click.Choice(ON_DAMAGE), default=ON_DAMAGE[0], show_default=True,
-              help="A damaged or missing GOP: freeze the last good frame over its frames (keeps the duration), "
-                   "skip its frames, or stop the output there. Intact GOPs are always kept; exit code 3.")
-@click.option("--crf", type=click.IntRange(0, 51), default=None,
-              help="H.264 quality of an .mp4 output: 0 lossless, higher is smaller (default 12, near lossless; "
-                   "23 is x264's usual).")
+@click.option(
+    "--decoder",
+    default=None,
+    help="Draw the frames with this decoder for the file's tokens instead of its model's own (`tokcodec "
+    "info FILE` lists them); the file is not changed.",
+)
+@click.option(
+    "--on-damage",
+    type=click.Choice(ON_DAMAGE),
+    default=ON_DAMAGE[0],
+    show_default=True,
+    help="A damaged or missing GOP: freeze the last good frame over its frames (keeps the duration), "
+    "skip its frames, or stop the output there. Intact GOPs are always kept; exit code 3.",
+)
+@click.option(
+    "--crf",
+    type=click.IntRange(0, 51),
+    default=None,
+    help="H.264 quality of an .mp4 output: 0 lossless, higher is smaller (default 12, near lossless; "
+    "23 is x264's usual).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @device_option
 @force_option
@@ -117,25 +223,44 @@ def encode(input_path, output, model, quality, target_bpp, gop, max_frames, fps,
 def decode(input_path, output, model, decoder, on_damage, crf, as_json, device, force, quiet):
     """Decode a .tkc container to video frames (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg image)."""
     import tokcodec
+
     if crf is not None and not output.lower().endswith(".mp4"):
         raise click.UsageError("--crf applies to .mp4 outputs only")
     if model is not None and decoder is not None:
         raise click.UsageError("give --model or --decoder, not both")
     device = resolve_device(device)
-    r = tokcodec.decode(input_path, output, model=model, decoder=decoder, on_damage=on_damage, crf=crf, device=device, force=force,
-                        quiet=quiet)
+    r = tokcodec.decode(
+        input_path,
+        output,
+        model=model,
+        decoder=decoder,
+        on_damage=on_damage,
+        crf=crf,
+        device=device,
+        force=force,
+        quiet=quiet,
+    )
     lost = r.lost
-    summary = {"output": output, "frames": r.frames, "width": r.width, "height": r.height,
-               "decode_fps": round(r.fps, 2), "device": device,
-               "lost": [{"gop": g.gop, "frames": [g.first_frame, g.first_frame + g.frames - 1], "reason": g.reason}
-                        for g in lost]}
-    _report(summary, as_json, quiet,
-            f"{output}: {r.frames} frames {r.width}x{r.height}, {r.fps:.1f} fps on {device}")
+    summary = {
+        "output": output,
+        "frames": r.frames,
+        "width": r.width,
+        "height": r.height,
+        "decode_fps": round(r.fps, 2),
+        "device": device,
+        "lost": [
+            {"gop": g.gop, "frames": [g.first_frame, g.first_frame + g.frames - 1], "reason": g.reason} for g in lost
+        ],
+    }
+    _report(summary, as_json, quiet, f"{output}: {r.frames} frames {r.width}x{r.height}, {r.fps:.1f} fps on {device}")
     if lost:
         action = {"freeze": "replaced by the last good frame", "skip": "dropped", "stop": "output stops there"}
         for g in lost:
-            click.echo(f"tokcodec: damaged: GOP {g.gop}, frames {g.first_frame}-{g.first_frame + g.frames - 1} lost "
-                       f"({action[on_damage]}): {safe_text(g.reason)}", err=True)
+            click.echo(
+                f"tokcodec: damaged: GOP {g.gop}, frames {g.first_frame}-{g.first_frame + g.frames - 1} lost "
+                f"({action[on_damage]}): {safe_text(g.reason)}",
+                err=True,
+            )
         sys.exit(3)
 
 
@@ -149,6 +274,7 @@ def info(input_path, as_json):
     Exit code 3 when a GOP is damaged or missing (decode still gives back the rest)."""
     import tokcodec
     from tokcodec.codec.container import ENTROPY_MODES
+
     with tokcodec.open(input_path) as f:
         d, h = f.describe(), f.header
     chunks = d["chunks"]
@@ -164,6 +290,7 @@ def info(input_path, as_json):
 def _print_info(d: dict, h, entropy_modes: dict) -> None:
     """ffprobe-style text for `tokcodec info`."""
     from tokcodec.io.colour import colour_names
+
     fps = h.fps_num / h.fps_den
     seconds = d["frames"] / fps
     primaries, transfer, matrix = colour_names(h.colour_primaries, h.transfer_characteristics, h.matrix_coefficients)
@@ -178,27 +305,40 @@ def _print_info(d: dict, h, entropy_modes: dict) -> None:
         f"{'full' if h.full_range else 'limited'} range",
         f"  Tokens: {h.token_bits} bits, {h.temporal_stride}x{h.spatial_stride}x{h.spatial_stride} "
         f"(time x height x width), entropy mode {h.entropy_mode} ({mode}"
-        + (f", prior {safe_text(h.mlm_name)}" if h.entropy_mode == 1 else "") + ")"
+        + (f", prior {safe_text(h.mlm_name)}" if h.entropy_mode == 1 else "")
+        + ")"
         + (f", {d['bits_per_token']:.3f} bits/token" if d["bits_per_token"] is not None else "")
-        + (f", {h.quantizer.upper()}" + (f" levels {list(h.fsq_levels)}" if h.fsq_levels else "") if h.quantizer else ""),
+        + (
+            f", {h.quantizer.upper()}" + (f" levels {list(h.fsq_levels)}" if h.fsq_levels else "")
+            if h.quantizer
+            else ""
+        ),
         f"  Model: {safe_text(d['model'])} (weights sha256 {d['weights_sha256'][:16]}...)",
-        "  Decoders: " + (", ".join(safe_text(n) for n in d["decoders"]) + " (decode --decoder NAME)"
-                           if d["decoders"] else "none in this zoo"),
-        f"  GOPs: {len(d['chunks'])} of up to {d['gop']} frames" + ("" if d["index_ok"] else
-                                                                    " (index missing: chunks found by scanning)"),
+        "  Decoders: "
+        + (
+            ", ".join(safe_text(n) for n in d["decoders"]) + " (decode --decoder NAME)"
+            if d["decoders"]
+            else "none in this zoo"
+        ),
+        f"  GOPs: {len(d['chunks'])} of up to {d['gop']} frames"
+        + ("" if d["index_ok"] else " (index missing: chunks found by scanning)"),
     ]
     first = 0
     for c in d["chunks"]:
         status = "ok" if c["ok"] else f"DAMAGED: {safe_text(c['problem'])}"
         offset = c["colour_offset"]
         colour = (", colour offset R'G'B' " + " ".join(f"{v:+g}" for v in offset)) if offset and any(offset) else ""
-        lines.append(f"    GOP {c['gop']}: frames {first}-{first + c['frames'] - 1} ({c['frames']}), "
-                     f"{c['bytes']} bytes, {c['bpp']:.5f} bpp{colour}, {status}")
+        lines.append(
+            f"    GOP {c['gop']}: frames {first}-{first + c['frames'] - 1} ({c['frames']}), "
+            f"{c['bytes']} bytes, {c['bpp']:.5f} bpp{colour}, {status}"
+        )
         first += c["frames"]
     lost = [c for c in d["chunks"] if not c["ok"]]
     if lost:
-        lines.append(f"  Damage: {len(lost)} of {len(d['chunks'])} GOPs cannot be decoded "
-                     f"({sum(c['frames'] for c in lost)} frames); decode keeps the rest (--on-damage)")
+        lines.append(
+            f"  Damage: {len(lost)} of {len(d['chunks'])} GOPs cannot be decoded "
+            f"({sum(c['frames'] for c in lost)} frames); decode keeps the rest (--on-damage)"
+        )
     click.echo("\n".join(lines))
 
 
@@ -209,16 +349,24 @@ def models(as_json):
     """List the shipped models (and the token priors of entropy mode 1) with their measured numbers."""
     from tokcodec.zoo import get_entry, ladder, list_models, read_registry
     from tokcodec.zoo.priors import get_prior, prior_for
+
     default, rungs = read_registry().get("default"), ladder()
     rows = []
     for name in list_models():
         entry = get_entry(name)
         prior = prior_for(entry.weights_hash)
-        rows.append({"name": name, "default": name == default, "prior": prior.name if prior else None,
-                     "quality": rungs.index(name) + 1 if name in rungs else None,
-                     "coding_scale": entry.coding_scale, "config": entry.config.to_dict(),
-                     # rungs are compared on one protocol (cards/ladder.md); other models on their own eval
-                     "metrics": entry.card.get("ladder_metrics") or entry.card.get("metrics", {})})
+        rows.append(
+            {
+                "name": name,
+                "default": name == default,
+                "prior": prior.name if prior else None,
+                "quality": rungs.index(name) + 1 if name in rungs else None,
+                "coding_scale": entry.coding_scale,
+                "config": entry.config.to_dict(),
+                # rungs are compared on one protocol (cards/ladder.md); other models on their own eval
+                "metrics": entry.card.get("ladder_metrics") or entry.card.get("metrics", {}),
+            }
+        )
     rows.sort(key=lambda r: (r["quality"] is None, r["quality"] or 0, r["name"]))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -232,8 +380,10 @@ def models(as_json):
     for name in sorted({r["prior"] for r in rows if r["prior"]}):
         metrics = get_prior(name).card.get("metrics", {})
         numbers = ", ".join(f"{k} {v}" for k, v in metrics.items()) or "not measured"
-        click.echo(f"token prior {name} (entropy mode 1 of {', '.join(r['name'] for r in rows if r['prior'] == name)})"
-                   f": {numbers}")
+        click.echo(
+            f"token prior {name} (entropy mode 1 of {', '.join(r['name'] for r in rows if r['prior'] == name)})"
+            f": {numbers}"
+        )
 
 
 @cli.command("eval")
@@ -244,8 +394,13 @@ def models(as_json):
 @click.option("--frames", default=33, show_default=True, help="Frames per clip.")
 @click.option("--gop", default=17, show_default=True, help="Frames per GOP.")
 @click.option("-o", "--output", help="Write the JSON result here (else stdout).")
-@click.option("--colour-offset/--no-colour-offset", "fix_colour", default=True, show_default=True,
-              help="Encode with colour offsets; --no-colour-offset measures the tokenizer's own colour.")
+@click.option(
+    "--colour-offset/--no-colour-offset",
+    "fix_colour",
+    default=True,
+    show_default=True,
+    help="Encode with colour offsets; --no-colour-offset measures the tokenizer's own colour.",
+)
 @device_option
 @force_option
 @quiet_option
@@ -256,6 +411,7 @@ def evaluate(clips, model, quality, size, frames, gop, output, fix_colour, devic
     from tokcodec.api import model_name
     from tokcodec.evaluate import evaluate_model
     from tokcodec.io import atomic_output
+
     device = resolve_device(device)
     model = model_name(model, quality)
     try:
@@ -265,8 +421,17 @@ def evaluate(clips, model, quality, size, frames, gop, output, fix_colour, devic
     tokenizer, entry = tokcodec.load_model(model, device=device)
     # Claim the output before the (long) measurement, so a bad path fails at once.
     with atomic_output(output, force=force) if output else contextlib.nullcontext() as out:
-        result = evaluate_model(tokenizer, entry, list(clips), (width, height), frames, gop, device,
-                                progress=not quiet, fix_colour=fix_colour)
+        result = evaluate_model(
+            tokenizer,
+            entry,
+            list(clips),
+            (width, height),
+            frames,
+            gop,
+            device,
+            progress=not quiet,
+            fix_colour=fix_colour,
+        )
         text = json.dumps(result, indent=2)
         if out:
             Path(out.tmp).write_text(text + "\n")
@@ -274,9 +439,12 @@ def evaluate(clips, model, quality, size, frames, gop, output, fix_colour, devic
             click.echo(text)
     if not quiet:
         m = result["mean"]
-        click.echo(f"{entry.name}: {m['bpp']:.4f} bpp, PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, "
-                   f"LPIPS-alex {m['lpips_alex']:.4f}, encode {m['encode_fps']:.1f} fps, "
-                   f"decode {m['decode_fps']:.1f} fps ({device})", err=True)
+        click.echo(
+            f"{entry.name}: {m['bpp']:.4f} bpp, PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, "
+            f"LPIPS-alex {m['lpips_alex']:.4f}, encode {m['encode_fps']:.1f} fps, "
+            f"decode {m['decode_fps']:.1f} fps ({device})",
+            err=True,
+        )
 
 
 def _report(summary: dict, as_json: bool, quiet: bool, line: str) -> None:
@@ -290,6 +458,7 @@ def _add_optional_commands() -> None:
     from tokcodec_cli.tokens import tokens
     from tokcodec_cli.train import train
     from tokcodec_cli.transcode import transcode
+
     cli.add_command(train)
     cli.add_command(transcode)
     cli.add_command(tokens)

@@ -3,6 +3,7 @@
 One file to one .npz directly; folders (or several inputs) through the batch
 machinery, mirrored like `tokcodec transcode` (resumable, --jobs, --ray).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,17 @@ from tokcodec_cli.transcode import batch_options, report
 
 @click.command()
 @click.argument("sources", nargs=-1, required=True, metavar="IN.tkc|SRC...", type=click.Path(exists=True))
-@click.option("-o", "--output", required=True,
-              help="OUT.npz for one file; a folder (mirroring the inputs' tree) for folders or several inputs.")
-@click.option("--model", default=None, help="Zoo model that encodes videos first (default: the default model); "
-                                            ".tkc files are read as they are.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    help="OUT.npz for one file; a folder (mirroring the inputs' tree) for folders or several inputs.",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Zoo model that encodes videos first (default: the default model); .tkc files are read as they are.",
+)
 @click.option("--gop", default=17, show_default=True, callback=check_gop, help="Frames per GOP when encoding.")
 @batch_options
 @device_option
@@ -35,18 +43,39 @@ def tokens(sources, output, model, gop, include, exclude, jobs, ray, as_json, de
         raise click.UsageError("-o is an .npz file for one input file, a folder otherwise")
     if single:
         from tokcodec.codec.tokens import export_tokens, is_container
-        meta = export_tokens(sources[0], output, model=model or "default", gop=gop,
-                             device="cpu" if is_container(sources[0]) else resolve_device(device), force=force)
+
+        meta = export_tokens(
+            sources[0],
+            output,
+            model=model or "default",
+            gop=gop,
+            device="cpu" if is_container(sources[0]) else resolve_device(device),
+            force=force,
+        )
         if as_json:
             click.echo(json.dumps(meta))
         elif not quiet:
             shapes = ", ".join("x".join(map(str, g["shape"])) for g in meta["gops"])
-            click.echo(f"{output}: {len(meta['gops'])} GOPs ({shapes}), {meta['frames']} frames "
-                       f"{meta['width']}x{meta['height']}, {meta['token_bits']}-bit tokens, model {meta['model']}",
-                       err=True)
+            click.echo(
+                f"{output}: {len(meta['gops'])} GOPs ({shapes}), {meta['frames']} frames "
+                f"{meta['width']}x{meta['height']}, {meta['token_bits']}-bit tokens, model {meta['model']}",
+                err=True,
+            )
         return
     from tokcodec.batch import BatchOptions, run_batch
-    options = BatchOptions(sources=list(sources), dst=output, mode="tokens", include=include, exclude=exclude,
-                           model=model, gop=gop, device=resolve_device(device), jobs=jobs, force=force, ray=ray,
-                           progress=not quiet)
+
+    options = BatchOptions(
+        sources=list(sources),
+        dst=output,
+        mode="tokens",
+        include=include,
+        exclude=exclude,
+        model=model,
+        gop=gop,
+        device=resolve_device(device),
+        jobs=jobs,
+        force=force,
+        ray=ray,
+        progress=not quiet,
+    )
     report(run_batch(options), as_json, quiet, "tokens")

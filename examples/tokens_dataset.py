@@ -9,6 +9,7 @@ channel i, so a grid (T', H', W') unpacks to (T', bits, H', W') of 0/1. The
 model sees latent frame t and predicts the bits of frame t + 1 at each position
 (binary cross-entropy): a stand-in for whatever you train on tokens.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,7 @@ import numpy as np
 def token_grids(folder: str | Path) -> Iterator[tuple[str, np.ndarray]]:
     """(file name, int64 grid (T', H', W')) for every GOP of every .tkc or .npz export under `folder`."""
     from tokcodec.codec.tokens import iter_gops, load_npz
+
     for path in sorted(Path(folder).rglob("*")):
         if path.suffix == ".tkc":
             yield from ((path.name, g.tokens) for g in iter_gops(path))
@@ -44,12 +46,14 @@ def pairs(folder: str | Path, bits: int) -> Iterator[tuple[np.ndarray, np.ndarra
 def train(folder: str | Path, steps: int = 100, bits: int = 18, lr: float = 1e-2, seed: int = 0) -> list[float]:
     """A few steps of a 3x3-convolution predictor; returns the losses (they should go down)."""
     import torch
+
     torch.manual_seed(seed)
     data = list(pairs(folder, bits))
     if not data:
         raise SystemExit(f"{folder}: no GOP with two latent frames (.tkc or .npz) found")
-    model = torch.nn.Sequential(torch.nn.Conv2d(bits, 32, 3, padding=1), torch.nn.ReLU(),
-                                torch.nn.Conv2d(32, bits, 3, padding=1))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(bits, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, bits, 3, padding=1)
+    )
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for step in range(steps):

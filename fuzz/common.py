@@ -6,6 +6,7 @@ blow-up (-rss_limit_mb) is a finding. Outputs go to one scratch folder; a
 target that leaves anything else there (a temporary, a partial output) is a
 finding too.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@
 The first folder collects new inputs, the others are seeds (fuzz/corpus/container:
 real .tkc files and their minimised descendants). See fuzz/README.md.
 """
+
 import sys
 
 import atheris

@@ -8,6 +8,7 @@ with the tests' tiny random tokenizer as the default model (fast), instrumenting
 Every input is decoded with --on-damage freeze, skip or stop (by its length), so
 all three paths run. See fuzz/README.md.
 """
+
 import os
 import sys
 import tempfile
@@ -38,6 +39,7 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
 
 if __name__ == "__main__":
     import torch
+
     torch.set_num_threads(1)
     atheris.Setup(sys.argv, test_one_input, custom_mutator=custom_mutator)
     atheris.Fuzz()

@@ -4,6 +4,7 @@ Container seeds: the spec's vectors and the bundled dog clip file. Decode seeds:
 small clips encoded with the tiny model (tests/conftest.py), an image, a GOP
 shorter than the rest, and a DISP file (a rung coded at half size).
 """
+
 import json
 import shutil
 import sys
@@ -31,16 +32,19 @@ def main() -> None:
     from tokcodec.codec.pipeline import encode_video
     from tokcodec.io import ColourInfo, VideoInfo
     from tokcodec.zoo import load_model
+
     work = Path(tempfile.mkdtemp())
     registry = common.make_tiny_zoo(work)
     data = json.loads(registry.read_text())
     data["models"]["tiny-half"] = {"weights_from": "tiny", "coding_scale": 0.5}
     registry.write_text(json.dumps(data))
     rng = np.random.default_rng(0)
-    for name, (w, h, n, gop, model) in {"clip_24x16_7f": (24, 16, 7, 5, "tiny"),
-                                         "image_9x5": (9, 5, 1, 5, "tiny"),
-                                         "clip_16x16_9f_gop9": (16, 16, 9, 9, "tiny"),
-                                         "disp_32x24_5f": (32, 24, 5, 5, "tiny-half")}.items():
+    for name, (w, h, n, gop, model) in {
+        "clip_24x16_7f": (24, 16, 7, 5, "tiny"),
+        "image_9x5": (9, 5, 1, 5, "tiny"),
+        "clip_16x16_9f_gop9": (16, 16, 9, 9, "tiny"),
+        "disp_32x24_5f": (32, 24, 5, 5, "tiny-half"),
+    }.items():
         frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
         tokenizer, entry = load_model(model)
         info = VideoInfo(w, h, Fraction(25), n, ColourInfo())

@@ -9,6 +9,7 @@ things: 0, 1, huge, 2^31, 2^32 - 1, off-by-one; wrong versions and modes;
 inflated lengths and counts. Standard library only, no tokcodec import (the
 fuzzers import tokcodec under instrumentation).
 """
+
 from __future__ import annotations
 
 import random
@@ -16,12 +17,59 @@ import struct
 import zlib
 
 # (offset, struct format) of the header fields (SPEC 3.1)
-HEADER_FIELDS = [(8, "<I"), (12, "<I"), (16, "<I"), (20, "<I"), (24, "<I"), (28, "<I"), (32, "<I"),
-                 (36, "<B"), (37, "<B"), (38, "<B"), (39, "<B"), (40, "<I"), (44, "<B"), (45, "<B"),
-                 (46, "<B"), (47, "<B"), (48, "<B"), (116, "<H")]
+HEADER_FIELDS = [
+    (8, "<I"),
+    (12, "<I"),
+    (16, "<I"),
+    (20, "<I"),
+    (24, "<I"),
+    (28, "<I"),
+    (32, "<I"),
+    (36, "<B"),
+    (37, "<B"),
+    (38, "<B"),
+    (39, "<B"),
+    (40, "<I"),
+    (44, "<B"),
+    (45, "<B"),
+    (46, "<B"),
+    (47, "<B"),
+    (48, "<B"),
+    (116, "<H"),
+]
 CHUNK_FIELDS = [(4, "<I"), (8, "<I"), (12, "<I"), (20, "<I")]  # gop_index, num_frames, payload_length, tokens CRC
-SPECIAL = [0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 18, 31, 32, 33, 255, 256, 1023, 1024, 1025, 16384, 16385,
-           65535, 65536, 1 << 20, 1 << 22, 1 << 24, (1 << 31) - 1, 1 << 31, (1 << 32) - 1]
+SPECIAL = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    7,
+    8,
+    9,
+    16,
+    17,
+    18,
+    31,
+    32,
+    33,
+    255,
+    256,
+    1023,
+    1024,
+    1025,
+    16384,
+    16385,
+    65535,
+    65536,
+    1 << 20,
+    1 << 22,
+    1 << 24,
+    (1 << 31) - 1,
+    1 << 31,
+    (1 << 32) - 1,
+]
 
 
 def crc(data: bytes) -> int:
@@ -60,8 +108,8 @@ def fix_crcs(data: bytes) -> bytes:
             break
         payload_length = struct.unpack_from("<I", d, off + 12)[0]
         if off + 32 + payload_length <= len(d):
-            struct.pack_into("<I", d, off + 16, crc(bytes(d[off + 32:off + 32 + payload_length])))
-        struct.pack_into("<I", d, off + 28, crc(bytes(d[off:off + 28])))
+            struct.pack_into("<I", d, off + 16, crc(bytes(d[off + 32 : off + 32 + payload_length])))
+        struct.pack_into("<I", d, off + 28, crc(bytes(d[off : off + 28])))
     if len(d) >= length + 12 and d[-4:] == b"TKCE":
         index = struct.unpack_from("<Q", d, len(d) - 12)[0]
         if length <= index and index + 12 <= len(d) - 12:
@@ -69,7 +117,7 @@ def fix_crcs(data: bytes) -> bytes:
             end = index + 8 + 24 * count
             if end + 4 <= len(d) - 12:
                 struct.pack_into("<I", d, end, crc(bytes(d[index:end])))
-    struct.pack_into("<I", d, length - 4, crc(bytes(d[:length - 4])))
+    struct.pack_into("<I", d, length - 4, crc(bytes(d[: length - 4])))
     return bytes(d)
 
 
@@ -98,14 +146,19 @@ def structural(data: bytes, rng: random.Random) -> bytes:
     """Truncate, insert an extension record, or duplicate / drop a range of bytes."""
     choice = rng.random()
     if choice < 0.4 and data:
-        return data[:rng.randrange(len(data))]
+        return data[: rng.randrange(len(data))]
     length = _header_length(data)
     if choice < 0.7 and length is not None:  # an extension record before the header CRC
         tag = rng.choice([b"DISP", b"XTRA", b"\x1b[2J", b"disp"])
-        body = rng.choice([struct.pack("<IIB", *(rng.choice(SPECIAL) for _ in range(2)), rng.randrange(3)),
-                           b"", bytes(rng.randrange(12))])
+        body = rng.choice(
+            [
+                struct.pack("<IIB", *(rng.choice(SPECIAL) for _ in range(2)), rng.randrange(3)),
+                b"",
+                bytes(rng.randrange(12)),
+            ]
+        )
         record = tag + struct.pack("<I", rng.choice([len(body), len(body), rng.choice(SPECIAL)])) + body
-        grown = bytearray(data[:length - 4] + record + data[length - 4:])
+        grown = bytearray(data[: length - 4] + record + data[length - 4 :])
         _put(grown, 12, "<I", length + len(record))
         return bytes(grown)
     if len(data) > 2:

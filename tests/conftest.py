@@ -64,6 +64,7 @@ def zoo(tiny_zoo, monkeypatch):
 def write_clip(path, frames, fps=25, force=False):
     """Write RGB frames to `path` (any output tokcodec.io writes: .mkv is lossless) and return the path."""
     from tokcodec.io import open_writer
+
     h, w = frames[0].shape[:2]
     with open_writer(path, w, h, fps, force=force) as writer:
         for f in frames:
@@ -74,6 +75,7 @@ def write_clip(path, frames, fps=25, force=False):
 def jitter_weights(model, seed: int = 0, scale: float = 0.05):
     """Random weights everywhere (zero-initialised convs too), so every path of a test model matters."""
     import torch
+
     torch.manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
@@ -86,6 +88,7 @@ def tiny_prior_model(seed: int = 0, tokenizer_sha256: str = ""):
     import torch
 
     from tokcodec.models.mlm import MLMConfig, TokenMLM
+
     torch.manual_seed(seed)
     model = TokenMLM(MLMConfig(dim=16, depth=2, heads=2, mlp=2, tokenizer_sha256=tokenizer_sha256))
     jitter_weights(model, seed, scale=0.2)

@@ -3,6 +3,7 @@
 A module-wide archive (tiny clips, an image, a clip with sound and rotation)
 is coded once serially; the other runs are compared with that byte for byte.
 """
+
 import fcntl
 import hashlib
 import importlib.util
@@ -36,8 +37,16 @@ REPO = Path(__file__).resolve().parent.parent
 def frames(n, h=32, w=48, seed=0):
     """Smooth moving gradients (cheap to code, every clip and frame different)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return [np.clip(np.stack([40 + 150 * xx / w + 9 * t + 20 * seed, 30 + 120 * yy / h + 5 * seed,
-                              200 - 40 * xx / w - 7 * t], -1), 0, 255).astype(np.uint8) for t in range(n)]
+    return [
+        np.clip(
+            np.stack(
+                [40 + 150 * xx / w + 9 * t + 20 * seed, 30 + 120 * yy / h + 5 * seed, 200 - 40 * xx / w - 7 * t], -1
+            ),
+            0,
+            255,
+        ).astype(np.uint8)
+        for t in range(n)
+    ]
 
 
 def write_talking_clip(path, clip, audio_frames=10):
@@ -78,8 +87,11 @@ def make_archive(root: Path, big: bool = True) -> Path:
 
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` but the batch database and lock, by relative path."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.startswith(".tokcodec-batch")}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".tokcodec-batch")
+    }
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -147,10 +159,18 @@ def serial(archive, tmp_path_factory):
 
 # -- the serial reference itself -------------------------------------------------------------------
 
+
 def test_serial_run_mirrors_the_tree_and_records_every_file(serial, archive):
     out = tree(serial)
-    assert {"a.mp4.tkc", "a.mkv.tkc", "sub/b.y4m.tkc", "sub/still.png.tkc", "sub/talk.mp4.tkc",
-            "sub/talk.mp4.tkc.side.mp4", "sub/z1.mp4.tkc"} <= set(out)
+    assert {
+        "a.mp4.tkc",
+        "a.mkv.tkc",
+        "sub/b.y4m.tkc",
+        "sub/still.png.tkc",
+        "sub/talk.mp4.tkc",
+        "sub/talk.mp4.tkc.side.mp4",
+        "sub/z1.mp4.tkc",
+    } <= set(out)
     assert not any(name.startswith(("notes", ".hidden")) for name in out)
     recorded = rows(serial)
     assert [r["output"] for r in recorded] == sorted(p for p in out if p.endswith(".tkc"))
@@ -170,8 +190,9 @@ def test_serial_run_mirrors_the_tree_and_records_every_file(serial, archive):
 
 
 def test_jobs_2_writes_the_same_bytes_as_one_job(serial, archive, tmp_path):
-    code, stdout, err = run("transcode", archive, "-o", tmp_path / "out", "--jobs", 2, "--json", "-q",
-                            "--device", "cpu")
+    code, stdout, err = run(
+        "transcode", archive, "-o", tmp_path / "out", "--jobs", 2, "--json", "-q", "--device", "cpu"
+    )
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["done"] == 7 and summary["failed"] == 0 and summary["bytes_out"] > 0
@@ -198,11 +219,14 @@ def test_rerun_skips_what_is_done_and_redoes_what_changed(serial, archive, tmp_p
 
 # -- interruptions ---------------------------------------------------------------------------------
 
+
 def test_kill_9_mid_batch_then_resume_gives_the_serial_result(serial, archive, tmp_path):
     dst = tmp_path / "out"
     before = digests(archive)
-    child = subprocess.Popen([sys.executable, "-m", "tokcodec", "transcode", str(archive), "-o", str(dst), "-q",
-                              "--device", "cpu"], stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tokcodec", "transcode", str(archive), "-o", str(dst), "-q", "--device", "cpu"],
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     done = 0
     while done == 0 and time.time() < deadline and child.poll() is None:
@@ -312,8 +336,10 @@ def test_usage_errors_and_missing_ray(env, archive, tmp_path, monkeypatch):
 
 # -- failures are recorded, listed, and do not stop the batch -------------------------------------
 
+
 def test_a_corrupt_file_fails_alone_and_jobs_wait_for_memory(env, tmp_path, monkeypatch):
     from tokcodec.batch import executors
+
     src = tmp_path / "src"
     src.mkdir()
     write_clip(src / "good1.mp4", frames(5, seed=1))
@@ -321,11 +347,15 @@ def test_a_corrupt_file_fails_alone_and_jobs_wait_for_memory(env, tmp_path, monk
     (src / "bad.mp4").write_bytes(os.urandom(3000))
     # Memory for one small job only (2 MiB or more each): two workers, but never two jobs at once.
     calls, admits = [], executors.LocalPool.admits
-    monkeypatch.setattr(executors.LocalPool, "admits", lambda self, need, reserved: calls.append(
-        (need, reserved, admits(self, need, reserved))) or calls[-1][2])
+    monkeypatch.setattr(
+        executors.LocalPool,
+        "admits",
+        lambda self, need, reserved: calls.append((need, reserved, admits(self, need, reserved))) or calls[-1][2],
+    )
     monkeypatch.setattr("tokcodec.codec.pipeline.free_memory", lambda device: 3 << 20)
-    code, stdout, err = run("transcode", src, "-o", tmp_path / "out", "--json", "--verify", "-q", "--device", "cpu",
-                            "--jobs", 2)
+    code, stdout, err = run(
+        "transcode", src, "-o", tmp_path / "out", "--json", "--verify", "-q", "--device", "cpu", "--jobs", 2
+    )
     waited = [ok for _, reserved, ok in calls if reserved]
     assert waited and not any(waited), calls  # asked while a job ran: refused every time
     assert code == 1
@@ -337,8 +367,12 @@ def test_a_corrupt_file_fails_alone_and_jobs_wait_for_memory(env, tmp_path, monk
     status = {r["output"]: (r["status"], r["verified"], r["error"]) for r in rows(tmp_path / "out")}
     assert status["good1.mp4.tkc"][:2] == status["good2.mkv.tkc"][:2] == ("done", "ok")
     assert status["bad.mp4.tkc"][0] == "failed" and status["bad.mp4.tkc"][2]
-    assert sorted(tree(tmp_path / "out")) == ["good1.mp4.tkc", "good1.mp4.tkc.json", "good2.mkv.tkc",
-                                              "good2.mkv.tkc.json"]
+    assert sorted(tree(tmp_path / "out")) == [
+        "good1.mp4.tkc",
+        "good1.mp4.tkc.json",
+        "good2.mkv.tkc",
+        "good2.mkv.tkc.json",
+    ]
 
 
 def test_destination_that_cannot_be_created_is_one_line(env, archive, tmp_path):
@@ -366,9 +400,31 @@ def test_disk_full_leaves_nothing_partial(serial, tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (100 << 10, 100 << 10))
 
     dst = tmp_path / "out"
-    child = subprocess.run([sys.executable, "-m", "tokcodec", "transcode", "--decode", "--to", "mkv", str(serial),
-                            "-o", str(dst), "-q", "--device", "cpu", "--include", "z*.tkc", "--include", "a.mp4.tkc"],
-                           capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tokcodec",
+            "transcode",
+            "--decode",
+            "--to",
+            "mkv",
+            str(serial),
+            "-o",
+            str(dst),
+            "-q",
+            "--device",
+            "cpu",
+            "--include",
+            "z*.tkc",
+            "--include",
+            "a.mp4.tkc",
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=300,
+    )
     assert child.returncode == 1, child.stderr
     assert "File too large" in child.stderr and "Traceback" not in child.stderr
     status = {r["output"]: (r["status"], r["error"]) for r in rows(dst)}
@@ -378,6 +434,7 @@ def test_disk_full_leaves_nothing_partial(serial, tmp_path):
 
 
 # -- sound, rotation and the way back ---------------------------------------------------------------
+
 
 def test_decode_puts_back_audio_and_rotation(serial, archive, tmp_path):
     dst = tmp_path / "dec"
@@ -400,13 +457,16 @@ def test_decode_puts_back_audio_and_rotation(serial, archive, tmp_path):
     assert shown(dst / "sub" / "talk.mp4")[0] == (32, 48)
 
 
-@pytest.mark.parametrize("field, value, why", [
-    (("video", "start"), "1e100000000", "video start"),  # Fraction() of it ran for hours
-    (("side_file",), "../../etc/passwd", "side_file"),
-    (("video", "display_matrix"), [1, 2, 3], "display_matrix"),
-    (("streams",), [{"index": "x"}], "stream entry"),
-    ((), [1, 2], "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "field, value, why",
+    [
+        (("video", "start"), "1e100000000", "video start"),  # Fraction() of it ran for hours
+        (("side_file",), "../../etc/passwd", "side_file"),
+        (("video", "display_matrix"), [1, 2, 3], "display_matrix"),
+        (("streams",), [{"index": "x"}], "stream entry"),
+        ((), [1, 2], "not a JSON object"),
+    ],
+)
 def test_a_hostile_sidecar_fails_its_file_with_one_line(serial, tmp_path, field, value, why):
     """Sidecars are untrusted input (docs/security.md): each field is checked within bounds before use,
     so a bad one fails that file with its reason, fast, and the other files are decoded."""
@@ -435,9 +495,11 @@ def test_a_hostile_sidecar_fails_its_file_with_one_line(serial, tmp_path, field,
 
 # -- scale-out ------------------------------------------------------------------------------------
 
+
 def test_ray_runs_the_same_jobs(serial, archive, tmp_path):
     ray = pytest.importorskip("ray")
     import logging
+
     for attempt in (1, 2):  # Ray gives its raylet 30 s to start: a busy machine may need a second go
         try:
             ray.init(num_cpus=1, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
@@ -455,6 +517,7 @@ def test_ray_runs_the_same_jobs(serial, archive, tmp_path):
 
 
 # -- token datasets -------------------------------------------------------------------------------
+
 
 def test_tokens_export_matches_the_container(archive, tmp_path):
     clip, tkc = archive / "sub" / "z1.mp4", tmp_path / "z1.tkc"
@@ -481,9 +544,11 @@ def test_tokens_export_matches_the_container(archive, tmp_path):
     assert code == 0, err
     assert all(np.array_equal(a, b) for a, b in zip(load_npz(tmp_path / "v.npz")[1], grids, strict=True))
     # Reading tokens needs numpy only.
-    probe = ("import sys; from tokcodec.codec.tokens import iter_gops; "
-             f"n = sum(g.tokens.size for g in iter_gops({str(tkc)!r})); "
-             "print(n, 'torch' in sys.modules)")
+    probe = (
+        "import sys; from tokcodec.codec.tokens import iter_gops; "
+        f"n = sum(g.tokens.size for g in iter_gops({str(tkc)!r})); "
+        "print(n, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert out == [str(sum(e.size for e in expected)), "False"]
 

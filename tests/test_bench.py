@@ -15,8 +15,17 @@ from skimage.metrics import peak_signal_noise_ratio
 from tokcodec.bench import anchors as anc
 from tokcodec.bench import runner
 from tokcodec.bench.bdrate import bd_rate, interpolate_at_rate, monotone_envelope
-from tokcodec.bench.datasets import (ClipSource, discover_clips, make_reference, parse_yuv_name, read_yuv420_file,
-                                     resize_frames, save_reference, load_reference, yuv_planes_to_bytes)
+from tokcodec.bench.datasets import (
+    ClipSource,
+    discover_clips,
+    make_reference,
+    parse_yuv_name,
+    read_yuv420_file,
+    resize_frames,
+    save_reference,
+    load_reference,
+    yuv_planes_to_bytes,
+)
 from tokcodec.bench.evaluate import bits_per_pixel, psnr_rgb, psnr_y
 from tokcodec.errors import InputError
 
@@ -164,8 +173,9 @@ def test_x265_lossless_round_trip_is_exact(tmp_path, make_clip):
     save_reference(ref, tmp_path / "ref")
     spec = anc.AnchorSpec("x265-lossless", "x265", (0,), (("preset", "ultrafast"),))
     out = tmp_path / "o.hevc"
-    cmd = anc.encoder_command(spec, 0, 64, 48, 25.0, 3, str(tmp_path / "ref" / "ref.yuv"), str(out),
-                              exe=anc.ffmpeg_exe())
+    cmd = anc.encoder_command(
+        spec, 0, 64, 48, 25.0, 3, str(tmp_path / "ref" / "ref.yuv"), str(out), exe=anc.ffmpeg_exe()
+    )
     cmd[cmd.index("-x265-params") + 1] += ":lossless=1"
     anc.run_measured(cmd)
     dec = anc.decode(spec, str(out))
@@ -173,12 +183,21 @@ def test_x265_lossless_round_trip_is_exact(tmp_path, make_clip):
 
 
 def test_low_delay_commands():
-    x = anc.encoder_command(anc.AnchorSpec("x", "x265", (30,), (("preset", "medium"), ("tune", "psnr"))),
-                            30, 640, 360, 30.0, 33, "in.yuv", "out.hevc")
+    x = anc.encoder_command(
+        anc.AnchorSpec("x", "x265", (30,), (("preset", "medium"), ("tune", "psnr"))),
+        30,
+        640,
+        360,
+        30.0,
+        33,
+        "in.yuv",
+        "out.hevc",
+    )
     params = x[x.index("-x265-params") + 1]
     assert "bframes=0" in params and "keyint=-1" in params and "-tune" in x and "psnr" in x
-    v = anc.encoder_command(anc.AnchorSpec("v", "vvenc", (37,), (("qpa", "0"),)), 37, 640, 360, 30.0, 33,
-                            "in.yuv", "out.266")
+    v = anc.encoder_command(
+        anc.AnchorSpec("v", "vvenc", (37,), (("qpa", "0"),)), 37, 640, 360, 30.0, 33, "in.yuv", "out.266"
+    )
     assert "PicReordering=0:GOPSize=8:DecodingRefreshType=none:IntraPeriod=-1" in v
     assert v[v.index("-qpa") + 1] == "0" and v[v.index("-pix_fmt") + 1] == "yuv420p10le"
     # Colour tags on the input too, so ffmpeg inserts no range conversion.
@@ -230,11 +249,15 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     monkeypatch.setattr(runner, "IMPLEMENTED_MODES", {0, 1})
     for i in range(2):
         _png_folder(make_clip(9, 64, 64)[::-1] if i else make_clip(9, 64, 64), tmp_path / "clips" / f"c{i}")
-    config = {"clips": ["clips/c0", "clips/c1"], "frames": 9, "size": [64, 64], "vmaf": True,
-              "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40],
-                           "options": {"preset": "medium"}}],
-              "tokcodec": {"models": ["fake"], "modes": [0, 1]},
-              "speed": {"clips": ["c1"], "sizes": [{"size": [32, 32], "frames": 5, "clips": ["c0"]}]}}
+    config = {
+        "clips": ["clips/c0", "clips/c1"],
+        "frames": 9,
+        "size": [64, 64],
+        "vmaf": True,
+        "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40], "options": {"preset": "medium"}}],
+        "tokcodec": {"models": ["fake"], "modes": [0, 1]},
+        "speed": {"clips": ["c1"], "sizes": [{"size": [32, 32], "frames": 5, "clips": ["c0"]}]},
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     cfg = runner.load_config(tmp_path / "config.json")
     cache, out = tmp_path / "cache", tmp_path / "out"
@@ -254,11 +277,18 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     assert all(r["encode_fps"] > 0 for r in speed)
     # Every point on c1 at 64x64; at 32x32 on c0, x265's middle point and each tokcodec mode.
     assert sorted((r["clip"], r["width"], r["codec"], r["point"]) for r in speed) == sorted(
-        [("c1", 64, "x265-medium", "crf26"), ("c1", 64, "x265-medium", "crf40"), ("c0", 32, "x265-medium", "crf40"),
-         *[(c, w, f"tokcodec-m{m}", "fake-gclip") for c, w in (("c1", 64), ("c0", 32)) for m in (0, 1)]])
+        [
+            ("c1", 64, "x265-medium", "crf26"),
+            ("c1", 64, "x265-medium", "crf40"),
+            ("c0", 32, "x265-medium", "crf40"),
+            *[(c, w, f"tokcodec-m{m}", "fake-gclip") for c, w in (("c1", 64), ("c0", 32)) for m in (0, 1)],
+        ]
+    )
     assert runner.collect_speed(cfg, cache) == speed
-    result = CliRunner().invoke(bench, ["--config", str(tmp_path / "config.json"), "--cache", str(cache),
-                                        "-o", str(out), "--report-only", "--quiet"])
+    result = CliRunner().invoke(
+        bench,
+        ["--config", str(tmp_path / "config.json"), "--cache", str(cache), "-o", str(out), "--report-only", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     assert len((out / "speed.csv").read_text().splitlines()) == 1 + 7
     data = json.loads((out / "json" / "x265-medium.json").read_text())
@@ -269,8 +299,15 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     assert len(rows) == 1 + 8 + 2 + 2  # header, every point, the mean points (x265 2, tokcodec 1 + 1)
     bd = json.loads((out / "bd_rate.json").read_text())["tokcodec_vs_anchors"]
     assert {(r["test"], r["anchor"]) for r in bd} == {("tokcodec-m0", "x265-medium"), ("tokcodec-m1", "x265-medium")}
-    for name in ("rd_psnr_rgb.png", "rd_ms_ssim.png", "rd_lpips.png", "rd_curves.png", "side_by_side.png",
-                 "summary.md", "speed.csv"):
+    for name in (
+        "rd_psnr_rgb.png",
+        "rd_ms_ssim.png",
+        "rd_lpips.png",
+        "rd_curves.png",
+        "side_by_side.png",
+        "summary.md",
+        "speed.csv",
+    ):
         assert (out / name).stat().st_size > 0
     assert "BD-rate" in (out / "summary.md").read_text()
     # The fake codec's two "entropy modes" decode identically: same quality, different rate.
@@ -286,9 +323,17 @@ def test_tokcodec_through_the_library(tmp_path, make_clip, monkeypatch):
 
     cfg = TokenizerConfig(channels=8, channel_mults=(1, 1, 1, 1))
     files = zoo.export_weights(Tokenizer(cfg).state_dict(), tmp_path / "zoo", "tiny")
-    registry = {"default": "tiny", "models": {"tiny": {
-        "config": cfg.to_dict(), "files": [str(f) for f in files], "sha256": [zoo.sha256_file(f) for f in files],
-        "card": {}}}}
+    registry = {
+        "default": "tiny",
+        "models": {
+            "tiny": {
+                "config": cfg.to_dict(),
+                "files": [str(f) for f in files],
+                "sha256": [zoo.sha256_file(f) for f in files],
+                "card": {},
+            }
+        },
+    }
     monkeypatch.setattr(zoo, "read_registry", lambda path=None: registry)
     frames = np.stack(make_clip(9, 48, 64))
     backend = TokcodecBackend("cpu", 1)
@@ -304,9 +349,15 @@ def test_tokcodec_through_the_library(tmp_path, make_clip, monkeypatch):
 
 
 def _seed_config(**over) -> runner.BenchConfig:
-    d = {"clips": [], "frames": 9, "size": [64, 64], "vmaf": True,
-         "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40], "options": {"preset": "medium"}}],
-         "tokcodec": {"models": ["fake"], "modes": [0]}, "speed": {"clips": ["c1"]}}
+    d = {
+        "clips": [],
+        "frames": 9,
+        "size": [64, 64],
+        "vmaf": True,
+        "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40], "options": {"preset": "medium"}}],
+        "tokcodec": {"models": ["fake"], "modes": [0]},
+        "speed": {"clips": ["c1"]},
+    }
     d.update(over)
     return runner.BenchConfig.from_dict(d)
 
@@ -319,21 +370,50 @@ def _committed_report(cfg: runner.BenchConfig, sources, out: Path) -> list[dict]
     results, speed = [], []
     for job in runner.build_jobs(cfg, sources):
         nbytes = int(rng.integers(2000, 9000))
-        r = {"codec": job.codec, "family": job.family, "point": job.point, "value": job.value, "clip": job.clip,
-             "clip_key": job.clip_key, "frames": 9, "width": 64, "height": 64, "bytes": nbytes,
-             "bpp": bits_per_pixel(nbytes, 9, 64, 64), "psnr_rgb": 30 + rng.random() * 10,
-             "psnr_y": 31 + rng.random() * 10, "ms_ssim": 0.9 + rng.random() / 20, "lpips": rng.random() / 5,
-             "vmaf": 50 + rng.random() * 40, "encode_s": rng.random(), "encode_cpu_s": rng.random(),
-             "decode_s": rng.random() / 50, "decode_cpu_s": rng.random() / 50, "encode_fps": 10 + rng.random(),
-             "decode_fps": 500 + rng.random(), "threads": 1, "device": "cpu", "loadavg_1min": 1.5,
-             "time": "2026-01-02T03:04:05"}
+        r = {
+            "codec": job.codec,
+            "family": job.family,
+            "point": job.point,
+            "value": job.value,
+            "clip": job.clip,
+            "clip_key": job.clip_key,
+            "frames": 9,
+            "width": 64,
+            "height": 64,
+            "bytes": nbytes,
+            "bpp": bits_per_pixel(nbytes, 9, 64, 64),
+            "psnr_rgb": 30 + rng.random() * 10,
+            "psnr_y": 31 + rng.random() * 10,
+            "ms_ssim": 0.9 + rng.random() / 20,
+            "lpips": rng.random() / 5,
+            "vmaf": 50 + rng.random() * 40,
+            "encode_s": rng.random(),
+            "encode_cpu_s": rng.random(),
+            "decode_s": rng.random() / 50,
+            "decode_cpu_s": rng.random() / 50,
+            "encode_fps": 10 + rng.random(),
+            "decode_fps": 500 + rng.random(),
+            "threads": 1,
+            "device": "cpu",
+            "loadavg_1min": 1.5,
+            "time": "2026-01-02T03:04:05",
+        }
         results.append(r)
         if job.clip == "c1":
             speed.append({k: r[k] for k in report.SPEED_FIELDS if k in r})
-    env = {"date": "2026-01-02 03:04:05 UTC", "machine": "the committed machine", "workers": 1, "colour": "",
-           "psnr_pooling": "", "vmaf": "v", "notes": [], "config": cfg.to_dict(),
-           "anchors": {a.name: anc.describe(a, cfg.threads, cfg.intra_period) for a in cfg.anchors},
-           "tokcodec": {}, "clips": [{"name": s.name, "path": s.path, "kind": s.kind} for s in sources]}
+    env = {
+        "date": "2026-01-02 03:04:05 UTC",
+        "machine": "the committed machine",
+        "workers": 1,
+        "colour": "",
+        "psnr_pooling": "",
+        "vmaf": "v",
+        "notes": [],
+        "config": cfg.to_dict(),
+        "anchors": {a.name: anc.describe(a, cfg.threads, cfg.intra_period) for a in cfg.anchors},
+        "tokcodec": {},
+        "clips": [{"name": s.name, "path": s.path, "kind": s.kind} for s in sources],
+    }
     report.write_report(results, env, out, figures=False, log=lambda m: None, speed=speed)
     return results
 
@@ -348,8 +428,9 @@ def test_seed_from_a_committed_report(tmp_path):
     original = _committed_report(cfg, sources, committed)
     assert (committed / "json" / "tokcodec-m0.json").exists()  # tokcodec is in the report, never seeded
     cache = tmp_path / "cache"
-    seed = lambda c, cache=cache, speed="always", **kw: seed_cache(c, cache, committed, sources, speed=speed,
-                                                                   figure_reference=False, log=lambda m: None, **kw)
+    seed = lambda c, cache=cache, speed="always", **kw: seed_cache(
+        c, cache, committed, sources, speed=speed, figure_reference=False, log=lambda m: None, **kw
+    )
 
     # Timings of another machine are not seeded unless asked for ("always").
     auto = seed(cfg, cache=tmp_path / "auto", speed="auto")
@@ -372,7 +453,9 @@ def test_seed_from_a_committed_report(tmp_path):
             assert r[k] == want[k], k
     speed = runner.collect_speed(cfg, cache, sources=sources)
     assert sorted((r["codec"], r["point"], r["clip"]) for r in speed) == [
-        ("x265-medium", "crf26", "c1"), ("x265-medium", "crf40", "c1")]
+        ("x265-medium", "crf26", "c1"),
+        ("x265-medium", "crf40", "c1"),
+    ]
     assert all(r["seeded_from"].endswith("speed.csv") for r in speed)
     # A second seeding finds everything in the cache; tokcodec alone seeds nothing.
     again = seed(cfg)
@@ -382,8 +465,14 @@ def test_seed_from_a_committed_report(tmp_path):
     # The report of the seeded cache: the committed anchor numbers, and a note that they were carried over.
     results = runner.collect_results(cfg, cache, sources=sources)
     env = json.loads((committed / "environment.json").read_text())
-    out = report.write_report(results, {**env, "notes": [], "seeded": None}, tmp_path / "again", figures=False,
-                              log=lambda m: None, speed=speed)
+    out = report.write_report(
+        results,
+        {**env, "notes": [], "seeded": None},
+        tmp_path / "again",
+        figures=False,
+        log=lambda m: None,
+        speed=speed,
+    )
     before = json.loads((committed / "bd_rate.json").read_text())["at_rate"]
     assert [r for r in out["at_rate"]] == [r for r in before if r["codec"] == "x265-medium"]
     md = (tmp_path / "again" / "summary.md").read_text()
@@ -392,8 +481,9 @@ def test_seed_from_a_committed_report(tmp_path):
 
     # Other settings than the committed ones are refused, naming the difference, and nothing is written.
     fresh = tmp_path / "fresh"
-    other = _seed_config(anchors=[{"name": "x265-medium", "family": "x265", "points": [26, 40],
-                                   "options": {"preset": "slow"}}])
+    other = _seed_config(
+        anchors=[{"name": "x265-medium", "family": "x265", "points": [26, 40], "options": {"preset": "slow"}}]
+    )
     with pytest.raises(SeedError, match="options.*preset.*slow"):
         seed(other, cache=fresh)
     with pytest.raises(SeedError, match="committed at 9 frames per clip, this run at 17"):
@@ -416,16 +506,32 @@ def test_seeded_report_reproduces_the_committed_one(tmp_path, make_clip):
 
     for i in range(2):
         _png_folder(make_clip(9, 64, 64)[::-1] if i else make_clip(9, 64, 64), tmp_path / "clips" / f"c{i}")
-    config = {"clips": ["clips/c0", "clips/c1"], "frames": 9, "size": [64, 64], "vmaf": False,
-              "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40],
-                           "options": {"preset": "medium"}}],
-              "side_by_side": {"clip": "c1", "frame": 4}, "speed": {"clips": ["c1"]}}
+    config = {
+        "clips": ["clips/c0", "clips/c1"],
+        "frames": 9,
+        "size": [64, 64],
+        "vmaf": False,
+        "anchors": [{"name": "x265-medium", "family": "x265", "points": [26, 40], "options": {"preset": "medium"}}],
+        "side_by_side": {"clip": "c1", "frame": 4},
+        "speed": {"clips": ["c1"]},
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     args = ["--config", str(tmp_path / "config.json"), "--quiet"]
     first = CliRunner().invoke(bench, args + ["--cache", str(tmp_path / "cache"), "-o", str(tmp_path / "a")])
     assert first.exit_code == 0, first.output
-    second = CliRunner().invoke(bench, args + ["--cache", str(tmp_path / "cache2"), "-o", str(tmp_path / "b"),
-                                               "--seed-from", str(tmp_path / "a"), "--report-only"])
+    second = CliRunner().invoke(
+        bench,
+        args
+        + [
+            "--cache",
+            str(tmp_path / "cache2"),
+            "-o",
+            str(tmp_path / "b"),
+            "--seed-from",
+            str(tmp_path / "a"),
+            "--report-only",
+        ],
+    )
     assert second.exit_code == 0, second.output
     a, b = (json.loads((tmp_path / d / "bd_rate.json").read_text()) for d in "ab")
     assert a["at_rate"] == b["at_rate"]
@@ -436,6 +542,9 @@ def test_seeded_report_reproduces_the_committed_one(tmp_path, make_clip):
     assert (tmp_path / "b" / "side_by_side.png").stat().st_size > 0
     redone = list((tmp_path / "cache2" / "streams").rglob("*.hevc"))
     assert len(redone) == 1 and "c1" in str(redone[0])
-    row = next(r for r in runner.collect_results(runner.load_config(tmp_path / "config.json"), tmp_path / "cache2")
-               if Path(r["stream"]).name == redone[0].name and r["clip"] == "c1")
+    row = next(
+        r
+        for r in runner.collect_results(runner.load_config(tmp_path / "config.json"), tmp_path / "cache2")
+        if Path(r["stream"]).name == redone[0].name and r["clip"] == "c1"
+    )
     assert redone[0].stat().st_size == row["bytes"]

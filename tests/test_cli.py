@@ -1,5 +1,6 @@
 """The command line end to end: round trips, lossless decode, and every error path
 giving one line and a non-zero exit (no traceback, no half-written output)."""
+
 import json
 import os
 import subprocess
@@ -40,11 +41,11 @@ def test_round_trip_odd_sizes_is_the_models_reconstruction(zoo, tmp_path, make_c
     source, _ = read_frames(clip)
     reader = ContainerReader(tmp_path / "a.tkc")
     for start in range(0, frames, 5):
-        gop = source[start:start + 5]
-        recon = model.decode(model.encode(pad_gop(gop, model)))[:, :, :len(gop), :height, :width]
+        gop = source[start : start + 5]
+        recon = model.decode(model.encode(pad_gop(gop, model)))[:, :, : len(gop), :height, :width]
         recon = colour_offset.apply(recon, reader.colour_offset(start // 5))
         expect = ((recon[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-        assert np.array_equal(np.stack(decoded[start:start + 5]), expect)
+        assert np.array_equal(np.stack(decoded[start : start + 5]), expect)
 
 
 def test_info_reports_header_chunks_and_bpp(zoo, tmp_path, make_clip):
@@ -61,6 +62,7 @@ def test_info_reports_header_chunks_and_bpp(zoo, tmp_path, make_clip):
     # SPEC 3.3: weights_sha256 is SHA-256 over the model's weight files, concatenated in zoo order.
     import hashlib
     from tokcodec.zoo import get_entry
+
     files = get_entry("tiny").files
     assert d["weights_sha256"] == hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
@@ -96,8 +98,11 @@ def test_corrupt_and_unreadable_containers(zoo, tmp_path, make_clip):
     assert run("encode", clip, "-o", good, "--gop", 5, "-q")[0] == 0
     data = good.read_bytes()
     header_end = ContainerReader(data).chunks[0].offset
-    cases = {"header only": data[:header_end],
-             "version": data[:8] + (99).to_bytes(4, "little") + data[12:], "text": b"hello world"}
+    cases = {
+        "header only": data[:header_end],
+        "version": data[:8] + (99).to_bytes(4, "little") + data[12:],
+        "text": b"hello world",
+    }
     for name, payload in cases.items():
         bad = tmp_path / f"{name}.tkc"
         bad.write_bytes(payload)
@@ -119,12 +124,17 @@ def test_model_errors(zoo, tmp_path, make_clip, monkeypatch):
     # A zoo whose 'tiny' has other weights: the file's weights hash no longer matches.
     from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
     from tokcodec.zoo import register_model
+
     other = tmp_path / "other" / "registry.json"
     other.parent.mkdir()
     monkeypatch.setenv("TOKCODEC_ZOO", str(other))
     torch.manual_seed(1)
-    register_model("tiny", TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)),
-                   Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2))).state_dict(), {})
+    register_model(
+        "tiny",
+        TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)),
+        Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2))).state_dict(),
+        {},
+    )
     code, msg = run("decode", tmp_path / "a.tkc", "-o", tmp_path / "d/", "-q")
     assert code == 1 and "not the one this file was encoded with" in msg
     # Weights on disk that do not match their sha256.
@@ -146,8 +156,20 @@ def test_bad_options_and_unwritable_output(zoo, tmp_path, make_clip):
 
 def test_installed_command_exit_code(zoo, tmp_path):
     env = {**os.environ, "TOKCODEC_ZOO": str(zoo)}
-    p = subprocess.run([sys.executable, "-m", "tokcodec_cli.main", "decode", str(tmp_path / "missing.tkc"),
-                        "-o", str(tmp_path / "x/")], capture_output=True, text=True, env=env)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tokcodec_cli.main",
+            "decode",
+            str(tmp_path / "missing.tkc"),
+            "-o",
+            str(tmp_path / "x/"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert p.returncode == 1 and p.stderr.startswith("tokcodec: error:") and "Traceback" not in p.stderr
 
 
@@ -167,6 +189,7 @@ def ladder_zoo(tiny_zoo, monkeypatch):
 def test_ladder_rung_codes_resized_frames_and_decodes_to_display_size(ladder_zoo, tmp_path, make_clip):
     from tokcodec.codec.pipeline import resize
     from tokcodec.io import to_frames
+
     clip = write_clip(tmp_path / "in.mkv", make_clip(7, 24, 40))
     code, out = run("encode", clip, "-o", tmp_path / "a.tkc", "--quality", 1, "--gop", 5, "--json", "-q")
     assert code == 0, out
@@ -183,23 +206,37 @@ def test_ladder_rung_codes_resized_frames_and_decodes_to_display_size(ladder_zoo
     source, _ = read_frames(clip)
     reader = ContainerReader(tmp_path / "a.tkc")
     for start in range(0, 7, 5):
-        gop = source[start:start + 5]
-        recon = model.decode(model.encode(pad_gop(gop, model, (20, 12))))[:, :, :len(gop), :12, :20]
+        gop = source[start : start + 5]
+        recon = model.decode(model.encode(pad_gop(gop, model, (20, 12))))[:, :, : len(gop), :12, :20]
         recon = colour_offset.apply(recon, reader.colour_offset(start // 5))
-        assert np.array_equal(np.stack(decoded[start:start + 5]), to_frames(resize(recon, 40, 24)))
+        assert np.array_equal(np.stack(decoded[start : start + 5]), to_frames(resize(recon, 40, 24)))
 
 
 def test_bpp_picks_the_highest_rung_that_fits(ladder_zoo, tmp_path, make_clip):
     from tokcodec.codec.pipeline import predicted_bpp
     from tokcodec.io import open_video
     from tokcodec.zoo import get_entry, ladder
+
     clip = write_clip(tmp_path / "in.mkv", make_clip(9, 32, 48))
     with open_video(clip) as reader:
         rates = [predicted_bpp(reader.info, get_entry(name), 9) for name in ladder()]
     assert rates[0] < rates[1] < rates[2]
     for target, expect in ((rates[1] * 1.01, "tiny"), (rates[2], "tiny-x1.5"), (rates[0] / 2, "tiny-x0.5")):
-        result = CliRunner().invoke(cli, ["encode", str(clip), "-o", str(tmp_path / "a.tkc"), "--bpp", str(target),
-                                          "--gop", "9", "--json", "--force"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "encode",
+                str(clip),
+                "-o",
+                str(tmp_path / "a.tkc"),
+                "--bpp",
+                str(target),
+                "--gop",
+                "9",
+                "--json",
+                "--force",
+            ],
+        )
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         assert summary["model"] == expect
@@ -220,6 +257,7 @@ def test_bpp_picks_the_highest_rung_that_fits(ladder_zoo, tmp_path, make_clip):
 
 def test_a_gop_too_large_for_memory_is_refused_up_front(zoo, tmp_path, make_clip, monkeypatch):
     import tokcodec.codec.pipeline as pipeline
+
     clip = write_clip(tmp_path / "in.mkv", make_clip(9, 32, 48))
     assert run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 9, "-q")[0] == 0
     monkeypatch.setattr(pipeline, "free_memory", lambda device: 10_000)
@@ -239,7 +277,9 @@ def test_output_folders_are_made_and_crf_sets_the_mp4_quality(zoo, tmp_path, mak
     sizes = {}
     for crf in (None, 40):
         name = tmp_path / "decoded" / f"crf{crf}.mp4"
-        code, out = run("decode", tmp_path / "new" / "sub" / "a.tkc", "-o", name, "-q", *(["--crf", crf] if crf else []))
+        code, out = run(
+            "decode", tmp_path / "new" / "sub" / "a.tkc", "-o", name, "-q", *(["--crf", crf] if crf else [])
+        )
         assert code == 0, out
         sizes[crf] = name.stat().st_size
     assert sizes[40] < sizes[None] / 2

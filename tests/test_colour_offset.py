@@ -1,4 +1,5 @@
 """The per-GOP colour offset (SPEC 4.1, A.3) and the streaming pipeline around it."""
+
 import itertools
 
 import numpy as np
@@ -46,6 +47,7 @@ def test_offset_estimate_saturates_at_the_field_range():
     class Black(torch.nn.Module):
         def decode_stream(self, tokens, sampled):
             yield -torch.ones(1, 3, tokens.shape[1], 16, 16)
+
     white = torch.ones(2, 3, dtype=torch.float64)
     assert colour_offset.estimate(Black(), torch.zeros(1, 2, 2, 2), white, 16, 16) == (127, 127, 127)
 
@@ -76,5 +78,6 @@ def test_short_gop_is_padded_with_its_last_frame(zoo):
 
 def test_patch_family_memory_does_not_depend_on_the_gop():
     from tokcodec.models.patch import PatchTokenizer
+
     model = PatchTokenizer()
     assert gop_coding_bytes(model, 5, 1920, 1080) == gop_coding_bytes(model, 65, 1920, 1080)

@@ -11,8 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokcodec.codec.container import (ContainerReader, ContainerWriter, Err, Header, read_container,
-                                      tokens_crc32, write_container)
+from tokcodec.codec.container import (
+    ContainerReader,
+    ContainerWriter,
+    Err,
+    Header,
+    read_container,
+    tokens_crc32,
+    write_container,
+)
 from tokcodec.codec.packing import pack_tokens, packed_size, unpack_tokens
 from tokcodec.errors import ContainerError, OutputError
 
@@ -31,15 +38,25 @@ ref = _load(SPEC / "reference_decoder.py", "reference_decoder")
 
 
 def make_header(**kw) -> Header:
-    base = dict(width=40, height=24, frame_count=7, fps_num=30000, fps_den=1001, gop_length=5,
-                model_name="default", weights_hash=bytes(range(32)))
+    base = dict(
+        width=40,
+        height=24,
+        frame_count=7,
+        fps_num=30000,
+        fps_den=1001,
+        gop_length=5,
+        model_name="default",
+        weights_hash=bytes(range(32)),
+    )
     return Header(**{**base, **kw})
 
 
 def random_tokens(header: Header, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 1 << header.token_bits, size=header.latent_shape(header.gop_frames(i)))
-            for i in range(header.num_gops)]
+    return [
+        rng.integers(0, 1 << header.token_bits, size=header.latent_shape(header.gop_frames(i)))
+        for i in range(header.num_gops)
+    ]
 
 
 def container_bytes(header: Header, tokens) -> bytes:
@@ -55,7 +72,7 @@ def read_all(data: bytes, recover: bool = False) -> list[np.ndarray]:
 
 def fix_header_crc(data: bytearray) -> bytes:
     length = struct.unpack_from("<I", data, 12)[0]
-    struct.pack_into("<I", data, length - 4, zlib.crc32(bytes(data[:length - 4])))
+    struct.pack_into("<I", data, length - 4, zlib.crc32(bytes(data[: length - 4])))
     return bytes(data)
 
 
@@ -70,7 +87,7 @@ def with_extension(data: bytes, area: bytes) -> bytes:
     The chunk index still holds the old offsets, so the chunks are found by scanning.
     """
     length = struct.unpack_from("<I", data, 12)[0]
-    grown = bytearray(data[:length - 4] + area + data[length - 4:])
+    grown = bytearray(data[: length - 4] + area + data[length - 4 :])
     struct.pack_into("<I", grown, 12, length + len(area))
     return fix_header_crc(grown)
 
@@ -93,6 +110,7 @@ def small():
 
 # -- packing -------------------------------------------------------------------------------
 
+
 def test_pack_worked_example():
     assert pack_tokens(np.array([0x2A5C3, 0x00001]), 18) == bytes.fromhex("A970C00010")
     assert unpack_tokens(bytes.fromhex("A970C00010"), 2, 18).tolist() == [0x2A5C3, 1]
@@ -111,7 +129,7 @@ def test_pack_round_trip(bits, count):
     # matches the spec's bit-stream definition, bit by bit
     stream = "".join(format(int(t), f"0{bits}b") for t in tokens)
     stream += "0" * (-len(stream) % 8)
-    assert payload == bytes(int(stream[i:i + 8], 2) for i in range(0, len(stream), 8))
+    assert payload == bytes(int(stream[i : i + 8], 2) for i in range(0, len(stream), 8))
 
 
 def test_pack_across_blocks():
@@ -131,17 +149,20 @@ def test_pack_rejects_bad_tokens():
 
 # -- container round trip -----------------------------------------------------------------
 
+
 def test_tokens_crc_definition():
     assert tokens_crc32(np.array([[[0x2A5C3, 1]]])) == zlib.crc32(bytes.fromhex("C3A5020001000000"))
 
 
-@pytest.mark.parametrize("kw", [
-    {},
-    dict(width=37, height=21, frame_count=1, gop_length=17),  # single image, odd size
-    dict(frame_count=18, gop_length=17, token_bits=13, spatial_stride=16, temporal_stride=2),
-    dict(frame_count=10, gop_length=5, model_name="mod\u00e8le", colour_primaries=9,
-         full_range=True),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        dict(width=37, height=21, frame_count=1, gop_length=17),  # single image, odd size
+        dict(frame_count=18, gop_length=17, token_bits=13, spatial_stride=16, temporal_stride=2),
+        dict(frame_count=10, gop_length=5, model_name="mod\u00e8le", colour_primaries=9, full_range=True),
+    ],
+)
 def test_container_round_trip(kw):
     header = make_header(**kw)
     tokens = random_tokens(header, seed=3)
@@ -151,8 +172,7 @@ def test_container_round_trip(kw):
     assert all(np.array_equal(a, b) and b.dtype == np.int64 for a, b in zip(tokens, got))
     with ContainerReader(data) as r:
         assert r.index_ok and not r.missing
-        assert [c.num_frames for c in r.chunks] == [header.gop_frames(i)
-                                                    for i in range(header.num_gops)]
+        assert [c.num_frames for c in r.chunks] == [header.gop_frames(i) for i in range(header.num_gops)]
 
 
 def test_latent_shape():
@@ -226,11 +246,27 @@ def test_mode1_writer_pads_payloads_to_the_per_byte_limits(monkeypatch, case):
     # announces 2^26 displayed pixels per frame; "prior work": 1024 frames of 8 x 8 are one GOP of 257
     # prior passes of one window each. A few payload bytes would break SPEC 3.5's limits (error 11).
     if case == "output":
-        header = make_header(width=1024, height=1024, display_width=8192, display_height=8192, frame_count=64,
-                             gop_length=8, entropy_mode=1, mlm_name="mlm-small", mlm_hash=b"\x07" * 32)
+        header = make_header(
+            width=1024,
+            height=1024,
+            display_width=8192,
+            display_height=8192,
+            frame_count=64,
+            gop_length=8,
+            entropy_mode=1,
+            mlm_name="mlm-small",
+            mlm_hash=b"\x07" * 32,
+        )
     else:
-        header = make_header(width=8, height=8, frame_count=2048, gop_length=1024, entropy_mode=1,
-                             mlm_name="mlm-small", mlm_hash=b"\x07" * 32)
+        header = make_header(
+            width=8,
+            height=8,
+            frame_count=2048,
+            gop_length=1024,
+            entropy_mode=1,
+            mlm_name="mlm-small",
+            mlm_hash=b"\x07" * 32,
+        )
     gop = header.gop_length
     tokens = [np.zeros(header.latent_shape(gop), np.int64)] * header.num_gops
 
@@ -253,13 +289,15 @@ def test_mode1_writer_pads_payloads_to_the_per_byte_limits(monkeypatch, case):
     with ContainerReader(data) as r:  # the padding is zero words after the steps byte
         assert r.read_payload(0)[:1] == b"\x04" and len(r.read_payload(0)) > 1 and not any(r.read_payload(0)[1:])
     monkeypatch.setattr(ContainerWriter, "_padding_words", lambda *_: 0)
-    with pytest.raises(ContainerError, match="prior positions per byte" if case == "prior work" else "cannot hold") \
-            as unpadded:  # what the padding prevents
+    with pytest.raises(
+        ContainerError, match="prior positions per byte" if case == "prior work" else "cannot hold"
+    ) as unpadded:  # what the padding prevents
         ContainerReader(write()[0])
     assert unpadded.value.code == Err.SHORT_FOR_GOPS
 
 
 # -- test vectors and the reference decoder ----------------------------------------------
+
 
 def test_vectors_are_reproducible():
     make = _load(VECTORS / "make_vectors.py", "make_vectors")
@@ -293,6 +331,7 @@ def test_error_names_the_file(tmp_path):
 
 
 # -- damage --------------------------------------------------------------------------------
+
 
 def test_header_byte_flips(small):
     header, _, data = small
@@ -400,9 +439,11 @@ def test_corrupt_lengths_are_bounded(small):
 
 def test_unknown_version_mode_bit_order(small):
     _, _, data = small
-    for offset, fmt, value, words in [(8, "<I", 2, "unsupported container version 2"),
-                                      (48, "<B", 2, "unknown entropy mode 2"),
-                                      (45, "<B", 1, "unknown bit order 1")]:
+    for offset, fmt, value, words in [
+        (8, "<I", 2, "unsupported container version 2"),
+        (48, "<B", 2, "unknown entropy mode 2"),
+        (45, "<B", 1, "unknown bit order 1"),
+    ]:
         damaged = bytearray(data)
         struct.pack_into(fmt, damaged, offset, value)
         with pytest.raises(ContainerError, match=words):
@@ -411,9 +452,9 @@ def test_unknown_version_mode_bit_order(small):
 
 # -- header extension records (SPEC 3.4) ---------------------------------------------------
 
+
 def test_disp_round_trip():
-    header = make_header(width=240, height=136, frame_count=5, gop_length=5,
-                         display_width=640, display_height=360)
+    header = make_header(width=240, height=136, frame_count=5, gop_length=5, display_width=640, display_height=360)
     assert header.display_size == (640, 360)
     assert header.latent_shape(5) == (2, 17, 30)  # the grid follows the coded size
     tokens = random_tokens(header, seed=6)
@@ -421,14 +462,13 @@ def test_disp_round_trip():
     plain = make_header(width=240, height=136, frame_count=5, gop_length=5).to_bytes()
     length = len(plain) + 17
     assert struct.unpack_from("<I", data, 12)[0] == length
-    assert data[length - 21:length - 4] == b"DISP" + struct.pack("<IIIB", 9, 640, 360, 1)
+    assert data[length - 21 : length - 4] == b"DISP" + struct.pack("<IIIB", 9, 640, 360, 1)
     with ContainerReader(data) as r:
         assert r.header == header and r.header_length == length and r.index_ok
         assert r.header.display_size == (640, 360) and r.header.resampler == 1
         assert all(np.array_equal(r.read_tokens(i), t) for i, t in enumerate(tokens))
     ref_header, ref_tokens = ref.decode(data)
-    assert (ref_header["display_width"], ref_header["display_height"],
-            ref_header["resampler"]) == (640, 360, 1)
+    assert (ref_header["display_width"], ref_header["display_height"], ref_header["resampler"]) == (640, 360, 1)
     assert all(np.array_equal(a, b.tokens) for a, b in zip(tokens, ref_tokens))
     out = io.BytesIO()  # frame_count patched at close: the header keeps its length
     with ContainerWriter(out, dataclasses.replace(header, frame_count=0)) as w:
@@ -445,11 +485,14 @@ def test_writer_omits_disp_for_the_coded_size():
     assert (got.display_width, got.display_height, got.display_size) == (0, 0, (40, 24))
 
 
-@pytest.mark.parametrize("kw,words", [
-    (dict(display_width=640), "display size 640x0: set both or neither"),
-    (dict(display_width=2**32, display_height=360), "display_width 4294967296 out of range"),
-    (dict(display_width=640, display_height=360, resampler=256), "resampler 256 out of range"),
-])
+@pytest.mark.parametrize(
+    "kw,words",
+    [
+        (dict(display_width=640), "display size 640x0: set both or neither"),
+        (dict(display_width=2**32, display_height=360), "display_width 4294967296 out of range"),
+        (dict(display_width=640, display_height=360, resampler=256), "resampler 256 out of range"),
+    ],
+)
 def test_disp_field_checks(kw, words):
     assert make_header(**kw).problem() == words
     with pytest.raises(ValueError, match=words):
@@ -461,8 +504,7 @@ def test_unknown_records_are_skipped(small):
     disp = record(b"DISP", struct.pack("<IIB", 64, 36, 7))  # resampler 7: reserved, kept
     grown = with_extension(data, record(b"XTRA", b"abc") + disp + record(b"XNUL", b""))
     with ContainerReader(grown, recover=True) as r:  # stale index offsets: found by scanning
-        assert r.header == dataclasses.replace(header, display_width=64, display_height=36,
-                                               resampler=7)
+        assert r.header == dataclasses.replace(header, display_width=64, display_height=36, resampler=7)
         assert r.header_length == len(header.to_bytes()) + 11 + 17 + 8
         assert all(np.array_equal(r.read_tokens(i), t) for i, t in enumerate(tokens))
     ref_header, ref_tokens = ref.decode(grown)
@@ -482,21 +524,24 @@ def test_quantizer_record_round_trips_and_reserved_kinds_are_skipped(small):
     assert "quantizer" not in ref.decode(reserved)[0]
 
 
-@pytest.mark.parametrize("area,words", [
-    (b"XTR", "header extension area ends in a partial record (3 bytes)"),
-    (record(b"XTRA", b"ab") + b"\x00", "partial record (1 bytes)"),
-    (record(b"XTRA", bytes(100))[:10], "record 'XTRA' of 100 bytes runs past the header CRC"),
-    (record(b"XTRA", b"") + record(b"XTRA", b"1"), "record 'XTRA' appears twice"),
-    (record(b"DISP", struct.pack("<IIB", 64, 36, 1)) * 2, "record 'DISP' appears twice"),
-    (record(b"DISP", struct.pack("<II", 64, 36)), "DISP record of 8 bytes (expected 9)"),
-    (record(b"DISP", struct.pack("<IIB", 0, 0, 1)), "display size 0x0"),
-    (record(b"DISP", struct.pack("<IIB", 64, 0, 1)), "display size 64x0"),
-    (record(b"QUAN", b"\x01"), "QUAN record of 1 bytes"),
-    (record(b"QUAN", bytes([1, 16])), "LFQ record for 16 channels, the tokens have 18 bits"),
-    (record(b"QUAN", bytes([1, 18, 2])), "lfq quantizer with FSQ levels"),
-    (record(b"QUAN", bytes([2, 6, 8, 8, 8, 8, 8])), "FSQ record for 6 channels with 5 levels"),
-    (record(b"QUAN", bytes([2, 3, 64, 64, 1])), "FSQ levels [64, 64, 1] do not make 18-bit tokens"),
-])
+@pytest.mark.parametrize(
+    "area,words",
+    [
+        (b"XTR", "header extension area ends in a partial record (3 bytes)"),
+        (record(b"XTRA", b"ab") + b"\x00", "partial record (1 bytes)"),
+        (record(b"XTRA", bytes(100))[:10], "record 'XTRA' of 100 bytes runs past the header CRC"),
+        (record(b"XTRA", b"") + record(b"XTRA", b"1"), "record 'XTRA' appears twice"),
+        (record(b"DISP", struct.pack("<IIB", 64, 36, 1)) * 2, "record 'DISP' appears twice"),
+        (record(b"DISP", struct.pack("<II", 64, 36)), "DISP record of 8 bytes (expected 9)"),
+        (record(b"DISP", struct.pack("<IIB", 0, 0, 1)), "display size 0x0"),
+        (record(b"DISP", struct.pack("<IIB", 64, 0, 1)), "display size 64x0"),
+        (record(b"QUAN", b"\x01"), "QUAN record of 1 bytes"),
+        (record(b"QUAN", bytes([1, 16])), "LFQ record for 16 channels, the tokens have 18 bits"),
+        (record(b"QUAN", bytes([1, 18, 2])), "lfq quantizer with FSQ levels"),
+        (record(b"QUAN", bytes([2, 6, 8, 8, 8, 8, 8])), "FSQ record for 6 channels with 5 levels"),
+        (record(b"QUAN", bytes([2, 3, 64, 64, 1])), "FSQ levels [64, 64, 1] do not make 18-bit tokens"),
+    ],
+)
 def test_malformed_extension_area(small, area, words):
     grown = with_extension(small[2], area)
     for recover in (False, True):

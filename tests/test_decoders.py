@@ -1,4 +1,5 @@
 """Decoder-only zoo entries: another decoder for the same tokens, the reader's choice (SPEC 3.3, 1.5)."""
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,7 @@ def sharp_zoo(tiny_zoo, tmp_path, monkeypatch):
     from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
     from tokcodec.zoo import load_model, register_model
     from tokcodec.zoo.decoders import register_decoder
+
     zoo = tmp_path / "zoo"
     shutil.copytree(tiny_zoo.parent, zoo)
     monkeypatch.setenv("TOKCODEC_ZOO", str(zoo / "registry.json"))
@@ -45,12 +47,17 @@ def frames_of(path):
 
 
 def test_a_decoder_entry_decodes_the_same_file_differently_and_the_original_stays_bit_identical(
-        sharp_zoo, tmp_path, make_clip):
+    sharp_zoo, tmp_path, make_clip
+):
     clip = write_clip(tmp_path / "in.mkv", make_clip(5, 24, 32))
     assert run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 5, "-q")[0] == 0
     before = (tmp_path / "a.tkc").read_bytes()
     own = frames_of(tmp_path / "a.tkc")
-    for args, name in (([], "own.y4m"), (["--decoder", "tiny"], "named.y4m"), (["--decoder", "tiny-sharp"], "sharp.y4m")):
+    for args, name in (
+        ([], "own.y4m"),
+        (["--decoder", "tiny"], "named.y4m"),
+        (["--decoder", "tiny-sharp"], "sharp.y4m"),
+    ):
         code, _, err = run("decode", tmp_path / "a.tkc", "-o", tmp_path / name, "-q", *args)
         assert code == 0, err
     assert (tmp_path / "own.y4m").read_bytes() == (tmp_path / "named.y4m").read_bytes()
@@ -79,6 +86,7 @@ def test_a_decoder_for_other_tokens_is_refused(sharp_zoo, tmp_path, make_clip):
 
 def test_a_damaged_decoder_file_is_refused_by_its_hash(sharp_zoo, tmp_path):
     from tokcodec.zoo.decoders import get_decoder, load_decoder
+
     entry = get_decoder("tiny-sharp")
     data = bytearray(entry.file.read_bytes())
     data[-1] ^= 1

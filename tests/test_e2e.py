@@ -1,4 +1,5 @@
 """The shipped default model on the bundled real clip, through the installed command."""
+
 import json
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from tokcodec.zoo import get_entry
 
 
 def tokcodec(*args):
-    return subprocess.run([sys.executable, "-m", "tokcodec_cli.main", *map(str, args)],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tokcodec_cli.main", *map(str, args)], capture_output=True, text=True, check=False
+    )
 
 
 def test_shipped_model_round_trip_on_real_clip(example_clip, tmp_path, monkeypatch):
@@ -53,6 +55,7 @@ def test_shipped_model_colour_offsets_on_real_clip(example_clip, monkeypatch):
     from tokcodec.codec.container import ContainerReader
     from tokcodec.evaluate import code_frames, colour_bias
     from tokcodec.zoo import load_model
+
     monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
     model, entry = load_model("tc-2")
     source, _ = read_frames(example_clip, max_frames=17)
@@ -72,14 +75,27 @@ def test_shipped_ladder_spans_the_rates_and_its_lowest_rung_decodes(example_clip
     from tokcodec.codec.pipeline import predicted_bpp
     from tokcodec.io import open_video
     from tokcodec.zoo import ladder
+
     monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
     rungs = ladder()
     assert len(rungs) >= 4 and get_entry("default").name in rungs
     with open_video(example_clip) as reader:
         rates = [predicted_bpp(reader.info, get_entry(name), 17) for name in rungs]
     assert rates == sorted(rates) and rates[0] < 0.02 and rates[-1] > 0.15, rates
-    enc = tokcodec("encode", example_clip, "-o", tmp_path / "q1.tkc", "--quality", 1, "--entropy", "raw",
-                   "--device", "cpu", "--json", "-q")
+    enc = tokcodec(
+        "encode",
+        example_clip,
+        "-o",
+        tmp_path / "q1.tkc",
+        "--quality",
+        1,
+        "--entropy",
+        "raw",
+        "--device",
+        "cpu",
+        "--json",
+        "-q",
+    )
     assert enc.returncode == 0, enc.stderr
     assert abs(json.loads(enc.stdout)["bpp"] - rates[0]) < 1e-6  # exact in mode 0 (rounded in JSON)
     dec = tokcodec("decode", tmp_path / "q1.tkc", "-o", tmp_path / "dec/", "--device", "cpu", "-q")
@@ -97,6 +113,7 @@ def test_files_written_with_tc_small_1_still_decode(example_clip, tmp_path, monk
     from click.testing import CliRunner
 
     from tokcodec_cli.main import cli
+
     committed = Path(__file__).parent / "data" / "dog_tc-small-1_5frames.tkc"
     result = CliRunner().invoke(cli, ["decode", str(committed), "-o", str(tmp_path / "dec/"), "-q", "--device", "cpu"])
     assert result.exit_code == 0, result.output
@@ -112,6 +129,7 @@ def test_eval_reports_dists_and_flicker_on_the_shipped_model(example_clip, monke
     across GOPs, on a real clip with the default model (9 frames, GOP 5: two GOPs)."""
     from tokcodec.evaluate import evaluate_clip
     from tokcodec.zoo import load_model
+
     monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
     model, entry = load_model()
     source, _ = read_frames(example_clip, max_frames=9)
@@ -125,6 +143,7 @@ def test_eval_reports_dists_and_flicker_on_the_shipped_model(example_clip, monke
 def test_shipped_priors_carry_their_measured_bits(monkeypatch):
     """`tokcodec models` and --bpp's mode 1 estimate read a prior's measured bits from its card."""
     from tokcodec.zoo.priors import list_priors
+
     monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
     shipped = [p for p in list_priors() if p.name.startswith("mlm-")]
     assert shipped and all(0 < p.card["metrics"]["bits_per_token"] < 18 for p in shipped)

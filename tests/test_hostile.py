@@ -3,6 +3,7 @@
 Inputs are generated here (PyAV, the imageio-ffmpeg binary) and kept tiny.
 The fuzzers' committed corpus (fuzz/corpus) is replayed at the end.
 """
+
 import dataclasses
 import io
 import os
@@ -36,8 +37,9 @@ def run(*args):
 
 
 def tokcodec(*args, timeout=120, **kw):
-    return subprocess.run([sys.executable, "-m", "tokcodec", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "tokcodec", *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw
+    )
 
 
 def one_error_line(text: str) -> str:
@@ -48,10 +50,8 @@ def one_error_line(text: str) -> str:
 
 def ffmpeg(*args):
     import imageio_ffmpeg
+
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *map(str, args)], check=True)
-
-
-
 
 
 @pytest.fixture
@@ -59,6 +59,7 @@ def tiny_tkc(zoo, tmp_path, make_clip):
     """A 5-frame 32x24 .tkc encoded with the tiny model."""
     from tokcodec.codec.pipeline import encode_video
     from tokcodec.zoo import load_model
+
     frames = make_clip(5, 24, 32)
     model, entry = load_model()
     out = tmp_path / "tiny.tkc"
@@ -71,8 +72,10 @@ def rewrite_header(path: Path, dest: Path, **changes) -> Path:
     with ContainerReader(path) as r:
         header = dataclasses.replace(r.header, **changes)
     rng = np.random.default_rng(0)
-    tokens = [rng.integers(0, 1 << header.token_bits, size=header.latent_shape(header.gop_frames(i)))
-              for i in range(header.num_gops)]
+    tokens = [
+        rng.integers(0, 1 << header.token_bits, size=header.latent_shape(header.gop_frames(i)))
+        for i in range(header.num_gops)
+    ]
     out = io.BytesIO()
     write_container(out, dataclasses.replace(header), tokens)
     dest.write_bytes(out.getvalue())
@@ -84,11 +87,12 @@ def patch_header(data: bytes, fmt: str, offset: int, *values) -> bytes:
     d = bytearray(data)
     struct.pack_into(fmt, d, offset, *values)
     length = struct.unpack_from("<I", d, 12)[0]
-    struct.pack_into("<I", d, length - 4, zlib.crc32(bytes(d[:length - 4])))
+    struct.pack_into("<I", d, length - 4, zlib.crc32(bytes(d[: length - 4])))
     return bytes(d)
 
 
 # -- bounded resources: headers checked against limits and the model -----------------------------
+
 
 def test_huge_display_size_is_refused_before_any_allocation(tiny_tkc, tmp_path):
     """The 245-byte attack: a DISP record asking for a huge frame."""
@@ -104,17 +108,21 @@ def test_huge_display_size_is_refused_before_any_allocation(tiny_tkc, tmp_path):
     assert not (tmp_path / "out.y4m").exists()
 
 
-@pytest.mark.parametrize("field,value,words", [
-    ("temporal_stride", 16, "temporal stride is 16, model 'tiny' has 4"),
-    ("spatial_stride", 4, "spatial stride is 4, model 'tiny' has 8"),
-    ("token_bits", 32, "token bits is 32, model 'tiny' has 18"),
-])
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("temporal_stride", 16, "temporal stride is 16, model 'tiny' has 4"),
+        ("spatial_stride", 4, "spatial stride is 4, model 'tiny' has 8"),
+        ("token_bits", 32, "token bits is 32, model 'tiny' has 18"),
+    ],
+)
 def test_header_strides_and_token_bits_must_match_the_model(tiny_tkc, tmp_path, field, value, words):
     bad = rewrite_header(tiny_tkc, tmp_path / "bad.tkc", **{field: value}, frame_count=17, gop_length=17)
     code, out = run("decode", bad, "-o", tmp_path / "out.y4m", "-q")
     assert code == 1 and words in one_error_line(out)
     assert not (tmp_path / "out.y4m").exists()
     from tokcodec.codec.pipeline import model_for
+
     with pytest.raises(ModelError) as e:
         model_for(ContainerReader(bad).header, None, "cpu")
     assert e.value.code == Err.MODEL_MISMATCH
@@ -130,6 +138,7 @@ def test_quantizer_record_must_match_the_model(tiny_tkc, tmp_path):
 
 def test_decode_never_reports_success_with_fewer_frames(tiny_tkc, tmp_path, monkeypatch):
     from tokcodec.codec import pipeline
+
     real = pipeline.decode_gop
     monkeypatch.setattr(pipeline, "decode_gop", lambda *a, **k: list(real(*a, **k))[:-1])  # drops a frame
     with pytest.raises(ContainerError, match="decoded .* frames, the header announces"):
@@ -140,9 +149,13 @@ def test_decode_never_reports_success_with_fewer_frames(tiny_tkc, tmp_path, monk
 def test_a_model_that_decodes_too_few_frames_is_an_error(tiny_tkc, tmp_path, monkeypatch):
     from tokcodec.codec import pipeline
     from tokcodec.models.tokenizer import Tokenizer
+
     real = Tokenizer.decode_stream
-    monkeypatch.setattr(Tokenizer, "decode_stream", lambda self, tokens, sampled=False:
-                        (x[:, :, :-1] for x in real(self, tokens, sampled)))
+    monkeypatch.setattr(
+        Tokenizer,
+        "decode_stream",
+        lambda self, tokens, sampled=False: (x[:, :, :-1] for x in real(self, tokens, sampled)),
+    )
     with pytest.raises(ModelError, match="decoded fewer frames"):
         pipeline.decode_container(tiny_tkc, tmp_path / "out.y4m", quiet=True)
     assert not (tmp_path / "out.y4m").exists()
@@ -179,8 +192,11 @@ def test_model_name_from_a_file_is_escaped(tiny_tkc, tmp_path):
 def test_pipes_are_refused_not_waited_on(zoo, tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    for args in (["encode", fifo, "-o", tmp_path / "a.tkc"], ["decode", fifo, "-o", tmp_path / "a.y4m"],
-                 ["info", fifo]):
+    for args in (
+        ["encode", fifo, "-o", tmp_path / "a.tkc"],
+        ["decode", fifo, "-o", tmp_path / "a.y4m"],
+        ["info", fifo],
+    ):
         p = tokcodec(*args, timeout=60, env={**os.environ, "TOKCODEC_ZOO": str(zoo)})
         assert p.returncode == 1 and "not a regular file" in one_error_line(p.stderr), p.stderr
 
@@ -202,6 +218,7 @@ def test_bad_frame_patterns(tiny_tkc, tmp_path, pattern):
 
 # -- broken videos in ------------------------------------------------------------------------------
 
+
 def encode_cli(src, tmp_path, *extra):
     out = tmp_path / "out.tkc"
     code, text = run("encode", src, "-o", out, "--gop", "5", "--force", *extra)
@@ -212,15 +229,28 @@ def encode_cli(src, tmp_path, *extra):
 def clip_33(tmp_path):
     """33 frames 64x48, moov at the front (faststart), so that a cut file is still readable."""
     path = tmp_path / "fs.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-frames:v", "33", "-pix_fmt", "yuv420p",
-           "-g", "8", "-movflags", "+faststart", path)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=64x48:rate=30",
+        "-frames:v",
+        "33",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "8",
+        "-movflags",
+        "+faststart",
+        path,
+    )
     return path
 
 
 def test_cut_mp4_says_how_many_frames_were_read(zoo, tmp_path, clip_33):
     data = clip_33.read_bytes()
     cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[:len(data) // 2])
+    cut.write_bytes(data[: len(data) // 2])
     code, text, out = encode_cli(cut, tmp_path)
     assert code == 3, text
     warning = [line for line in text.splitlines() if line.startswith("tokcodec: warning:")]
@@ -232,7 +262,7 @@ def test_cut_mp4_says_how_many_frames_were_read(zoo, tmp_path, clip_33):
 def test_cut_mp4_without_its_index_is_refused(zoo, tmp_path, example_clip):
     data = example_clip.read_bytes()  # moov at the end: half a file has no index at all
     cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[:len(data) // 2])
+    cut.write_bytes(data[: len(data) // 2])
     code, text, out = encode_cli(cut, tmp_path)
     assert code == 1 and "not a readable video" in one_error_line(text) and not out.exists()
 
@@ -252,8 +282,21 @@ def test_empty_zero_frame_and_audio_only_inputs(zoo, tmp_path):
 
 def test_variable_frame_rate_keeps_the_duration(zoo, tmp_path):
     src = tmp_path / "vfr.mkv"  # 10 frames at 10 fps, then 10 at 30 fps: 1.333 s
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x16:rate=30", "-frames:v", "20", "-vf",
-           "setpts='if(lt(N,10),N/10,1+(N-10)/30)/TB'", "-fps_mode", "vfr", "-pix_fmt", "yuv420p", src)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=32x16:rate=30",
+        "-frames:v",
+        "20",
+        "-vf",
+        "setpts='if(lt(N,10),N/10,1+(N-10)/30)/TB'",
+        "-fps_mode",
+        "vfr",
+        "-pix_fmt",
+        "yuv420p",
+        src,
+    )
     with open_video(src) as reader:
         assert reader.info.variable_rate and float(reader.info.fps) == pytest.approx(15, rel=1e-3)
     code, text, out = encode_cli(src, tmp_path)
@@ -279,14 +322,20 @@ def test_rotated_phone_video_is_coded_upright(zoo, tmp_path, rotation, turns):
     assert (ContainerReader(out).header.width, ContainerReader(out).header.height) == (b.shape[1], b.shape[0])
 
 
-@pytest.mark.parametrize("make,note", [
-    (["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "2", "-pix_fmt", "gray"], None),
-    (["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "2", "-pix_fmt", "yuv444p"], None),
-    (["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "2", "-pix_fmt", "yuv420p10le"], "10-bit"),
-    (["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "2", "-pix_fmt", "yuva420p", "-c:v", "ffv1"], "alpha"),
-    (["-f", "lavfi", "-i", "color=c=red:size=1x1", "-frames:v", "2", "-pix_fmt", "rgb24", "-c:v", "ffv1"], None),
-    (["-f", "lavfi", "-i", "testsrc=size=7x5", "-frames:v", "2", "-pix_fmt", "yuv444p", "-c:v", "ffv1"], None),
-])
+@pytest.mark.parametrize(
+    "make,note",
+    [
+        (["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "2", "-pix_fmt", "gray"], None),
+        (["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "2", "-pix_fmt", "yuv444p"], None),
+        (["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "2", "-pix_fmt", "yuv420p10le"], "10-bit"),
+        (
+            ["-f", "lavfi", "-i", "testsrc=size=16x16", "-frames:v", "2", "-pix_fmt", "yuva420p", "-c:v", "ffv1"],
+            "alpha",
+        ),
+        (["-f", "lavfi", "-i", "color=c=red:size=1x1", "-frames:v", "2", "-pix_fmt", "rgb24", "-c:v", "ffv1"], None),
+        (["-f", "lavfi", "-i", "testsrc=size=7x5", "-frames:v", "2", "-pix_fmt", "yuv444p", "-c:v", "ffv1"], None),
+    ],
+)
 def test_odd_pixel_formats_and_sizes(zoo, tmp_path, make, note):
     src = tmp_path / "in.mkv"
     ffmpeg(*make, src)
@@ -304,6 +353,7 @@ def test_odd_pixel_formats_and_sizes(zoo, tmp_path, make, note):
 def test_8k_is_bounded_by_a_memory_check_and_larger_frames_by_the_limits(zoo, monkeypatch):
     from tokcodec.codec import pipeline
     from tokcodec.zoo import load_model
+
     model, entry = load_model()
     info = VideoInfo(7680, 4320, Fraction(30), 17, ColourInfo())
     assert pipeline.make_header(info, entry, 17).limit_problem() is None  # 8K is a valid size...
@@ -370,11 +420,13 @@ def test_a_zoo_prior_file_that_is_not_a_prior_is_error_30(prior_zoo_path, tmp_pa
 
     import torch
     from safetensors.torch import load_file, save_file
+
     zoo = tmp_path / "zoo"
     shutil.copytree(prior_zoo_path.parent, zoo)
     env = {**os.environ, "TOKCODEC_ZOO": str(zoo / "registry.json"), "OMP_NUM_THREADS": "1"}
     clip = tmp_path / "in.y4m"
     from tokcodec.io import open_writer
+
     with open_writer(clip, 32, 24, 25) as w:
         for frame in make_clip(5, 24, 32):
             w.write(frame)
@@ -414,25 +466,33 @@ def test_mode1_grid_the_prior_cannot_hold_is_out_of_memory_before_allocating(shi
     32 GiB of prior activations. Under a 4 GiB address space: one out-of-memory line, nothing written."""
     big = tmp_path / "big.tkc"
     worst_file(big, 8192, 8192, 1)
-    p = subprocess.run([sys.executable, "-m", "tokcodec", "tokens", str(big), "-o", str(tmp_path / "t.npz")],
-                       capture_output=True, text=True, timeout=120, preexec_fn=_address_space(4 << 30))
+    p = subprocess.run(
+        [sys.executable, "-m", "tokcodec", "tokens", str(big), "-o", str(tmp_path / "t.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_address_space(4 << 30),
+    )
     assert p.returncode == 1 and "out of memory: the token prior needs" in one_error_line(p.stderr), p.stderr
     assert sorted(os.listdir(tmp_path)) == ["big.tkc"]
 
 
 # -- no data loss: a full disk or a kill keeps the previous output --------------------------------
 
+
 def _limited(limit: int, die: bool):
     def setup():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         if not die:  # SIGXFSZ ignored: writes fail with EFBIG, like a full disk
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
     return setup
 
 
 @pytest.mark.parametrize("die", [False, True], ids=["disk-full", "killed"])
 def test_full_disk_or_kill_keeps_the_previous_output(zoo, tmp_path, make_clip, die):
     from tokcodec.io import open_writer
+
     env = {**os.environ, "TOKCODEC_ZOO": str(zoo), "OMP_NUM_THREADS": "1", "TOKCODEC_DEBUG": "1"}
     example_clip = tmp_path / "in.y4m"
     with open_writer(example_clip, 64, 48, 25) as writer:
@@ -445,10 +505,17 @@ def test_full_disk_or_kill_keeps_the_previous_output(zoo, tmp_path, make_clip, d
     assert p.returncode == 0, p.stderr
     video_before = video.read_bytes()
     for args, out, before, limit in (
-            (["encode", example_clip, "-o", tkc, "--gop", "9", "--force", "-q"], tkc, tkc_before, len(tkc_before) // 2),
-            (["decode", tkc, "-o", video, "--force", "-q"], video, video_before, len(video_before) // 3)):
-        p = subprocess.run([sys.executable, "-m", "tokcodec", *map(str, args)], capture_output=True, text=True,
-                           env=env, preexec_fn=_limited(limit, die), timeout=300)
+        (["encode", example_clip, "-o", tkc, "--gop", "9", "--force", "-q"], tkc, tkc_before, len(tkc_before) // 2),
+        (["decode", tkc, "-o", video, "--force", "-q"], video, video_before, len(video_before) // 3),
+    ):
+        p = subprocess.run(
+            [sys.executable, "-m", "tokcodec", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=env,
+            preexec_fn=_limited(limit, die),
+            timeout=300,
+        )
         assert p.returncode != 0
         if not die:
             assert p.returncode == 1 and "too large" in one_error_line(p.stderr), p.stderr
@@ -459,8 +526,10 @@ def test_full_disk_or_kill_keeps_the_previous_output(zoo, tmp_path, make_clip, d
 
 # -- model files: no pickle, hashes checked before use -------------------------------------------
 
+
 def test_zoo_weights_are_hash_checked(zoo, tmp_path, monkeypatch):
     from tokcodec.zoo import get_entry, load_model
+
     copy = tmp_path / "zoo"
     shutil.copytree(Path(zoo).parent, copy)
     monkeypatch.setenv("TOKCODEC_ZOO", str(copy / "registry.json"))
@@ -474,6 +543,7 @@ def test_zoo_weights_are_hash_checked(zoo, tmp_path, monkeypatch):
 
 def test_lpips_weights_are_hash_checked(tmp_path):
     from tokcodec.metrics.lpips import WEIGHTS_DIR, load_verified_weights
+
     copy = tmp_path / "weights"
     shutil.copytree(WEIGHTS_DIR, copy)
     data = bytearray((copy / "lpips_alex.safetensors").read_bytes())
@@ -490,13 +560,18 @@ def test_no_pickle_loading_anywhere():
     """Model weights load through safetensors only: no torch.load / pickle where models are loaded.
 
     (tokcodec/train reads its own training checkpoints with torch.load: not model files from the zoo.)"""
-    for path in [*(REPO / "tokcodec/zoo").rglob("*.py"), *(REPO / "tokcodec/metrics").rglob("*.py"),
-                 *(REPO / "tokcodec/codec").rglob("*.py"), *(REPO / "tokcodec/models").rglob("*.py")]:
+    for path in [
+        *(REPO / "tokcodec/zoo").rglob("*.py"),
+        *(REPO / "tokcodec/metrics").rglob("*.py"),
+        *(REPO / "tokcodec/codec").rglob("*.py"),
+        *(REPO / "tokcodec/models").rglob("*.py"),
+    ]:
         text = path.read_text()
         assert "torch.load(" not in text and "import pickle" not in text, path
 
 
 # -- the fuzzers' corpus ---------------------------------------------------------------------------
+
 
 def test_fuzz_corpus_replays_cleanly(zoo, tmp_path):
     """Every committed fuzz input ends in success or a clean TokcodecError, leaving no stray file."""
@@ -507,6 +582,7 @@ def test_fuzz_corpus_replays_cleanly(zoo, tmp_path):
     assert {Err.HEADER_CRC, Err.INVALID_HEADER, Err.PAYLOAD_CRC, None} <= codes
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    outcomes = [fuzz_common.decode(p.read_bytes(), scratch, ("freeze", "skip", "stop")[i % 3])
-                for i, p in enumerate(decode)]
+    outcomes = [
+        fuzz_common.decode(p.read_bytes(), scratch, ("freeze", "skip", "stop")[i % 3]) for i, p in enumerate(decode)
+    ]
     assert None in outcomes  # the seeds decode: the tiny model of the fuzzer is the tests' one

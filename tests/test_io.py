@@ -167,9 +167,7 @@ def test_fps_preserved(tmp_path, make_clip, fps):
             assert reader.info.fps == fps, name
 
 
-@pytest.mark.parametrize(
-    "colour", [ColourInfo(6, 6, 6, False), ColourInfo(1, 1, 1, True), ColourInfo(matrix=5)]
-)
+@pytest.mark.parametrize("colour", [ColourInfo(6, 6, 6, False), ColourInfo(1, 1, 1, True), ColourInfo(matrix=5)])
 def test_mp4_colour_tags_written_and_honoured(tmp_path, colour):
     # Saturated colours: decoding with the wrong matrix or range would be far off.
     frame = np.zeros((32, 32, 3), np.uint8)

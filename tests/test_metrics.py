@@ -34,6 +34,7 @@ def load(name):
 
 # --- PSNR -------------------------------------------------------------------
 
+
 def test_psnr_is_the_mean_of_per_frame_skimage_psnr():
     rng = np.random.default_rng(0)
     a, b = noisy_clip(rng, (3, 24, 40, 3), sigma=8)
@@ -70,6 +71,7 @@ def test_psnr_y_on_rgb_uses_io_colour():
 
 # --- MS-SSIM ----------------------------------------------------------------
 
+
 def test_ms_ssim_identical_noise_and_agreement_with_pytorch_msssim():
     rng = np.random.default_rng(3)
     a, b = noisy_clip(rng, (2, 176, 168, 3), sigma=10)
@@ -81,9 +83,16 @@ def test_ms_ssim_identical_noise_and_agreement_with_pytorch_msssim():
     assert ms_ssim(a, b) == pytest.approx(direct, abs=1e-6)
 
 
-@pytest.mark.parametrize("size, window", [((161, 300), (11, True)), ((160, 300), (9, True)),
-                                          ((64, 64), (3, True)), ((32, 48), (11, False)),
-                                          ((8, 20), (7, False))])
+@pytest.mark.parametrize(
+    "size, window",
+    [
+        ((161, 300), (11, True)),
+        ((160, 300), (9, True)),
+        ((64, 64), (3, True)),
+        ((32, 48), (11, False)),
+        ((8, 20), (7, False)),
+    ],
+)
 def test_ms_ssim_small_frames(size, window):
     assert window_for(*size) == window
     rng = np.random.default_rng(4)
@@ -93,6 +102,7 @@ def test_ms_ssim_small_frames(size, window):
 
 
 # --- LPIPS ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])
 def test_lpips_reference_pair(net):
@@ -180,6 +190,7 @@ DISTS_REFERENCE = (0.387918, 0.225035)
 
 def test_dists_reference_pair_identity_and_ordering():
     from tokcodec.metrics import dists_video
+
     ref, p0, p1 = load("ex_ref"), load("ex_p0"), load("ex_p1")
     assert dists_video(ref[None], p0[None]) == pytest.approx(DISTS_REFERENCE[0], abs=1e-5)
     assert dists_video(ref[None], p1[None]) == pytest.approx(DISTS_REFERENCE[1], abs=1e-5)
@@ -188,6 +199,7 @@ def test_dists_reference_pair_identity_and_ordering():
 
 def test_flicker_counts_changes_the_source_does_not_make():
     from tokcodec.metrics import flicker
+
     rng = np.random.default_rng(0)
     source = np.repeat(rng.integers(0, 200, (1, 16, 16, 3), dtype=np.uint8), 6, axis=0)  # a still scene
     steady = np.clip(source.astype(int) + 30, 0, 255).astype(np.uint8)  # wrong, but the same each frame
@@ -199,4 +211,5 @@ def test_flicker_counts_changes_the_source_does_not_make():
     # pairs inside and across GOPs: frames 0-1, 1-2, 3-4, 4-5 inside; 2-3 across
     shimmer[3:] = steady[3:] = source[3:]
     assert flicker(source, shimmer, gop=3)["flicker_gop_boundary"] == pytest.approx(
-        np.abs((source[3].astype(float) - shimmer[2]) @ [0.299, 0.587, 0.114]).mean())
+        np.abs((source[3].astype(float) - shimmer[2]) @ [0.299, 0.587, 0.114]).mean()
+    )

@@ -1,4 +1,5 @@
 """Entropy mode 1: the token prior, its integer network, range coding, files, and determinism."""
+
 import io
 import json
 import os
@@ -17,8 +18,7 @@ from tokcodec.codec.mlm_coding import decode_gop, encode_gop
 from tokcodec.codec import entropy as entropy_coding
 from tokcodec.errors import ContainerError, InputError
 from tokcodec.models.mlm import MLMConfig, TokenMLM, schedule
-from tokcodec.models.mlm_int import (PRECISION, IntegerMLM, floor_div, integer_tensors, isqrt,
-                                     softmax_frequencies)
+from tokcodec.models.mlm_int import PRECISION, IntegerMLM, floor_div, integer_tensors, isqrt, softmax_frequencies
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_floor_div_and_isqrt_are_exact_within_their_bounds():
     b = rng.integers(1, 1 << 30, 20000).astype(np.int64)
     # quotients just below an integer: the float quotient rounds up to it
     b[:5000] = 3
-    a[:5000] = (rng.integers(1, 1 << 50, 5000) * 3 - 1)
+    a[:5000] = rng.integers(1, 1 << 50, 5000) * 3 - 1
     # and the hardest cases floor_div's bound allows: just below a multiple, |a| + b just under 2^53
     b[5000:10000] = rng.integers(2, 1 << 20, 5000)
     k = ((1 << 53) - 2 * b[5000:10000]) // b[5000:10000]
@@ -61,8 +61,13 @@ def test_floor_div_and_isqrt_are_exact_within_their_bounds():
 
 
 def test_frequency_tables_sum_to_2_24_with_every_symbol_possible():
-    logits = torch.cat([torch.randint(-5000, 5000, (50, 512)), torch.zeros(1, 512),
-                        torch.full((1, 512), -10**6).index_fill(1, torch.tensor([7]), 0)]).double()
+    logits = torch.cat(
+        [
+            torch.randint(-5000, 5000, (50, 512)),
+            torch.zeros(1, 512),
+            torch.full((1, 512), -(10**6)).index_fill(1, torch.tensor([7]), 0),
+        ]
+    ).double()
     table = torch.from_numpy(__import__("tokcodec.models.mlm_int", fromlist=["x"]).exp_table(20, 1536)).double()
     freqs = softmax_frequencies(logits, table)
     assert freqs.dtype == torch.int64
@@ -93,6 +98,7 @@ def test_integer_network_matches_the_spec_reference_table_for_table(prior, shape
     the first and a later latent frame: every table identical."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bitstream_spec"))
     import reference_decoder as ref
+
     _, integer = prior
     reference = ref.IntegerPrior(integer.config.to_dict(), {k: v.long().numpy() for k, v in integer.t.items()})
     tokens = torch.from_numpy(random_gop((2, *shape), seed=shape[0]))
@@ -128,6 +134,7 @@ def test_tables_in_blocks_code_the_same_payload(prior, monkeypatch, steps):
     """SPEC 6.2: tables computed per bounded block (TABLE_BLOCK positions) give the bytes a whole
     group's tables give, and decode back."""
     from tokcodec.codec import mlm_coding
+
     _, integer = prior
     tokens = random_gop((3, 9, 11), seed=5)
     whole = encode_gop(integer, tokens, steps)
@@ -174,16 +181,19 @@ def encode_clip(make_clip, out, entropy="mlm", frames=9, steps=4):
     from tokcodec.codec.pipeline import encode_video
     from tokcodec.io import ColourInfo, VideoInfo
     from tokcodec.zoo import load_model
+
     model, entry = load_model()
     coder = coder_for_encoding(entropy, entry.weights_hash, steps, strict=entropy == "mlm")
     clip = make_clip(frames, 40, 72)
-    encode_video(clip, VideoInfo(72, 40, Fraction(25), frames, ColourInfo()), out, model, entry, gop=5,
-                 quiet=True, coder=coder)
+    encode_video(
+        clip, VideoInfo(72, 40, Fraction(25), frames, ColourInfo()), out, model, entry, gop=5, quiet=True, coder=coder
+    )
     return out
 
 
 def test_mode_1_file_decodes_to_the_frames_of_mode_0(prior_zoo, make_clip, tmp_path):
     from tokcodec.codec.pipeline import decode_container
+
     m1 = encode_clip(make_clip, tmp_path / "m1.tkc")
     m0 = encode_clip(make_clip, tmp_path / "m0.tkc", entropy="raw")
     with ContainerReader(m1) as r1, ContainerReader(m0) as r0:
@@ -197,6 +207,7 @@ def test_mode_1_file_decodes_to_the_frames_of_mode_0(prior_zoo, make_clip, tmp_p
 
 def test_corrupt_payload_and_wrong_prior_are_told_apart(prior_zoo, make_clip, tmp_path):
     from tokcodec.codec.entropy import EntropyCoder, coder_for_header
+
     path = encode_clip(make_clip, tmp_path / "m1.tkc")
     with ContainerReader(path) as reader:
         chunk = reader.chunks[1]
@@ -221,6 +232,7 @@ def test_unknown_prior_is_a_model_error(prior_zoo, make_clip, tmp_path, zoo):
     """A mode 1 file whose prior the zoo does not have (tiny_zoo has none): error 30, tokens unread."""
     from tokcodec.codec.pipeline import decode_container
     from tokcodec.errors import ModelError
+
     os.environ["TOKCODEC_ZOO"] = str(prior_zoo)
     path = encode_clip(make_clip, tmp_path / "m1.tkc")
     os.environ["TOKCODEC_ZOO"] = str(zoo)
@@ -238,8 +250,17 @@ print(zlib.crc32(b"".join(g.tokens.tobytes() for g in iter_gops(sys.argv[1]))))
 """
 
 
-@pytest.mark.parametrize("setting", ["1 thread", "2 threads", "ATEN_CPU_CAPABILITY=default", "no-onednn",
-                                     "MKL_ENABLE_INSTRUCTIONS=SSE4_2", "ONEDNN_MAX_CPU_ISA=AVX2"])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "1 thread",
+        "2 threads",
+        "ATEN_CPU_CAPABILITY=default",
+        "no-onednn",
+        "MKL_ENABLE_INSTRUCTIONS=SSE4_2",
+        "ONEDNN_MAX_CPU_ISA=AVX2",
+    ],
+)
 def test_decodes_identically_under_other_cpu_settings(prior_zoo, make_clip, tmp_path, setting):
     """Every setting decodes the file (its tokens CRCs pass) to the same tokens."""
     path = tmp_path / "m1.tkc"
@@ -248,22 +269,40 @@ def test_decodes_identically_under_other_cpu_settings(prior_zoo, make_clip, tmp_
     if "=" in setting:
         key, value = setting.split("=")
         env[key] = value
-    out = subprocess.run([sys.executable, "-c", DECODE_TOKENS, str(path), setting], env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", DECODE_TOKENS, str(path), setting], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     from tokcodec.codec.tokens import iter_gops
     import zlib
+
     assert int(out.stdout) == zlib.crc32(b"".join(g.tokens.tobytes() for g in iter_gops(path)))
 
 
 def test_cli_entropy_option_and_info(prior_zoo, example_clip, tmp_path):
     from click.testing import CliRunner
     from tokcodec_cli.main import cli
+
     runner = CliRunner()
     for entropy, mode in (("mlm", 1), ("raw", 0)):
         out = tmp_path / f"{entropy}.tkc"
-        r = runner.invoke(cli, ["encode", str(example_clip), "-o", str(out), "--frames", "5", "--gop", "5",
-                                "--entropy", entropy, "--json", "-q"])
+        r = runner.invoke(
+            cli,
+            [
+                "encode",
+                str(example_clip),
+                "-o",
+                str(out),
+                "--frames",
+                "5",
+                "--gop",
+                "5",
+                "--entropy",
+                entropy,
+                "--json",
+                "-q",
+            ],
+        )
         assert r.exit_code == 0, r.output
         assert json.loads(r.output)["entropy_mode"] == mode
         info = json.loads(runner.invoke(cli, ["info", str(out), "--json"]).output)
@@ -279,8 +318,10 @@ def test_cli_entropy_option_and_info(prior_zoo, example_clip, tmp_path):
 def test_cli_refuses_mlm_without_a_prior(zoo, example_clip, tmp_path):
     from click.testing import CliRunner
     from tokcodec_cli.main import cli
-    r = CliRunner().invoke(cli, ["encode", str(example_clip), "-o", str(tmp_path / "x.tkc"), "--frames", "1",
-                                 "--entropy", "mlm"])
+
+    r = CliRunner().invoke(
+        cli, ["encode", str(example_clip), "-o", str(tmp_path / "x.tkc"), "--frames", "1", "--entropy", "mlm"]
+    )
     assert r.exit_code == 1 and "no token prior" in r.output and not (tmp_path / "x.tkc").exists()
 
 
@@ -289,15 +330,31 @@ def test_cli_refuses_mlm_without_a_prior(zoo, example_clip, tmp_path):
 
 def test_train_mlm_learns_and_resumes(tmp_path):
     from tokcodec.train.mlm import MLMTrainConfig, MLMTrainer
+
     rng = np.random.default_rng(0)
     # tokens a prior can learn: few distinct values, each latent frame mostly a copy of the one before
     base = rng.integers(0, 8, (4, 12, 12)) * 4099
-    gops = [torch.from_numpy(np.stack([np.where(rng.random((12, 12)) < 0.8, base[i], base[(i + 1) % 4])
-                                       for _ in range(3)])).int() for i in range(4)]
+    gops = [
+        torch.from_numpy(
+            np.stack([np.where(rng.random((12, 12)) < 0.8, base[i], base[(i + 1) % 4]) for _ in range(3)])
+        ).int()
+        for i in range(4)
+    ]
     torch.save({"tokenizer": "ab" * 32, "gops": gops, "names": list("abcd")}, tmp_path / "tokens.pt")
-    cfg = dict(run_dir=str(tmp_path / "run"), tokens=str(tmp_path / "tokens.pt"),
-               val_tokens=str(tmp_path / "tokens.pt"), model=MLMConfig(dim=16, depth=2, heads=2, mlp=2),
-               steps=60, batch=8, crop=8, lr=2e-2, warmup=5, val_every=30, ckpt_every=30, log_every=10)
+    cfg = dict(
+        run_dir=str(tmp_path / "run"),
+        tokens=str(tmp_path / "tokens.pt"),
+        val_tokens=str(tmp_path / "tokens.pt"),
+        model=MLMConfig(dim=16, depth=2, heads=2, mlp=2),
+        steps=60,
+        batch=8,
+        crop=8,
+        lr=2e-2,
+        warmup=5,
+        val_every=30,
+        ckpt_every=30,
+        log_every=10,
+    )
     first = MLMTrainer(MLMTrainConfig(**{**cfg, "steps": 30}), quiet=True).run()
     assert first["step"] == 30
     second = MLMTrainer(MLMTrainConfig(**cfg), quiet=True)
@@ -318,14 +375,26 @@ def test_train_mlm_command_builds_caches_trains_and_exports(tmp_path, make_clip,
     from tokcodec.zoo import register_model
     from tokcodec.zoo.priors import prior_for
     from tokcodec_cli.main import cli
+
     monkeypatch.setenv("TOKCODEC_ZOO", str(tmp_path / "zoo" / "registry.json"))
     torch.manual_seed(0)
     tokenizer = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
     entry = register_model("tiny", tokenizer.config, tokenizer.state_dict(), {}, make_default=True)
     clip = write_clip(tmp_path / "clip.mkv", make_clip(9, 96, 128))
-    recipe = {"tokenizer": "tiny", "data": [str(clip)], "val_data": [str(clip)], "gops_per_video": 2,
-              "model": {"dim": 16, "depth": 2, "heads": 2, "mlp": 2}, "steps": 4, "batch": 2, "crop": 8,
-              "warmup": 1, "val_every": 4, "ckpt_every": 2, "log_every": 2}
+    recipe = {
+        "tokenizer": "tiny",
+        "data": [str(clip)],
+        "val_data": [str(clip)],
+        "gops_per_video": 2,
+        "model": {"dim": 16, "depth": 2, "heads": 2, "mlp": 2},
+        "steps": 4,
+        "batch": 2,
+        "crop": 8,
+        "warmup": 1,
+        "val_every": 4,
+        "ckpt_every": 2,
+        "log_every": 2,
+    }
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     runner = CliRunner()
     run_dir = tmp_path / "run"
@@ -335,9 +404,11 @@ def test_train_mlm_command_builds_caches_trains_and_exports(tmp_path, make_clip,
     assert {"tokens-train.pt", "tokens-val.pt", "last.pt", "best.pt"} <= {p.name for p in run_dir.iterdir()}
     # a new run can start from this one's weights (a successor tokenizer's prior), not from scratch
     from tokcodec.train.mlm import MLMTrainConfig, MLMTrainer
+
     done = torch.load(run_dir / "last.pt", weights_only=True)
-    cfg = MLMTrainConfig.from_dict({**done["config"], "run_dir": str(tmp_path / "run2"),
-                                    "init_from": str(run_dir / "last.pt")})
+    cfg = MLMTrainConfig.from_dict(
+        {**done["config"], "run_dir": str(tmp_path / "run2"), "init_from": str(run_dir / "last.pt")}
+    )
     warm = MLMTrainer(cfg, quiet=True)
     assert warm.step == 0 and all(torch.equal(v, done["model"][k]) for k, v in warm.model.state_dict().items())
     r = runner.invoke(cli, ["train", "export-mlm", str(run_dir), "--name", "tiny-mlm"])
@@ -356,6 +427,7 @@ def test_hostile_mode_1_payloads_end_in_a_clean_error(prior_zoo, make_clip, tmp_
     wrong tokens or another exception."""
     from tokcodec.codec.container import ContainerWriter
     from tokcodec.codec.entropy import coder_for_header
+
     path = encode_clip(make_clip, tmp_path / "m1.tkc")
     with ContainerReader(path) as reader:
         header, unpack = reader.header, coder_for_header(reader.header).unpack
@@ -392,6 +464,7 @@ def test_bpp_in_mode_1_estimates_then_checks_the_rate(prior_zoo, tmp_path, make_
     from tokcodec.io import open_video
     from tokcodec.zoo import get_entry
     from tokcodec_cli.main import cli
+
     registry = json.loads(prior_zoo.read_text())
     for scale in (0.5, 1.5):
         registry["models"][f"tiny-x{scale:g}"] = {"weights_from": "tiny", "coding_scale": scale, "card": {}}
@@ -404,8 +477,9 @@ def test_bpp_in_mode_1_estimates_then_checks_the_rate(prior_zoo, tmp_path, make_
     with open_video(clip) as reader:
         mode0 = predicted_bpp(reader.info, get_entry("tiny"), 9)
     target = mode0 * 0.6
-    r = CliRunner().invoke(cli, ["encode", str(clip), "-o", str(tmp_path / "a.tkc"), "--bpp", str(target),
-                                 "--gop", "9", "--json"])
+    r = CliRunner().invoke(
+        cli, ["encode", str(clip), "-o", str(tmp_path / "a.tkc"), "--bpp", str(target), "--gop", "9", "--json"]
+    )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["entropy_mode"] == 1 and "tiny-x1.5 gave" in r.stderr, (summary, r.stderr)  # estimate too high
@@ -417,6 +491,7 @@ def test_progress_advances_every_latent_frame_in_mode_1(prior_zoo, make_clip, tm
     """Encode and decode credit the bar stage by stage (tokenizer group, offset piece, prior latent
     frame, frame written), not a GOP at a time; each GOP ends on its exact frame count."""
     from tokcodec.codec import pipeline
+
     credits, done = [], []
     monkeypatch.setattr(pipeline.WorkBar, "credit", lambda self, stage, frames: credits.append((stage, frames)))
     real_done = pipeline.WorkBar.gop_done
@@ -430,6 +505,7 @@ def test_progress_advances_every_latent_frame_in_mode_1(prior_zoo, make_clip, tm
     credits.clear(), done.clear()
     from tokcodec.codec.pipeline import decode_frames
     from tokcodec.zoo import load_model
+
     reader = ContainerReader(path)
     frames = list(decode_frames(reader, load_model()[0]))
     assert len(frames) == 13 and done == [5, 5, 3]

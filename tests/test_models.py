@@ -1,4 +1,5 @@
 """The tokenizer's promises: causality, image == 1-frame video, LFQ bit order, shapes."""
+
 import pytest
 import torch
 
@@ -24,7 +25,7 @@ def model():
 
 
 def test_lfq_bits_index_round_trip():
-    idx = torch.randint(0, 2 ** 18, (2, 3, 5, 7))
+    idx = torch.randint(0, 2**18, (2, 3, 5, 7))
     bits = indices_to_bits(idx, 18)
     assert bits.shape == (2, 18, 3, 5, 7)
     assert set(bits.unique().tolist()) == {-1.0, 1.0}
@@ -36,7 +37,7 @@ def test_lfq_bit_order_is_channel_order():
     z[0, 0] = 0.5  # channel 0 -> bit 0
     z[0, 17] = 2.0  # channel 17 -> bit 17
     _, idx, _ = LFQ(18).eval()(z)
-    assert idx.item() == 1 + 2 ** 17
+    assert idx.item() == 1 + 2**17
     assert bits_to_indices(torch.zeros(1, 18, 1)).item() == 0  # 0 quantizes to -1 (bit off)
 
 
@@ -56,7 +57,7 @@ def test_shapes_and_strides(model):
     x = torch.rand(1, 3, 9, 32, 40) * 2 - 1
     tokens = model.encode(x)
     assert tokens.shape == (1, 3, 4, 5) == (1, *TINY.latent_shape(9, 32, 40))
-    assert tokens.dtype == torch.int64 and tokens.max() < 2 ** 18 and tokens.min() >= 0
+    assert tokens.dtype == torch.int64 and tokens.max() < 2**18 and tokens.min() >= 0
     assert model.decode(tokens).shape == x.shape
     with pytest.raises(ValueError):
         model.encode(torch.zeros(1, 3, 8, 32, 32))
@@ -71,7 +72,7 @@ def test_encoder_and_decoder_are_causal(model):
     assert torch.equal(tx[:, :3], ty[:, :3])
     assert not torch.equal(tx[:, 3:], ty[:, 3:])
     ty[:, :3] = tx[:, :3]
-    ty[:, 3:] = torch.randint(0, 2 ** 18, ty[:, 3:].shape)
+    ty[:, 3:] = torch.randint(0, 2**18, ty[:, 3:].shape)
     dx, dy = model.decode(tx), model.decode(ty)
     assert torch.equal(dx[:, :, :9], dy[:, :, :9])  # frames 0..8 come from latents 0..2 only
     assert not torch.equal(dx[:, :, 9:], dy[:, :, 9:])

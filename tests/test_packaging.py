@@ -1,5 +1,6 @@
 """What a new user installs: a torch range (not a pin that drags in CUDA or fights an installed torch),
 a README whose first command installs the CPU build first and writes its demo outputs where git ignores them."""
+
 import configparser
 import re
 import subprocess
@@ -42,7 +43,9 @@ def test_ray_is_in_its_own_extra_only():
     """The test install stays small (Ray is about 240 MB); Ray's own tests skip without it."""
     cfg = configparser.ConfigParser()
     cfg.read(REPO / "setup.cfg")
-    extras = {name: [Requirement(line.strip()).name for line in value.splitlines() if line.strip()]
-              for name, value in cfg["options.extras_require"].items()}
+    extras = {
+        name: [Requirement(line.strip()).name for line in value.splitlines() if line.strip()]
+        for name, value in cfg["options.extras_require"].items()
+    }
     assert "ray" not in extras["test"] and "ray" not in install_requires()
     assert extras["ray"] == ["ray"]

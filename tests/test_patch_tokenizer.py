@@ -1,4 +1,5 @@
 """The patch family (tc-2): same promises as the MAGVIT-v2 family, plus streaming and FSQ."""
+
 import pytest
 import torch
 
@@ -30,7 +31,7 @@ def clip(frames=9, h=32, w=48, seed=1):
 
 def test_fsq_index_round_trip_covers_2_to_the_18():
     fsq = FSQ((8,) * 6)
-    idx = torch.tensor([[0, 1, 8, 2 ** 18 - 1, 123456]])
+    idx = torch.tensor([[0, 1, 8, 2**18 - 1, 123456]])
     values = fsq.indices_to_values(idx)
     assert values.shape == (1, 6, 5) and values.min() == -1 and values.max() == 0.75
     # latents that the bound maps exactly onto each value's level quantize back to the same index
@@ -45,15 +46,15 @@ def test_fsq_digit_order_is_channel_order():
     values = torch.full((1, 6, 1), -1.0)
     values[0, 0, 0] = -0.75  # digit 1 in channel 0 -> index 1
     values[0, 5, 0] = -0.5  # digit 2 in channel 5 -> 2 * 8^5
-    idx = (((values * 4).round() + 4).long() * torch.tensor([8 ** i for i in range(6)]).view(1, 6, 1)).sum(1)
-    assert idx.item() == 1 + 2 * 8 ** 5
+    idx = (((values * 4).round() + 4).long() * torch.tensor([8**i for i in range(6)]).view(1, 6, 1)).sum(1)
+    assert idx.item() == 1 + 2 * 8**5
     assert torch.equal(fsq.indices_to_values(idx), values)
 
 
 def test_shapes_and_range(model):
     tokens = model.encode(clip())
     assert tokens.shape == (1, 3, 4, 6) and tokens.dtype == torch.int64
-    assert 0 <= tokens.min() and tokens.max() < 2 ** 18
+    assert 0 <= tokens.min() and tokens.max() < 2**18
     assert model.decode(tokens).shape == (1, 3, 9, 32, 48)
 
 
@@ -65,7 +66,7 @@ def test_streaming_equals_whole_clip(model):
     assert torch.allclose(model.decode(tokens), recon, atol=1e-5)
     pieces = list(model.decode_stream(tokens))
     assert [p.shape[2] for p in pieces] == [1, 4, 4, 4]  # frame 0, then one latent frame at a time
-    groups = [x[:, :, :1]] + [x[:, :, i:i + 4] for i in range(1, 13, 4)]
+    groups = [x[:, :, :1]] + [x[:, :, i : i + 4] for i in range(1, 13, 4)]
     assert torch.equal(model.encode_stream(iter(groups)), tokens)
 
 
@@ -105,6 +106,7 @@ def test_config_round_trip_and_family_dispatch():
     assert d["family"] == "patch" and config_from_dict(d) == TINY
     assert isinstance(build_tokenizer(config_from_dict(d)), PatchTokenizer)
     from tokcodec.models.tokenizer import TokenizerConfig
+
     assert config_from_dict(TokenizerConfig(channels=8).to_dict()).family == "magvit2"
     with pytest.raises(ValueError):
         PatchTokenizerConfig(fsq_levels=(8, 8, 8))
@@ -121,5 +123,5 @@ def test_mac_counter_counts_the_low_resolution_design():
 def test_memory_estimate_does_not_grow_with_the_gop():
     m = PatchTokenizer(TINY)
     small, large = m.coding_memory_bytes(5, 1088, 1920), m.coding_memory_bytes(65, 1088, 1920)
-    assert large == small < 2 * 2 ** 30  # coding streams one latent frame's group
+    assert large == small < 2 * 2**30  # coding streams one latent frame's group
     assert m.frames_held(65) == 4 and m.frames_held(1) == 1

@@ -52,8 +52,9 @@ def random_table(rng, n=N):
 def random_message(rng, m, n=N):
     tables = np.stack([random_table(rng, n) for _ in range(m)]) if m else np.zeros((0, n), np.int64)
     # mostly likely symbols, some improbable ones (frequency 1)
-    symbols = np.array([rng.choice(n, p=f / T) if rng.random() < 0.7 else rng.integers(n)
-                        for f in tables], dtype=np.int64)
+    symbols = np.array(
+        [rng.choice(n, p=f / T) if rng.random() < 0.7 else rng.integers(n) for f in tables], dtype=np.int64
+    )
     return symbols, tables
 
 
@@ -163,8 +164,10 @@ def steered_message(rng, m):
         if pend:
             k = ((1 << 64) - lower) // scale  # whole units below the 2**64 boundary
             # [k, k+1) straddles it: one more pending word (listed 4 times: runs of them)
-            cands = [table_for(k, 1)] * 4 + [table_for(k + 1, int(rng.integers(1, 1000))),
-                     table_for(max(k - 3, 0), min(3, k) or 1)]
+            cands = [table_for(k, 1)] * 4 + [
+                table_for(k + 1, int(rng.integers(1, 1000))),
+                table_for(max(k - 3, 0), min(3, k) or 1),
+            ]
             # lower ends in [2**64 - 2**32 + 1, 2**64), interval still straddling: seal carry
             k2 = -(-((1 << 64) - (1 << 32) + 1 - lower) // scale)
             cands += [table_for(k2, k - k2 + j) for j in (1, 2, 1000) if k - k2 + j >= 1]
@@ -247,13 +250,16 @@ def test_corrupt_data_same_verdict():
     assert raised > 0
 
 
-@pytest.mark.parametrize("bad", [
-    lambda f: f.astype(np.float64),             # not integers
-    lambda f: np.concatenate([f[:-1], [0]]),     # a zero frequency (sum off too)
-    lambda f: f + 1,                             # sum != 2**24
-    lambda f: f + np.r_[2**32, -2**32, np.zeros(N - 2, np.int64)],  # sum right, entries out of range
-    lambda f: f[None],                           # wrong rank for the reference
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda f: f.astype(np.float64),  # not integers
+        lambda f: np.concatenate([f[:-1], [0]]),  # a zero frequency (sum off too)
+        lambda f: f + 1,  # sum != 2**24
+        lambda f: f + np.r_[2**32, -(2**32), np.zeros(N - 2, np.int64)],  # sum right, entries out of range
+        lambda f: f[None],  # wrong rank for the reference
+    ],
+)
 def test_invalid_tables_rejected(bad):
     f = np.full(N, T // N, np.int64)
     g = bad(f)

@@ -7,6 +7,7 @@ entropy mode 1 vectors are decoded by tokcodec under the prior its zoo
 registers as `conformance-prior`, and by the reference decoder under the
 vectors' own copy of that file (the two are byte-identical).
 """
+
 import json
 import sys
 from pathlib import Path
@@ -41,6 +42,7 @@ def tokcodec_result(data: bytes, scan: bool = True, mode1: bool = True):
             unpack = None
             if reader.header.entropy_mode == 1 and mode1:
                 from tokcodec.codec.entropy import coder_for_header
+
                 try:
                     unpack = coder_for_header(reader.header).unpack  # SPEC 3.3: errors 30-32
                 except ModelError as e:
@@ -97,6 +99,7 @@ def test_the_conformance_prior_is_the_one_in_the_zoo():
     import hashlib
 
     from tokcodec.zoo.priors import get_prior
+
     entry = get_prior(PRIOR)
     assert entry.file.read_bytes() == PRIORS[PRIOR].read_bytes()
     assert entry.sha256 == hashlib.sha256(PRIORS[PRIOR].read_bytes()).hexdigest()
@@ -110,6 +113,7 @@ def test_reference_prior_tables_equal_tokcodecs():
 
     from tokcodec.models.mlm import schedule
     from tokcodec.zoo.priors import get_prior, load_prior
+
     ours = load_prior(get_prior(PRIOR))
     metadata, tensors = ref.read_safetensors(PRIORS[PRIOR].read_bytes())
     theirs = ref.IntegerPrior(json.loads(metadata["config"]), tensors)
@@ -119,8 +123,12 @@ def test_reference_prior_tables_equal_tokcodecs():
         group = schedule(h, w, steps)
         known = group < rng.integers(0, steps + 1)
         features = theirs.features(frame, known, prev if t else None, t)
-        assert np.array_equal(features, ours.hidden(torch.from_numpy(frame), torch.from_numpy(known),
-                                                    torch.from_numpy(prev) if t else None, t).long().numpy())
+        assert np.array_equal(
+            features,
+            ours.hidden(torch.from_numpy(frame), torch.from_numpy(known), torch.from_numpy(prev) if t else None, t)
+            .long()
+            .numpy(),
+        )
         tables = theirs.tables(features.reshape(h * w, -1))
         expected = ours.frequencies(torch.from_numpy(features.reshape(h * w, -1)).double())
         for a, b in zip(tables, expected):
@@ -139,8 +147,15 @@ def test_every_error_of_the_table_has_a_vector():
     assert {e.name.lower() for e in Err} == set(ref.ERRORS.values())  # one table, one set of names
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if "error" not in json.loads((VECTORS / f"{n}.json").read_text())
-                                  or json.loads((VECTORS / f"{n}.json").read_text())["error"] is None])
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in ALL
+        if "error" not in json.loads((VECTORS / f"{n}.json").read_text())
+        or json.loads((VECTORS / f"{n}.json").read_text())["error"] is None
+    ],
+)
 def test_header_fields_use_the_spec_names(name):
     data = (VECTORS / f"{name}.tkc").read_bytes()
     meta = json.loads((VECTORS / f"{name}.json").read_text())
@@ -168,8 +183,12 @@ def test_conformance_model_frames_within_tolerance(name, shape):
     expected = np.frombuffer((VECTORS / model["frames_file"]).read_bytes(), np.uint8).reshape(model["frames_shape"])
     header, chunks = ref.decode(data)
     assert ref.resolve_model(header)["network"] == "conformance"
-    frames = np.concatenate([ref.reconstruct(header, gop, ref.gop_frames(header, g), model["quantizer"], model["levels"])
-                             for g, gop in enumerate(chunks)])
+    frames = np.concatenate(
+        [
+            ref.reconstruct(header, gop, ref.gop_frames(header, g), model["quantizer"], model["levels"])
+            for g, gop in enumerate(chunks)
+        ]
+    )
     assert frames.shape == expected.shape == shape  # display size, every frame of every GOP
     assert np.abs(frames.astype(int) - expected).max() <= model["tolerance"]
 
@@ -199,7 +218,7 @@ def test_worked_example_of_section_10_matches_the_file():
     """Every byte the SPEC's section 10 lists is the byte in vectors/image_20x12.tkc."""
     data = (VECTORS / "image_20x12.tkc").read_bytes()
     text = (SPEC / "SPEC.md").read_text()
-    block = text[text.index("## 10."):text.index("## 11.")].split("```")[1]
+    block = text[text.index("## 10.") : text.index("## 11.")].split("```")[1]
     checked = 0
     for line in block.strip().splitlines()[1:]:
         offset, rest = line.split(None, 1)
@@ -213,7 +232,7 @@ def test_worked_example_of_section_10_matches_the_file():
                 raw = bytes.fromhex(chunk)
             except ValueError:
                 break
-            assert data[pos:pos + len(raw)] == raw, (offset, chunk)
+            assert data[pos : pos + len(raw)] == raw, (offset, chunk)
             pos += len(raw)
             checked += len(raw)
     assert checked > 150
@@ -226,9 +245,10 @@ def test_reference_refuses_a_weights_file_that_is_not_a_prior(tmp_path, damage):
     import struct
 
     from safetensors.numpy import load, save
+
     data = (VECTORS / "conformance-prior.safetensors").read_bytes()
     tensors = load(data)
-    config = json.loads(json.loads(data[8:8 + struct.unpack("<Q", data[:8])[0]])["__metadata__"]["config"])
+    config = json.loads(json.loads(data[8 : 8 + struct.unpack("<Q", data[:8])[0]])["__metadata__"]["config"])
     if damage == "exp table":
         tensors["exp_out"] = tensors["exp_out"].copy()
         tensors["exp_out"][0] = 1 << 21
@@ -239,8 +259,12 @@ def test_reference_refuses_a_weights_file_that_is_not_a_prior(tmp_path, damage):
     bad = save(tensors, metadata={"config": json.dumps(config)})
     if damage == "header size":
         bad = struct.pack("<Q", (1 << 20) + 1) + bad[8:]
-    header = {"mlm_name": "bad", "mlm_sha256": hashlib.sha256(bad).hexdigest(), "weights_sha256": config["tokenizer_sha256"],
-              "token_bits": 18}
+    header = {
+        "mlm_name": "bad",
+        "mlm_sha256": hashlib.sha256(bad).hexdigest(),
+        "weights_sha256": config["tokenizer_sha256"],
+        "token_bits": 18,
+    }
     (tmp_path / "bad.safetensors").write_bytes(bad)
     with pytest.raises(ref.RefError) as refused:
         ref.resolve_prior(header, {"bad": tmp_path / "bad.safetensors"})
@@ -255,7 +279,9 @@ def test_a_decoder_entry_draws_its_own_frames_from_the_same_tokens():
     without a choice, the model's own frames; an entry bound to other weights is error 31."""
     meta = json.loads((VECTORS / "model_decoder.json").read_text())
     header, chunks = ref.decode((VECTORS / meta["file"]).read_bytes())
-    assert ref.resolve_decoder(header, meta["decoder"])["base_sha256"] == header["weights_sha256"] == meta["base_sha256"]
+    assert (
+        ref.resolve_decoder(header, meta["decoder"])["base_sha256"] == header["weights_sha256"] == meta["base_sha256"]
+    )
     expected = np.frombuffer((VECTORS / meta["frames_file"]).read_bytes(), np.uint8).reshape(meta["frames_shape"])
     frames = ref.reconstruct(header, chunks[0], 5, "fsq", [8] * 6, alt=True)
     assert np.abs(frames.astype(int) - expected).max() <= meta["tolerance"]

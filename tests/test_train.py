@@ -1,4 +1,5 @@
 """Training runs on the CPU from the command line, checkpoints, resumes, and exports into a zoo."""
+
 import json
 
 import pytest
@@ -31,18 +32,46 @@ def test_sources_and_bank(data_dir):
     bank = FrameBank.load([data_dir], max_side=32, quiet=True)
     assert max(bank.videos[0].shape[-2:]) == 32
     import torch
+
     batch = bank.sample(3, 5, 24, torch.Generator().manual_seed(0))
     assert batch.shape == (3, 3, 5, 24, 24) and batch.min() >= -1 and batch.max() <= 1
 
 
 def test_train_resume_export(data_dir, tmp_path, monkeypatch):
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps({"model": {"channels": 8, "channel_mults": [1, 2, 2, 2]},
-                                  "batch": 2, "crop": 32, "log_every": 1, "val_every": 2, "ckpt_every": 1,
-                                  "val_frames": 5, "val_size": [32, 32], "max_side": 64}))
+    config.write_text(
+        json.dumps(
+            {
+                "model": {"channels": 8, "channel_mults": [1, 2, 2, 2]},
+                "batch": 2,
+                "crop": 32,
+                "log_every": 1,
+                "val_every": 2,
+                "ckpt_every": 1,
+                "val_frames": 5,
+                "val_size": [32, 32],
+                "max_side": 64,
+            }
+        )
+    )
     run = tmp_path / "run"
-    args = ["train", "tokenizer", "--data", str(data_dir), "--val-data", str(data_dir / "clip.mkv"),
-            "--run-dir", str(run), "--config", str(config), "--frames", "5", "--device", "cpu", "-q"]
+    args = [
+        "train",
+        "tokenizer",
+        "--data",
+        str(data_dir),
+        "--val-data",
+        str(data_dir / "clip.mkv"),
+        "--run-dir",
+        str(run),
+        "--config",
+        str(config),
+        "--frames",
+        "5",
+        "--device",
+        "cpu",
+        "-q",
+    ]
     result = CliRunner().invoke(cli, args + ["--steps", "2"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output.strip().splitlines()[-1])
@@ -57,6 +86,7 @@ def test_train_resume_export(data_dir, tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["train", "export", str(run), "--name", "mine", "--default"])
     assert result.exit_code == 0, result.output
     from tokcodec.zoo import load_model
+
     model, entry = load_model("default")
     assert entry.name == "mine" and entry.card["steps"] == 3 and entry.card["stage"] == "video"
     # files name their weights: an export under a taken name is refused unless --replace
@@ -71,11 +101,20 @@ def test_every_loss_runs(data_dir, tmp_path):
     from tokcodec.models.tokenizer import TokenizerConfig
     from tokcodec.train.losses import LossWeights
     from tokcodec.train.tokenizer import Trainer, TrainConfig
+
     for frames in (1, 5):
-        cfg = TrainConfig(data=[str(data_dir)], run_dir=str(tmp_path / f"run{frames}"), steps=2, batch=2,
-                          frames=frames, crop=32, max_side=64, log_every=1,
-                          model=TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)),
-                          weights=LossWeights(l2=1.0, perceptual=0.1, gan=0.1, gan_start=1))
+        cfg = TrainConfig(
+            data=[str(data_dir)],
+            run_dir=str(tmp_path / f"run{frames}"),
+            steps=2,
+            batch=2,
+            frames=frames,
+            crop=32,
+            max_side=64,
+            log_every=1,
+            model=TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)),
+            weights=LossWeights(l2=1.0, perceptual=0.1, gan=0.1, gan_start=1),
+        )
         trainer = Trainer(cfg, quiet=True)
         trainer.run()
         log = [json.loads(line) for line in (tmp_path / f"run{frames}" / "log.jsonl").read_text().splitlines()]
@@ -84,21 +123,60 @@ def test_every_loss_runs(data_dir, tmp_path):
         assert trainer.lecam.real_ema != 0.0
 
 
-TINY_PATCH = {"family": "patch", "width_4": 8, "width_8": 16, "width_latent": 32,
-              "enc_blocks": [1, 1, 1], "dec_blocks": [1, 1, 1]}
+TINY_PATCH = {
+    "family": "patch",
+    "width_4": 8,
+    "width_8": 16,
+    "width_latent": 32,
+    "enc_blocks": [1, 1, 1],
+    "dec_blocks": [1, 1, 1],
+}
 
 
 def test_patch_family_trains_with_ema_and_exports(data_dir, tmp_path, monkeypatch):
     config = tmp_path / "patch.json"
-    config.write_text(json.dumps({"model": TINY_PATCH, "batch": 2, "crop": 32, "log_every": 1, "val_every": 2,
-                                  "ckpt_every": 1, "val_frames": 5, "val_size": [32, 32], "max_side": 64,
-                                  "ema": 0.9}))
+    config.write_text(
+        json.dumps(
+            {
+                "model": TINY_PATCH,
+                "batch": 2,
+                "crop": 32,
+                "log_every": 1,
+                "val_every": 2,
+                "ckpt_every": 1,
+                "val_frames": 5,
+                "val_size": [32, 32],
+                "max_side": 64,
+                "ema": 0.9,
+            }
+        )
+    )
     run = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["train", "tokenizer", "--data", str(data_dir), "--val-data",
-                                      str(data_dir / "clip.mkv"), "--run-dir", str(run), "--config", str(config),
-                                      "--frames", "5", "--steps", "2", "--device", "cpu", "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "tokenizer",
+            "--data",
+            str(data_dir),
+            "--val-data",
+            str(data_dir / "clip.mkv"),
+            "--run-dir",
+            str(run),
+            "--config",
+            str(config),
+            "--frames",
+            "5",
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import torch
+
     state = torch.load(run / "last.pt", weights_only=False)
     assert state["ema"] is not None and (run / "best.pt").exists()
     # the EMA trails the live weights
@@ -112,6 +190,7 @@ def test_patch_family_trains_with_ema_and_exports(data_dir, tmp_path, monkeypatc
     assert result.exit_code == 0, result.output
     from tokcodec.models.patch import PatchTokenizer
     from tokcodec.zoo import load_model
+
     model, entry = load_model("p")
     assert isinstance(model, PatchTokenizer) and entry.card["stage"] == "video"
     assert torch.allclose(model.encoder.stem.weight, state["ema"]["encoder.stem.weight"].half().float())
@@ -122,19 +201,43 @@ def test_training_runs_under_torchrun_with_two_processes(data_dir, tmp_path):
     import os
     import subprocess
     import sys
+
     config = tmp_path / "patch.json"
-    config.write_text(json.dumps({"model": TINY_PATCH, "batch": 2, "crop": 32, "log_every": 1, "ckpt_every": 1,
-                                  "max_side": 64}))
+    config.write_text(
+        json.dumps({"model": TINY_PATCH, "batch": 2, "crop": 32, "log_every": 1, "ckpt_every": 1, "max_side": 64})
+    )
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "tokcodec_cli.main", "train", "tokenizer", "--data", str(data_dir), "--run-dir", str(run),
-           "--config", str(config), "--frames", "5", "--steps", "3", "--device", "cpu", "-q"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tokcodec_cli.main",
+        "train",
+        "tokenizer",
+        "--data",
+        str(data_dir),
+        "--run-dir",
+        str(run),
+        "--config",
+        str(config),
+        "--frames",
+        "5",
+        "--steps",
+        "3",
+        "--device",
+        "cpu",
+        "-q",
+    ]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert p.returncode == 0, p.stderr[-2000:]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3]  # one writer: rank 0
     import torch
+
     assert torch.load(run / "last.pt", weights_only=False)["step"] == 3
 
 
@@ -146,15 +249,46 @@ def test_decoder_only_fine_tuning_keeps_every_token(data_dir, tmp_path):
     from tokcodec.models import config_from_dict
     from tokcodec.train.losses import LossWeights
     from tokcodec.train.tokenizer import Trainer, TrainConfig
-    base = Trainer(TrainConfig(data=[str(data_dir)], run_dir=str(tmp_path / "base"), model=config_from_dict(TINY_PATCH),
-                               steps=1, batch=2, frames=5, crop=32, max_side=64), quiet=True)
+
+    base = Trainer(
+        TrainConfig(
+            data=[str(data_dir)],
+            run_dir=str(tmp_path / "base"),
+            model=config_from_dict(TINY_PATCH),
+            steps=1,
+            batch=2,
+            frames=5,
+            crop=32,
+            max_side=64,
+        ),
+        quiet=True,
+    )
     base.save()
-    cfg = TrainConfig(data=[str(data_dir)], val_data=[str(data_dir / "clip.mkv")], run_dir=str(tmp_path / "ft"),
-                      model=config_from_dict(TINY_PATCH), init_from=str(tmp_path / "base" / "last.pt"),
-                      steps=3, batch=2, frames=5, crop=32, max_side=64, log_every=1, val_every=1, ema=0.5, lr=1e-2,
-                      val_frames=5, val_size=(32, 32), freeze_encoder=True, perceptual_frames=2, disc_frames=2,
-                      discriminator="pairs", select="lpips", select_psnr_drop=100.0,
-                      weights=LossWeights(perceptual=0.5, gan=0.1))
+    cfg = TrainConfig(
+        data=[str(data_dir)],
+        val_data=[str(data_dir / "clip.mkv")],
+        run_dir=str(tmp_path / "ft"),
+        model=config_from_dict(TINY_PATCH),
+        init_from=str(tmp_path / "base" / "last.pt"),
+        steps=3,
+        batch=2,
+        frames=5,
+        crop=32,
+        max_side=64,
+        log_every=1,
+        val_every=1,
+        ema=0.5,
+        lr=1e-2,
+        val_frames=5,
+        val_size=(32, 32),
+        freeze_encoder=True,
+        perceptual_frames=2,
+        disc_frames=2,
+        discriminator="pairs",
+        select="lpips",
+        select_psnr_drop=100.0,
+        weights=LossWeights(perceptual=0.5, gan=0.1),
+    )
     trainer = Trainer(cfg, quiet=True)
     clip = torch.rand(1, 3, 5, 32, 32) * 2 - 1
     tokens_before = trainer.model.encode(clip)
@@ -183,11 +317,20 @@ def test_a_committed_decoder_warm_starts_over_its_base_model(tmp_path, monkeypat
     from tokcodec.models import config_from_dict
     from tokcodec.train.tokenizer import Trainer, TrainConfig
     from tokcodec.zoo import load_model
+
     monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
     path = Path(__file__).resolve().parents[1] / "tokcodec/zoo/cards/sharp-ablation/gan-best-decoder.fp16.safetensors"
     base, entry = load_model("tc-2.1")
-    trainer = Trainer(TrainConfig(data=[], run_dir=str(tmp_path / "run"), init_from=str(path),
-                                  model=config_from_dict(entry.config.to_dict()), freeze_encoder=True), quiet=True)
+    trainer = Trainer(
+        TrainConfig(
+            data=[],
+            run_dir=str(tmp_path / "run"),
+            init_from=str(path),
+            model=config_from_dict(entry.config.to_dict()),
+            freeze_encoder=True,
+        ),
+        quiet=True,
+    )
     state, decoder = trainer.model.state_dict(), load_file(str(path))
     assert decoder and all(torch.equal(state[k], v.float()) for k, v in decoder.items())
     assert all(torch.equal(state[k], v.float()) for k, v in base.state_dict().items() if not k.startswith("decoder."))

@@ -1,4 +1,5 @@
 """What a new user meets: usage errors, signals, --force, damaged files, images, info (issue 12)."""
+
 import json
 import os
 import signal
@@ -24,8 +25,9 @@ def run(*args):
 
 def tokcodec(*args, env=None, **kw):
     """The real command in a child process (signal handlers, exit codes and imports as a user gets them)."""
-    return subprocess.run([sys.executable, "-m", "tokcodec", *map(str, args)], capture_output=True, text=True,
-                          env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "tokcodec", *map(str, args)], capture_output=True, text=True, env=env, **kw
+    )
 
 
 def hidden(folder):
@@ -34,21 +36,37 @@ def hidden(folder):
 
 # -- usage errors: exit 2, one line, before torch loads ------------------------------------------
 
-PROBE = ("import sys, atexit\n"
-         "atexit.register(lambda: print('torch imported' if 'torch' in sys.modules else 'torch not imported',"
-         " file=sys.stderr))\n"
-         "from tokcodec_cli.main import main\n"
-         "sys.argv = ['tokcodec'] + sys.argv[1:]\n"
-         "main()\n")
+PROBE = (
+    "import sys, atexit\n"
+    "atexit.register(lambda: print('torch imported' if 'torch' in sys.modules else 'torch not imported',"
+    " file=sys.stderr))\n"
+    "from tokcodec_cli.main import main\n"
+    "sys.argv = ['tokcodec'] + sys.argv[1:]\n"
+    "main()\n"
+)
 
 
-@pytest.mark.parametrize("args", [
-    ["--gop", "4"], ["--quality", "0"], ["--frames", "0"], ["--frames", "-1"], ["--bpp", "0"], ["--bpp", "-1"],
-    ["--bpp", "nan"], ["--quality", "2", "--bpp", "0.05"], ["--fps", "0"], ["--fps", "nan"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--gop", "4"],
+        ["--quality", "0"],
+        ["--frames", "0"],
+        ["--frames", "-1"],
+        ["--bpp", "0"],
+        ["--bpp", "-1"],
+        ["--bpp", "nan"],
+        ["--quality", "2", "--bpp", "0.05"],
+        ["--fps", "0"],
+        ["--fps", "nan"],
+    ],
+)
 def test_usage_errors_exit_2_on_one_line_without_torch(tmp_path, example_clip, args):
-    p = subprocess.run([sys.executable, "-c", PROBE, "encode", str(example_clip), "-o", str(tmp_path / "a.tkc"),
-                        *args], capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-c", PROBE, "encode", str(example_clip), "-o", str(tmp_path / "a.tkc"), *args],
+        capture_output=True,
+        text=True,
+    )
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2, p.stderr
     assert len(lines) == 2 and lines[0].startswith("tokcodec: error:") and lines[1] == "torch not imported", p.stderr
@@ -67,6 +85,7 @@ def test_python_dash_m_and_version():
 
 # -- signals and stale temporaries ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("command", ["encode", "decode"])
 def test_signal_leaves_nothing_behind(zoo, tmp_path, make_clip, sig, command):
@@ -78,11 +97,14 @@ def test_signal_leaves_nothing_behind(zoo, tmp_path, make_clip, sig, command):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / ("a.tkc" if command == "encode" else "frames/")
-    child = subprocess.Popen([sys.executable, "-m", "tokcodec", command, str(src), "-o", str(out), "-q",
-                              "--device", "cpu"], stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "TOKCODEC_ZOO": str(zoo)},
-                             # under nohup the child would inherit an ignored SIGHUP (and rightly keep it)
-                             preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tokcodec", command, str(src), "-o", str(out), "-q", "--device", "cpu"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TOKCODEC_ZOO": str(zoo)},
+        # under nohup the child would inherit an ignored SIGHUP (and rightly keep it)
+        preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL),
+    )
     deadline = time.time() + 60
     while not hidden(out_dir) and time.time() < deadline and child.poll() is None:
         time.sleep(0.005)
@@ -98,6 +120,7 @@ def test_stale_temporaries_are_removed_but_live_ones_kept(zoo, tmp_path, make_cl
     clip = write_clip(tmp_path / "in.mkv", make_clip(1, 16, 16))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     from tokcodec.io.atomic import _HOST
+
     stale = tmp_path / f".a.tkc.tokcodec-{_HOST}-{dead.stdout.strip()}-0123abcd.tmp.tkc"
     live = tmp_path / f".b.tkc.tokcodec-{_HOST}-{os.getpid()}-0123abcd.tmp.tkc"
     other_machine = tmp_path / f".c.tkc.tokcodec-elsewhere-{dead.stdout.strip()}-0123abcd.tmp.tkc"
@@ -109,6 +132,7 @@ def test_stale_temporaries_are_removed_but_live_ones_kept(zoo, tmp_path, make_cl
 
 
 # -- --force touches only what tokcodec writes ---------------------------------------------------
+
 
 def test_force_never_deletes_foreign_files_in_a_frame_folder(zoo, tmp_path, make_clip):
     clip = write_clip(tmp_path / "in.mkv", make_clip(2, 16, 16))
@@ -136,6 +160,7 @@ def test_force_never_replaces_a_pipe_or_device(zoo, tmp_path, make_clip):
 
 # -- damaged files give back what survives -------------------------------------------------------
 
+
 @pytest.fixture
 def three_gops(zoo, tmp_path, make_clip):
     clip = write_clip(tmp_path / "in.mkv", make_clip(13, 16, 24))
@@ -149,8 +174,10 @@ def damaged_copies(path):
     data = path.read_bytes()
     chunks = ContainerReader(data).chunks
     flip = chunks[1].offset + 40
-    return {"cut after GOP 0": data[:chunks[1].offset + 10],
-            "flipped byte in GOP 1": data[:flip] + bytes([data[flip] ^ 0x40]) + data[flip + 1:]}
+    return {
+        "cut after GOP 0": data[: chunks[1].offset + 10],
+        "flipped byte in GOP 1": data[:flip] + bytes([data[flip] ^ 0x40]) + data[flip + 1 :],
+    }
 
 
 @pytest.mark.parametrize("policy,frames", [("freeze", 13), ("skip", None), ("stop", 5)])
@@ -189,9 +216,11 @@ def test_info_checks_every_crc(three_gops, tmp_path):
 
 # -- images stay images; info reads like ffprobe ------------------------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
 def test_one_frame_container_decodes_to_one_image(zoo, tmp_path, make_clip, suffix):
     from PIL import Image
+
     write_clip(tmp_path / "photo_in.png", make_clip(1, 24, 40))
     assert run("encode", tmp_path / "photo_in.png", "-o", tmp_path / "photo.tkc", "-q")[0] == 0
     code, msg = run("decode", tmp_path / "photo.tkc", "-o", tmp_path / f"photo{suffix}", "-q")
@@ -213,6 +242,7 @@ def test_info_text_names_colours_and_escapes_the_model_name(zoo, tmp_path, make_
     assert "limited range" in out or "full range" in out
     assert "unknown/unknown/unknown" in out or "bt709" in out or "gbr" in out
     from tokcodec_cli.common import safe_text
+
     assert safe_text("evil\x1b[2Jname") == "evil\\x1b[2Jname"
 
 
@@ -235,9 +265,12 @@ def test_torch_out_of_memory_is_one_line_not_a_bug_report():
     memory"), not MemoryError: it is reported as out of memory, exit 1, no traceback."""
     import subprocess
     import sys
+
     out = subprocess.run([sys.executable, "-c", OOM_SCRIPT], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stderr[-2000:]
-    assert out.stderr.strip().splitlines() == ["tokcodec: error: out of memory (try a smaller --gop or a smaller input)"]
+    assert out.stderr.strip().splitlines() == [
+        "tokcodec: error: out of memory (try a smaller --gop or a smaller input)"
+    ]
     # any other RuntimeError is still a bug, reported as one
     code = "from tokcodec_cli.common import friendly_errors\ndef f(): raise RuntimeError('shape mismatch')\nfriendly_errors(f)()"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -247,8 +280,11 @@ def test_torch_out_of_memory_is_one_line_not_a_bug_report():
 def test_the_memory_estimate_honours_the_address_space_limit():
     import subprocess
     import sys
-    code = ("import resource\nfrom tokcodec.codec.pipeline import free_memory\nfree = free_memory('cpu')\n"
-            "resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))\nprint(free, free_memory('cpu'))")
+
+    code = (
+        "import resource\nfrom tokcodec.codec.pipeline import free_memory\nfree = free_memory('cpu')\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))\nprint(free, free_memory('cpu'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     before, after = map(int, out.stdout.split())
     assert after < 6 << 30 and after <= before
@@ -260,14 +296,17 @@ def test_a_busy_machine_gets_a_short_openmp_spin_unless_the_user_chose():
     import os
     import subprocess
     import sys
+
     probe = "import tokcodec_cli, os; print(os.environ.get('GOMP_SPINCOUNT'))"
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         import time
+
         time.sleep(0.5)
         env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-        run = lambda **extra: subprocess.run([sys.executable, "-c", probe], env={**env, **extra},
-                                             capture_output=True, text=True).stdout.strip()
+        run = lambda **extra: subprocess.run(
+            [sys.executable, "-c", probe], env={**env, **extra}, capture_output=True, text=True
+        ).stdout.strip()
         assert run() == "10000"
         assert run(GOMP_SPINCOUNT="5") == "5"
         assert run(OMP_WAIT_POLICY="ACTIVE") == "None"

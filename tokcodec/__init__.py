@@ -9,6 +9,7 @@ The public API (tokcodec.api; docs/api.md):
 
 Importing tokcodec is cheap: torch and the models load on first use.
 """
+
 from __future__ import annotations
 
 __all__ = ["encode", "decode", "open", "load_model", "describe", "EncodeResult", "DecodeResult", "TkcFile"]
@@ -18,5 +19,6 @@ def __getattr__(name: str):
     # Lazy: `import tokcodec` (e.g. for tokcodec.errors) must not import torch.
     if name in __all__:
         from . import api
+
         return getattr(api, name)
     raise AttributeError(f"module 'tokcodec' has no attribute {name!r}")

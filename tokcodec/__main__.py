@@ -1,4 +1,5 @@
 """`python -m tokcodec`: the same command as `tokcodec`."""
+
 from tokcodec_cli.main import main
 
 main()

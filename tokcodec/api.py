@@ -14,6 +14,7 @@ coder (mode 1 under the tokenizer's prior where the zoo has one), the rate
 ladder for `quality` / `bpp`. Errors are tokcodec.errors.TokcodecError with a
 one-line message (the command line prints exactly that).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,35 +64,57 @@ class DecodeResult:
 def load_model(name: str = "default", device: str = "cpu"):
     """(tokenizer, zoo entry) of a zoo model name (see `tokcodec models`), weights hash-checked."""
     from .zoo import load_model as zoo_load
+
     return zoo_load(name, device=device)
 
 
 def model_name(model: str | None = None, quality: int | None = None) -> str:
     """The zoo entry that `model` or `quality` (a rung of the rate ladder) names; the default model when neither."""
     from .zoo import ladder_entry
+
     if model is not None and quality is not None:
         raise InputError("give at most one of model and quality")
     return ladder_entry(quality) if quality is not None else model or "default"
 
 
-def encoder(name: str = "default", *, entropy: str | None = None, mlm_steps: int = 4, strict: bool | None = None,
-            device: str = "cpu"):
+def encoder(
+    name: str = "default",
+    *,
+    entropy: str | None = None,
+    mlm_steps: int = 4,
+    strict: bool | None = None,
+    device: str = "cpu",
+):
     """(tokenizer, zoo entry, entropy coder) for encoding with zoo model `name`: the one set-up every
     encoding path shares. `entropy`: "mlm" (mode 1 under the model's prior; the default, falling back to
     mode 0 where the zoo has none) or "raw" (mode 0). `strict` (default: entropy given as "mlm"): no
     prior is an error instead of a fallback."""
     from .codec.entropy import DEFAULT_ENTROPY, coder_for_encoding
+
     strict = entropy == "mlm" if strict is None else strict
     tokenizer, entry = load_model(name, device=device)
     coder = coder_for_encoding(entropy or DEFAULT_ENTROPY, entry.weights_hash, int(mlm_steps), strict=strict)
     return tokenizer, entry, coder
 
 
-def encode(src, dst: str | Path | BinaryIO, *, model: str | None = None, quality: int | None = None,
-           bpp: float | None = None, gop: int = DEFAULT_GOP, max_frames: int | None = None, fps=None,
-           entropy: str | None = None, mlm_steps: int = 4, colour_offset: bool = True, device: str = "cpu",
-           force: bool = False, quiet: bool = True,
-           note: Callable[[str], None] | None = None) -> EncodeResult:
+def encode(
+    src,
+    dst: str | Path | BinaryIO,
+    *,
+    model: str | None = None,
+    quality: int | None = None,
+    bpp: float | None = None,
+    gop: int = DEFAULT_GOP,
+    max_frames: int | None = None,
+    fps=None,
+    entropy: str | None = None,
+    mlm_steps: int = 4,
+    colour_offset: bool = True,
+    device: str = "cpu",
+    force: bool = False,
+    quiet: bool = True,
+    note: Callable[[str], None] | None = None,
+) -> EncodeResult:
     """Encode a video file, frame folder or image `src` into a .tkc container `dst`.
 
     The rate is the model's: `quality` picks a rung of the rate ladder, `bpp` the highest rung whose rate
@@ -104,6 +127,7 @@ def encode(src, dst: str | Path | BinaryIO, *, model: str | None = None, quality
     from .codec.pipeline import encode_video, rungs_for_bpp
     from .io import open_video
     from .zoo import get_entry, ladder
+
     if sum(v is not None for v in (model, quality, bpp)) > 1:
         raise InputError("give at most one of model, quality and bpp")
     if isinstance(dst, (str, Path)) and Path(dst).exists() and not force:
@@ -119,9 +143,20 @@ def encode(src, dst: str | Path | BinaryIO, *, model: str | None = None, quality
         with open_video(src, fps=fps) as reader:
             tokenizer, entry, coder = encoder(name, entropy=entropy, mlm_steps=mlm_steps, device=device)
             # a second try replaces the file this call just wrote
-            stats = encode_video(reader, reader.info, dst, tokenizer, entry, gop=gop, device=device,
-                                 force=force or i > 0, quiet=quiet, max_frames=max_frames, coder=coder,
-                                 fix_colour=colour_offset)
+            stats = encode_video(
+                reader,
+                reader.info,
+                dst,
+                tokenizer,
+                entry,
+                gop=gop,
+                device=device,
+                force=force or i > 0,
+                quiet=quiet,
+                max_frames=max_frames,
+                coder=coder,
+                fix_colour=colour_offset,
+            )
         if bpp is None or stats.bpp <= bpp or i == len(attempts) - 1:
             break
         if note is not None:
@@ -131,28 +166,69 @@ def encode(src, dst: str | Path | BinaryIO, *, model: str | None = None, quality
     if bpp is not None:
         rate = {"requested_bpp": bpp, "achieved_bpp": round(stats.bpp, 6), "met": stats.bpp <= bpp}
         if not rate["met"]:
-            warnings.append(f"--bpp {bpp:g} cannot be met: the lowest rate this model reaches on this input is "
-                            f"{stats.bpp:.4f} bpp ({entry.name}); the file has that rate")
+            warnings.append(
+                f"--bpp {bpp:g} cannot be met: the lowest rate this model reaches on this input is "
+                f"{stats.bpp:.4f} bpp ({entry.name}); the file has that rate"
+            )
     rung = ladder().index(entry.name) + 1 if entry.name in ladder() else None
-    return EncodeResult(output=str(getattr(dst, "name", dst)), frames=stats.frames, width=stats.width,
-                        height=stats.height, bytes=stats.bytes, bpp=stats.bpp, fps=stats.fps, model=entry.name,
-                        quality=rung, entropy_mode=coder.mode, prior=coder.prior_name or None, device=device,
-                        rotation=reader.info.rotation, rate=rate, warnings=warnings,
-                        ended_early=reader.ended_early or None)
+    return EncodeResult(
+        output=str(getattr(dst, "name", dst)),
+        frames=stats.frames,
+        width=stats.width,
+        height=stats.height,
+        bytes=stats.bytes,
+        bpp=stats.bpp,
+        fps=stats.fps,
+        model=entry.name,
+        quality=rung,
+        entropy_mode=coder.mode,
+        prior=coder.prior_name or None,
+        device=device,
+        rotation=reader.info.rotation,
+        rate=rate,
+        warnings=warnings,
+        ended_early=reader.ended_early or None,
+    )
 
 
-def decode(src: str | Path, dst: str | Path, *, model: str | None = None, decoder: str | None = None,
-           on_damage: str = "freeze", crf: int | None = None, device: str = "cpu", force: bool = False,
-           quiet: bool = True) -> DecodeResult:
+def decode(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    model: str | None = None,
+    decoder: str | None = None,
+    on_damage: str = "freeze",
+    crf: int | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    quiet: bool = True,
+) -> DecodeResult:
     """Decode the .tkc `src` to `dst` (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg for a one-frame
     file). `model`: decode with this zoo model instead of the one the file names; `decoder`: with this
     decoder-only zoo entry for the file's tokens (`describe(...)["decoders"]` lists them). A damaged or
     missing GOP is handled per `on_damage` ("freeze", "skip", "stop") and listed in `lost`."""
     from .codec.pipeline import decode_container
-    stats, lost = decode_container(src, dst, device=device, force=force, quiet=quiet, model_name=model,
-                                   on_damage=on_damage, crf=crf, decoder=decoder)
-    return DecodeResult(output=str(dst), frames=stats.frames, width=stats.width, height=stats.height,
-                        fps=stats.fps, device=device, lost=list(lost))
+
+    stats, lost = decode_container(
+        src,
+        dst,
+        device=device,
+        force=force,
+        quiet=quiet,
+        model_name=model,
+        on_damage=on_damage,
+        crf=crf,
+        decoder=decoder,
+    )
+    return DecodeResult(
+        output=str(dst),
+        frames=stats.frames,
+        width=stats.width,
+        height=stats.height,
+        fps=stats.fps,
+        device=device,
+        lost=list(lost),
+    )
 
 
 class TkcFile:
@@ -162,9 +238,9 @@ class TkcFile:
     file names (or `model`). Every CRC is checked as it is read.
     """
 
-    def __init__(self, path: str | Path, *, model: str | None = None, decoder: str | None = None,
-                 device: str = "cpu"):
+    def __init__(self, path: str | Path, *, model: str | None = None, decoder: str | None = None, device: str = "cpu"):
         from .codec.container import ContainerReader
+
         self.path = str(path)
         self._reader = ContainerReader(path, recover=True)
         self.header = self._reader.header
@@ -179,12 +255,14 @@ class TkcFile:
         """GOP `gop`'s token grid, (T', H', W') int64."""
         if self._coder is None:
             from .codec.entropy import coder_for_header
+
             self._coder = coder_for_header(self.header)
         return self._reader.read_tokens(gop, unpack=self._coder.unpack)
 
     def frames(self) -> Iterator[np.ndarray]:
         """The decoded frames, (H, W, 3) uint8 at the display size, in order; a damaged GOP raises."""
         from .codec.pipeline import decode_frames, model_for
+
         tokenizer, _ = model_for(self.header, self._model, self._device, self._decoder)
         yield from decode_frames(self._reader, tokenizer, device=self._device, coder=self._coder)
 
@@ -202,8 +280,13 @@ class TkcFile:
         self.close()
 
 
-def open(path: str | Path, *, model: str | None = None, decoder: str | None = None,  # noqa: A001
-         device: str = "cpu") -> TkcFile:
+def open(
+    path: str | Path,
+    *,
+    model: str | None = None,
+    decoder: str | None = None,  # noqa: A001
+    device: str = "cpu",
+) -> TkcFile:
     """Open a .tkc container for reading (see TkcFile)."""
     return TkcFile(path, model=model, decoder=decoder, device=device)
 
@@ -213,6 +296,7 @@ def decoders(header) -> list[dict]:
     decoder-only entries for them, each {"name", "kind": "model" | "decoder", "default": bool}."""
     from .zoo import get_entry
     from .zoo.decoders import decoders_for
+
     found = []
     try:
         own = get_entry(header.model_name)
@@ -230,6 +314,7 @@ def describe(reader, path: str | Path) -> dict:
     """The facts of an open container (codec.container.ContainerReader) as `tokcodec info --json` prints
     them; each chunk is read, so its CRCs are checked ("ok", or "problem")."""
     from .codec.container import ContainerError
+
     h = reader.header
     size = Path(path).stat().st_size
     display_w, display_h = h.display_size  # bpp counts the pixels shown (SPEC 9)
@@ -245,27 +330,49 @@ def describe(reader, path: str | Path) -> dict:
         chunk_bytes = c.size if c is not None else 0
         tokens = math.prod(h.latent_shape(frames))
         offset = reader.colour_offset(gop) if problem is None else None
-        chunks.append({"gop": gop, "frames": frames, "bytes": chunk_bytes,
-                       "bpp": chunk_bytes * 8 / (display_w * display_h * frames),
-                       "bits_per_token": (c.payload_length * 8 / tokens) if c is not None else None,
-                       "colour_offset": [v / 4 for v in offset] if offset else None,  # 8-bit levels
-                       "ok": problem is None,
-                       **({"problem": problem} if problem else {})})
+        chunks.append(
+            {
+                "gop": gop,
+                "frames": frames,
+                "bytes": chunk_bytes,
+                "bpp": chunk_bytes * 8 / (display_w * display_h * frames),
+                "bits_per_token": (c.payload_length * 8 / tokens) if c is not None else None,
+                "colour_offset": [v / 4 for v in offset] if offset else None,  # 8-bit levels
+                "ok": problem is None,
+                **({"problem": problem} if problem else {}),
+            }
+        )
     found = [c for c in reader.chunks if c is not None]
     found_tokens = sum(math.prod(h.latent_shape(c.num_frames)) for c in found)
-    return {"file": str(path), "bytes": size, "bpp": size * 8 / pixels,
-            "width": display_w, "height": display_h, "coded_size": f"{h.width}x{h.height}",
-            "frames": h.frame_count, "fps": f"{h.fps_num}/{h.fps_den}",
-            "gop": h.gop_length, "model": h.model_name, "weights_sha256": h.weights_hash.hex(),
-            "token_bits": h.token_bits, "bit_order": h.bit_order,
-            "quantizer": ({"kind": h.quantizer, **({"levels": list(h.fsq_levels)} if h.fsq_levels else {})}
-                          if h.quantizer else None),
-            "strides": {"temporal": h.temporal_stride, "spatial": h.spatial_stride},
-            "entropy_mode": h.entropy_mode,
-            **({"prior": h.mlm_name, "prior_sha256": h.mlm_hash.hex()} if h.entropy_mode == 1 else {}),
-            # payload bits per token over the chunks found (chunk headers excluded)
-            "bits_per_token": (sum(c.payload_length for c in found) * 8 / found_tokens) if found_tokens else None,
-            "colour": {"primaries": h.colour_primaries, "transfer": h.transfer_characteristics,
-                       "matrix": h.matrix_coefficients, "full_range": h.full_range},
-            "decoders": [d["name"] for d in decoders(h)],
-            "index_ok": reader.index_ok, "chunks": chunks}
+    return {
+        "file": str(path),
+        "bytes": size,
+        "bpp": size * 8 / pixels,
+        "width": display_w,
+        "height": display_h,
+        "coded_size": f"{h.width}x{h.height}",
+        "frames": h.frame_count,
+        "fps": f"{h.fps_num}/{h.fps_den}",
+        "gop": h.gop_length,
+        "model": h.model_name,
+        "weights_sha256": h.weights_hash.hex(),
+        "token_bits": h.token_bits,
+        "bit_order": h.bit_order,
+        "quantizer": (
+            {"kind": h.quantizer, **({"levels": list(h.fsq_levels)} if h.fsq_levels else {})} if h.quantizer else None
+        ),
+        "strides": {"temporal": h.temporal_stride, "spatial": h.spatial_stride},
+        "entropy_mode": h.entropy_mode,
+        **({"prior": h.mlm_name, "prior_sha256": h.mlm_hash.hex()} if h.entropy_mode == 1 else {}),
+        # payload bits per token over the chunks found (chunk headers excluded)
+        "bits_per_token": (sum(c.payload_length for c in found) * 8 / found_tokens) if found_tokens else None,
+        "colour": {
+            "primaries": h.colour_primaries,
+            "transfer": h.transfer_characteristics,
+            "matrix": h.matrix_coefficients,
+            "full_range": h.full_range,
+        },
+        "decoders": [d["name"] for d in decoders(h)],
+        "index_ok": reader.index_ok,
+        "chunks": chunks,
+    }

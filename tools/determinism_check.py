@@ -9,6 +9,7 @@ kernels), oneDNN off, MKL_ENABLE_INSTRUCTIONS=SSE4_2 and ONEDNN_MAX_CPU_ISA=AVX2
 numpy-only reference decoder (bitstream_spec/reference_decoder.py). Prints
 one line per setting with the CRC-32 of all decoded tokens and the time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,6 +67,7 @@ def main() -> None:
     from tokcodec.io import read_frames
     from tokcodec.zoo import load_model
     from tokcodec.zoo.priors import get_prior
+
     frames, info = read_frames(args.clip, max_frames=args.frames, size=(w, h))
     model, entry = load_model()
     coder = coder_for_encoding("mlm", entry.weights_hash, strict=True)
@@ -76,16 +78,26 @@ def main() -> None:
     prior = get_prior(coder.prior_name)
     rows = [{"setting": "encoder (this process)", "crc32": expected}]
     for name, env in SETTINGS.items():
-        r = subprocess.run([sys.executable, "-c", DECODE, str(out), name], env={**os.environ, **env},
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-c", DECODE, str(out), name], env={**os.environ, **env}, capture_output=True, text=True
+        )
         crc, seconds = r.stdout.split() if r.returncode == 0 else (r.stderr.strip().splitlines()[-1], "nan")
         rows.append({"setting": name, "crc32": int(crc) if crc.isdigit() else crc, "seconds": float(seconds)})
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", REFERENCE, str(out), prior.name, str(REPO / "bitstream_spec"),
-                        str(prior.file)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    r = subprocess.run(
+        [sys.executable, "-c", REFERENCE, str(out), prior.name, str(REPO / "bitstream_spec"), str(prior.file)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
     crc = r.stdout.split()[0] if r.returncode == 0 else r.stderr.strip().splitlines()[-1]
-    rows.append({"setting": "reference decoder (numpy)", "crc32": int(crc) if crc.isdigit() else crc,
-                 "seconds": round(time.perf_counter() - t0, 1)})
+    rows.append(
+        {
+            "setting": "reference decoder (numpy)",
+            "crc32": int(crc) if crc.isdigit() else crc,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
     for row in rows:
         row["identical"] = row["crc32"] == expected
     print(json.dumps({"file": str(out), "bytes": out.stat().st_size, "prior": prior.name, "rows": rows}, indent=1))

@@ -6,6 +6,7 @@ Only the `decoder.*` tensors (the EMA's when the run kept one); the metadata nam
 encoder and tokens they belong to, its weights' sha256, and the checkpoint's step and validation.
 `tokcodec train tokenizer --init-from DECODER.safetensors` starts from the base model with this decoder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,12 @@ def main() -> None:
     weights = state.get("ema") or state["model"]
     decoder = {k: v.half().contiguous() for k, v in weights.items() if k.startswith("decoder.")}
     entry = get_entry(args.base)
-    meta = {"base": entry.name, "base_sha256": entry.weights_hash.hex(), "step": str(state["step"]),
-            "metrics": json.dumps(state.get("metrics", {}))}
+    meta = {
+        "base": entry.name,
+        "base_sha256": entry.weights_hash.hex(),
+        "step": str(state["step"]),
+        "metrics": json.dumps(state.get("metrics", {})),
+    }
     save_file(decoder, args.output, metadata=meta)
     print(f"{args.output}: {len(decoder)} tensors, step {state['step']}, base {entry.name}")
 

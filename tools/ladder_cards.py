@@ -12,6 +12,7 @@ that has none of its own training (a `weights_from` entry), and each rung's
 mean numbers into the registry's card metrics. Cards of trained models are
 left alone: they hold their own evaluation.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,10 +24,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 ZOO = REPO / "tokcodec" / "zoo"
-BENCH_COMMAND = ("tokcodec bench --config benchmarks/config.json -o benchmarks/results --cache bench_cache "
-                 "--seed-from benchmarks/results -j 1")
-METRICS = (("bpp", "bpp", "{:.4f}"), ("psnr_rgb", "PSNR (dB)", "{:.2f}"), ("ms_ssim", "MS-SSIM", "{:.4f}"),
-           ("lpips", "LPIPS-alex", "{:.4f}"), ("vmaf", "VMAF", "{:.1f}"))
+BENCH_COMMAND = (
+    "tokcodec bench --config benchmarks/config.json -o benchmarks/results --cache bench_cache "
+    "--seed-from benchmarks/results -j 1"
+)
+METRICS = (
+    ("bpp", "bpp", "{:.4f}"),
+    ("psnr_rgb", "PSNR (dB)", "{:.2f}"),
+    ("ms_ssim", "MS-SSIM", "{:.4f}"),
+    ("lpips", "LPIPS-alex", "{:.4f}"),
+    ("vmaf", "VMAF", "{:.1f}"),
+)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -41,7 +49,8 @@ def mean(rows: list[dict], key: str) -> float:
 def table(rows: list[dict], first: str) -> list[str]:
     head = f"| {first} | " + " | ".join(label for _, label, _ in METRICS) + " |"
     return [head, "|" + "---|" * (len(METRICS) + 1)] + [
-        f"| {r['name']} | " + " | ".join(fmt.format(r[key]) for key, _, fmt in METRICS) + " |" for r in rows]
+        f"| {r['name']} | " + " | ".join(fmt.format(r[key]) for key, _, fmt in METRICS) + " |" for r in rows
+    ]
 
 
 def main() -> None:
@@ -58,37 +67,59 @@ def main() -> None:
         if not rows:
             raise SystemExit(f"no benchmark results for ladder rung {name}: run `{BENCH_COMMAND}` first")
         entry = registry["models"][name]
-        timings = {(s["width"], s["height"]): s for s in speed
-                   if s["codec"] == "tokcodec-m0" and s["point"] == f"{name}-gclip"}
-        rungs.append({"name": name, "quality": quality, "scale": entry.get("coding_scale", 1.0), "clips": rows,
-                      "timings": timings, **{key: mean(rows, key) for key, _, _ in METRICS}})
+        timings = {
+            (s["width"], s["height"]): s for s in speed if s["codec"] == "tokcodec-m0" and s["point"] == f"{name}-gclip"
+        }
+        rungs.append(
+            {
+                "name": name,
+                "quality": quality,
+                "scale": entry.get("coding_scale", 1.0),
+                "clips": rows,
+                "timings": timings,
+                **{key: mean(rows, key) for key, _, _ in METRICS},
+            }
+        )
     write_ladder(rungs, registry["default"])
     for rung in rungs:
         entry = registry["models"][rung["name"]]
-        entry["card"]["ladder_metrics"] = {"bpp": round(rung["bpp"], 4), "psnr": round(rung["psnr_rgb"], 2),
-                                           "ms_ssim": round(rung["ms_ssim"], 4), "lpips_alex": round(rung["lpips"], 4),
-                                           "measured_by": "cards/ladder.md"}
+        entry["card"]["ladder_metrics"] = {
+            "bpp": round(rung["bpp"], 4),
+            "psnr": round(rung["psnr_rgb"], 2),
+            "ms_ssim": round(rung["ms_ssim"], 4),
+            "lpips_alex": round(rung["lpips"], 4),
+            "measured_by": "cards/ladder.md",
+        }
         if "weights_from" in entry:
             write_rung_card(rung, entry, len(rungs))
     (ZOO / "registry.json").write_text(json.dumps(registry, indent=2) + "\n")
 
 
 def speed_text(rung: dict) -> str:
-    parts = [f"{w}x{h}: encode {float(s['encode_fps']):.2f} fps, decode {float(s['decode_fps']):.2f} fps"
-             for (w, h), s in sorted(rung["timings"].items(), key=lambda kv: int(kv[0][0]))]
+    parts = [
+        f"{w}x{h}: encode {float(s['encode_fps']):.2f} fps, decode {float(s['decode_fps']):.2f} fps"
+        for (w, h), s in sorted(rung["timings"].items(), key=lambda kv: int(kv[0][0]))
+    ]
     return "; ".join(parts) or "not timed"
 
 
 def write_ladder(rungs: list[dict], default: str) -> None:
-    lines = ["# The rate ladder", "",
-             "`tokcodec encode --quality N` codes with rung N; `--bpp X` picks the highest rung whose rate",
-             "(known before encoding: a mode-0 file's size follows from its token grid) is at most X.",
-             f"Every rung is {default}'s tokenizer; rungs other than the 1x one code the frames resized by",
-             "their scale and resize the decoded frames back (container DISP record, bitstream_spec/SPEC.md 3.4).",
-             "",
-             "Measured with", "", f"    {BENCH_COMMAND}", "",
-             "then `python tools/ladder_cards.py` (this file): means over the benchmark's 8 clips (never trained",
-             "on) at 640x360, 33 frames, one GOP per clip; per-clip rows in benchmarks/results/points.csv.", ""]
+    lines = [
+        "# The rate ladder",
+        "",
+        "`tokcodec encode --quality N` codes with rung N; `--bpp X` picks the highest rung whose rate",
+        "(known before encoding: a mode-0 file's size follows from its token grid) is at most X.",
+        f"Every rung is {default}'s tokenizer; rungs other than the 1x one code the frames resized by",
+        "their scale and resize the decoded frames back (container DISP record, bitstream_spec/SPEC.md 3.4).",
+        "",
+        "Measured with",
+        "",
+        f"    {BENCH_COMMAND}",
+        "",
+        "then `python tools/ladder_cards.py` (this file): means over the benchmark's 8 clips (never trained",
+        "on) at 640x360, 33 frames, one GOP per clip; per-clip rows in benchmarks/results/points.csv.",
+        "",
+    ]
     rows = [dict(r, name=f"{r['quality']}: {r['name']} ({r['scale']:g}x)") for r in rungs]
     lines += table(rows, "rung")
     lines += ["", "Speed (separate timing pass, 1 thread, CPU; benchmarks/results/speed.csv):", ""]
@@ -98,25 +129,38 @@ def write_ladder(rungs: list[dict], default: str) -> None:
 
 def write_rung_card(rung: dict, entry: dict, num_rungs: int) -> None:
     base, scale = entry["weights_from"], rung["scale"]
-    lines = [f"# Model card: {rung['name']} (rate ladder rung {rung['quality']} of {num_rungs})", "",
-             f"The tokenizer and weights of `{base}` (its card, `cards/{base}.md`, gives the training data,",
-             "recipe, hardware and time), coding frames resized to "
-             f"{scale:g}x their width and height (bicubic, antialiased",
-             "when shrinking); the decoder resizes its output back to the original size (container DISP",
-             "record, bitstream_spec/SPEC.md 3.4). No training of its own: the rung trades resolution for rate.",
-             f"At 640x360 it codes {round(640 * scale)}x{round(360 * scale)} frames.", "",
-             "## Measured quality (clips never trained on)", "",
-             f"    {BENCH_COMMAND}", "",
-             "then `python tools/ladder_cards.py`. 640x360, 33 frames per clip, one GOP per clip, entropy",
-             "mode 0; bpp counts every byte of the .tkc file.", ""]
-    rows = [dict({key: float(c[key]) if c.get(key) else float("nan") for key, _, _ in METRICS}, name=c["clip"])
-            for c in rung["clips"]]
+    lines = [
+        f"# Model card: {rung['name']} (rate ladder rung {rung['quality']} of {num_rungs})",
+        "",
+        f"The tokenizer and weights of `{base}` (its card, `cards/{base}.md`, gives the training data,",
+        f"recipe, hardware and time), coding frames resized to {scale:g}x their width and height (bicubic, antialiased",
+        "when shrinking); the decoder resizes its output back to the original size (container DISP",
+        "record, bitstream_spec/SPEC.md 3.4). No training of its own: the rung trades resolution for rate.",
+        f"At 640x360 it codes {round(640 * scale)}x{round(360 * scale)} frames.",
+        "",
+        "## Measured quality (clips never trained on)",
+        "",
+        f"    {BENCH_COMMAND}",
+        "",
+        "then `python tools/ladder_cards.py`. 640x360, 33 frames per clip, one GOP per clip, entropy",
+        "mode 0; bpp counts every byte of the .tkc file.",
+        "",
+    ]
+    rows = [
+        dict({key: float(c[key]) if c.get(key) else float("nan") for key, _, _ in METRICS}, name=c["clip"])
+        for c in rung["clips"]
+    ]
     rows.append({"name": "**mean**", **{key: rung[key] for key, _, _ in METRICS}})
     lines += table(rows, "clip")
-    lines += ["", f"Speed (benchmarks/results/speed.csv, 1 thread): {speed_text(rung)}.", "",
-              "## Limits", "",
-              f"Everything `{base}` lacks, this rung lacks too (see its card). The whole ladder and where",
-              "it stands against x265, VVC and AV1: `cards/ladder.md` and benchmarks/README.md."]
+    lines += [
+        "",
+        f"Speed (benchmarks/results/speed.csv, 1 thread): {speed_text(rung)}.",
+        "",
+        "## Limits",
+        "",
+        f"Everything `{base}` lacks, this rung lacks too (see its card). The whole ladder and where",
+        "it stands against x265, VVC and AV1: `cards/ladder.md` and benchmarks/README.md.",
+    ]
     (ZOO / "cards" / f"{rung['name']}.md").write_text("\n".join(lines) + "\n")
 
 

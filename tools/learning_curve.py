@@ -10,6 +10,7 @@ hour 0, not one lineage. `--table`: a Markdown table instead of a plot.
     python tools/learning_curve.py ~/tokcodec-runs/tc-2/image ~/tokcodec-runs/tc-2/video -o curve.png
     python tools/learning_curve.py --separate --table ~/tokcodec-runs/sharp/{l1,lpips,gan}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,12 @@ def stage_points(run: Path) -> list[dict]:
     return [by_step[s] for s in sorted(by_step)]
 
 
-METRICS = [("val_psnr", "validation PSNR (dB)"), ("val_lpips_alex", "validation LPIPS-alex"),
-           ("val_dists", "validation DISTS"), ("val_flicker", "validation flicker (luma levels)")]
+METRICS = [
+    ("val_psnr", "validation PSNR (dB)"),
+    ("val_lpips_alex", "validation LPIPS-alex"),
+    ("val_dists", "validation DISTS"),
+    ("val_flicker", "validation flicker (luma levels)"),
+]
 
 
 def table(runs: list[Path]) -> str:
@@ -39,11 +44,16 @@ def table(runs: list[Path]) -> str:
     for run in runs:
         previous = None
         for p in stage_points(run):
-            rate = ((p["hours"] - previous["hours"]) * 3600 / (p["step"] - previous["step"])
-                    if previous and p["step"] > previous["step"] else None)
-            rows.append(f"| {run.name} | {p['step']} | {p['hours']:.2f} | {fmt(p.get('val_psnr'), '.2f')} | "
-                        f"{fmt(p.get('val_lpips_alex'), '.4f')} | {fmt(p.get('val_dists'), '.4f')} | "
-                        f"{fmt(p.get('val_flicker'), '.3f')} | {fmt(rate, '.1f')} |")
+            rate = (
+                (p["hours"] - previous["hours"]) * 3600 / (p["step"] - previous["step"])
+                if previous and p["step"] > previous["step"]
+                else None
+            )
+            rows.append(
+                f"| {run.name} | {p['step']} | {p['hours']:.2f} | {fmt(p.get('val_psnr'), '.2f')} | "
+                f"{fmt(p.get('val_lpips_alex'), '.4f')} | {fmt(p.get('val_dists'), '.4f')} | "
+                f"{fmt(p.get('val_flicker'), '.3f')} | {fmt(rate, '.1f')} |"
+            )
             previous = p
     return "\n".join(rows)
 
@@ -62,8 +72,10 @@ def main() -> None:
     if not args.output:
         parser.error("-o is needed for a plot")
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     points = {run: stage_points(run) for run in args.runs}
     shown = [(k, label) for k, label in METRICS if any(k in p for ps in points.values() for p in ps)]
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4))

@@ -10,6 +10,7 @@ the tokens CRC fails (error 25): the most work a file of that size can ask for.
 Prints per case the file's bytes, its prior positions, the seconds `tokcodec tokens` took and
 seconds per KB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,22 @@ def worst_file(path: Path, width: int, height: int, frames: int, pad: bool = Tru
     entry = get_entry("default")
     prior = prior_for(entry.weights_hash)
     cfg = entry.config
-    header = Header(width=width, height=height, frame_count=frames, fps_num=25, fps_den=1, gop_length=frames,
-                    model_name=entry.name, weights_hash=entry.weights_hash, token_bits=cfg.token_bits,
-                    temporal_stride=cfg.temporal_stride, spatial_stride=cfg.spatial_stride,
-                    entropy_mode=1, mlm_name=prior.name, mlm_hash=prior.weights_hash)
+    header = Header(
+        width=width,
+        height=height,
+        frame_count=frames,
+        fps_num=25,
+        fps_den=1,
+        gop_length=frames,
+        model_name=entry.name,
+        weights_hash=entry.weights_hash,
+        token_bits=cfg.token_bits,
+        temporal_stride=cfg.temporal_stride,
+        spatial_stride=cfg.spatial_stride,
+        entropy_mode=1,
+        mlm_name=prior.name,
+        mlm_hash=prior.weights_hash,
+    )
     saved = container.MAX_PRIOR_WORK_PER_BYTE
     container.MAX_PRIOR_WORK_PER_BYTE = saved if pad else 1 << 62
     try:
@@ -64,8 +77,12 @@ def main() -> int:
             path = Path(tmp) / f"{case}.tkc"
             header = worst_file(path, width, height, frames)
             start = time.perf_counter()
-            run = subprocess.run([sys.executable, "-m", "tokcodec_cli.main", "tokens", str(path), "-o",
-                                  str(Path(tmp) / f"{case}.npz")], env=env, capture_output=True, text=True)
+            run = subprocess.run(
+                [sys.executable, "-m", "tokcodec_cli.main", "tokens", str(path), "-o", str(Path(tmp) / f"{case}.npz")],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             seconds = time.perf_counter() - start
             last = (run.stderr.strip().splitlines() or [""])[-1]
             if "mismatch" not in last:  # error 25 after the whole decode is the expected end

@@ -8,6 +8,7 @@ Markdown table and writes JSON.
 
     python tools/peak_rss.py --model tc-2 --gops 5,17,65 --sizes 640x360,1920x1080 -o rss.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,14 @@ def main() -> None:
         for gop in args.gops.split(","):
             p = subprocess.run([sys.executable, "-c", CHILD, args.model, gop, w, h], capture_output=True, text=True)
             if p.returncode != 0:
-                rows.append({"model": args.model, "gop": int(gop), "size": size,
-                             "error": (p.stderr.strip().splitlines() or ["killed"])[-1]})
+                rows.append(
+                    {
+                        "model": args.model,
+                        "gop": int(gop),
+                        "size": size,
+                        "error": (p.stderr.strip().splitlines() or ["killed"])[-1],
+                    }
+                )
             else:
                 rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), file=sys.stderr)
@@ -66,8 +73,10 @@ def main() -> None:
         if "error" in r:
             print(f"| {r['size']} | {r['gop']} | failed: {r['error']} | | |")
         else:
-            print(f"| {r['size']} | {r['gop']} | {r['peak_bytes'] / 2**30:.2f} | {r['baseline_bytes'] / 2**30:.2f} "
-                  f"| {r['encode_s']:.1f} / {r['decode_s']:.1f} |")
+            print(
+                f"| {r['size']} | {r['gop']} | {r['peak_bytes'] / 2**30:.2f} | {r['baseline_bytes'] / 2**30:.2f} "
+                f"| {r['encode_s']:.1f} / {r['decode_s']:.1f} |"
+            )
     if args.output:
         with open(args.output, "w") as f:
             json.dump(rows, f, indent=1)

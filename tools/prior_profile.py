@@ -6,6 +6,7 @@ random, half of them copies of the previous latent frame; the cost does not depe
 
     OMP_NUM_THREADS=2 python tools/prior_profile.py [--prior mlm-tc-2.1] [--grid 45x80]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,9 @@ def main() -> None:
         group = next((k for k, names in GROUPS.items() if event.key in names), OTHER)
         times[group] += event.self_cpu_time_total
     total = sum(times.values())
-    print(f"one latent frame of {height}x{width}, 4 groups: {wall * 1000:.0f} ms wall, {torch.get_num_threads()} threads")
+    print(
+        f"one latent frame of {height}x{width}, 4 groups: {wall * 1000:.0f} ms wall, {torch.get_num_threads()} threads"
+    )
     print("| part | ms | share |\n|---|---|---|")
     for k, v in times.items():
         print(f"| {k} | {v / total * wall * 1000:.0f} | {v / total * 100:.0f}% |")

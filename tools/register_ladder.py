@@ -9,6 +9,7 @@ with `tools/ladder_cards.py`.
 
     python tools/register_ladder.py tc-2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,14 @@ def main() -> None:
             continue
         rung = f"{args.name}-x{scale:g}"
         registry["models"][rung] = {
-            "weights_from": args.name, "coding_scale": scale,
-            "card": {"summary": f"{args.name}'s tokenizer coding frames resized to {scale:g}x their size (bicubic), "
-                                "resized back after decoding", "path": f"cards/{rung}.md"}}
+            "weights_from": args.name,
+            "coding_scale": scale,
+            "card": {
+                "summary": f"{args.name}'s tokenizer coding frames resized to {scale:g}x their size (bicubic), "
+                "resized back after decoding",
+                "path": f"cards/{rung}.md",
+            },
+        }
         rungs.append(rung)
     registry["ladder"] = rungs
     registry["default"] = args.name

@@ -6,6 +6,7 @@ of A.5 written as a torch module and run through tokcodec's own decode step
 tc-2's FSQ mapping (`tokcodec.models.fsq`). The reference decoder computes
 the same frames from the text alone; they agree to within the tolerance.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -71,11 +72,14 @@ def _latents() -> dict:
     tokens = torch.tensor(LATENT_TOKENS)
     fsq = FSQ(LEVELS).indices_to_values(tokens[:, None, None])[:, :, 0, 0]
     lfq = indices_to_bits(tokens, BITS)
-    return {"note": "decoder input values of single tokens (annex A.2)",
-            "fsq": {"levels": list(LEVELS), "tokens": [{"token": int(t), "values": v.tolist()}
-                                                       for t, v in zip(tokens, fsq)]},
-            "lfq": {"token_bits": BITS, "tokens": [{"token": int(t), "values": v.tolist()}
-                                                   for t, v in zip(tokens, lfq)]}}
+    return {
+        "note": "decoder input values of single tokens (annex A.2)",
+        "fsq": {
+            "levels": list(LEVELS),
+            "tokens": [{"token": int(t), "values": v.tolist()} for t, v in zip(tokens, fsq)],
+        },
+        "lfq": {"token_bits": BITS, "tokens": [{"token": int(t), "values": v.tolist()} for t, v in zip(tokens, lfq)]},
+    }
 
 
 def _file(header: Header, tokens: list[np.ndarray], colour_offsets=()) -> bytes:
@@ -86,59 +90,127 @@ def _file(header: Header, tokens: list[np.ndarray], colour_offsets=()) -> bytes:
 
 def _frames(header: Header, tokens: list[np.ndarray], colour_offsets=((0, 0, 0),), alt: bool = False) -> np.ndarray:
     """tokcodec's decode of every GOP with the conformance network: (frames, height, width, 3) uint8."""
-    return np.concatenate([np.stack(list(decode_gop(ConformanceLinear(alt), torch.from_numpy(t), header.gop_frames(i),
-                                                    header, colour_offsets[i])))
-                           for i, t in enumerate(tokens)])
+    return np.concatenate(
+        [
+            np.stack(
+                list(
+                    decode_gop(
+                        ConformanceLinear(alt), torch.from_numpy(t), header.gop_frames(i), header, colour_offsets[i]
+                    )
+                )
+            )
+            for i, t in enumerate(tokens)
+        ]
+    )
 
 
 def _model_vector(name: str, header: Header, tokens: list[np.ndarray], colour_offsets) -> dict[str, bytes]:
     from make_vectors import _chunk, _describe
+
     frames = _frames(header, tokens, colour_offsets)
     data = _file(header, tokens, colour_offsets)
-    return {name + ".tkc": data, name + ".rgb": frames.tobytes(),
-            name + ".json": (json.dumps({
-                **_describe(header, tokens, data),
-                "chunks": [_chunk(header, i, t, o) for i, (t, o) in enumerate(zip(tokens, colour_offsets))],
-                "model": {"name": NAME, "quantizer": "fsq", "levels": list(LEVELS),
-                          "frames_file": name + ".rgb", "frames_shape": list(frames.shape),
-                          "frames_layout": "uint8, frame, row, column, R G B", "tolerance": TOLERANCE},
-            }) + "\n").encode()}
+    return {
+        name + ".tkc": data,
+        name + ".rgb": frames.tobytes(),
+        name + ".json": (
+            json.dumps(
+                {
+                    **_describe(header, tokens, data),
+                    "chunks": [_chunk(header, i, t, o) for i, (t, o) in enumerate(zip(tokens, colour_offsets))],
+                    "model": {
+                        "name": NAME,
+                        "quantizer": "fsq",
+                        "levels": list(LEVELS),
+                        "frames_file": name + ".rgb",
+                        "frames_shape": list(frames.shape),
+                        "frames_layout": "uint8, frame, row, column, R G B",
+                        "tolerance": TOLERANCE,
+                    },
+                }
+            )
+            + "\n"
+        ).encode(),
+    }
 
 
 def build() -> dict[str, bytes]:
     from make_vectors import _describe, _error
+
     files = {"model_latents.json": (json.dumps(_latents(), indent=1) + "\n").encode()}
-    header = Header(width=20, height=12, frame_count=5, fps_num=25, fps_den=1, gop_length=5,
-                    model_name=NAME, weights_hash=ConformanceLinear.weights_sha256(), colour_primaries=1,
-                    transfer_characteristics=1, matrix_coefficients=1, display_width=30, display_height=17)
+    header = Header(
+        width=20,
+        height=12,
+        frame_count=5,
+        fps_num=25,
+        fps_den=1,
+        gop_length=5,
+        model_name=NAME,
+        weights_hash=ConformanceLinear.weights_sha256(),
+        colour_primaries=1,
+        transfer_characteristics=1,
+        matrix_coefficients=1,
+        display_width=30,
+        display_height=17,
+    )
     rng = np.random.default_rng(11)
     tokens = [rng.integers(0, 1 << BITS, size=header.latent_shape(5), dtype=np.int64)]
     files.update(_model_vector("model_fsq_20x12", header, tokens, [(0, 0, 0)]))
     alt = _frames(header, tokens, alt=True)  # the same tokens, drawn by a decoder entry (A.4, revision 1.5)
     files["model_decoder_20x12.rgb"] = alt.tobytes()
-    files["model_decoder.json"] = (json.dumps({
-        "note": "model_fsq_20x12.tkc's tokens decoded with the decoder entry conformance-linear-alt, bound to "
+    files["model_decoder.json"] = (
+        json.dumps(
+            {
+                "note": "model_fsq_20x12.tkc's tokens decoded with the decoder entry conformance-linear-alt, bound to "
                 "the conformance model's weights_sha256 (A.4, A.5; revision 1.5); the file is unchanged",
-        "file": "model_fsq_20x12.tkc", "decoder": "conformance-linear-alt",
-        "base_sha256": ConformanceLinear.weights_sha256().hex(), "frames_file": "model_decoder_20x12.rgb",
-        "frames_shape": list(alt.shape), "frames_layout": "uint8, frame, row, column, R G B",
-        "tolerance": TOLERANCE}, indent=1) + "\n").encode()
+                "file": "model_fsq_20x12.tkc",
+                "decoder": "conformance-linear-alt",
+                "base_sha256": ConformanceLinear.weights_sha256().hex(),
+                "frames_file": "model_decoder_20x12.rgb",
+                "frames_shape": list(alt.shape),
+                "frames_layout": "uint8, frame, row, column, R G B",
+                "tolerance": TOLERANCE,
+            },
+            indent=1,
+        )
+        + "\n"
+    ).encode()
     broken = {
-        "model_unknown": (Header(**{**vars(header), "model_name": "no-such-model"}), Err.MODEL_UNKNOWN,
-                          "names a model no decoder has"),
-        "model_hash": (Header(**{**vars(header), "weights_hash": bytes(32)}), Err.MODEL_HASH,
-                       f"names {NAME} with an all-zero weights_sha256"),
-        "model_mismatch": (Header(**{**vars(header), "temporal_stride": 2}), Err.MODEL_MISMATCH,
-                           f"names {NAME} (temporal stride 4) with temporal_stride 2"),
-        "model_quantizer": (Header(**{**vars(header), "quantizer": "lfq"}), Err.MODEL_MISMATCH,
-                            f"names {NAME} (FSQ [8]*6) with a QUAN record saying LFQ"),
+        "model_unknown": (
+            Header(**{**vars(header), "model_name": "no-such-model"}),
+            Err.MODEL_UNKNOWN,
+            "names a model no decoder has",
+        ),
+        "model_hash": (
+            Header(**{**vars(header), "weights_hash": bytes(32)}),
+            Err.MODEL_HASH,
+            f"names {NAME} with an all-zero weights_sha256",
+        ),
+        "model_mismatch": (
+            Header(**{**vars(header), "temporal_stride": 2}),
+            Err.MODEL_MISMATCH,
+            f"names {NAME} (temporal stride 4) with temporal_stride 2",
+        ),
+        "model_quantizer": (
+            Header(**{**vars(header), "quantizer": "lfq"}),
+            Err.MODEL_MISMATCH,
+            f"names {NAME} (FSQ [8]*6) with a QUAN record saying LFQ",
+        ),
     }
     for name, (h, code, note) in broken.items():
         toks = [rng.integers(0, 1 << BITS, size=h.latent_shape(5), dtype=np.int64)]
         files[name + ".tkc"] = data = _file(h, toks)
-        files[name + ".json"] = (json.dumps({**_describe(h, toks, data), "valid": False,
-                                             "note": note + " (a valid container: tokens decode; frames do not)",
-                                             "model_error": _error(code)}, indent=1) + "\n").encode()
+        files[name + ".json"] = (
+            json.dumps(
+                {
+                    **_describe(h, toks, data),
+                    "valid": False,
+                    "note": note + " (a valid container: tokens decode; frames do not)",
+                    "model_error": _error(code),
+                },
+                indent=1,
+            )
+            + "\n"
+        ).encode()
     two_gops = Header(**{**vars(header), "frame_count": 10})
     rng = np.random.default_rng(12)
     tokens = [rng.integers(0, 1 << BITS, size=two_gops.latent_shape(5), dtype=np.int64) for _ in range(2)]

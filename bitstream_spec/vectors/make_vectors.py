@@ -53,8 +53,10 @@ def _crc(data: bytes) -> int:
 
 def _tokens(header: Header, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 1 << header.token_bits, size=header.latent_shape(header.gop_frames(i)),
-                         dtype=np.int64) for i in range(header.num_gops)]
+    return [
+        rng.integers(0, 1 << header.token_bits, size=header.latent_shape(header.gop_frames(i)), dtype=np.int64)
+        for i in range(header.num_gops)
+    ]
 
 
 def _container(header: Header, tokens: list[np.ndarray]) -> bytes:
@@ -85,9 +87,14 @@ def _error(code: int) -> dict:
 
 
 def _chunk(header: Header, i: int, t: np.ndarray, colour_offset: tuple[int, int, int] = (0, 0, 0)) -> dict:
-    return {"gop_index": i, "num_frames": header.gop_frames(i), "shape": list(t.shape),
-            "tokens_crc32": _crc(t.astype("<u4").tobytes()), "colour_offset": list(colour_offset),
-            "tokens": t.tolist()}
+    return {
+        "gop_index": i,
+        "num_frames": header.gop_frames(i),
+        "shape": list(t.shape),
+        "tokens_crc32": _crc(t.astype("<u4").tobytes()),
+        "colour_offset": list(colour_offset),
+        "tokens": t.tolist(),
+    }
 
 
 def _describe(header: Header, tokens: list[np.ndarray], data: bytes) -> dict:
@@ -111,7 +118,7 @@ def _chunk_offset(data: bytes, i: int) -> int:
 
 def _fix_header_crc(data: bytearray) -> None:
     length = struct.unpack_from("<I", data, 12)[0]
-    struct.pack_into("<I", data, length - 4, _crc(bytes(data[:length - 4])))
+    struct.pack_into("<I", data, length - 4, _crc(bytes(data[: length - 4])))
 
 
 def _fix_index_crc(data: bytearray) -> None:
@@ -132,7 +139,7 @@ def _with_records(data: bytes, records: bytes) -> bytes:
     only the header differs from `data` in meaning.
     """
     length = struct.unpack_from("<I", data, 12)[0]
-    out = bytearray(data[:length - 4] + records + data[length - 4:])
+    out = bytearray(data[: length - 4] + records + data[length - 4 :])
     struct.pack_into("<I", out, 12, length + len(records))
     _fix_header_crc(out)
     index_offset = struct.unpack_from("<Q", out, len(out) - 12)[0] + len(records)
@@ -147,7 +154,7 @@ def _with_records(data: bytes, records: bytes) -> bytes:
 def _set_chunk(d: bytearray, c: int, field: int, value: int, gop: int) -> None:
     """Chunk header field at `c + field` (and its index entry's copy) set to `value`, CRCs fixed."""
     struct.pack_into("<I", d, c + field, value)
-    struct.pack_into("<I", d, c + 28, _crc(bytes(d[c:c + 28])))
+    struct.pack_into("<I", d, c + 28, _crc(bytes(d[c : c + 28])))
     index_offset = struct.unpack_from("<Q", d, len(d) - 12)[0]
     struct.pack_into("<I", d, index_offset + 8 + 24 * gop + 8 + (field - 8), value)
     _fix_index_crc(d)
@@ -159,7 +166,7 @@ def _longer_payload(d: bytearray, c: int, gop: int) -> None:
     grown = bytearray(d[:end] + b"\x00" + d[end:])
     struct.pack_into("<Q", grown, len(grown) - 12, struct.unpack_from("<Q", grown, len(grown) - 12)[0] + 1)
     _set_chunk(grown, c, 12, end + 1 - c - 32, gop)
-    _set_chunk(grown, c, 16, _crc(bytes(grown[c + 32:end + 1])), gop)
+    _set_chunk(grown, c, 16, _crc(bytes(grown[c + 32 : end + 1])), gop)
     d[:] = grown
 
 
@@ -173,14 +180,21 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
         """`code`: the file's error; else chunk 0 decodes and `chunk1` is chunk 1's error (or None: ok)."""
         data = bytearray(base)
         edit(data)
-        meta = {"valid": False, "derived_from": "gop2_40x24.tkc", "note": note, "file_bytes": len(data),
-                "error": _error(code) if code else None}
+        meta = {
+            "valid": False,
+            "derived_from": "gop2_40x24.tkc",
+            "note": note,
+            "file_bytes": len(data),
+            "error": _error(code) if code else None,
+        }
         if without_scan:
             meta["error_without_scan"] = _error(without_scan)
         if not code:  # a valid header: described as a valid file's, chunk 1 as it decodes
             meta.update({k: v for k, v in _describe(header, tokens, bytes(data)).items() if k != "valid"})
-            meta["chunks"] = [ok0, _chunk(header, 1, tokens[1]) if chunk1 is None
-                              else {"gop_index": 1, "error": _error(chunk1)}]
+            meta["chunks"] = [
+                ok0,
+                _chunk(header, 1, tokens[1]) if chunk1 is None else {"gop_index": 1, "error": _error(chunk1)},
+            ]
         out[name] = (bytes(data), meta)
 
     def put(fmt, offset, value, fix_crc=True):
@@ -188,6 +202,7 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
             struct.pack_into(fmt, d, offset, value)
             if fix_crc:
                 _fix_header_crc(d)
+
         return edit
 
     def cut(n):
@@ -203,36 +218,94 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
     variant("bad_header_length", 4, "header_length 100", put("<I", 12, 100, fix_crc=False))
     variant("short_header", 5, f"cut to {length - 1} bytes, one less than header_length", cut(length - 1))
     variant("bad_header_crc", 6, "width byte flipped, CRC not fixed", put("<B", 16, base[16] ^ 0x01, False))
-    variant("bad_ext", 7, "extension area of 10 bytes: record XTRA says 100 body bytes, 2 are left "
-            "before the header CRC (CRC, index and footer valid)", records(_record(b"XTRA", bytes(100))[:10]))
-    variant("bad_tag", 7, "an extension record whose tag is ESC [ 2 J (not letters or digits)",
-            records(_record(b"\x1b[2J", b"")))
-    variant("bad_quan", 7, "a QUAN record for FSQ with levels [8, 8, 8, 8, 8]: 2^15 codes, the header "
-            "says 18-bit tokens", records(_record(b"QUAN", bytes([2, 5, 8, 8, 8, 8, 8]))))
+    variant(
+        "bad_ext",
+        7,
+        "extension area of 10 bytes: record XTRA says 100 body bytes, 2 are left "
+        "before the header CRC (CRC, index and footer valid)",
+        records(_record(b"XTRA", bytes(100))[:10]),
+    )
+    variant(
+        "bad_tag",
+        7,
+        "an extension record whose tag is ESC [ 2 J (not letters or digits)",
+        records(_record(b"\x1b[2J", b"")),
+    )
+    variant(
+        "bad_quan",
+        7,
+        "a QUAN record for FSQ with levels [8, 8, 8, 8, 8]: 2^15 codes, the header says 18-bit tokens",
+        records(_record(b"QUAN", bytes([2, 5, 8, 8, 8, 8, 8]))),
+    )
     variant("bad_bit_order", 8, "bit_order 1, header CRC fixed", put("<B", 45, 1))
     variant("bad_mode", 9, "entropy_mode 7, header CRC fixed", put("<B", 48, 7))
-    variant("limit_display", 10, "a DISP record asking for 16384x4096 frames (coded 40x24): past the "
-            "size and upscale limits", records(_record(b"DISP", struct.pack("<IIB", 16384, 4096, 1))))
+    variant(
+        "limit_display",
+        10,
+        "a DISP record asking for 16384x4096 frames (coded 40x24): past the size and upscale limits",
+        records(_record(b"DISP", struct.pack("<IIB", 16384, 4096, 1))),
+    )
     variant("limit_fps", 10, "fps_num 2^31 (fps_den 1001)", put("<I", 28, 1 << 31))
-    variant("short_for_gops", 11, "frame_count 1000000: 1000000 frames of 40x24 cannot come from "
-            f"{len(base)} bytes (3.5, output per file byte)", put("<I", 24, 1000000))
-    variant("bad_index", 0, "index CRC damaged: a scanning decoder finds both chunks; one that does "
-            "not scan stops", lambda d: d.__setitem__(len(d) - 16, d[len(d) - 16] ^ 0xFF), without_scan=13)
-    variant("truncated", 0, "cut 10 bytes into chunk 1's payload; index and footer lost",
-            cut(c1 + 42), chunk1=20, without_scan=13)
-    variant("bad_chunk_header", 0, "chunk 1 num_frames byte flipped",
-            put("<B", c1 + 8, base[c1 + 8] ^ 0x04, False), chunk1=21)
-    variant("index_mismatch", 0, "chunk 1's index entry has another tokens CRC than its chunk header "
-            "(index CRC fixed)", lambda d: (struct.pack_into("<I", d, struct.unpack_from(
-                "<Q", d, len(d) - 12)[0] + 8 + 24 + 20, 0x12345678), _fix_index_crc(d)), chunk1=22)
+    variant(
+        "short_for_gops",
+        11,
+        f"frame_count 1000000: 1000000 frames of 40x24 cannot come from {len(base)} bytes (3.5, output per file byte)",
+        put("<I", 24, 1000000),
+    )
+    variant(
+        "bad_index",
+        0,
+        "index CRC damaged: a scanning decoder finds both chunks; one that does not scan stops",
+        lambda d: d.__setitem__(len(d) - 16, d[len(d) - 16] ^ 0xFF),
+        without_scan=13,
+    )
+    variant(
+        "truncated",
+        0,
+        "cut 10 bytes into chunk 1's payload; index and footer lost",
+        cut(c1 + 42),
+        chunk1=20,
+        without_scan=13,
+    )
+    variant(
+        "bad_chunk_header",
+        0,
+        "chunk 1 num_frames byte flipped",
+        put("<B", c1 + 8, base[c1 + 8] ^ 0x04, False),
+        chunk1=21,
+    )
+    variant(
+        "index_mismatch",
+        0,
+        "chunk 1's index entry has another tokens CRC than its chunk header (index CRC fixed)",
+        lambda d: (
+            struct.pack_into("<I", d, struct.unpack_from("<Q", d, len(d) - 12)[0] + 8 + 24 + 20, 0x12345678),
+            _fix_index_crc(d),
+        ),
+        chunk1=22,
+    )
 
-    variant("payload_length", 0, "chunk 1's payload one byte longer than its grid needs (all CRCs, "
-            "index and footer consistent)", lambda d: _longer_payload(d, c1, 1), chunk1=23)
-    variant("bad_payload", 0, "first payload byte of chunk 1 flipped",
-            put("<B", c1 + 32, base[c1 + 32] ^ 0x80, False), chunk1=24)
-    variant("bad_tokens_crc", 0, "chunk 1 tokens CRC xor 1 (chunk header and index CRCs fixed): payload "
-            "intact, decoded tokens differ",
-            lambda d: _set_chunk(d, c1, 20, struct.unpack_from("<I", d, c1 + 20)[0] ^ 1, 1), chunk1=25)
+    variant(
+        "payload_length",
+        0,
+        "chunk 1's payload one byte longer than its grid needs (all CRCs, index and footer consistent)",
+        lambda d: _longer_payload(d, c1, 1),
+        chunk1=23,
+    )
+    variant(
+        "bad_payload",
+        0,
+        "first payload byte of chunk 1 flipped",
+        put("<B", c1 + 32, base[c1 + 32] ^ 0x80, False),
+        chunk1=24,
+    )
+    variant(
+        "bad_tokens_crc",
+        0,
+        "chunk 1 tokens CRC xor 1 (chunk header and index CRCs fixed): payload intact, decoded tokens differ",
+        lambda d: _set_chunk(d, c1, 20, struct.unpack_from("<I", d, c1 + 20)[0] ^ 1, 1),
+        chunk1=25,
+    )
     return out
 
 
@@ -241,29 +314,83 @@ def build() -> dict[str, bytes]:
     weights = hashlib.sha256(b"tokcodec test vector weights").digest()
     files = {}
     valid = {
-        "gop2_40x24": (Header(width=40, height=24, frame_count=7, fps_num=30000, fps_den=1001,
-                              gop_length=5, model_name="default", weights_hash=weights,
-                              colour_primaries=1, transfer_characteristics=1,
-                              matrix_coefficients=1), 1),
-        "image_20x12": (Header(width=20, height=12, frame_count=1, fps_num=1, fps_den=1,
-                               gop_length=17, model_name="test-\u00e9", weights_hash=weights,
-                               colour_primaries=1, transfer_characteristics=13,
-                               matrix_coefficients=6, full_range=True), 2),
-        "disp_ext": (Header(width=24, height=16, frame_count=3, fps_num=25, fps_den=1,
-                            gop_length=2, model_name="default", weights_hash=weights,
-                            colour_primaries=1, transfer_characteristics=1,
-                            matrix_coefficients=1, display_width=40, display_height=27), 3),
-        "quan_ext": (Header(width=40, height=24, frame_count=5, fps_num=25, fps_den=1,
-                            gop_length=5, model_name="default", weights_hash=weights,
-                            quantizer="fsq", fsq_levels=(8, 8, 8, 8, 8, 8)), 4),
+        "gop2_40x24": (
+            Header(
+                width=40,
+                height=24,
+                frame_count=7,
+                fps_num=30000,
+                fps_den=1001,
+                gop_length=5,
+                model_name="default",
+                weights_hash=weights,
+                colour_primaries=1,
+                transfer_characteristics=1,
+                matrix_coefficients=1,
+            ),
+            1,
+        ),
+        "image_20x12": (
+            Header(
+                width=20,
+                height=12,
+                frame_count=1,
+                fps_num=1,
+                fps_den=1,
+                gop_length=17,
+                model_name="test-\u00e9",
+                weights_hash=weights,
+                colour_primaries=1,
+                transfer_characteristics=13,
+                matrix_coefficients=6,
+                full_range=True,
+            ),
+            2,
+        ),
+        "disp_ext": (
+            Header(
+                width=24,
+                height=16,
+                frame_count=3,
+                fps_num=25,
+                fps_den=1,
+                gop_length=2,
+                model_name="default",
+                weights_hash=weights,
+                colour_primaries=1,
+                transfer_characteristics=1,
+                matrix_coefficients=1,
+                display_width=40,
+                display_height=27,
+            ),
+            3,
+        ),
+        "quan_ext": (
+            Header(
+                width=40,
+                height=24,
+                frame_count=5,
+                fps_num=25,
+                fps_den=1,
+                gop_length=5,
+                model_name="default",
+                weights_hash=weights,
+                quantizer="fsq",
+                fsq_levels=(8, 8, 8, 8, 8, 8),
+            ),
+            4,
+        ),
     }
     described = {}  # name -> (header, tokens, file content)
     for name, (header, seed) in valid.items():
         tokens = _tokens(header, seed)
         described[name] = (header, tokens, _container(header, tokens))
     header, tokens, data = described["gop2_40x24"]
-    described["unknown_ext"] = (header, tokens, _with_records(
-        data, _record(b"XTRA", bytes([1, 2, 3, 4, 5])) + _record(b"XNUL", b"")))
+    described["unknown_ext"] = (
+        header,
+        tokens,
+        _with_records(data, _record(b"XTRA", bytes([1, 2, 3, 4, 5])) + _record(b"XNUL", b"")),
+    )
     for name, (header, tokens, data) in described.items():
         files[name + ".tkc"] = data
         files[name + ".json"] = (json.dumps(_describe(header, tokens, data)) + "\n").encode()
@@ -293,8 +420,11 @@ def main() -> int:
     for problem in mode1.sync_zoo(files[mode1.PRIOR_FILE], check):  # the zoo's copy of the prior
         print(problem)
         bad += 1
-    print(f"{'checked' if check else 'wrote'} {len(files)} files in {HERE} and the zoo's "
-          f"{mode1.PRIOR_NAME}" if not bad else f"{bad} files differ")
+    print(
+        f"{'checked' if check else 'wrote'} {len(files)} files in {HERE} and the zoo's {mode1.PRIOR_NAME}"
+        if not bad
+        else f"{bad} files differ"
+    )
     return 1 if bad else 0
 
 

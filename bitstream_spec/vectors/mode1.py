@@ -17,6 +17,7 @@ rounding) is correctly rounded IEEE arithmetic, so the tensors are the same
 everywhere; the committed file is kept while it holds exactly these tensors
 (another safetensors version may serialise the same content differently).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,11 +44,13 @@ from tokcodec.models.mlm_int import IntegerMLM, integer_tensors  # noqa: E402
 PRIOR_NAME = "conformance-prior"
 PRIOR_FILE = PRIOR_NAME + ".safetensors"
 PRIOR_SEED = 2024
-PRIOR_CARD = {"stage": "conformance",
-              "note": "not trained: seeded random weights, the conformance prior of bitstream_spec/SPEC.md "
-                      "annex B.9 (entropy mode 1 test vectors); bound to the conformance model "
-                      "conformance-linear (annex A.5), so no real video is ever coded with it",
-              "generator": "bitstream_spec/vectors/make_vectors.py"}
+PRIOR_CARD = {
+    "stage": "conformance",
+    "note": "not trained: seeded random weights, the conformance prior of bitstream_spec/SPEC.md "
+    "annex B.9 (entropy mode 1 test vectors); bound to the conformance model "
+    "conformance-linear (annex A.5), so no real video is ever coded with it",
+    "generator": "bitstream_spec/vectors/make_vectors.py",
+}
 FAVOURED_LO = [3, 17, 100, 255, 300, 511]  # sub-tokens the prior's output biases favour
 FAVOURED_HI = [0, 1, 42, 200, 511]
 UNLIKELY = slice(480, 500)  # sub-tokens the prior all but excludes: frequency 1 (B.7)
@@ -56,8 +59,9 @@ UNLIKELY = slice(480, 500)  # sub-tokens the prior all but excludes: frequency 1
 @functools.lru_cache(maxsize=None)
 def prior() -> tuple[MLMConfig, dict, bytes]:
     """(config, int32 tensors, weights file bytes) of the conformance prior."""
-    cfg = MLMConfig(dim=16, depth=2, heads=2, mlp=2, max_time=4,
-                    tokenizer_sha256=ConformanceLinear.weights_sha256().hex())
+    cfg = MLMConfig(
+        dim=16, depth=2, heads=2, mlp=2, max_time=4, tokenizer_sha256=ConformanceLinear.weights_sha256().hex()
+    )
     model = TokenMLM(cfg)
     rng = np.random.default_rng(PRIOR_SEED)
 
@@ -86,13 +90,17 @@ def prior() -> tuple[MLMConfig, dict, bytes]:
         model.bias_hi[UNLIKELY] -= 40.0
     tensors = integer_tensors(model)
     from safetensors.torch import load, save  # what zoo.priors.register_prior writes, as bytes
+
     committed = Path(__file__).with_name(PRIOR_FILE)
     if committed.exists():  # the committed file, if it holds these very tensors and config: another
         old = committed.read_bytes()  # safetensors version may lay the same content out differently
         same = load(old)
-        config = json.loads(json.loads(old[8:8 + struct.unpack("<Q", old[:8])[0]])["__metadata__"]["config"])
-        if (config == cfg.to_dict() and same.keys() == tensors.keys()
-                and all(torch.equal(same[k], tensors[k]) for k in tensors)):
+        config = json.loads(json.loads(old[8 : 8 + struct.unpack("<Q", old[:8])[0]])["__metadata__"]["config"])
+        if (
+            config == cfg.to_dict()
+            and same.keys() == tensors.keys()
+            and all(torch.equal(same[k], tensors[k]) for k in tensors)
+        ):
             return cfg, tensors, old
     data = save({k: v.contiguous() for k, v in tensors.items()}, metadata={"config": json.dumps(cfg.to_dict())})
     return cfg, tensors, data
@@ -103,13 +111,14 @@ def structured_tokens(rng: np.random.Generator, shape: tuple[int, int, int]) -> 
     without (uniform ones, and sub-tokens the prior gives frequency 1), extremes included."""
     palette = np.array([hi * 512 + lo for hi in FAVOURED_HI for lo in FAVOURED_LO[::2]])
     t, h, w = shape
-    tokens = np.where(rng.random(shape) < 0.55, palette[rng.integers(0, len(palette), shape)],
-                      rng.integers(0, 1 << 18, shape))
+    tokens = np.where(
+        rng.random(shape) < 0.55, palette[rng.integers(0, len(palette), shape)], rng.integers(0, 1 << 18, shape)
+    )
     for k in range(1, t):
         tokens[k] = np.where(rng.random((h, w)) < 0.4, tokens[k - 1], tokens[k])
     flat = tokens.reshape(-1)
     picks = rng.choice(flat.size, size=min(3, flat.size), replace=False)
-    flat[picks] = [0, (1 << 18) - 1, 485 * 512 + 490][:len(picks)]
+    flat[picks] = [0, (1 << 18) - 1, 485 * 512 + 490][: len(picks)]
     return tokens.astype(np.int64)
 
 
@@ -133,16 +142,24 @@ def _write(header: Header, tokens: list[np.ndarray], payloads: list[bytes], pad:
 
 def _header(**fields) -> Header:
     """A mode 1 header under the conformance model (A.5) and the conformance prior."""
-    base = dict(fps_num=25, fps_den=1, model_name=CONFORMANCE_MODEL,
-                weights_hash=ConformanceLinear.weights_sha256(), colour_primaries=1,
-                transfer_characteristics=1, matrix_coefficients=1, entropy_mode=1, mlm_name=PRIOR_NAME,
-                mlm_hash=hashlib.sha256(prior()[2]).digest())
+    base = dict(
+        fps_num=25,
+        fps_den=1,
+        model_name=CONFORMANCE_MODEL,
+        weights_hash=ConformanceLinear.weights_sha256(),
+        colour_primaries=1,
+        transfer_characteristics=1,
+        matrix_coefficients=1,
+        entropy_mode=1,
+        mlm_name=PRIOR_NAME,
+        mlm_hash=hashlib.sha256(prior()[2]).digest(),
+    )
     return Header(**{**base, **fields})
 
 
 def build() -> dict[str, bytes]:
-    from make_vectors import (_chunk, _chunk_offset, _crc, _describe, _error, _longer_payload, _set_chunk,
-                              header_fields)
+    from make_vectors import _chunk, _chunk_offset, _crc, _describe, _error, _longer_payload, _set_chunk, header_fields
+
     files = {PRIOR_FILE: prior()[2]}
 
     def put(name: str, meta: dict, data: bytes) -> None:  # valid files' JSON on one line, as make_vectors'
@@ -153,22 +170,47 @@ def build() -> dict[str, bytes]:
         files[name + ".json"] = (json.dumps(meta, indent=None if meta["valid"] else 1) + "\n").encode()
 
     valid = {  # name: (header, steps, seed, what it tests)
-        "mode1_gop2": (_header(width=100, height=76, frame_count=14, gop_length=9), 4, 21,
-                       "two GOPs (T' = 3 and 2), grid 10 x 13 (several windows, shifted layers pad "
-                       "both ways), 4 steps"),
-        "mode1_image_steps1": (_header(width=72, height=40, frame_count=1, gop_length=17, full_range=True,
-                                       fps_num=1, transfer_characteristics=13), 1, 22,
-                               "one frame, grid 5 x 9, 1 step: every position coded from nothing"),
-        "mode1_steps2": (_header(width=40, height=24, frame_count=17, gop_length=17), 2, 23,
-                         "one GOP of 17 frames: T' = 5, so latent frames 3 and 4 share time index 3; "
-                         "checkerboard schedule"),
-        "mode_unsupported": (_header(width=40, height=24, frame_count=7, gop_length=5), 4, 24,
-                             "two GOPs (T' = 2, grid 3 x 5), 4 steps; a decoder without mode 1 reports "
-                             "error 12 (6.4); the base of the mode1_* error vectors"),
-        "mode1_padded": (_header(width=8, height=8, frame_count=1024, gop_length=1024), 4, None,
-                         "one GOP of 1024 frames of 8 x 8 (T' = 257, grid 1 x 1), every token the one the "
-                         "prior favours: the coded words fall short of the prior work limit (3.5: 257 x 4 "
-                         "x 256 positions need 4112 bytes), so the writer appended zero words"),
+        "mode1_gop2": (
+            _header(width=100, height=76, frame_count=14, gop_length=9),
+            4,
+            21,
+            "two GOPs (T' = 3 and 2), grid 10 x 13 (several windows, shifted layers pad both ways), 4 steps",
+        ),
+        "mode1_image_steps1": (
+            _header(
+                width=72,
+                height=40,
+                frame_count=1,
+                gop_length=17,
+                full_range=True,
+                fps_num=1,
+                transfer_characteristics=13,
+            ),
+            1,
+            22,
+            "one frame, grid 5 x 9, 1 step: every position coded from nothing",
+        ),
+        "mode1_steps2": (
+            _header(width=40, height=24, frame_count=17, gop_length=17),
+            2,
+            23,
+            "one GOP of 17 frames: T' = 5, so latent frames 3 and 4 share time index 3; checkerboard schedule",
+        ),
+        "mode_unsupported": (
+            _header(width=40, height=24, frame_count=7, gop_length=5),
+            4,
+            24,
+            "two GOPs (T' = 2, grid 3 x 5), 4 steps; a decoder without mode 1 reports "
+            "error 12 (6.4); the base of the mode1_* error vectors",
+        ),
+        "mode1_padded": (
+            _header(width=8, height=8, frame_count=1024, gop_length=1024),
+            4,
+            None,
+            "one GOP of 1024 frames of 8 x 8 (T' = 257, grid 1 x 1), every token the one the "
+            "prior favours: the coded words fall short of the prior work limit (3.5: 257 x 4 "
+            "x 256 positions need 4112 bytes), so the writer appended zero words",
+        ),
     }
     base = None
     for name, (header, steps, seed, note) in valid.items():
@@ -183,10 +225,18 @@ def build() -> dict[str, bytes]:
         if name == "mode1_padded":
             unpadded = _write(header, tokens, payloads, pad=False)
             assert len(unpadded) < len(data), "mode1_padded needs no padding: make its payload cheaper"
-            put("mode1_work", {"valid": False, "derived_from": "mode1_padded.tkc",
-                               "note": f"mode1_padded without its zero words ({len(unpadded)} bytes): 263168 "
-                                       f"prior positions are more than 64 per byte (3.5)",
-                               "header": header_fields(header), "error": _error(Err.SHORT_FOR_GOPS)}, unpadded)
+            put(
+                "mode1_work",
+                {
+                    "valid": False,
+                    "derived_from": "mode1_padded.tkc",
+                    "note": f"mode1_padded without its zero words ({len(unpadded)} bytes): 263168 "
+                    f"prior positions are more than 64 per byte (3.5)",
+                    "header": header_fields(header),
+                    "error": _error(Err.SHORT_FOR_GOPS),
+                },
+                unpadded,
+            )
         if name == "mode_unsupported":
             base = (header, tokens, payloads, data)
         put(name, meta, data)
@@ -199,39 +249,79 @@ def build() -> dict[str, bytes]:
         d = bytearray(data)
         edit(d)
         code = Err.PAYLOAD_LENGTH if name == "mode1_payload_length" else Err.TOKENS_MISMATCH
-        put(name, {**_describe(header, tokens, bytes(d)), "valid": False, "derived_from": "mode_unsupported.tkc",
-                   "note": note, "chunks": [ok0, {"gop_index": 1, "error": _error(code)}]}, bytes(d))
+        put(
+            name,
+            {
+                **_describe(header, tokens, bytes(d)),
+                "valid": False,
+                "derived_from": "mode_unsupported.tkc",
+                "note": note,
+                "chunks": [ok0, {"gop_index": 1, "error": _error(code)}],
+            },
+            bytes(d),
+        )
 
     def payload_bytes(offset: int, new: bytes):  # chunk 1's payload bytes at `offset` replaced, CRCs fixed
         def edit(d):
             start = c1 + 32 + offset
-            d[start:start + len(new)] = new
+            d[start : start + len(new)] = new
             length = struct.unpack_from("<I", d, c1 + 12)[0]
-            _set_chunk(d, c1, 16, _crc(bytes(d[c1 + 32:c1 + 32 + length])), 1)
+            _set_chunk(d, c1, 16, _crc(bytes(d[c1 + 32 : c1 + 32 + length])), 1)
+
         return edit
 
-    chunk_variant("mode1_bad_steps", "chunk 1's schedule byte 3 (payload CRC, chunk header and index "
-                  "consistent): a payload no encoder writes", payload_bytes(0, b"\x03"))
-    chunk_variant("mode1_bad_data", "chunk 1's first two range coder words FFFFFFFF (CRCs consistent): "
-                  "the range decoder's first quantile is >= 2^24 (C.3)", payload_bytes(1, b"\xff" * 8))
-    chunk_variant("mode1_payload_length", "chunk 1's payload one byte longer, 1 + 4k + 1 bytes (CRCs, "
-                  "index and footer consistent)", lambda d: _longer_payload(d, c1, 1))
+    chunk_variant(
+        "mode1_bad_steps",
+        "chunk 1's schedule byte 3 (payload CRC, chunk header and index consistent): a payload no encoder writes",
+        payload_bytes(0, b"\x03"),
+    )
+    chunk_variant(
+        "mode1_bad_data",
+        "chunk 1's first two range coder words FFFFFFFF (CRCs consistent): "
+        "the range decoder's first quantile is >= 2^24 (C.3)",
+        payload_bytes(1, b"\xff" * 8),
+    )
+    chunk_variant(
+        "mode1_payload_length",
+        "chunk 1's payload one byte longer, 1 + 4k + 1 bytes (CRCs, index and footer consistent)",
+        lambda d: _longer_payload(d, c1, 1),
+    )
 
     other_tokenizer = hashlib.sha256(b"tokcodec test vector weights").digest()
     for name, fields, code, note in (
-            ("mode1_unknown_prior", {"mlm_name": "no-such-prior"}, Err.MODEL_UNKNOWN,
-             "names a token prior no decoder has"),
-            ("mode1_prior_hash", {"mlm_hash": hashlib.sha256(b"another conformance prior").digest()},
-             Err.MODEL_HASH, f"names {PRIOR_NAME} with another mlm_sha256 (another version of the prior)"),
-            ("mode1_prior_tokenizer", {"model_name": "default", "weights_hash": other_tokenizer},
-             Err.MODEL_MISMATCH, f"names {PRIOR_NAME}, whose tokenizer_sha256 is the conformance model's, "
-             "with the weights_sha256 of another tokenizer"),
-            ("mode1_token_bits", {"token_bits": 19}, Err.MODEL_MISMATCH,
-             f"token_bits 19 under {PRIOR_NAME}, whose two sub-tokens of 9 bits hold 18 (6.2, revision 1.4)")):
+        ("mode1_unknown_prior", {"mlm_name": "no-such-prior"}, Err.MODEL_UNKNOWN, "names a token prior no decoder has"),
+        (
+            "mode1_prior_hash",
+            {"mlm_hash": hashlib.sha256(b"another conformance prior").digest()},
+            Err.MODEL_HASH,
+            f"names {PRIOR_NAME} with another mlm_sha256 (another version of the prior)",
+        ),
+        (
+            "mode1_prior_tokenizer",
+            {"model_name": "default", "weights_hash": other_tokenizer},
+            Err.MODEL_MISMATCH,
+            f"names {PRIOR_NAME}, whose tokenizer_sha256 is the conformance model's, "
+            "with the weights_sha256 of another tokenizer",
+        ),
+        (
+            "mode1_token_bits",
+            {"token_bits": 19},
+            Err.MODEL_MISMATCH,
+            f"token_bits 19 under {PRIOR_NAME}, whose two sub-tokens of 9 bits hold 18 (6.2, revision 1.4)",
+        ),
+    ):
         h = dataclasses.replace(header, **fields)
-        put(name, {"valid": False, "derived_from": "mode_unsupported.tkc",
-                   "note": note + ": the prior is resolved before any chunk, so no tokens are read",
-                   "header": header_fields(h), "error": _error(code)}, _write(h, tokens, payloads))
+        put(
+            name,
+            {
+                "valid": False,
+                "derived_from": "mode_unsupported.tkc",
+                "note": note + ": the prior is resolved before any chunk, so no tokens are read",
+                "header": header_fields(h),
+                "error": _error(code),
+            },
+            _write(h, tokens, payloads),
+        )
     return files
 
 
@@ -241,6 +331,7 @@ def sync_zoo(content: bytes, check: bool) -> list[str]:
     from tokcodec.errors import ModelError
     from tokcodec.zoo import ZOO_DIR
     from tokcodec.zoo.priors import get_prior, register_prior
+
     cfg, tensors, _ = prior()
     saved = os.environ.get("TOKCODEC_ZOO")
     os.environ["TOKCODEC_ZOO"] = str(ZOO_DIR / "registry.json")  # the shipped registry, whatever the caller set

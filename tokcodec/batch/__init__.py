@@ -14,6 +14,7 @@
 
 See docs/batch.md. Importing this package does not import torch.
 """
+
 from tokcodec.batch.driver import BatchOptions, Summary, run_batch
 
 __all__ = ["BatchOptions", "Summary", "run_batch"]

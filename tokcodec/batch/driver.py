@@ -12,6 +12,7 @@ only the mtime differs, the sha256). Anything else is coded again, replacing
 what the database says an earlier run wrote; an output the database does not
 know is replaced only with `force`.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -71,8 +72,11 @@ class Summary:
         return self.bytes_in / self.bytes_out if self.bytes_out else None
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ratio": round(self.ratio, 3) if self.ratio else None,
-                "seconds": round(self.seconds, 3)}
+        return {
+            **asdict(self),
+            "ratio": round(self.ratio, 3) if self.ratio else None,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def run_batch(opts: BatchOptions) -> Summary:
@@ -84,6 +88,7 @@ def run_batch(opts: BatchOptions) -> Summary:
         raise ValueError(f"mode {opts.mode!r}")
     if opts.ray:
         from tokcodec.batch.executors import import_ray
+
         import_ray()  # before anything else: a missing Ray is a one-line error at once
     t0 = time.monotonic()
     dst = Path(opts.dst).absolute()
@@ -123,6 +128,7 @@ class _Run:
         self.state.reconcile()
         if any(self._needs_model(f.path) for f in files):
             from tokcodec.zoo import get_entry
+
             self.entry = get_entry(opts.model or "default")
             self.model_hash = self.entry.weights_hash.hex()
         self.options_hash = self._options_hash()
@@ -133,12 +139,15 @@ class _Run:
 
     def _options_hash(self) -> str:
         opts = self.opts
-        options = {"format": FORMAT, "mode": opts.mode,
-                   "model": self.entry.name if self.entry is not None else opts.model,
-                   "gop": opts.gop if opts.mode != "decode" else None,
-                   "entropy": opts.entropy if opts.mode == "encode" else None,
-                   "to": opts.to if opts.mode == "decode" else None,
-                   **({"decoder": opts.decoder} if opts.decoder else {})}
+        options = {
+            "format": FORMAT,
+            "mode": opts.mode,
+            "model": self.entry.name if self.entry is not None else opts.model,
+            "gop": opts.gop if opts.mode != "decode" else None,
+            "entropy": opts.entropy if opts.mode == "encode" else None,
+            "to": opts.to if opts.mode == "decode" else None,
+            **({"decoder": opts.decoder} if opts.decoder else {}),
+        }
         return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
 
     def _plan(self, files: list[SourceFile]) -> tuple[list[FileTask], list[FileTask]]:
@@ -178,12 +187,21 @@ class _Run:
     def _task(self, f: SourceFile, output: Path, force: bool) -> FileTask:
         opts = self.opts
         coded = self._needs_model(f.path)
-        return FileTask(mode=opts.mode, source=str(f.path), output=str(output),
-                        model=self.entry.name if coded else (opts.model if opts.mode == "decode" else None),
-                        model_hash=self.model_hash if coded else None, gop=opts.gop, entropy=opts.entropy,
-                        to=opts.to, decoder=opts.decoder,
-                        device=opts.device, force=force, verify=opts.verify,
-                        zoo=os.environ.get("TOKCODEC_ZOO"))
+        return FileTask(
+            mode=opts.mode,
+            source=str(f.path),
+            output=str(output),
+            model=self.entry.name if coded else (opts.model if opts.mode == "decode" else None),
+            model_hash=self.model_hash if coded else None,
+            gop=opts.gop,
+            entropy=opts.entropy,
+            to=opts.to,
+            decoder=opts.decoder,
+            device=opts.device,
+            force=force,
+            verify=opts.verify,
+            zoo=os.environ.get("TOKCODEC_ZOO"),
+        )
 
     def _still_done(self, row, f: SourceFile, stamp: tuple[int, int]) -> bool:
         if row["status"] != "done" or row["options_hash"] != self.options_hash:
@@ -225,10 +243,18 @@ class _Run:
         if not tasks:
             return
         from tqdm import tqdm
+
         pool = self._pool()
         total = sum(_size(t.source) for t in tasks if not t.verify_only)
-        bar = tqdm(total=total, desc=self.opts.mode, unit="B", unit_scale=True, unit_divisor=1024,
-                   disable=not self.opts.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            desc=self.opts.mode,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            disable=not self.opts.progress,
+            dynamic_ncols=True,
+        )
         waiting = deque(tasks)
         running: dict[cf.Future, tuple[FileTask, int]] = {}  # job -> (task, its memory estimate)
         finished, need = 0, None  # need: the estimate for waiting[0], once made
@@ -254,8 +280,10 @@ class _Run:
                     self._record(task, result)
                     finished += 1
                     bar.update(0 if task.verify_only else _size(task.source))
-                    bar.set_postfix_str(f"{finished}/{len(tasks)} files"
-                                        + (f", {self.summary.failed} failed" if self.summary.failed else ""))
+                    bar.set_postfix_str(
+                        f"{finished}/{len(tasks)} files"
+                        + (f", {self.summary.failed} failed" if self.summary.failed else "")
+                    )
                 if broken:  # the jobs still in `running` died with it: the next waits report them
                     pool.restart()
             pool.close()
@@ -271,6 +299,7 @@ class _Run:
 
     def _pool(self):
         from tokcodec.batch.executors import LocalPool, RayPool
+
         if self.opts.ray:
             return RayPool(self.opts.ray, self.opts.jobs, self.opts.device)
         return LocalPool(self.opts.jobs or 1, self.opts.device)
@@ -282,19 +311,24 @@ class _Run:
         try:
             if task.mode == "decode" or task.mode == "tokens" and _is_container(task.source):
                 from tokcodec.codec.container import ContainerReader
+
                 with ContainerReader(task.source, recover=True) as reader:
                     h = reader.header
                 prior = 0  # mode 1: the token prior runs first, then the tokenizer: the larger counts
                 if h.entropy_mode == 1:
                     from tokcodec.codec.entropy import prior_memory_bytes
                     from tokcodec.zoo.priors import get_prior
+
                     prior = prior_memory_bytes(get_prior(h.mlm_name).config, h)
                 if task.mode == "tokens":
                     return prior
-                return max(prior, self._coding_bytes(task.model or h.model_name,
-                                                     min(h.gop_length, h.frame_count), h.width, h.height))
+                return max(
+                    prior,
+                    self._coding_bytes(task.model or h.model_name, min(h.gop_length, h.frame_count), h.width, h.height),
+                )
             from tokcodec.codec.pipeline import coded_size
             from tokcodec.io import open_video
+
             with open_video(task.source) as reader:
                 info = reader.info
             width, height = coded_size(info.width, info.height, self.entry.coding_scale)
@@ -310,9 +344,11 @@ class _Run:
 
             from tokcodec.models import build_tokenizer
             from tokcodec.zoo import get_entry
+
             with torch.device("meta"):
                 model = self._memory_models[model_name] = build_tokenizer(get_entry(model_name).config)
         from tokcodec.codec.pipeline import gop_coding_bytes
+
         return gop_coding_bytes(model, frames, width, height)
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -325,8 +361,13 @@ class _Run:
         for note in r.notes:
             self.summary.notes.append({"source": task.source, "note": note})
         if r.error is not None:
-            self.state.finish(rel, status="failed", error=r.error + (f"\n{r.detail}" if r.detail else ""),
-                              verified=r.verified, seconds=r.seconds)
+            self.state.finish(
+                rel,
+                status="failed",
+                error=r.error + (f"\n{r.detail}" if r.detail else ""),
+                verified=r.verified,
+                seconds=r.seconds,
+            )
             self.summary.failed += 1
             self.summary.failures.append({"source": task.source, "error": r.error})
             return
@@ -336,10 +377,21 @@ class _Run:
             return
         outputs = {Path(p).relative_to(self.dst).as_posix(): n for p, n in r.outputs.items()}
         out_size = sum(outputs.values())
-        self.state.finish(rel, status="done", src_size=r.src_size, src_mtime_ns=r.src_mtime_ns,
-                          src_sha256=r.src_sha256, out_size=out_size, outputs=outputs,
-                          options_hash=self.options_hash, model_hash=r.model_hash, frames=r.frames,
-                          seconds=r.seconds, verified=r.verified, notes=r.notes or None)
+        self.state.finish(
+            rel,
+            status="done",
+            src_size=r.src_size,
+            src_mtime_ns=r.src_mtime_ns,
+            src_sha256=r.src_sha256,
+            out_size=out_size,
+            outputs=outputs,
+            options_hash=self.options_hash,
+            model_hash=r.model_hash,
+            frames=r.frames,
+            seconds=r.seconds,
+            verified=r.verified,
+            notes=r.notes or None,
+        )
         self.summary.done += 1
         self._count_bytes(r.src_size, out_size)
 
@@ -359,13 +411,20 @@ def _result_of(future: cf.Future, task: FileTask) -> tuple[FileResult, bool]:
     except (cf.process.BrokenProcessPool, cf.CancelledError) as e:
         return _died(task), isinstance(e, cf.process.BrokenProcessPool)
     except Exception as e:  # noqa: BLE001 - a Ray worker crash, a result that did not come back
-        return FileResult(task.output, error=f"worker failed: {type(e).__name__}: {str(e).splitlines()[0]}"
-                          if str(e) else f"worker failed: {type(e).__name__}"), False
+        return FileResult(
+            task.output,
+            error=f"worker failed: {type(e).__name__}: {str(e).splitlines()[0]}"
+            if str(e)
+            else f"worker failed: {type(e).__name__}",
+        ), False
 
 
 def _died(task: FileTask) -> FileResult:
-    return FileResult(task.output, error="the worker process died while coding it (killed, out of memory, "
-                                         "or a crash in a decoder); run again to retry")
+    return FileResult(
+        task.output,
+        error="the worker process died while coding it (killed, out of memory, "
+        "or a crash in a decoder); run again to retry",
+    )
 
 
 def _is_container(path) -> bool:
@@ -381,4 +440,5 @@ def _size(path: str) -> int:
 
 def _replace(task: FileTask, **changes) -> FileTask:
     import dataclasses
+
     return dataclasses.replace(task, **changes)

@@ -15,6 +15,7 @@ Ray (`--ray auto|ADDRESS|local`): the same function as Ray tasks, one CPU
 each, with the memory estimate as Ray's `memory` resource, so Ray's scheduler
 does the admitting. DST and the sources must be at the same paths on every node.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -49,8 +50,9 @@ class LocalPool:
         self._pool = self._start()
 
     def _start(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                      initargs=(os.getpid(),))
+        return cf.ProcessPoolExecutor(
+            self.jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(os.getpid(),)
+        )
 
     def submit(self, task: FileTask, need: int) -> cf.Future:
         return self._pool.submit(_run_in_worker, task)
@@ -58,6 +60,7 @@ class LocalPool:
     def admits(self, need: int, reserved: int) -> bool:
         """Whether a job needing `need` bytes fits next to jobs that may take `reserved` more."""
         from tokcodec.codec.pipeline import free_memory
+
         free = free_memory(self.device)
         return free is None or need + reserved <= free
 
@@ -87,6 +90,7 @@ def _init_worker(driver_pid: int) -> None:
     import threading
 
     from tqdm import tqdm
+
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored stays ignored (nohup, background jobs)
             signal.signal(sig, _on_signal)
@@ -95,6 +99,7 @@ def _init_worker(driver_pid: int) -> None:
     tqdm.set_lock(threading.RLock())
     try:  # Linux: SIGTERM when the driver dies, even by kill -9
         import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -138,9 +143,11 @@ class RayPool:
         self._owned = not ray.is_initialized()
         if self._owned:
             import logging
+
             try:
-                ray.init(address=None if address == "local" else address, logging_level=logging.WARNING,
-                         log_to_driver=False)
+                ray.init(
+                    address=None if address == "local" else address, logging_level=logging.WARNING, log_to_driver=False
+                )
             except (ConnectionError, ValueError, RuntimeError) as e:
                 raise TokcodecError(f"--ray {address}: cannot connect ({str(e).splitlines()[0]})") from None
         self.jobs = jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -7,6 +7,7 @@ only adds the grouping, so that a job that fails at any step leaves none of
 them under a final name, and the durability a batch needs before it records
 a file as done: each output and its folder fsynced after the rename.
 """
+
 from __future__ import annotations
 
 import os

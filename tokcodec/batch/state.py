@@ -13,6 +13,7 @@ run on the same DST is refused at once. The kernel drops the lock when the
 process dies, however it dies, so there is never a stale lock to remove; a run
 that ends removes the file (under the lock: see BatchLock).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -75,8 +76,10 @@ class BatchLock:
             except BlockingIOError:
                 holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
                 os.close(fd)
-                raise OutputError(f"another tokcodec batch is running on {self.path.parent}"
-                                  + (f" (process {holder})" if holder.isdigit() else "")) from None
+                raise OutputError(
+                    f"another tokcodec batch is running on {self.path.parent}"
+                    + (f" (process {holder})" if holder.isdigit() else "")
+                ) from None
             except OSError as e:  # a filesystem without locks
                 os.close(fd)
                 raise OutputError(f"cannot lock {self.path}: {e.strerror}") from None
@@ -109,12 +112,14 @@ class BatchLock:
 
 def _guarded(method):
     """SQLite's errors (a damaged page found late, a full disk) as BatchState.error's one line."""
+
     @functools.wraps(method)
     def guarded(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as e:
             raise self.error(e) from None
+
     return guarded
 
 
@@ -158,10 +163,14 @@ class BatchState:
         """One line for what SQLite reports, with the way out (docs/batch.md: the database)."""
         text = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "full" in text:
-            return OutputError(f"{self.path}: the disk is full ({text}): free some space and run again "
-                               "(finished outputs are recorded; the rest is redone)")
-        return OutputError(f"{self.path}: cannot use this batch database ({text}): move it aside and run "
-                           "again with --force (outputs already in the destination are then coded again)")
+            return OutputError(
+                f"{self.path}: the disk is full ({text}): free some space and run again "
+                "(finished outputs are recorded; the rest is redone)"
+            )
+        return OutputError(
+            f"{self.path}: cannot use this batch database ({text}): move it aside and run "
+            "again with --force (outputs already in the destination are then coded again)"
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -189,12 +198,15 @@ class BatchState:
             self.db.executemany(
                 "INSERT INTO files (output, source, status) VALUES (?, ?, 'pending') "
                 "ON CONFLICT (output) DO UPDATE SET source = excluded.source, status = 'pending'",
-                [(db_text(output), db_text(source)) for output, source in pending])
+                [(db_text(output), db_text(source)) for output, source in pending],
+            )
 
     @_guarded
     def start(self, output: str) -> None:
-        self.db.execute("UPDATE files SET status = 'running', started = ?, attempts = attempts + 1, error = NULL "
-                        "WHERE output = ?", (time.time(), db_text(output)))
+        self.db.execute(
+            "UPDATE files SET status = 'running', started = ?, attempts = attempts + 1, error = NULL WHERE output = ?",
+            (time.time(), db_text(output)),
+        )
 
     def finish(self, output: str, *, status: str, error: str | None = None, **columns) -> None:
         """Record a job's outcome: status, error and any other columns (outputs and notes as JSON)."""

@@ -24,6 +24,7 @@ in the sidecar: then the output is upright and needs none). A variable frame
 rate is recorded (`video.pts`) but the decoded video plays at the container's
 constant rate.
 """
+
 from __future__ import annotations
 
 import errno
@@ -48,6 +49,7 @@ _MUXER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder", "
 def side_suffixes(source: Path) -> list[str]:
     """Formats to try for the side file, best first: the source's own, then Matroska."""
     from tokcodec.io.video import VIDEO_SUFFIXES
+
     own = source.suffix.lower()
     return list(dict.fromkeys(([own] if own in VIDEO_SUFFIXES and own != ".y4m" else []) + [FALLBACK_SIDE_SUFFIX]))
 
@@ -127,8 +129,12 @@ def kept_packets(sidecar: dict) -> dict[str, int]:
 
 def notes(sidecar: dict) -> list[str]:
     """What was recorded rather than kept, one line each (the database's `notes`)."""
-    lines = [f"stream {s['index']} ({', '.join(filter(None, (s['type'], s['codec'])))}) not kept: "
-             "recorded in the .json sidecar" for s in sidecar["streams"] if not s["kept"]]
+    lines = [
+        f"stream {s['index']} ({', '.join(filter(None, (s['type'], s['codec'])))}) not kept: "
+        "recorded in the .json sidecar"
+        for s in sidecar["streams"]
+        if not s["kept"]
+    ]
     video = sidecar.get("video") or {}
     if video.get("pts"):
         lines.append("variable frame rate: the source's timestamps are recorded in the .json sidecar")
@@ -159,7 +165,7 @@ def read_sidecar(container: Path) -> dict | None:
 
 MAX_SIDECAR_BYTES = 256 << 20  # the timestamps of 2^24 frames fit
 _FRACTION = re.compile(r"-?[0-9]{1,30}(/[1-9][0-9]{0,29})?")  # what str(Fraction) writes; no exponents
-MAX_START_SECONDS = 10 ** 9
+MAX_START_SECONDS = 10**9
 MAX_STREAMS = 4096
 
 
@@ -176,8 +182,9 @@ def sidecar_problem(d) -> str | None:
     if not isinstance(d, dict):
         return "not a JSON object"
     side = d.get("side_file")
-    if side is not None and (not isinstance(side, str) or side in ("", ".", "..") or len(side) > 255
-                             or any(c in side for c in "/\\\0")):
+    if side is not None and (
+        not isinstance(side, str) or side in ("", ".", "..") or len(side) > 255 or any(c in side for c in "/\\\0")
+    ):
         return "side_file is not a plain file name"
     source = d.get("source")
     if not isinstance(source, dict) or not _text_map(source.get("metadata", {})):
@@ -190,14 +197,16 @@ def sidecar_problem(d) -> str | None:
         if not isinstance(start, str) or not _FRACTION.fullmatch(start) or abs(Fraction(start)) > MAX_START_SECONDS:
             return f"video start {str(start)[:40]!r} is not a fraction of at most {MAX_START_SECONDS} seconds"
         matrix = video.get("display_matrix")
-        if matrix is not None and not (isinstance(matrix, list) and len(matrix) == 9
-                                       and all(_int_in(v, -2 ** 31, 2 ** 31 - 1) for v in matrix)):
+        if matrix is not None and not (
+            isinstance(matrix, list) and len(matrix) == 9 and all(_int_in(v, -(2**31), 2**31 - 1) for v in matrix)
+        ):
             return "display_matrix is not nine 32-bit integers"
         if not _int_in(video.get("rotation_applied") or 0, -360, 360):
             return "rotation_applied is not a number of degrees"
         pts = video.get("pts")
-        if pts is not None and not (isinstance(pts, list) and len(pts) <= 1 << 24
-                                    and all(_int_in(v, -2 ** 62, 2 ** 62) for v in pts)):
+        if pts is not None and not (
+            isinstance(pts, list) and len(pts) <= 1 << 24 and all(_int_in(v, -(2**62), 2**62) for v in pts)
+        ):
             return "pts is not a list of timestamps"
         if not _int_in(video.get("frames") or 0, 0, 1 << 24):
             return "video frames out of range"
@@ -205,13 +214,20 @@ def sidecar_problem(d) -> str | None:
     if not isinstance(streams, list) or len(streams) > MAX_STREAMS:
         return f"streams is not a list of at most {MAX_STREAMS}"
     for st in streams:
-        if not (isinstance(st, dict) and _int_in(st.get("index"), 0, 65535) and isinstance(st.get("type"), str)
-                and isinstance(st.get("kept"), bool) and isinstance(st.get("codec"), (str, type(None)))
-                and (not st["kept"] or _int_in(st.get("packets"), 0, 1 << 40)) and _text_map(st.get("metadata", {}))):
+        if not (
+            isinstance(st, dict)
+            and _int_in(st.get("index"), 0, 65535)
+            and isinstance(st.get("type"), str)
+            and isinstance(st.get("kept"), bool)
+            and isinstance(st.get("codec"), (str, type(None)))
+            and (not st["kept"] or _int_in(st.get("packets"), 0, 1 << 40))
+            and _text_map(st.get("metadata", {}))
+        ):
             return "a stream entry is malformed"
     encoded = d.get("encoded", {})
-    if not isinstance(encoded, dict) or not all(_int_in(encoded.get(k) or 0, 0, 1 << 24)
-                                                for k in ("frames", "width", "height")):
+    if not isinstance(encoded, dict) or not all(
+        _int_in(encoded.get(k) or 0, 0, 1 << 24) for k in ("frames", "width", "height")
+    ):
         return "encoded is not frames, width and height"
     return None
 
@@ -255,8 +271,7 @@ def remux(video_file: Path, side_file: Path | None, sidecar: dict, dest: Path) -
         if is_disk_error(e):
             raise OutputError(f"cannot write {dest}: {reason(e)}") from None
         hint = " (try --to mkv)" if dest.suffix.lower() != ".mkv" else ""
-        raise OutputError(f"cannot put the kept audio/subtitle streams into {dest.suffix}: {reason(e)}{hint}") \
-            from None
+        raise OutputError(f"cannot put the kept audio/subtitle streams into {dest.suffix}: {reason(e)}{hint}") from None
     finally:
         if side_in is not None:
             side_in.close()
@@ -269,23 +284,36 @@ _NOT_YET = object()
 
 def _describe(s) -> dict:
     cc = s.codec_context
-    d = {"index": s.index, "type": s.type, "codec": cc.name if cc is not None else None,
-         "time_base": str(s.time_base) if s.time_base else None, "start": s.start_time, "duration": s.duration,
-         "metadata": dict(s.metadata)}
+    d = {
+        "index": s.index,
+        "type": s.type,
+        "codec": cc.name if cc is not None else None,
+        "time_base": str(s.time_base) if s.time_base else None,
+        "start": s.start_time,
+        "duration": s.duration,
+        "metadata": dict(s.metadata),
+    }
     if s.type == "audio":
         d.update(sample_rate=cc.sample_rate, channels=cc.channels, layout=cc.layout.name)
     elif s.type == "video":
-        d.update(width=cc.width, height=cc.height, pix_fmt=cc.pix_fmt,
-                 **{k: str(getattr(s, k)) if getattr(s, k) else None
-                    for k in ("average_rate", "base_rate", "guessed_rate")})
+        d.update(
+            width=cc.width,
+            height=cc.height,
+            pix_fmt=cc.pix_fmt,
+            **{k: str(getattr(s, k)) if getattr(s, k) else None for k in ("average_rate", "base_rate", "guessed_rate")},
+        )
     return d
 
 
 def _add_timing(video: dict, pts: list[int], time_base: Fraction, matrix: list[int] | None) -> None:
     """Frame count, start time and rotation; the timestamps themselves only when they are not evenly spaced."""
     steps = {b - a for a, b in zip(pts, pts[1:])}
-    video.update(frames=len(pts), start=str(Fraction(pts[0]) * time_base if pts else Fraction(0)),
-                 display_matrix=matrix, rotation=_rotation(matrix))
+    video.update(
+        frames=len(pts),
+        start=str(Fraction(pts[0]) * time_base if pts else Fraction(0)),
+        display_matrix=matrix,
+        rotation=_rotation(matrix),
+    )
     if max(steps, default=0) - min(steps, default=0) > 1:  # a tick of rounding is still constant
         video["pts"] = pts
 
@@ -310,6 +338,7 @@ def _rotation(matrix: list[int] | None) -> float | None:
     if not matrix:
         return None
     import math
+
     return round(-math.degrees(math.atan2(matrix[1], matrix[0])), 3)
 
 

@@ -4,6 +4,7 @@ Each check returns None when the output is right, else what is wrong (one
 line). Outputs are checked under their temporary names, before they are
 committed, so an output that fails never appears under its final name.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +17,7 @@ def check_container(path: Path, frames: int | None, size: tuple[int, int]) -> st
     """Every GOP's tokens read back (all CRCs), and the header's frame count and size against the source."""
     try:
         from tokcodec.codec.tokens import iter_gops
+
         with ContainerReader(path) as reader:
             for _ in iter_gops(reader):
                 pass
@@ -33,6 +35,7 @@ def check_video(path: Path, header: Header, side_packets: dict[str, int] | None 
     """A decoded output (video, PNG folder or image): frame count and size against the container's
     header, and the kept audio/subtitle streams' packets (by stream type) against the sidecar's."""
     from tokcodec.io import open_video
+
     width, height = header.display_size
     if path.is_dir() or path.suffix.lower() not in (".mp4", ".mkv"):
         try:
@@ -57,6 +60,7 @@ def check_video(path: Path, header: Header, side_packets: dict[str, int] | None 
 def check_tokens(path: Path, frames: int | None) -> str | None:
     """An .npz export: every GOP's grid there with the shape its meta gives, and the frame count."""
     from tokcodec.codec.tokens import load_npz
+
     try:
         meta, grids = load_npz(path)
     except (OSError, ValueError, KeyError) as e:
@@ -74,6 +78,7 @@ def check_tokens(path: Path, frames: int | None) -> str | None:
 def _count_packets(path: Path) -> tuple[int, tuple[int, int], dict[str, int]]:
     """Video packets (= frames), the video size, and packets per other stream type, without decoding."""
     import av
+
     with av.open(str(path)) as c:
         video = c.streams.video[0]
         counts: dict[str, int] = {}

@@ -19,6 +19,7 @@ Output names keep the source's name, so `a.mp4` and `a.mov` never collide:
 encode `a.mp4` -> `a.mp4.tkc`; decode `a.mp4.tkc` -> `a.mp4` (see `output_name`);
 tokens `a.mp4` or `a.mp4.tkc` -> `a.mp4.npz`.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -42,6 +43,7 @@ class SourceFile:
 
 def _suffixes(mode: str) -> tuple[str, ...]:
     from tokcodec.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
     media = tuple(VIDEO_SUFFIXES) + tuple(IMAGE_SUFFIXES)
     return {"encode": media, "decode": (".tkc",), "tokens": media + (".tkc",)}[mode]
 
@@ -55,8 +57,14 @@ def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(rel if "/" in p else name, p) for p in patterns)
 
 
-def walk(sources: list[str | os.PathLike], dst: str | os.PathLike, mode: str, include: tuple[str, ...] = (),
-         exclude: tuple[str, ...] = (), to: str | None = None) -> list[SourceFile]:
+def walk(
+    sources: list[str | os.PathLike],
+    dst: str | os.PathLike,
+    mode: str,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    to: str | None = None,
+) -> list[SourceFile]:
     """The files to code, in a stable order; raises TokcodecError when DST and a SRC overlap wrongly
     or when two sources would write the same output."""
     dst = Path(dst).absolute()
@@ -73,8 +81,9 @@ def walk(sources: list[str | os.PathLike], dst: str | os.PathLike, mode: str, in
             raise TokcodecError(f"{src} is (inside) the destination {dst}: choose a separate output folder")
         for folder, dirs, files in os.walk(src):
             # Skipped folders are pruned here, so their contents are never even listed.
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                             and os.path.realpath(os.path.join(folder, d)) != dst_real)
+            dirs[:] = sorted(
+                d for d in dirs if not d.startswith(".") and os.path.realpath(os.path.join(folder, d)) != dst_real
+            )
             for name in sorted(files):
                 path = Path(folder) / name
                 rel = path.relative_to(src).as_posix()
@@ -95,8 +104,10 @@ def _refuse_collisions(found: list[SourceFile], mode: str, to: str | None) -> No
     for f in found:
         key = output_name(f.rel, mode, to)
         if key in seen:
-            raise TokcodecError(f"{seen[key].path} and {f.path} would both write {key}: "
-                                "give them separate runs (or leave one out with --exclude)")
+            raise TokcodecError(
+                f"{seen[key].path} and {f.path} would both write {key}: "
+                "give them separate runs (or leave one out with --exclude)"
+            )
         seen[key] = f
 
 
@@ -115,6 +126,7 @@ def output_name(rel: str, mode: str, to: str | None = None) -> str:
     if mode == "tokens":
         return stem + ".npz"
     from tokcodec.io.video import IMAGE_SUFFIXES, SINGLE_IMAGE_SUFFIXES
+
     suffix = PurePosixPath(stem).suffix.lower()
     if to is None:
         if suffix in SINGLE_IMAGE_SUFFIXES:
@@ -125,4 +137,3 @@ def output_name(rel: str, mode: str, to: str | None = None) -> str:
             return stem
         return stem + (".png" if suffix in IMAGE_SUFFIXES else ".frames")
     return stem if suffix == f".{to}" else f"{stem}.{to}"
-

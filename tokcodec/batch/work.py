@@ -9,6 +9,7 @@ the file: the result says what went wrong. Only KeyboardInterrupt and
 A source is only ever read: it is hashed first, and if its size or mtime has
 changed by the time the outputs are ready, they are thrown away.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -120,10 +121,12 @@ def sha256_file(path: Path) -> str:
 
 # --- the three jobs ----------------------------------------------------------------------------
 
+
 def _encode(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     from tokcodec.batch import streams
     from tokcodec.codec.pipeline import encode_video
     from tokcodec.io import open_video
+
     source, output = Path(task.source), Path(task.output)
     tokenizer, entry, result.model_hash = _model(task)
     main = group.add(output)  # first: committed last
@@ -132,20 +135,29 @@ def _encode(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     sidecar_out = group.add(output.with_name(output.name + ".json"))
     coder = _coder(task, entry)
     with open(main.tmp, "wb") as f, open_video(source) as reader:
-        stats = encode_video(reader, reader.info, f, tokenizer, entry, gop=task.gop, device=task.device, quiet=True,
-                             coder=coder)
+        stats = encode_video(
+            reader, reader.info, f, tokenizer, entry, gop=task.gop, device=task.device, quiet=True, coder=coder
+        )
     # What the frames lost or had changed (readers that turn frames upright say so), and a cut source.
     result.notes += list(getattr(reader.info, "notes", []))
     if getattr(reader, "ended_early", None):
         result.notes.append(reader.ended_early)
     sidecar["video"]["rotation_applied"] = getattr(reader.info, "rotation", 0)
     result.frames = stats.frames
-    sidecar["encoded"] = {"frames": stats.frames, "width": stats.width, "height": stats.height,
-                          "model": entry.name, "weights_sha256": result.model_hash, "gop": task.gop,
-                          "entropy_mode": coder.mode, "prior": coder.prior_name or None}
+    sidecar["encoded"] = {
+        "frames": stats.frames,
+        "width": stats.width,
+        "height": stats.height,
+        "model": entry.name,
+        "weights_sha256": result.model_hash,
+        "gop": task.gop,
+        "entropy_mode": coder.mode,
+        "prior": coder.prior_name or None,
+    }
     streams.write_sidecar(sidecar_out.tmp, sidecar)
     if task.verify:
         from tokcodec.batch.verify import check_container
+
         _check(check_container(main.tmp, _source_frames(sidecar, stats.frames), (stats.width, stats.height)))
 
 
@@ -154,6 +166,7 @@ def _keep_side_streams(source: Path, output: Path, sidecar: dict, group: OutputG
     import av
 
     from tokcodec.batch import streams
+
     if not streams.side_streams(sidecar):
         streams.scan(source, sidecar, None)
     else:
@@ -170,14 +183,17 @@ def _keep_side_streams(source: Path, output: Path, sidecar: dict, group: OutputG
                     raise OSError(e.errno, streams.reason(e), str(side.path)) from None
                 problems.append(f"{suffix}: {streams.reason(e)}")
         else:
-            raise InputError(f"{source}: its audio/subtitle streams cannot be copied ({'; '.join(problems)}); "
-                             "not coded, so that nothing is lost")
+            raise InputError(
+                f"{source}: its audio/subtitle streams cannot be copied ({'; '.join(problems)}); "
+                "not coded, so that nothing is lost"
+            )
     result.notes += streams.notes(sidecar)
 
 
 def _decode(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     from tokcodec.batch import streams
     from tokcodec.io.video import is_image_path
+
     source, output = Path(task.source), Path(task.output)
     with _open_container(source) as reader:
         header = reader.header
@@ -206,22 +222,34 @@ def _decode(task: FileTask, result: FileResult, group: OutputGroup) -> None:
             result.notes.append("display rotation not applied to the frames (recorded in the .json sidecar)")
     if task.verify:
         from tokcodec.batch.verify import check_video
+
         muxed = side is not None and output.suffix.lower() in (".mp4", ".mkv")
         _check(check_video(main.tmp, header, streams.kept_packets(sidecar) if muxed else None))
 
 
 def _decode_frames(task: FileTask, source: Path, out) -> None:
     from tokcodec.codec.pipeline import decode_container
+
     _set_threads(task)
-    _, lost = decode_container(source, out, device=task.device, force=True, quiet=True, model_name=task.model,
-                               on_damage="stop", decoder=task.decoder)
+    _, lost = decode_container(
+        source,
+        out,
+        device=task.device,
+        force=True,
+        quiet=True,
+        model_name=task.model,
+        on_damage="stop",
+        decoder=task.decoder,
+    )
     if lost:
-        raise ContainerError(f"{source}: damaged from GOP {lost[0].gop} ({lost[0].reason}); "
-                             "`tokcodec decode` recovers the intact GOPs")
+        raise ContainerError(
+            f"{source}: damaged from GOP {lost[0].gop} ({lost[0].reason}); `tokcodec decode` recovers the intact GOPs"
+        )
 
 
 def _tokens(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     from tokcodec.codec.tokens import export_tokens, is_container
+
     source = Path(task.source)
     loaded = None
     if not is_container(source):
@@ -233,6 +261,7 @@ def _tokens(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     result.frames = meta["frames"]
     if task.verify:
         from tokcodec.batch.verify import check_tokens
+
         _check(check_tokens(main.tmp, None))
 
 
@@ -241,8 +270,10 @@ _JOBS = {"encode": _encode, "decode": _decode, "tokens": _tokens}
 
 # --- checking an output that is already done ---------------------------------------------------
 
+
 def _verify_done(task: FileTask, result: FileResult) -> None:
     from tokcodec.batch import streams, verify
+
     source, output = Path(task.source), Path(task.output)
     if task.mode == "encode":
         sidecar = streams.read_sidecar(output) or {}
@@ -273,6 +304,7 @@ def _check(problem: str | None) -> None:
 
 def _open_container(path: Path):
     from tokcodec.codec.container import ContainerReader
+
     return ContainerReader(path)
 
 
@@ -284,6 +316,7 @@ _MODELS: dict[tuple, object] = {}  # loaded tokenizers and entropy coders, per p
 def _model(task: FileTask):
     """(tokenizer, entry, weights sha256 hex) for the task's model, cached in this process."""
     from tokcodec.zoo import load_model, registry_path
+
     _set_threads(task)
     key = (task.model, task.device, str(registry_path()))
     if key not in _MODELS:
@@ -291,14 +324,17 @@ def _model(task: FileTask):
         _MODELS[key] = (tokenizer, entry, entry.weights_hash.hex())
     tokenizer, entry, digest = _MODELS[key]
     if task.model_hash and digest != task.model_hash:
-        raise ModelError(f"model '{entry.name}' here has other weights than the driver's "
-                         f"(sha256 {digest[:12]}..., expected {task.model_hash[:12]}...)")
+        raise ModelError(
+            f"model '{entry.name}' here has other weights than the driver's "
+            f"(sha256 {digest[:12]}..., expected {task.model_hash[:12]}...)"
+        )
     return tokenizer, entry, digest
 
 
 def _coder(task: FileTask, entry):
     """The entropy coder for the task's --entropy (its prior loaded once per process)."""
     from tokcodec.codec.entropy import coder_for_encoding
+
     key = ("coder", task.entropy, entry.weights_hash)
     if key not in _MODELS:
         _MODELS[key] = coder_for_encoding(task.entropy, entry.weights_hash)
@@ -308,4 +344,5 @@ def _coder(task: FileTask, entry):
 def _set_threads(task: FileTask) -> None:
     if task.threads:
         import torch
+
         torch.set_num_threads(task.threads)

@@ -110,7 +110,8 @@ def require_encoder(name: str, anchor: str) -> str:
     if not has_encoder(name, exe):
         raise EncoderMissingError(
             f"{anchor} needs ffmpeg's {name} encoder, which {exe} lacks; use the imageio-ffmpeg wheel's "
-            f"binary (pip install -U imageio-ffmpeg) or set TOKCODEC_FFMPEG, or leave {anchor} out with --codecs")
+            f"binary (pip install -U imageio-ffmpeg) or set TOKCODEC_FFMPEG, or leave {anchor} out with --codecs"
+        )
     return exe
 
 
@@ -168,8 +169,13 @@ class AnchorSpec:
         return AnchorSpec(d["name"], d["family"], tuple(int(p) for p in d["points"]), opts, d.get("description", ""))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "family": self.family, "points": list(self.points), "options": self.opts,
-                "description": self.description}
+        return {
+            "name": self.name,
+            "family": self.family,
+            "points": list(self.points),
+            "options": self.opts,
+            "description": self.description,
+        }
 
 
 FAMILIES = {
@@ -187,9 +193,19 @@ def point_label(spec: AnchorSpec, point: int) -> str:
     return f"{FAMILIES[spec.family][3]}{point}"
 
 
-def encoder_command(spec: AnchorSpec, point: int | str, width: int | str, height: int | str,
-                    fps: float | str, num_frames: int | str, in_path: str, out_path: str, threads: int = 1,
-                    intra_period: int | None = None, exe: str = "ffmpeg") -> list[str]:
+def encoder_command(
+    spec: AnchorSpec,
+    point: int | str,
+    width: int | str,
+    height: int | str,
+    fps: float | str,
+    num_frames: int | str,
+    in_path: str,
+    out_path: str,
+    threads: int = 1,
+    intra_period: int | None = None,
+    exe: str = "ffmpeg",
+) -> list[str]:
     """The exact ffmpeg command line of one encode (raw planar input at `in_path`).
 
     String arguments are used as they are (`describe` passes placeholders).
@@ -201,9 +217,29 @@ def encoder_command(spec: AnchorSpec, point: int | str, width: int | str, height
     enc, muxer, _, param, bits = FAMILIES[spec.family]
     o = spec.opts
     pix_in = "yuv420p" if bits == 8 else "yuv420p10le"
-    cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", pix_in, "-s", f"{width}x{height}", "-r", str(fps),
-           *_COLOUR_TAGS, "-i", in_path, "-frames:v", str(num_frames), "-an"]
+    cmd = [
+        exe,
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        pix_in,
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        *_COLOUR_TAGS,
+        "-i",
+        in_path,
+        "-frames:v",
+        str(num_frames),
+        "-an",
+    ]
     if spec.family == "x265":
         params = ["bframes=0", "scenecut=0", "info=0", f"pools={threads}", "log-level=error"]
         if intra_period:
@@ -220,9 +256,20 @@ def encoder_command(spec: AnchorSpec, point: int | str, width: int | str, height
             params += ["DecodingRefreshType=idr", f"IntraPeriod={intra_period}"]
         else:
             params += ["DecodingRefreshType=none", "IntraPeriod=-1"]
-        cmd += ["-c:v", enc, "-preset", o.get("preset", "medium"), "-qp", str(point),
-                "-qpa", str(int(o.get("qpa", "1") in ("1", "true", "on"))), "-threads", str(threads),
-                "-vvenc-params", ":".join(params)]
+        cmd += [
+            "-c:v",
+            enc,
+            "-preset",
+            o.get("preset", "medium"),
+            "-qp",
+            str(point),
+            "-qpa",
+            str(int(o.get("qpa", "1") in ("1", "true", "on"))),
+            "-threads",
+            str(threads),
+            "-vvenc-params",
+            ":".join(params),
+        ]
     elif spec.family == "svtav1":
         params = ["pred-struct=1", f"keyint={intra_period if intra_period else -1}", f"lp={threads}"]
         cmd += ["-c:v", enc, "-preset", o.get("preset", "6"), "-crf", str(point), "-svtav1-params", ":".join(params)]
@@ -243,8 +290,18 @@ def _ref_input(ref_yuv: str, bits: int, work_dir: str) -> str:
     return str(out)
 
 
-def encode(spec: AnchorSpec, point: int, ref_yuv: str, width: int, height: int, fps: float, num_frames: int,
-           out_path: str, threads: int = 1, intra_period: int | None = None) -> CodedRun:
+def encode(
+    spec: AnchorSpec,
+    point: int,
+    ref_yuv: str,
+    width: int,
+    height: int,
+    fps: float,
+    num_frames: int,
+    out_path: str,
+    threads: int = 1,
+    intra_period: int | None = None,
+) -> CodedRun:
     """Encode the raw yuv420p reference at one rate point; the stream goes to `out_path`."""
     exe = require_encoder(FAMILIES[spec.family][0], spec.name)
     src = _ref_input(ref_yuv, FAMILIES[spec.family][4], str(Path(out_path).parent))
@@ -303,8 +360,24 @@ def decode(spec: AnchorSpec, path: str, threads: int = 1) -> DecodedRun:
 def _probe_log(family: str, exe: str) -> str:
     enc = FAMILIES[family][0]
     pix = "yuv420p" if FAMILIES[family][4] == 8 else "yuv420p10le"
-    cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "verbose", "-f", "lavfi", "-i",
-           "color=c=gray:s=64x64:r=25:d=0.08", "-frames:v", "2", "-pix_fmt", pix, "-c:v", enc]
+    cmd = [
+        exe,
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "verbose",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=64x64:r=25:d=0.08",
+        "-frames:v",
+        "2",
+        "-pix_fmt",
+        pix,
+        "-c:v",
+        enc,
+    ]
     if family == "x265":
         cmd += ["-x265-params", "log-level=info"]
     cmd += ["-f", "null", "-"]
@@ -347,14 +420,25 @@ def describe(spec: AnchorSpec, threads: int, intra_period: int | None) -> dict:
     """What a results JSON records about an anchor: versions and the command template."""
     param = FAMILIES[spec.family][3]
     ext = FAMILIES[spec.family][2]
-    cmd = encoder_command(spec, f"<{param.upper()}>", "<W>", "<H>", "<FPS>", "<FRAMES>",
-                          "IN.yuv" if FAMILIES[spec.family][4] == 8 else "IN.yuv10le", "OUT" + ext,
-                          threads, intra_period, "ffmpeg")
+    cmd = encoder_command(
+        spec,
+        f"<{param.upper()}>",
+        "<W>",
+        "<H>",
+        "<FPS>",
+        "<FRAMES>",
+        "IN.yuv" if FAMILIES[spec.family][4] == 8 else "IN.yuv10le",
+        "OUT" + ext,
+        threads,
+        intra_period,
+        "ffmpeg",
+    )
     return {
         "family": spec.family,
         "encoder": FAMILIES[spec.family][0],
         "encoder_version": encoder_version(spec.family),
-        "ffmpeg": f"{ffmpeg_version()} (imageio-ffmpeg binary)" if "TOKCODEC_FFMPEG" not in os.environ
+        "ffmpeg": f"{ffmpeg_version()} (imageio-ffmpeg binary)"
+        if "TOKCODEC_FFMPEG" not in os.environ
         else ffmpeg_version(),
         "decoder": decoder_description(spec.family),
         "bit_depth": FAMILIES[spec.family][4],

@@ -98,7 +98,7 @@ def bd_rate(rate_anchor, q_anchor, rate_test, q_test, metric: str = "psnr") -> B
 
 
 def _percent(log_delta: float) -> float:
-    return (10.0 ** log_delta - 1.0) * 100.0
+    return (10.0**log_delta - 1.0) * 100.0
 
 
 def interpolate_at_rate(rate, metric_values, target_rate: float, metric: str = "psnr") -> tuple[float | None, str]:

@@ -173,8 +173,8 @@ def read_yuv420_file(path: str, width: int, height: int, max_frames: int | None)
         for _ in range(count):
             buf = np.frombuffer(f.read(frame_size), np.uint8)
             y = buf[: width * height].reshape(height, width)
-            u = buf[width * height: width * height + cw * ch].reshape(ch, cw)
-            v = buf[width * height + cw * ch:].reshape(ch, cw)
+            u = buf[width * height : width * height + cw * ch].reshape(ch, cw)
+            v = buf[width * height + cw * ch :].reshape(ch, cw)
             frames.append(yuv420_to_rgb(y, u, v, matrix=REF_MATRIX, full_range=REF_FULL_RANGE))
     return frames
 
@@ -221,13 +221,13 @@ def resize_frames(frames: Sequence[np.ndarray], size: tuple[int, int]) -> tuple[
     if (cw, ch) != (w, h):
         note.append(f"centre crop {w}x{h} -> {cw}x{ch}")
     if (cw, ch) == (tw, th):
-        out = [np.ascontiguousarray(f[y0:y0 + ch, x0:x0 + cw]) for f in frames]
+        out = [np.ascontiguousarray(f[y0 : y0 + ch, x0 : x0 + cw]) for f in frames]
         note.append("no resize")
         return out, "; ".join(note)
     if tw <= cw and th <= ch:
         from tokcodec.io import resize_area
 
-        out = [resize_area(np.ascontiguousarray(f[y0:y0 + ch, x0:x0 + cw]), (tw, th)) for f in frames]
+        out = [resize_area(np.ascontiguousarray(f[y0 : y0 + ch, x0 : x0 + cw]), (tw, th)) for f in frames]
         note.append(f"area downscale to {tw}x{th}")
         return out, "; ".join(note)
     import torch
@@ -235,7 +235,7 @@ def resize_frames(frames: Sequence[np.ndarray], size: tuple[int, int]) -> tuple[
 
     out = []
     for f in frames:
-        x = torch.from_numpy(np.ascontiguousarray(f[y0:y0 + ch, x0:x0 + cw])).permute(2, 0, 1)[None].float()
+        x = torch.from_numpy(np.ascontiguousarray(f[y0 : y0 + ch, x0 : x0 + cw])).permute(2, 0, 1)[None].float()
         r = F.interpolate(x, size=(th, tw), mode="bicubic", align_corners=False)
         out.append(r[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
     note.append(f"bicubic upscale to {tw}x{th} (source smaller than the target)")
@@ -288,8 +288,11 @@ def yuv_planes_to_bytes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> bytes:
     """(T, H, W), (T, H/2, W/2) x2 planes -> planar bytes frame after frame (any integer dtype, native endian)."""
     parts = []
     for i in range(len(y)):
-        parts += [np.ascontiguousarray(y[i]).tobytes(), np.ascontiguousarray(u[i]).tobytes(),
-                  np.ascontiguousarray(v[i]).tobytes()]
+        parts += [
+            np.ascontiguousarray(y[i]).tobytes(),
+            np.ascontiguousarray(u[i]).tobytes(),
+            np.ascontiguousarray(v[i]).tobytes(),
+        ]
     return b"".join(parts)
 
 
@@ -300,9 +303,17 @@ def save_reference(ref: Reference, folder: str | os.PathLike) -> None:
     tmp = folder / "ref.yuv.tmp"
     tmp.write_bytes(ref.yuv_bytes())
     os.replace(tmp, folder / "ref.yuv")
-    meta = {"name": ref.name, "width": ref.width, "height": ref.height, "fps": ref.fps,
-            "num_frames": ref.num_frames, "source": ref.source, "resize": ref.resize,
-            "colour": COLOUR_NOTE, **ref.meta}
+    meta = {
+        "name": ref.name,
+        "width": ref.width,
+        "height": ref.height,
+        "fps": ref.fps,
+        "num_frames": ref.num_frames,
+        "source": ref.source,
+        "resize": ref.resize,
+        "colour": COLOUR_NOTE,
+        **ref.meta,
+    }
     tmp = folder / "ref.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1))
     os.replace(tmp, folder / "ref.json")
@@ -316,15 +327,18 @@ def load_reference(folder: str | os.PathLike) -> Reference:
     meta = json.loads((folder / "ref.json").read_text())
     w, h, n = meta["width"], meta["height"], meta["num_frames"]
     y, u, v = yuv_bytes_to_planes((folder / "ref.yuv").read_bytes(), w, h, n)
-    rgb = np.stack([yuv420_to_rgb(y[i], u[i], v[i], matrix=REF_MATRIX, full_range=REF_FULL_RANGE)
-                    for i in range(n)])
-    extra = {k: val for k, val in meta.items()
-             if k not in ("name", "width", "height", "fps", "num_frames", "source", "resize", "colour")}
+    rgb = np.stack([yuv420_to_rgb(y[i], u[i], v[i], matrix=REF_MATRIX, full_range=REF_FULL_RANGE) for i in range(n)])
+    extra = {
+        k: val
+        for k, val in meta.items()
+        if k not in ("name", "width", "height", "fps", "num_frames", "source", "resize", "colour")
+    }
     return Reference(meta["name"], w, h, float(meta["fps"]), y, u, v, rgb, meta["source"], meta["resize"], extra)
 
 
-def yuv_bytes_to_planes(buf: bytes, width: int, height: int, num_frames: int,
-                        dtype=np.uint8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def yuv_bytes_to_planes(
+    buf: bytes, width: int, height: int, num_frames: int, dtype=np.uint8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Planar 4:2:0 bytes -> (Y (T,H,W), U, V (T,H/2,W/2)) of `dtype` (uint16 for 10-bit little-endian)."""
     cw, ch = (width + 1) // 2, (height + 1) // 2
     arr = np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<"))
@@ -333,8 +347,8 @@ def yuv_bytes_to_planes(buf: bytes, width: int, height: int, num_frames: int,
         raise InputError(f"raw video holds {arr.size // per} frames, expected {num_frames}")
     arr = arr[: per * num_frames].reshape(num_frames, per)
     y = arr[:, : width * height].reshape(num_frames, height, width)
-    u = arr[:, width * height: width * height + cw * ch].reshape(num_frames, ch, cw)
-    v = arr[:, width * height + cw * ch:].reshape(num_frames, ch, cw)
+    u = arr[:, width * height : width * height + cw * ch].reshape(num_frames, ch, cw)
+    v = arr[:, width * height + cw * ch :].reshape(num_frames, ch, cw)
     return y.astype(dtype), u.astype(dtype), v.astype(dtype)
 
 

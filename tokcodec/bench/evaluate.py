@@ -68,8 +68,9 @@ def rgb_clip_to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 def yuv420_clip_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     from tokcodec.io.colour import yuv420_to_rgb
 
-    return np.stack([yuv420_to_rgb(y[i], u[i], v[i], matrix=REF_MATRIX, full_range=REF_FULL_RANGE)
-                     for i in range(len(y))])
+    return np.stack(
+        [yuv420_to_rgb(y[i], u[i], v[i], matrix=REF_MATRIX, full_range=REF_FULL_RANGE) for i in range(len(y))]
+    )
 
 
 _REF_FEATURES: dict = {}
@@ -93,7 +94,7 @@ def lpips_against_reference(ref: Reference, rgb: np.ndarray, device: str = "cpu"
     def features(frames: np.ndarray) -> list[list[torch.Tensor]]:
         out = []
         for i in range(0, len(frames), batch):
-            f = model.backbone(model.scaling(_frames_to_batch(frames[i:i + batch], device)))
+            f = model.backbone(model.scaling(_frames_to_batch(frames[i : i + batch], device)))
             out.append([_normalize(t) for t in f])
         return out
 
@@ -133,8 +134,25 @@ def vmaf(ref: Reference, y: np.ndarray, u: np.ndarray, v: np.ndarray, threads: i
         raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{ref.width}x{ref.height}", "-r", "25"]
         # The log path sits inside a filter graph: keep it free of ':' and quotes (a temp dir is).
         graph = f"[0:v][1:v]libvmaf=model={VMAF_MODEL}:log_fmt=json:log_path={log}:n_threads={threads}"
-        cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", *raw, "-i", dist, *raw, "-i", refp,
-               "-lavfi", graph, "-f", "null", "-"]
+        cmd = [
+            exe,
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "error",
+            *raw,
+            "-i",
+            dist,
+            *raw,
+            "-i",
+            refp,
+            "-lavfi",
+            graph,
+            "-f",
+            "null",
+            "-",
+        ]
         run_measured(cmd)
         data = json.loads(Path(log).read_text())
     frames = [f["metrics"]["vmaf"] for f in data.get("frames", [])]
@@ -143,8 +161,14 @@ def vmaf(ref: Reference, y: np.ndarray, u: np.ndarray, v: np.ndarray, threads: i
     return float(data["pooled_metrics"]["vmaf"]["mean"])
 
 
-def quality(ref: Reference, rgb: np.ndarray, yuv: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-            use_vmaf: bool = True, threads: int = 1, lpips_device: str = "cpu") -> dict:
+def quality(
+    ref: Reference,
+    rgb: np.ndarray,
+    yuv: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    use_vmaf: bool = True,
+    threads: int = 1,
+    lpips_device: str = "cpu",
+) -> dict:
     """All quality metrics of a decoded clip (RGB, and its yuv420p planes when the codec produced them)."""
     from tokcodec.metrics import ms_ssim
 

@@ -7,6 +7,7 @@ activations and resampling are not counted (they are a few per pixel).
 
     python -m tokcodec.bench.macs tc-2 --frames 17 --size 640x360
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,9 @@ def count_macs(model: nn.Module, frames: int = 17, height: int = 360, width: int
     def hook(module, _inputs, out):
         total[0] += _conv_macs(module, out)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))
+    ]
     s, ss = model.config.temporal_stride, model.config.spatial_stride
     frames = 1 + (frames - 1) // s * s
     height, width = -(-height // ss) * ss, -(-width // ss) * ss
@@ -48,8 +51,12 @@ def count_macs(model: nn.Module, frames: int = 17, height: int = 360, width: int
         for h in handles:
             h.remove()
     pixels = frames * height * width
-    return {"encode_macs_per_pixel": round(encode / pixels), "decode_macs_per_pixel": round(decode / pixels),
-            "params": sum(p.numel() for p in model.parameters()), "clip": [frames, height, width]}
+    return {
+        "encode_macs_per_pixel": round(encode / pixels),
+        "decode_macs_per_pixel": round(decode / pixels),
+        "params": sum(p.numel() for p in model.parameters()),
+        "clip": [frames, height, width],
+    }
 
 
 def main() -> None:
@@ -59,6 +66,7 @@ def main() -> None:
     parser.add_argument("--size", default="640x360")
     args = parser.parse_args()
     from ..zoo import load_model
+
     model, _ = load_model(args.model)
     w, h = map(int, args.size.split("x"))
     print(json.dumps(count_macs(model, args.frames, h, w)))

@@ -52,10 +52,23 @@ def rd_axes(ax, agg: dict, key: str, paper: bool = True) -> None:
         ax.plot(x, y, label=codec, **_style(codec, curve[0]["family"]))
     if paper and key in _PAPER_KEY:
         for name, vals in PAPER_TABLE3["rows"].items():
-            ax.plot([PAPER_TABLE3["bpp"]], [vals[_PAPER_KEY[key]]], marker="D", color="black", markersize=5,
-                    linestyle="none", label=None)
-            ax.annotate(f"{name} (paper, MCL-JCV)", (PAPER_TABLE3["bpp"], vals[_PAPER_KEY[key]]),
-                        textcoords="offset points", xytext=(5, 3), fontsize=6.5, color="black")
+            ax.plot(
+                [PAPER_TABLE3["bpp"]],
+                [vals[_PAPER_KEY[key]]],
+                marker="D",
+                color="black",
+                markersize=5,
+                linestyle="none",
+                label=None,
+            )
+            ax.annotate(
+                f"{name} (paper, MCL-JCV)",
+                (PAPER_TABLE3["bpp"], vals[_PAPER_KEY[key]]),
+                textcoords="offset points",
+                xytext=(5, 3),
+                fontsize=6.5,
+                color="black",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel(_label(key) + (" (lower is better)" if key == "lpips" else ""))
@@ -136,7 +149,7 @@ def _decoded_frame(row: dict, stream: Path, fidx: int, cfg: dict, env: dict) -> 
 
         spec = anc.AnchorSpec.from_dict(next(a for a in cfg["anchors"] if a["name"] == row["codec"]))
         dec = anc.decode(spec, str(stream), 1)
-        frame = yuv420_clip_to_rgb(dec.y[fidx:fidx + 1], dec.u[fidx:fidx + 1], dec.v[fidx:fidx + 1])[0]
+        frame = yuv420_clip_to_rgb(dec.y[fidx : fidx + 1], dec.u[fidx : fidx + 1], dec.v[fidx : fidx + 1])[0]
     Image.fromarray(frame).save(png)
     return frame
 
@@ -148,8 +161,18 @@ def _reencode_anchor(row: dict, stream: Path, ref, cache: Path, cfg: dict) -> st
 
     spec = anc.AnchorSpec.from_dict(next(a for a in cfg["anchors"] if a["name"] == row["codec"]))
     stream.parent.mkdir(parents=True, exist_ok=True)
-    coded = anc.encode(spec, int(row["value"]), str(cache / "refs" / row["clip_key"] / "ref.yuv"), ref.width,
-                       ref.height, ref.fps, ref.num_frames, str(stream), cfg.get("threads", 1), cfg.get("intra_period"))
+    coded = anc.encode(
+        spec,
+        int(row["value"]),
+        str(cache / "refs" / row["clip_key"] / "ref.yuv"),
+        ref.width,
+        ref.height,
+        ref.fps,
+        ref.num_frames,
+        str(stream),
+        cfg.get("threads", 1),
+        cfg.get("intra_period"),
+    )
     if coded.num_bytes == row["bytes"]:
         return "re-encoded for this figure (same size as measured)"
     return f"re-encoded for this figure: {coded.num_bytes} B, measured {row['bytes']} B"
@@ -181,7 +204,7 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
     crop = sbs.get("crop") or detail_crop(ref.rgb[fidx], max(64, ref.width * 3 // 10), max(48, ref.height * 4 // 10))
     x, y, w, h = crop
 
-    panels = [("reference", "", ref.rgb[fidx][y:y + h, x:x + w])]
+    panels = [("reference", "", ref.rgb[fidx][y : y + h, x : x + w])]
     seen_tk_models = set()
     left_out = []
     codecs = tk + sorted(c for c in agg if not is_tokcodec(c))
@@ -195,8 +218,10 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
             try:
                 redone = _reencode_anchor(row, stream, ref, cache, cfg)
             except Exception as e:  # noqa: BLE001 - one panel must not lose the figure
-                left_out.append(f"{codec} (no stream in the cache; encoding it again failed: "
-                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__})")
+                left_out.append(
+                    f"{codec} (no stream in the cache; encoding it again failed: "
+                    f"{str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                )
                 continue
         if not stream.exists():
             left_out.append(f"{codec} (no stream in the cache)")
@@ -209,7 +234,9 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
             seen_tk_models.add(row["point"])
         frame = _decoded_frame(row, stream, fidx, cfg, env)
         if row["family"] == "tokcodec":
-            same = [r for r in results if r["clip"] == clip and r["family"] == "tokcodec" and r["point"] == row["point"]]
+            same = [
+                r for r in results if r["clip"] == clip and r["family"] == "tokcodec" and r["point"] == row["point"]
+            ]
             rates = ", ".join(f"m{r['codec'][-1]} {r['bpp']:.4f}" for r in sorted(same, key=lambda r: r["codec"]))
             title = f"tokcodec {row['point']}"
             sub = f"{rates} bpp\nPSNR {row['psnr_rgb']:.2f}  LPIPS {row['lpips']:.3f}"
@@ -218,7 +245,7 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
             sub = f"{row['bpp']:.4f} bpp\nPSNR {row['psnr_rgb']:.2f}  LPIPS {row['lpips']:.3f}"
             if redone:
                 sub += f"\n{redone}"
-        panels.append((title, sub, frame[y:y + h, x:x + w]))
+        panels.append((title, sub, frame[y : y + h, x : x + w]))
 
     plt = _matplotlib()
     ncols = min(4, len(panels))
@@ -232,8 +259,7 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
         ax.axis("off")
     for ax, (title, sub, img) in zip(axes.flat, panels):
         ax.imshow(img, interpolation="nearest")
-        ax.set_title(title + ("\n" + sub if sub else f"\n{clip}, frame {fidx}\ncrop {w}x{h} at ({x},{y})"),
-                     fontsize=8)
+        ax.set_title(title + ("\n" + sub if sub else f"\n{clip}, frame {fidx}\ncrop {w}x{h} at ({x},{y})"), fontsize=8)
     fig.suptitle(f"{clip}, frame {fidx}: each codec at the point nearest {target:.4f} bpp", fontsize=10)
     if left_out:
         fig.text(0.01, 0.005, "not shown: " + "; ".join(left_out), fontsize=7, va="bottom", wrap=True)

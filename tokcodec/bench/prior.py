@@ -18,6 +18,7 @@ entropy stage's time to encode and to decode (prior + range coder, tokens
 given; no tokenizer, no file I/O), against the tokenizer's own encode and
 decode time on the same frames and threads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,7 +79,7 @@ def container_bytes(header, gops: list[np.ndarray], frames: list[int], payloads:
 
 def measure_clip(ref, model, entry, prior, prior_entry, gop: int, steps_list: list[int]) -> dict:
     frames = list(ref.rgb)
-    chunks = [frames[i:i + gop] for i in range(0, len(frames), gop)]
+    chunks = [frames[i : i + gop] for i in range(0, len(frames), gop)]
     t0 = time.perf_counter()
     with torch.no_grad():
         gops = [model.encode(pad_gop(c, model))[0].numpy() for c in chunks]
@@ -91,14 +92,22 @@ def measure_clip(ref, model, entry, prior, prior_entry, gop: int, steps_list: li
     count = sum(g.size for g in gops)
     info = VideoInfo(ref.width, ref.height, Fraction(ref.fps).limit_denominator(1001), len(frames), ColourInfo())
     pixels = ref.width * ref.height * len(frames)
-    mode0 = container_bytes(make_header(info, entry, gop, len(frames)), gops, [len(c) for c in chunks],
-                            [None] * len(gops))
-    out = {"clip": ref.name, "frames": len(frames), "tokens": count, "gops": len(gops),
-           "mode0_bits_per_token": 18.0, "mode0_bpp": mode0 * 8 / pixels,
-           "order0_bits_per_token": order0_bits(gops) / count,
-           "copy_previous_bits_per_token": copy_previous_bits(gops) / count,
-           "tokenizer_encode_fps": len(frames) / tok_encode, "tokenizer_decode_fps": len(frames) / tok_decode,
-           "mode1": {}}
+    mode0 = container_bytes(
+        make_header(info, entry, gop, len(frames)), gops, [len(c) for c in chunks], [None] * len(gops)
+    )
+    out = {
+        "clip": ref.name,
+        "frames": len(frames),
+        "tokens": count,
+        "gops": len(gops),
+        "mode0_bits_per_token": 18.0,
+        "mode0_bpp": mode0 * 8 / pixels,
+        "order0_bits_per_token": order0_bits(gops) / count,
+        "copy_previous_bits_per_token": copy_previous_bits(gops) / count,
+        "tokenizer_encode_fps": len(frames) / tok_encode,
+        "tokenizer_decode_fps": len(frames) / tok_decode,
+        "mode1": {},
+    }
     coder = EntropyCoder(1, prior, prior_entry.name, prior_entry.weights_hash)
     for steps in steps_list:
         ideal: list[float] = []
@@ -110,13 +119,18 @@ def measure_clip(ref, model, entry, prior, prior_entry, gop: int, steps_list: li
         dec = time.perf_counter() - t0
         if not all(np.array_equal(a, b) for a, b in zip(back, gops)):
             raise AssertionError(f"{ref.name}: mode 1 did not round-trip")
-        size = container_bytes(make_header(info, entry, gop, len(frames), coder), gops,
-                               [len(c) for c in chunks], payloads)
+        size = container_bytes(
+            make_header(info, entry, gop, len(frames), coder), gops, [len(c) for c in chunks], payloads
+        )
         payload_bits = sum(len(p) for p in payloads) * 8
         out["mode1"][str(steps)] = {
-            "bits_per_token": payload_bits / count, "ideal_bits_per_token": sum(ideal) / count,
-            "overhead_vs_ideal": payload_bits / sum(ideal) - 1, "bpp": size * 8 / pixels,
-            "encode_fps": len(frames) / enc, "decode_fps": len(frames) / dec}
+            "bits_per_token": payload_bits / count,
+            "ideal_bits_per_token": sum(ideal) / count,
+            "overhead_vs_ideal": payload_bits / sum(ideal) - 1,
+            "bpp": size * 8 / pixels,
+            "encode_fps": len(frames) / enc,
+            "decode_fps": len(frames) / dec,
+        }
     return out
 
 
@@ -124,9 +138,14 @@ def summarise(rows: list[dict], steps_list: list[int]) -> dict:
     def mean(key: str) -> float:
         return float(np.mean([r[key] for r in rows]))
 
-    s = {"clips": len(rows), "order0_bits_per_token": mean("order0_bits_per_token"),
-         "copy_previous_bits_per_token": mean("copy_previous_bits_per_token"), "mode0_bpp": mean("mode0_bpp"),
-         "tokenizer_encode_fps": mean("tokenizer_encode_fps"), "tokenizer_decode_fps": mean("tokenizer_decode_fps")}
+    s = {
+        "clips": len(rows),
+        "order0_bits_per_token": mean("order0_bits_per_token"),
+        "copy_previous_bits_per_token": mean("copy_previous_bits_per_token"),
+        "mode0_bpp": mean("mode0_bpp"),
+        "tokenizer_encode_fps": mean("tokenizer_encode_fps"),
+        "tokenizer_decode_fps": mean("tokenizer_decode_fps"),
+    }
     tokens = sum(r["tokens"] for r in rows)
     for steps in map(str, steps_list):
         m = [r["mode1"][steps] for r in rows]
@@ -137,9 +156,14 @@ def summarise(rows: list[dict], steps_list: list[int]) -> dict:
         dec = frames / sum(r["frames"] / x["decode_fps"] for x, r in zip(m, rows))
         best_baseline = min(s["order0_bits_per_token"], s["copy_previous_bits_per_token"])
         s[f"mode1_steps{steps}"] = {
-            "bits_per_token": bits, "saving_vs_mode0": 1 - bits / 18.0,
-            "saving_vs_best_baseline": 1 - bits / best_baseline, "overhead_vs_ideal": bits / ideal - 1,
-            "bpp": float(np.mean([x["bpp"] for x in m])), "encode_fps": enc, "decode_fps": dec}
+            "bits_per_token": bits,
+            "saving_vs_mode0": 1 - bits / 18.0,
+            "saving_vs_best_baseline": 1 - bits / best_baseline,
+            "overhead_vs_ideal": bits / ideal - 1,
+            "bpp": float(np.mean([x["bpp"] for x in m])),
+            "encode_fps": enc,
+            "decode_fps": dec,
+        }
     return s
 
 
@@ -156,7 +180,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     cfg = json.loads(Path(args.config).read_text())
     root = (Path(args.config).parent / cfg["data_root"]).resolve()
-    sources = discover_clips([root / c for c in cfg["clips"]])[:args.clips]
+    sources = discover_clips([root / c for c in cfg["clips"]])[: args.clips]
     model, entry = load_model(args.model)
     prior_entry = prior_for(entry.weights_hash)
     if prior_entry is None:
@@ -167,10 +191,17 @@ def main(argv=None) -> None:
     for src in tqdm(sources, desc="clips", unit="clip"):
         ref = make_reference(src, cfg["frames"], tuple(cfg["size"]))
         rows.append(measure_clip(ref, model, entry, prior, prior_entry, args.gop, steps_list))
-    result = {"command": "python -m tokcodec.bench.prior " + " ".join(argv or sys.argv[1:]),
-              "model": entry.name, "prior": prior_entry.name, "prior_sha256": prior_entry.sha256,
-              "gop": args.gop, "threads": args.threads, "torch": torch.__version__,
-              "summary": summarise(rows, steps_list), "clips": rows}
+    result = {
+        "command": "python -m tokcodec.bench.prior " + " ".join(argv or sys.argv[1:]),
+        "model": entry.name,
+        "prior": prior_entry.name,
+        "prior_sha256": prior_entry.sha256,
+        "gop": args.gop,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "summary": summarise(rows, steps_list),
+        "clips": rows,
+    }
     text = json.dumps(result, indent=1)
     if args.output:
         Path(args.output).write_text(text + "\n")

@@ -28,13 +28,56 @@ METRICS = [
     ("vmaf", "VMAF", True),
 ]
 BD_METRICS = ["psnr_rgb", "ms_ssim", "lpips", "vmaf"]
-CSV_FIELDS = ["codec", "family", "point", "value", "clip", "frames", "width", "height", "bytes", "bpp",
-              "psnr_rgb", "psnr_y", "ms_ssim", "lpips", "vmaf", "encode_s", "encode_cpu_s", "decode_s",
-              "decode_cpu_s", "encode_fps", "decode_fps", "threads", "device", "loadavg_1min", "measured",
-              "measured_on", "seeded_from"]
-SPEED_FIELDS = ["codec", "family", "point", "clip", "width", "height", "frames", "encode_s", "encode_cpu_s", "decode_s",
-                "decode_cpu_s", "encode_fps", "decode_fps", "threads", "device", "loadavg_1min", "measured",
-                "measured_on", "seeded_from"]
+CSV_FIELDS = [
+    "codec",
+    "family",
+    "point",
+    "value",
+    "clip",
+    "frames",
+    "width",
+    "height",
+    "bytes",
+    "bpp",
+    "psnr_rgb",
+    "psnr_y",
+    "ms_ssim",
+    "lpips",
+    "vmaf",
+    "encode_s",
+    "encode_cpu_s",
+    "decode_s",
+    "decode_cpu_s",
+    "encode_fps",
+    "decode_fps",
+    "threads",
+    "device",
+    "loadavg_1min",
+    "measured",
+    "measured_on",
+    "seeded_from",
+]
+SPEED_FIELDS = [
+    "codec",
+    "family",
+    "point",
+    "clip",
+    "width",
+    "height",
+    "frames",
+    "encode_s",
+    "encode_cpu_s",
+    "decode_s",
+    "decode_cpu_s",
+    "encode_fps",
+    "decode_fps",
+    "threads",
+    "device",
+    "loadavg_1min",
+    "measured",
+    "measured_on",
+    "seeded_from",
+]
 
 # MAGVIT-v2 paper, Table 3: MCL-JCV at 640x360, 0.0384 bpp (other clips than ours).
 PAPER_TABLE3 = {
@@ -70,8 +113,13 @@ def aggregate(results: list[dict]) -> dict[str, list[dict]]:
         for point, rows in points.items():
             if {r["clip"] for r in rows} != set(clips):
                 continue
-            p = {"point": point, "value": rows[0]["value"], "family": rows[0]["family"], "clips": len(rows),
-                 "bpp": _mean(r["bpp"] for r in rows)}
+            p = {
+                "point": point,
+                "value": rows[0]["value"],
+                "family": rows[0]["family"],
+                "clips": len(rows),
+                "bpp": _mean(r["bpp"] for r in rows),
+            }
             for key, _, _ in METRICS:
                 p[key] = _mean(r.get(key) for r in rows)
             for key in ("encode_fps", "decode_fps"):
@@ -98,8 +146,9 @@ def compressai_json(codec: str, curve: list[dict], results: list[dict], descript
     res["decoding_fps"] = [p["decode_fps"] for p in curve]
     per_clip: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     order = {p["point"]: i for i, p in enumerate(curve)}
-    for r in sorted((r for r in results if r["codec"] == codec and r["point"] in order),
-                    key=lambda r: order[r["point"]]):
+    for r in sorted(
+        (r for r in results if r["codec"] == codec and r["point"] in order), key=lambda r: order[r["point"]]
+    ):
         d = per_clip[r["clip"]]
         d["point"].append(r["point"])
         d["bytes"].append(r["bytes"])
@@ -108,8 +157,13 @@ def compressai_json(codec: str, curve: list[dict], results: list[dict], descript
             d[key.replace("_", "-")].append(r.get(key))
         d["encoding_fps"].append(r.get("encode_fps"))
         d["decoding_fps"].append(r.get("decode_fps"))
-    return {"name": codec, "description": description, "results": res,
-            "per_clip": {k: dict(v) for k, v in sorted(per_clip.items())}, "meta": meta}
+    return {
+        "name": codec,
+        "description": description,
+        "results": res,
+        "per_clip": {k: dict(v) for k, v in sorted(per_clip.items())},
+        "meta": meta,
+    }
 
 
 def write_csv(results: list[dict], agg: dict[str, list[dict]], path: Path) -> None:
@@ -121,8 +175,14 @@ def write_csv(results: list[dict], agg: dict[str, list[dict]], path: Path) -> No
             w.writerow({k: _fmt_csv(v) for k, v in _with_measured(r, CSV_FIELDS).items()})
         for codec, curve in sorted(agg.items()):
             for p in curve:
-                row = {"codec": codec, "family": p["family"], "point": p["point"], "value": p["value"],
-                       "clip": "mean", **{k: p.get(k) for k in CSV_FIELDS if k in p}}
+                row = {
+                    "codec": codec,
+                    "family": p["family"],
+                    "point": p["point"],
+                    "value": p["value"],
+                    "clip": "mean",
+                    **{k: p.get(k) for k in CSV_FIELDS if k in p},
+                }
                 row["clip"] = "mean"
                 w.writerow({k: _fmt_csv(row.get(k)) for k in CSV_FIELDS})
 
@@ -153,16 +213,22 @@ def seeded_summary(results: list[dict], speed: list[dict] | None = None) -> tupl
         if not seeded:
             continue
         codecs = sorted({r["codec"] for r in seeded})
-        d = {"count": len(seeded), "of": len(rows), "codecs": codecs,
-             "from": sorted({r["seeded_from"] for r in seeded}),
-             "measured": _when(seeded),
-             "measured_on": sorted({str(r.get("measured_on")) for r in seeded if r.get("measured_on")})}
+        d = {
+            "count": len(seeded),
+            "of": len(rows),
+            "codecs": codecs,
+            "from": sorted({r["seeded_from"] for r in seeded}),
+            "measured": _when(seeded),
+            "measured_on": sorted({str(r.get("measured_on")) for r in seeded if r.get("measured_on")}),
+        }
         details[what] = d
         kind = "(codec, rate point, clip) results" if what == "points" else "speed-pass timings"
         on = f" on {'; '.join(d['measured_on'])}" if d["measured_on"] else ""
-        notes.append(f"{len(seeded)} of the {len(rows)} {kind} ({', '.join(codecs)}) were not measured by this "
-                     f"run: carried over from {', '.join(d['from'])} (tokcodec bench --seed-from, settings "
-                     f"checked to match), measured {', '.join(d['measured'])}{on}")
+        notes.append(
+            f"{len(seeded)} of the {len(rows)} {kind} ({', '.join(codecs)}) were not measured by this "
+            f"run: carried over from {', '.join(d['from'])} (tokcodec bench --seed-from, settings "
+            f"checked to match), measured {', '.join(d['measured'])}{on}"
+        )
     return notes, details
 
 
@@ -250,23 +316,35 @@ def _bd_cell(d: dict) -> str:
     return s
 
 
-def markdown_summary(agg: dict[str, list[dict]], env: dict, target: float, bd: list[dict],
-                     bd_anchor: list[dict], speed_note: str = "", speed: list[dict] | None = None) -> str:
+def markdown_summary(
+    agg: dict[str, list[dict]],
+    env: dict,
+    target: float,
+    bd: list[dict],
+    bd_anchor: list[dict],
+    speed_note: str = "",
+    speed: list[dict] | None = None,
+) -> str:
     cfg = env["config"]
     lines = []
     clips = sorted({Path(c).name for c in cfg["clips"]})
     size = "x".join(map(str, cfg["size"])) if cfg.get("size") else "native"
-    lines += [f"Clips: {len(clips)} ({', '.join(clips)}), {cfg['frames']} frames each at {size}; "
-              f"intra period: {cfg['intra_period'] or 'one intra frame per clip'}.",
-              f"Colour: {env['colour']}. PSNR pooling: {env['psnr_pooling']}. VMAF: {env['vmaf'] or 'not available'}.",
-              f"Machine: {env['machine']}; {env['workers']} worker process(es). {speed_note}".strip()]
+    lines += [
+        f"Clips: {len(clips)} ({', '.join(clips)}), {cfg['frames']} frames each at {size}; "
+        f"intra period: {cfg['intra_period'] or 'one intra frame per clip'}.",
+        f"Colour: {env['colour']}. PSNR pooling: {env['psnr_pooling']}. VMAF: {env['vmaf'] or 'not available'}.",
+        f"Machine: {env['machine']}; {env['workers']} worker process(es). {speed_note}".strip(),
+    ]
     lines += [f"Note: {n}." for n in env.get("notes", [])]
     lines += [""]
     # BD-rate
-    lines += ["### BD-rate of tokcodec against each anchor",
-              "",
-              "Negative = tokcodec needs fewer bits for the same quality. PCHIP on the mean curves, over the "
-              "overlapping quality range only; `n/a` when the curves do not overlap; `*` see notes.", ""]
+    lines += [
+        "### BD-rate of tokcodec against each anchor",
+        "",
+        "Negative = tokcodec needs fewer bits for the same quality. PCHIP on the mean curves, over the "
+        "overlapping quality range only; `n/a` when the curves do not overlap; `*` see notes.",
+        "",
+    ]
     hdr = "| tokcodec | anchor | " + " | ".join(_label(m) for m in BD_METRICS) + " |"
     lines += [hdr, "|" + "---|" * (2 + len(BD_METRICS))]
     notes = []
@@ -282,38 +360,63 @@ def markdown_summary(agg: dict[str, list[dict]], env: dict, target: float, bd: l
     if notes:
         lines += [""] + [f"\\* {n}" for n in sorted(set(notes))]
     if bd_anchor:
-        lines += ["", "Anchors against x265-medium (for context):", "",
-                  "| codec | " + " | ".join(_label(m) for m in BD_METRICS) + " |",
-                  "|" + "---|" * (1 + len(BD_METRICS))]
+        lines += [
+            "",
+            "Anchors against x265-medium (for context):",
+            "",
+            "| codec | " + " | ".join(_label(m) for m in BD_METRICS) + " |",
+            "|" + "---|" * (1 + len(BD_METRICS)),
+        ]
         for row in bd_anchor:
             lines.append(f"| {row['test']} | " + " | ".join(_bd_cell(row[m]) for m in BD_METRICS) + " |")
     # fixed rate
-    lines += ["", f"### At {target:g} bpp (the paper's Table 3 rate)", "",
-              "Each curve interpolated at the rate (PCHIP in log-bpp), never extrapolated (`n/a` outside its range).",
-              "", "| codec | PSNR-RGB | PSNR-Y | MS-SSIM | LPIPS | VMAF |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"### At {target:g} bpp (the paper's Table 3 rate)",
+        "",
+        "Each curve interpolated at the rate (PCHIP in log-bpp), never extrapolated (`n/a` outside its range).",
+        "",
+        "| codec | PSNR-RGB | PSNR-Y | MS-SSIM | LPIPS | VMAF |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in sorted(at_rate(agg, target), key=lambda r: (not is_tokcodec(r["codec"]), r["codec"])):
         lines.append(f"| {row['codec']} | " + " | ".join(_fmt(row[k], k) for k, _, _ in METRICS) + " |")
-    lines += ["", "Paper, Table 3 (MCL-JCV, 640x360, 0.0384 bpp; other clips, for orientation only):", "",
-              "| method | PSNR | MS-SSIM | LPIPS |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Paper, Table 3 (MCL-JCV, 640x360, 0.0384 bpp; other clips, for orientation only):",
+        "",
+        "| method | PSNR | MS-SSIM | LPIPS |",
+        "|---|---|---|---|",
+    ]
     for name, v in PAPER_TABLE3["rows"].items():
         lines.append(f"| {name} | {v['psnr']:.2f} | {v['ms_ssim']:.3f} | {v['lpips']:.3f} |")
     # tokcodec at its own rate vs anchors at that rate
     for t in sorted(c for c in agg if is_tokcodec(c)):
         for p in agg[t]:
-            lines += ["", f"### At {t} / {p['point']}'s own rate ({p['bpp']:.4f} bpp)", "",
-                      "| codec | PSNR-RGB | PSNR-Y | MS-SSIM | LPIPS | VMAF |", "|---|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"### At {t} / {p['point']}'s own rate ({p['bpp']:.4f} bpp)",
+                "",
+                "| codec | PSNR-RGB | PSNR-Y | MS-SSIM | LPIPS | VMAF |",
+                "|---|---|---|---|---|---|",
+            ]
             lines.append(f"| **{t} {p['point']}** | " + " | ".join(_fmt(p[k], k) for k, _, _ in METRICS) + " |")
             for row in at_rate({c: v for c, v in agg.items() if not is_tokcodec(c)}, p["bpp"]):
                 lines.append(f"| {row['codec']} | " + " | ".join(_fmt(row[k], k) for k, _, _ in METRICS) + " |")
     # speed
     if speed:
         clips = ", ".join(sorted({r["clip"] for r in speed}))
-        lines += ["", f"### Speed (frames per second; separate timing pass on {clips}, one process at a time)", "",
-                  "Wall clock; anchors: median over their rate points, tokcodec: per rate point (the ladder's "
-                  "rungs code different sizes). The RD run's own timings (workers sharing the CPU) are in "
-                  "points.csv.", "",
-                  "| codec | size | encode fps | decode fps | encode fps range | threads | device |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"### Speed (frames per second; separate timing pass on {clips}, one process at a time)",
+            "",
+            "Wall clock; anchors: median over their rate points, tokcodec: per rate point (the ladder's "
+            "rungs code different sizes). The RD run's own timings (workers sharing the CPU) are in "
+            "points.csv.",
+            "",
+            "| codec | size | encode fps | decode fps | encode fps range | threads | device |",
+            "|---|---|---|---|---|---|---|",
+        ]
         by: dict[tuple, list[dict]] = defaultdict(list)
         for r in speed:
             size = f"{r['width']}x{r['height']}" if "width" in r else "?"
@@ -321,25 +424,42 @@ def markdown_summary(agg: dict[str, list[dict]], env: dict, target: float, bd: l
             by[(not is_tokcodec(r["codec"]), r.get("width", 0), name, size)].append(r)
         for (_, _, name, size), rows in sorted(by.items()):
             enc = [r["encode_fps"] for r in rows]
-            lines.append(f"| {name} | {size} | {_fmt(_median(enc), 'encode_fps')} | "
-                         f"{_fmt(_median(r['decode_fps'] for r in rows), 'decode_fps')} | "
-                         f"{_fmt(min(enc), 'encode_fps')}-{_fmt(max(enc), 'encode_fps')} | {rows[0]['threads']} | "
-                         f"{rows[0]['device']} |")
+            lines.append(
+                f"| {name} | {size} | {_fmt(_median(enc), 'encode_fps')} | "
+                f"{_fmt(_median(r['decode_fps'] for r in rows), 'decode_fps')} | "
+                f"{_fmt(min(enc), 'encode_fps')}-{_fmt(max(enc), 'encode_fps')} | {rows[0]['threads']} | "
+                f"{rows[0]['device']} |"
+            )
     else:
-        lines += ["", "### Speed (frames per second, median over points and clips of the RD run)", "",
-                  "| codec | encode fps | decode fps | threads | device |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "### Speed (frames per second, median over points and clips of the RD run)",
+            "",
+            "| codec | encode fps | decode fps | threads | device |",
+            "|---|---|---|---|---|",
+        ]
         for codec, curve in sorted(agg.items(), key=lambda kv: (not is_tokcodec(kv[0]), kv[0])):
             enc = _median(p["encode_fps"] for p in curve)
             dec = _median(p["decode_fps"] for p in curve)
-            lines.append(f"| {codec} | {_fmt(enc, 'encode_fps')} | {_fmt(dec, 'decode_fps')} | "
-                         f"{curve[0]['threads']} | {curve[0]['device']} |")
+            lines.append(
+                f"| {codec} | {_fmt(enc, 'encode_fps')} | {_fmt(dec, 'decode_fps')} | "
+                f"{curve[0]['threads']} | {curve[0]['device']} |"
+            )
     # curves
-    lines += ["", "### Mean curves", "", "| codec | point | bpp | PSNR-RGB | PSNR-Y | MS-SSIM | LPIPS | VMAF |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Mean curves",
+        "",
+        "| codec | point | bpp | PSNR-RGB | PSNR-Y | MS-SSIM | LPIPS | VMAF |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for codec, curve in sorted(agg.items(), key=lambda kv: (not is_tokcodec(kv[0]), kv[0])):
         for p in curve:
-            lines.append(f"| {codec} | {p['point']} | {_fmt(p['bpp'], 'bpp')} | "
-                         + " | ".join(_fmt(p[k], k) for k, _, _ in METRICS) + " |")
+            lines.append(
+                f"| {codec} | {p['point']} | {_fmt(p['bpp'], 'bpp')} | "
+                + " | ".join(_fmt(p[k], k) for k, _, _ in METRICS)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -347,8 +467,15 @@ def _label(m: str) -> str:
     return {k: lab for k, lab, _ in METRICS}[m].split(" (")[0]
 
 
-def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir: str | Path | None = None,
-                 figures: bool = True, log=print, speed: list[dict] | None = None) -> dict:
+def write_report(
+    results: list[dict],
+    env: dict,
+    out_dir: str | Path,
+    cache_dir: str | Path | None = None,
+    figures: bool = True,
+    log=print,
+    speed: list[dict] | None = None,
+) -> dict:
     """Write everything under `out_dir`; returns {"bd": rows, "at_rate": rows, "files": [...]}."""
     out = Path(out_dir)
     (out / "json").mkdir(parents=True, exist_ok=True)
@@ -363,16 +490,28 @@ def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir:
         carried = [r for r in results if r["codec"] == codec and r.get("seeded_from")]
         extra = {}
         if carried:
-            extra = {"seeded_from": sorted({r["seeded_from"] for r in carried}),
-                     "seeded_points": len(carried),
-                     "measured": _when(carried),
-                     "measured_on": sorted({str(r.get("measured_on")) for r in carried if r.get("measured_on")})}
+            extra = {
+                "seeded_from": sorted({r["seeded_from"] for r in carried}),
+                "seeded_points": len(carried),
+                "measured": _when(carried),
+                "measured_on": sorted({str(r.get("measured_on")) for r in carried if r.get("measured_on")}),
+            }
             if len(carried) == len([r for r in results if r["codec"] == codec]) and len(extra["measured_on"]) == 1:
                 extra["machine"] = extra["measured_on"][0]  # every point of it was measured there
-        data = compressai_json(codec, curve, results, desc,
-                               {**meta, "clips": sorted({r["clip"] for r in results}),
-                                "frames": env["config"]["frames"], "size": env["config"]["size"],
-                                "machine": env["machine"], **extra})
+        data = compressai_json(
+            codec,
+            curve,
+            results,
+            desc,
+            {
+                **meta,
+                "clips": sorted({r["clip"] for r in results}),
+                "frames": env["config"]["frames"],
+                "size": env["config"]["size"],
+                "machine": env["machine"],
+                **extra,
+            },
+        )
         p = out / "json" / f"{codec}.json"
         p.write_text(json.dumps(data, indent=1) + "\n")
         files.append(p)
@@ -381,9 +520,18 @@ def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir:
     target = env["config"].get("target_bpp", PAPER_TABLE3["bpp"])
     bd = bd_rows(agg)
     bd_anchor = anchor_pairs_bd(agg)
-    (out / "bd_rate.json").write_text(json.dumps({"tokcodec_vs_anchors": bd, "anchors_vs_x265_medium": bd_anchor,
-                                                  "method": "PCHIP, log10(bpp) vs quality, overlap only",
-                                                  "at_rate": at_rate(agg, target)}, indent=1) + "\n")
+    (out / "bd_rate.json").write_text(
+        json.dumps(
+            {
+                "tokcodec_vs_anchors": bd,
+                "anchors_vs_x265_medium": bd_anchor,
+                "method": "PCHIP, log10(bpp) vs quality, overlap only",
+                "at_rate": at_rate(agg, target),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     files.append(out / "bd_rate.json")
     (out / "environment.json").write_text(json.dumps(env, indent=1, default=str) + "\n")
     files.append(out / "environment.json")
@@ -409,14 +557,24 @@ def write_report(results: list[dict], env: dict, out_dir: str | Path, cache_dir:
                     files.append(p)
             except Exception as e:  # noqa: BLE001 - a figure must not lose the numbers
                 log(f"warning: side-by-side figure failed: {e}")
-    return {"bd": bd, "bd_anchor": bd_anchor, "at_rate": at_rate(agg, target), "files": files, "agg": agg,
-            "summary": md}
+    return {
+        "bd": bd,
+        "bd_anchor": bd_anchor,
+        "at_rate": at_rate(agg, target),
+        "files": files,
+        "agg": agg,
+        "summary": md,
+    }
 
 
 def _description(codec: str, meta: dict) -> str:
     if is_tokcodec(codec):
-        return (f"tokcodec, entropy mode {meta.get('entropy_mode', '?')} ({meta.get('entropy_mode_name', '')}), "
-                f"rate points {', '.join(meta.get('models', []))}, GOP {', '.join(map(str, meta.get('gops', ['?'])))}, "
-                f"tokcodec.codec.pipeline on {meta.get('device', 'cpu')}")
-    return (f"{meta.get('encoder', '')} {meta.get('encoder_version', '')} via ffmpeg {meta.get('ffmpeg', '')}; "
-            f"command: {meta.get('command', '')}")
+        return (
+            f"tokcodec, entropy mode {meta.get('entropy_mode', '?')} ({meta.get('entropy_mode_name', '')}), "
+            f"rate points {', '.join(meta.get('models', []))}, GOP {', '.join(map(str, meta.get('gops', ['?'])))}, "
+            f"tokcodec.codec.pipeline on {meta.get('device', 'cpu')}"
+        )
+    return (
+        f"{meta.get('encoder', '')} {meta.get('encoder_version', '')} via ffmpeg {meta.get('ffmpeg', '')}; "
+        f"command: {meta.get('command', '')}"
+    )

@@ -28,8 +28,14 @@ from pathlib import Path
 
 
 from tokcodec.bench import anchors as anc
-from tokcodec.bench.datasets import (COLOUR_NOTE, ClipSource, discover_clips, load_reference, make_reference,
-                                     save_reference)
+from tokcodec.bench.datasets import (
+    COLOUR_NOTE,
+    ClipSource,
+    discover_clips,
+    load_reference,
+    make_reference,
+    save_reference,
+)
 from tokcodec.bench.tokcodec_codec import IMPLEMENTED_MODES, TokcodecSpec, parse_gops, resolve_models
 from tokcodec.errors import ModelError, TokcodecError
 
@@ -90,11 +96,22 @@ class BenchConfig:
         )
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "data_root": self.data_root, "clips": self.clips, "frames": self.frames,
-                "size": list(self.size) if self.size else None, "intra_period": self.intra_period,
-                "anchors": [a.to_dict() for a in self.anchors], "tokcodec": self.tokcodec, "vmaf": self.vmaf,
-                "threads": self.threads, "device": self.device, "target_bpp": self.target_bpp,
-                "side_by_side": self.side_by_side, "speed": self.speed}
+        return {
+            "name": self.name,
+            "data_root": self.data_root,
+            "clips": self.clips,
+            "frames": self.frames,
+            "size": list(self.size) if self.size else None,
+            "intra_period": self.intra_period,
+            "anchors": [a.to_dict() for a in self.anchors],
+            "tokcodec": self.tokcodec,
+            "vmaf": self.vmaf,
+            "threads": self.threads,
+            "device": self.device,
+            "target_bpp": self.target_bpp,
+            "side_by_side": self.side_by_side,
+            "speed": self.speed,
+        }
 
     def tokcodec_specs(self) -> list[TokcodecSpec]:
         t = self.tokcodec
@@ -104,8 +121,11 @@ class BenchConfig:
         modes = [int(m) for m in t.get("modes", [0, 1])]
         if missing := sorted(set(modes) - IMPLEMENTED_MODES):
             self.notes.append(f"tokcodec entropy mode(s) {missing} left out: not implemented yet")
-        return [TokcodecSpec(f"tokcodec-m{mode}", mode, models, parse_gops(t.get("gop")),
-                             f"tokcodec, entropy mode {mode}") for mode in modes if mode in IMPLEMENTED_MODES]
+        return [
+            TokcodecSpec(f"tokcodec-m{mode}", mode, models, parse_gops(t.get("gop")), f"tokcodec, entropy mode {mode}")
+            for mode in modes
+            if mode in IMPLEMENTED_MODES
+        ]
 
 
 X265_CRF = [22, 26, 30, 34, 38, 42, 46, 51]
@@ -117,25 +137,57 @@ def default_anchors() -> list[dict]:
     """The anchor set of the committed benchmark (benchmarks/config.json repeats it)."""
     out = []
     for preset in ("medium", "veryslow"):
-        out.append({"name": f"x265-{preset}", "family": "x265", "points": X265_CRF, "options": {"preset": preset},
-                    "description": f"HEVC, x265 preset {preset}, default (psycho-visual) tuning, low-delay P"})
-        out.append({"name": f"x265-{preset}-psnr", "family": "x265", "points": X265_CRF,
-                    "options": {"preset": preset, "tune": "psnr"},
-                    "description": f"HEVC, x265 preset {preset}, tune=psnr, low-delay P"})
+        out.append(
+            {
+                "name": f"x265-{preset}",
+                "family": "x265",
+                "points": X265_CRF,
+                "options": {"preset": preset},
+                "description": f"HEVC, x265 preset {preset}, default (psycho-visual) tuning, low-delay P",
+            }
+        )
+        out.append(
+            {
+                "name": f"x265-{preset}-psnr",
+                "family": "x265",
+                "points": X265_CRF,
+                "options": {"preset": preset, "tune": "psnr"},
+                "description": f"HEVC, x265 preset {preset}, tune=psnr, low-delay P",
+            }
+        )
     for qpa in (1, 0):
-        out.append({"name": f"vvenc-qpa{qpa}", "family": "vvenc", "points": VVENC_QP,
-                    "options": {"preset": "medium", "qpa": qpa},
-                    "description": f"VVC, vvenc preset medium, perceptual QP adaptation {'on' if qpa else 'off'}, "
-                                   "low-delay B"})
-    out.append({"name": "svtav1", "family": "svtav1", "points": SVTAV1_CRF, "options": {"preset": 6},
-                "description": "AV1, SVT-AV1 preset 6, low-delay (pred-struct=1)"})
+        out.append(
+            {
+                "name": f"vvenc-qpa{qpa}",
+                "family": "vvenc",
+                "points": VVENC_QP,
+                "options": {"preset": "medium", "qpa": qpa},
+                "description": f"VVC, vvenc preset medium, perceptual QP adaptation {'on' if qpa else 'off'}, "
+                "low-delay B",
+            }
+        )
+    out.append(
+        {
+            "name": "svtav1",
+            "family": "svtav1",
+            "points": SVTAV1_CRF,
+            "options": {"preset": 6},
+            "description": "AV1, SVT-AV1 preset 6, low-delay (pred-struct=1)",
+        }
+    )
     return out
 
 
 def default_config(clips: list[str] | None = None) -> BenchConfig:
-    return BenchConfig.from_dict({"clips": clips or [], "frames": 33, "size": [640, 360],
-                                  "anchors": default_anchors(),
-                                  "tokcodec": {"models": "all", "modes": [0, 1], "gop": None}})
+    return BenchConfig.from_dict(
+        {
+            "clips": clips or [],
+            "frames": 33,
+            "size": [640, 360],
+            "anchors": default_anchors(),
+            "tokcodec": {"models": "all", "modes": [0, 1], "gop": None},
+        }
+    )
 
 
 def quick_config(cfg: BenchConfig) -> BenchConfig:
@@ -149,16 +201,27 @@ def quick_config(cfg: BenchConfig) -> BenchConfig:
         opts = dict(a.opts)
         if a.family == "vvenc":
             opts["preset"] = "faster"
-        anchors.append(anc.AnchorSpec.from_dict({"name": a.name + "-quick", "family": a.family,
-                                                 "points": quick_points[a.family], "options": opts}))
+        anchors.append(
+            anc.AnchorSpec.from_dict(
+                {"name": a.name + "-quick", "family": a.family, "points": quick_points[a.family], "options": opts}
+            )
+        )
     tk = dict(cfg.tokcodec)
     if tk:
         try:
             tk["models"] = list(resolve_models(tk.get("models", "all"))[:1])
         except ModelError:
             pass
-    return replace(cfg, clips=cfg.clips[:2] if len(cfg.clips) > 1 else cfg.clips, frames=9,
-                               size=(256, 144), anchors=anchors, tokcodec=tk, name=cfg.name + " (quick)", speed={})
+    return replace(
+        cfg,
+        clips=cfg.clips[:2] if len(cfg.clips) > 1 else cfg.clips,
+        frames=9,
+        size=(256, 144),
+        anchors=anchors,
+        tokcodec=tk,
+        name=cfg.name + " (quick)",
+        speed={},
+    )
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -207,16 +270,16 @@ def _signature(payload: dict) -> str:
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def build_jobs(cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | None = None,
-               log=lambda msg: None) -> list[Job]:
+def build_jobs(
+    cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | None = None, log=lambda msg: None
+) -> list[Job]:
     """Anchors first (they do not need a model), tokcodec last; within a codec, clip by clip."""
     jobs = []
     specs: list = list(cfg.anchors)
     want = set(codecs) if codecs else None
 
     def selected(name: str, family: str) -> bool:
-        return want is None or name in want or family in want or any(
-            name.startswith(w + "-") for w in want)
+        return want is None or name in want or family in want or any(name.startswith(w + "-") for w in want)
 
     anchor_specs = [s for s in specs if selected(s.name, s.family)]
     tk_specs = []
@@ -227,22 +290,36 @@ def build_jobs(cfg: BenchConfig, sources: list[ClipSource], codecs: list[str] | 
             if want is not None:  # asked for by name: an error; otherwise the anchors still run
                 raise
             log(f"warning: tokcodec left out: {e}")
-    common = {"frames": cfg.frames, "size": cfg.size, "intra_period": cfg.intra_period, "vmaf": cfg.vmaf,
-              "bench_version": BENCH_VERSION}
+    common = {
+        "frames": cfg.frames,
+        "size": cfg.size,
+        "intra_period": cfg.intra_period,
+        "vmaf": cfg.vmaf,
+        "bench_version": BENCH_VERSION,
+    }
     for spec in anchor_specs:
         for src in sources:
             key = clip_key(src, cfg.frames, cfg.size)
             for p in spec.points:
                 sig = _signature({**common, "spec": spec.to_dict() | {"points": None}, "point": p, "clip": key})
-                jobs.append(Job(spec.name, spec.family, anc.point_label(spec, p), str(p), src.name, key,
-                                spec.to_dict(), sig))
+                jobs.append(
+                    Job(spec.name, spec.family, anc.point_label(spec, p), str(p), src.name, key, spec.to_dict(), sig)
+                )
     for spec in tk_specs:  # point by point, so the first rate point is complete on every clip first
         for label, m, g in spec.points:
             weights = _model_hash(m, spec.mode)  # hashes the weight files: once per point, not per clip
             for src in sources:
                 key = clip_key(src, cfg.frames, cfg.size)
-                sig = _signature({**common, "spec": spec.to_dict() | {"models": None, "gops": None}, "point": m,
-                                  "gop": g, "clip": key, "weights": weights})
+                sig = _signature(
+                    {
+                        **common,
+                        "spec": spec.to_dict() | {"models": None, "gops": None},
+                        "point": m,
+                        "gop": g,
+                        "clip": key,
+                        "weights": weights,
+                    }
+                )
                 jobs.append(Job(spec.name, "tokcodec", label, m, src.name, key, spec.to_dict(), sig, g))
     return jobs
 
@@ -339,8 +416,18 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
         extra = {"gop": gop}
     else:
         spec = anc.AnchorSpec.from_dict(job.spec)
-        coded = anc.encode(spec, int(job.value), str(cache_p / "refs" / job.clip_key / "ref.yuv"), ref.width,
-                           ref.height, ref.fps, ref.num_frames, str(spath), threads, cfg.get("intra_period"))
+        coded = anc.encode(
+            spec,
+            int(job.value),
+            str(cache_p / "refs" / job.clip_key / "ref.yuv"),
+            ref.width,
+            ref.height,
+            ref.fps,
+            ref.num_frames,
+            str(spath),
+            threads,
+            cfg.get("intra_period"),
+        )
         enc_wall, enc_cpu = coded.encode_wall_s, coded.encode_cpu_s
         command = " ".join(coded.command)
         dec = anc.decode(spec, str(spath), threads)
@@ -354,14 +441,32 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
     q = quality(ref, rgb, yuv, use_vmaf=cfg["vmaf"], threads=threads)
     n = ref.num_frames
     result = {
-        "codec": job.codec, "family": job.family, "point": job.point, "value": job.value, "clip": job.clip,
-        "clip_key": job.clip_key, "frames": n, "width": ref.width, "height": ref.height,
-        "bytes": num_bytes, "bpp": bits_per_pixel(num_bytes, n, ref.width, ref.height), **q,
-        "encode_s": enc_wall, "encode_cpu_s": enc_cpu, "decode_s": dec_wall, "decode_cpu_s": dec_cpu,
-        "encode_fps": n / enc_wall if enc_wall > 0 else None, "decode_fps": n / dec_wall if dec_wall > 0 else None,
-        "threads": threads, "device": device, "loadavg_1min": load0, "command": command,
-        "stream": str(spath.relative_to(cache_p)), "signature": job.signature,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra,
+        "codec": job.codec,
+        "family": job.family,
+        "point": job.point,
+        "value": job.value,
+        "clip": job.clip,
+        "clip_key": job.clip_key,
+        "frames": n,
+        "width": ref.width,
+        "height": ref.height,
+        "bytes": num_bytes,
+        "bpp": bits_per_pixel(num_bytes, n, ref.width, ref.height),
+        **q,
+        "encode_s": enc_wall,
+        "encode_cpu_s": enc_cpu,
+        "decode_s": dec_wall,
+        "decode_cpu_s": dec_cpu,
+        "encode_fps": n / enc_wall if enc_wall > 0 else None,
+        "decode_fps": n / dec_wall if dec_wall > 0 else None,
+        "threads": threads,
+        "device": device,
+        "loadavg_1min": load0,
+        "command": command,
+        "stream": str(spath.relative_to(cache_p)),
+        "signature": job.signature,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **extra,
     }
     out = result_path(cache_p, job)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -409,8 +514,15 @@ def prepare_references(cfg: BenchConfig, sources: list[ClipSource], cache: Path,
         save_reference(ref, cache / "refs" / clip_key(src, cfg.frames, cfg.size))
 
 
-def run(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None, workers: int = 1,
-        progress: bool = True, sources: list[ClipSource] | None = None, log=print) -> RunSummary:
+def run(
+    cfg: BenchConfig,
+    cache_dir: str | os.PathLike,
+    codecs: list[str] | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    sources: list[ClipSource] | None = None,
+    log=print,
+) -> RunSummary:
     """Run every job of the configuration not already in the cache; return all results."""
     from tqdm import tqdm
 
@@ -441,8 +553,7 @@ def run(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None
             bar.update()
     else:
         ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                    initargs=(cfg.threads,)) as pool:
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(cfg.threads,)) as pool:
             futs = [pool.submit(_run_job_safe, j, str(cache), job_cfg) for j, _ in todo]
             for f in cf.as_completed(futs):
                 j, r, err = f.result()
@@ -469,8 +580,12 @@ def check_tools(cfg: BenchConfig, codecs: list[str] | None = None) -> None:
             anc.require_encoder(anc.FAMILIES[spec.family][0], spec.name)
 
 
-def collect_results(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
-                    sources: list[ClipSource] | None = None) -> list[dict]:
+def collect_results(
+    cfg: BenchConfig,
+    cache_dir: str | os.PathLike,
+    codecs: list[str] | None = None,
+    sources: list[ClipSource] | None = None,
+) -> list[dict]:
     """The cached results of this configuration's jobs (for reports without running anything)."""
     cache = Path(cache_dir)
     sources = sources if sources is not None else discover_clips(cfg.clips)
@@ -538,8 +653,9 @@ def time_job(job: Job, cache: str, cfg: dict) -> dict:
             backend = _tokcodec_backend(device, threads)
             backend.model(job.value)  # load outside the timing
             out = os.path.join(tmp, "s.tkc")
-            enc_wall, enc_cpu, _ = backend.encode(ref.rgb, ref.fps, job.value, job.spec["mode"],
-                                                  gop_for(job.gop, ref.num_frames), out)
+            enc_wall, enc_cpu, _ = backend.encode(
+                ref.rgb, ref.fps, job.value, job.spec["mode"], gop_for(job.gop, ref.num_frames), out
+            )
             _, dec_wall, dec_cpu = backend.decode(out, job.value)
         else:
             spec = anc.AnchorSpec.from_dict(job.spec)
@@ -547,16 +663,46 @@ def time_job(job: Job, cache: str, cfg: dict) -> dict:
             ref_yuv = str(cache_p / "refs" / job.clip_key / "ref.yuv")
             if anc.FAMILIES[spec.family][4] != 8:  # make the 10-bit input outside the timing
                 anc._ref_input(ref_yuv, anc.FAMILIES[spec.family][4], tmp)
-            coded = anc.encode(spec, int(job.value), ref_yuv, ref.width, ref.height, ref.fps, ref.num_frames, out,
-                               threads, cfg.get("intra_period"))
+            coded = anc.encode(
+                spec,
+                int(job.value),
+                ref_yuv,
+                ref.width,
+                ref.height,
+                ref.fps,
+                ref.num_frames,
+                out,
+                threads,
+                cfg.get("intra_period"),
+            )
             dec = anc.decode(spec, out, threads)
-            enc_wall, enc_cpu, dec_wall, dec_cpu = (coded.encode_wall_s, coded.encode_cpu_s, dec.decode_wall_s,
-                                                    dec.decode_cpu_s)
+            enc_wall, enc_cpu, dec_wall, dec_cpu = (
+                coded.encode_wall_s,
+                coded.encode_cpu_s,
+                dec.decode_wall_s,
+                dec.decode_cpu_s,
+            )
     n = ref.num_frames
-    result = {"codec": job.codec, "family": job.family, "point": job.point, "clip": job.clip, "frames": n,
-              "width": ref.width, "height": ref.height, "encode_s": enc_wall, "encode_cpu_s": enc_cpu, "decode_s": dec_wall, "decode_cpu_s": dec_cpu,
-              "encode_fps": n / enc_wall, "decode_fps": n / dec_wall, "threads": threads, "device": device,
-              "loadavg_1min": load0, "signature": job.signature, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    result = {
+        "codec": job.codec,
+        "family": job.family,
+        "point": job.point,
+        "clip": job.clip,
+        "frames": n,
+        "width": ref.width,
+        "height": ref.height,
+        "encode_s": enc_wall,
+        "encode_cpu_s": enc_cpu,
+        "decode_s": dec_wall,
+        "decode_cpu_s": dec_cpu,
+        "encode_fps": n / enc_wall,
+        "decode_fps": n / dec_wall,
+        "threads": threads,
+        "device": device,
+        "loadavg_1min": load0,
+        "signature": job.signature,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     out_p = speed_path(cache_p, job, threads)
     out_p.parent.mkdir(parents=True, exist_ok=True)
     out_p.write_text(json.dumps(result, indent=1))
@@ -573,8 +719,16 @@ def speed_passes(cfg: BenchConfig) -> list[BenchConfig]:
         anchors = [replace(a, points=(a.points[len(a.points) // 2],)) for a in cfg.anchors]
         tokcodec = dict(cfg.tokcodec, models=extra.get("models", cfg.tokcodec.get("models", "all")))
         speed = dict(cfg.speed, clips=extra.get("clips", cfg.speed.get("clips", [])))
-        passes.append(replace(cfg, size=tuple(extra["size"]), frames=int(extra.get("frames", cfg.frames)),
-                                          anchors=anchors, tokcodec=tokcodec, speed=speed))
+        passes.append(
+            replace(
+                cfg,
+                size=tuple(extra["size"]),
+                frames=int(extra.get("frames", cfg.frames)),
+                anchors=anchors,
+                tokcodec=tokcodec,
+                speed=speed,
+            )
+        )
     return passes
 
 
@@ -594,17 +748,30 @@ def _cached_speed(cache: Path, job: Job, cfg: BenchConfig) -> dict | None:
     return r
 
 
-def collect_speed(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
-                  sources: list[ClipSource] | None = None) -> list[dict]:
+def collect_speed(
+    cfg: BenchConfig,
+    cache_dir: str | os.PathLike,
+    codecs: list[str] | None = None,
+    sources: list[ClipSource] | None = None,
+) -> list[dict]:
     """The cached speed-pass results of this configuration."""
     sources = sources if sources is not None else discover_clips(cfg.clips)
-    found = (_cached_speed(Path(cache_dir), j, p) for p in speed_passes(cfg)
-             for j in build_jobs(p, _speed_clips(p, sources), codecs))
+    found = (
+        _cached_speed(Path(cache_dir), j, p)
+        for p in speed_passes(cfg)
+        for j in build_jobs(p, _speed_clips(p, sources), codecs)
+    )
     return [r for r in found if r is not None]
 
 
-def run_speed(cfg: BenchConfig, cache_dir: str | os.PathLike, codecs: list[str] | None = None,
-              progress: bool = True, sources: list[ClipSource] | None = None, log=print) -> list[dict]:
+def run_speed(
+    cfg: BenchConfig,
+    cache_dir: str | os.PathLike,
+    codecs: list[str] | None = None,
+    progress: bool = True,
+    sources: list[ClipSource] | None = None,
+    log=print,
+) -> list[dict]:
     """Time the points of the `speed` clips again, one at a time (no worker running beside it).
 
     The rate-distortion run may share the CPU between workers (and with anything

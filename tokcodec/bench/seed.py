@@ -43,14 +43,31 @@ from tokcodec.bench.datasets import ClipSource
 from tokcodec.errors import TokcodecError
 
 INT_FIELDS = {"frames", "width", "height", "bytes", "threads"}
-STR_FIELDS = {"codec", "family", "point", "value", "clip", "device", "measured", "measured_on", "seeded_from",
-              "time"}
+STR_FIELDS = {"codec", "family", "point", "value", "clip", "device", "measured", "measured_on", "seeded_from", "time"}
 # per_clip keys of json/<codec>.json -> result keys (full precision)
-JSON_FIELDS = {"bytes": "bytes", "bpp": "bpp", "psnr-rgb": "psnr_rgb", "psnr-y": "psnr_y", "ms-ssim": "ms_ssim",
-               "lpips": "lpips", "vmaf": "vmaf", "encoding_fps": "encode_fps", "decoding_fps": "decode_fps"}
+JSON_FIELDS = {
+    "bytes": "bytes",
+    "bpp": "bpp",
+    "psnr-rgb": "psnr_rgb",
+    "psnr-y": "psnr_y",
+    "ms-ssim": "ms_ssim",
+    "lpips": "lpips",
+    "vmaf": "vmaf",
+    "encoding_fps": "encode_fps",
+    "decoding_fps": "decode_fps",
+}
 # what describe() records and the committed meta must repeat
-META_KEYS = ["family", "encoder", "encoder_version", "ffmpeg", "decoder", "bit_depth", "rate_parameter", "options",
-             "command"]
+META_KEYS = [
+    "family",
+    "encoder",
+    "encoder_version",
+    "ffmpeg",
+    "decoder",
+    "bit_depth",
+    "rate_parameter",
+    "options",
+    "command",
+]
 
 
 class SeedError(TokcodecError):
@@ -234,9 +251,16 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def seed_cache(cfg: runner.BenchConfig, cache_dir: str | os.PathLike, results_dir: str | os.PathLike,
-               sources: list[ClipSource], codecs: list[str] | None = None, speed: str = "auto",
-               figure_reference: bool = True, log=print) -> SeedSummary:
+def seed_cache(
+    cfg: runner.BenchConfig,
+    cache_dir: str | os.PathLike,
+    results_dir: str | os.PathLike,
+    sources: list[ClipSource],
+    codecs: list[str] | None = None,
+    speed: str = "auto",
+    figure_reference: bool = True,
+    log=print,
+) -> SeedSummary:
     """Write the cache results (and speed-pass timings) of this configuration's anchor jobs that the cache
     lacks, from the committed report in `results_dir`. Raises SeedError, writing nothing, when the committed
     settings differ from this run's. With `figure_reference`, also builds the reference of the side-by-side
@@ -289,8 +313,9 @@ def seed_cache(cfg: runner.BenchConfig, cache_dir: str | os.PathLike, results_di
         if full:  # full precision from the json; it must agree with the csv
             bad = [k for k, v in full.items() if k in row and not _same_6g(v, row[k])]
             if bad:
-                row_diffs.append(f"{desc}: {committed.label}/points.csv and json/{job.codec}.json disagree on "
-                                 f"{', '.join(bad)}")
+                row_diffs.append(
+                    f"{desc}: {committed.label}/points.csv and json/{job.codec}.json disagree on {', '.join(bad)}"
+                )
             row = {**row, **{k: v for k, v in full.items() if v is not None or row.get(k) is None}}
         if cfg.vmaf and row.get("vmaf") is None:
             row_diffs.append(f"{desc}: measured without VMAF, this run measures it (or pass --no-vmaf)")
@@ -317,41 +342,61 @@ def seed_cache(cfg: runner.BenchConfig, cache_dir: str | os.PathLike, results_di
         diffs += _row_diffs(desc, row, p.frames, p.size, p.threads)
         speed_writes.append((job, p, row, committed.metas.get(job.codec) or {}))
     if elsewhere:
-        summary.speed_note = (f"speed-pass timings not seeded: measured on {', '.join(sorted(elsewhere))}, this is "
-                              f"{now}; those anchors are timed again (--seed-speed always would carry them over)")
+        summary.speed_note = (
+            f"speed-pass timings not seeded: measured on {', '.join(sorted(elsewhere))}, this is "
+            f"{now}; those anchors are timed again (--seed-speed always would carry them over)"
+        )
     if diffs:
         shown = diffs[:20] + ([f"... and {len(diffs) - 20} more"] if len(diffs) > 20 else [])
-        raise SeedError(f"--seed-from {committed.label}: the committed anchor results were made with other "
-                        f"settings than this run, so they are not carried over (re-run those anchors without "
-                        f"--seed-from, or leave them out with --codecs):\n  " + "\n  ".join(shown))
+        raise SeedError(
+            f"--seed-from {committed.label}: the committed anchor results were made with other "
+            f"settings than this run, so they are not carried over (re-run those anchors without "
+            f"--seed-from, or leave them out with --codecs):\n  " + "\n  ".join(shown)
+        )
 
     # then write
     for job, row, meta in writes:
         sp = runner.stream_path(cache, job)
         result = {k: v for k, v in row.items() if k not in ("measured", "measured_on", "seeded_from")}
-        result.update({
-            "codec": job.codec, "family": job.family, "point": job.point, "value": job.value, "clip": job.clip,
-            "clip_key": job.clip_key, "command": meta.get("command"), "stream": str(sp.relative_to(cache)),
-            "signature": job.signature, "time": row.get("time"),
-            "seeded_from": f"{committed.label}/points.csv",
-            "measured": row.get("measured") or row.get("time") or committed.measured,
-            "measured_on": row.get("measured_on") or meta.get("machine") or committed.env.get("machine"),
-        })
+        result.update(
+            {
+                "codec": job.codec,
+                "family": job.family,
+                "point": job.point,
+                "value": job.value,
+                "clip": job.clip,
+                "clip_key": job.clip_key,
+                "command": meta.get("command"),
+                "stream": str(sp.relative_to(cache)),
+                "signature": job.signature,
+                "time": row.get("time"),
+                "seeded_from": f"{committed.label}/points.csv",
+                "measured": row.get("measured") or row.get("time") or committed.measured,
+                "measured_on": row.get("measured_on") or meta.get("machine") or committed.env.get("machine"),
+            }
+        )
         _write_json(runner.result_path(cache, job), result)
         summary.seeded += 1
     for job, p, row, meta in speed_writes:
         result = {k: v for k, v in row.items() if k not in ("measured", "measured_on", "seeded_from")}
-        result.update({
-            "codec": job.codec, "family": job.family, "point": job.point, "clip": job.clip,
-            "signature": job.signature, "time": row.get("time"),
-            "seeded_from": f"{committed.label}/speed.csv",
-            "measured": row.get("measured") or row.get("time") or committed.measured,
-            "measured_on": row["measured_on"],
-        })
+        result.update(
+            {
+                "codec": job.codec,
+                "family": job.family,
+                "point": job.point,
+                "clip": job.clip,
+                "signature": job.signature,
+                "time": row.get("time"),
+                "seeded_from": f"{committed.label}/speed.csv",
+                "measured": row.get("measured") or row.get("time") or committed.measured,
+                "measured_on": row["measured_on"],
+            }
+        )
         _write_json(runner.speed_path(cache, job, p.threads), result)
         summary.seeded_speed += 1
-    summary.codecs = sorted({j.codec for j, _, _ in writes} | {j.codec for j, _, _, _ in speed_writes},
-                            key=list(specs).index)
+    summary.codecs = sorted(
+        {j.codec for j, _, _ in writes} | {j.codec for j, _, _, _ in speed_writes}, key=list(specs).index
+    )
     if figure_reference and (writes or summary.cached):
         _side_by_side_reference(cfg, sources, cache, log)
     return summary

@@ -52,8 +52,14 @@ class TokcodecSpec:
         return [(f"{m}-g{g or 'clip'}", m, g) for m in self.models for g in self.gops]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "family": "tokcodec", "mode": self.mode, "models": list(self.models),
-                "gops": list(self.gops), "description": self.description}
+        return {
+            "name": self.name,
+            "family": "tokcodec",
+            "mode": self.mode,
+            "models": list(self.models),
+            "gops": list(self.gops),
+            "description": self.description,
+        }
 
 
 def parse_gops(value) -> tuple[int | None, ...]:
@@ -63,7 +69,7 @@ def parse_gops(value) -> tuple[int | None, ...]:
 
 
 def resolve_models(models) -> tuple[str, ...]:
-    """"all" (or None) -> every rung of the shipped rate ladder; a list or "a,b" stays as it is."""
+    """ "all" (or None) -> every rung of the shipped rate ladder; a list or "a,b" stays as it is."""
     if models in (None, "all", ["all"]):
         found = ladder()
         if not found:
@@ -102,8 +108,9 @@ class TokcodecBackend:
             self._coders[key] = coder_for_encoding("mlm" if mode == 1 else "raw", entry.weights_hash, strict=True)
         return self._coders[key]
 
-    def encode(self, frames: np.ndarray, fps: float, model: str, mode: int, gop: int,
-               out_path: str) -> tuple[float, float, str]:
+    def encode(
+        self, frames: np.ndarray, fps: float, model: str, mode: int, gop: int, out_path: str
+    ) -> tuple[float, float, str]:
         """Encode RGB frames (T, H, W, 3) to `out_path`; (wall s, CPU s, the call made)."""
         if mode not in IMPLEMENTED_MODES:
             raise ModelError(f"tokcodec entropy mode {mode} ({MODES.get(mode, '?')}) is not implemented yet")
@@ -114,10 +121,22 @@ class TokcodecBackend:
         info = VideoInfo(w, h, Fraction(fps).limit_denominator(1001), len(frames), BT709_LIMITED)
         t0, c0 = time.perf_counter(), time.process_time()
         with torch.inference_mode():
-            encode_video(list(frames), info, out_path, tokenizer, entry, gop=gop, device=self.device,
-                         force=True, quiet=True, coder=coder)
-        call = (f"tokcodec.codec.pipeline.encode_video(..., model={model!r}, gop={gop}, device={self.device!r}, "
-                f"coder=coder_for_encoding({'mlm' if mode else 'raw'!r}, ...))")
+            encode_video(
+                list(frames),
+                info,
+                out_path,
+                tokenizer,
+                entry,
+                gop=gop,
+                device=self.device,
+                force=True,
+                quiet=True,
+                coder=coder,
+            )
+        call = (
+            f"tokcodec.codec.pipeline.encode_video(..., model={model!r}, gop={gop}, device={self.device!r}, "
+            f"coder=coder_for_encoding({'mlm' if mode else 'raw'!r}, ...))"
+        )
         return time.perf_counter() - t0, time.process_time() - c0, call
 
     def decode(self, path: str, model: str) -> tuple[np.ndarray, float, float]:
@@ -135,14 +154,27 @@ def describe(spec: TokcodecSpec, device: str, threads: int) -> dict:
     models = {}
     for name in spec.models:
         e = get_entry(name)
-        models[name] = {"config": e.config.to_dict(), "coding_scale": e.coding_scale, "sha256": list(e.sha256),
-                        "card": e.card.get("path")}
+        models[name] = {
+            "config": e.config.to_dict(),
+            "coding_scale": e.coding_scale,
+            "sha256": list(e.sha256),
+            "card": e.card.get("path"),
+        }
     prior = None
     if spec.mode == 1 and spec.models:
         from tokcodec.zoo.priors import prior_for
+
         found = prior_for(get_entry(spec.models[0]).weights_hash)
         prior = {"name": found.name, "sha256": found.sha256} if found else None
-    return {"family": "tokcodec", "entropy_mode": spec.mode, "entropy_mode_name": MODES.get(spec.mode, "?"),
-            "prior": prior,
-            "models": list(spec.models), "gops": [g or "whole clip (1 + 4k frames)" for g in spec.gops],
-            "device": device, "torch": torch.__version__, "threads": threads, "model_info": models}
+    return {
+        "family": "tokcodec",
+        "entropy_mode": spec.mode,
+        "entropy_mode_name": MODES.get(spec.mode, "?"),
+        "prior": prior,
+        "models": list(spec.models),
+        "gops": [g or "whole clip (1 + 4k frames)" for g in spec.gops],
+        "device": device,
+        "torch": torch.__version__,
+        "threads": threads,
+        "model_info": models,
+    }

@@ -13,6 +13,7 @@ The decoded mean is estimated on frames 0, s, 2s, ... of the GOP
 family, whose latent-grid blocks still run for every latent frame), against
 the same source frames, so the estimate follows motion within the GOP.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,9 @@ def frame_means(x: torch.Tensor) -> torch.Tensor:
     return x[0].double().mean((2, 3)).T
 
 
-def estimate(model: torch.nn.Module, tokens: torch.Tensor, source_means: torch.Tensor,
-             width: int, height: int, progress=None) -> tuple[int, int, int]:
+def estimate(
+    model: torch.nn.Module, tokens: torch.Tensor, source_means: torch.Tensor, width: int, height: int, progress=None
+) -> tuple[int, int, int]:
     """The offset (quarter levels, R'G'B') that brings the decoded GOP's mean to the source's.
 
     tokens: (1, T', H', W'); source_means: (T', 3), the means of source frames 0, s, 2s, ...

@@ -141,7 +141,7 @@ def quantizer_problem(quantizer: str, levels: tuple[int, ...], token_bits: int) 
         return None if not levels else f"{quantizer or 'no'} quantizer with FSQ levels"
     if quantizer != "fsq":
         return f"unknown quantizer {quantizer!r}"
-    if not 1 <= len(levels) <= 255 or not all(2 <= v <= 255 for v in levels) or math.prod(levels) != 2 ** token_bits:
+    if not 1 <= len(levels) <= 255 or not all(2 <= v <= 255 for v in levels) or math.prod(levels) != 2**token_bits:
         return f"FSQ levels {list(levels)} do not make {token_bits}-bit tokens"
     return None
 
@@ -208,7 +208,8 @@ class Header:
         area = b""
         if self.display_size != (self.width, self.height):  # SPEC 3.4: no DISP for the coded size
             area += _RECORD.pack(DISP_TAG, _DISP.size) + _DISP.pack(
-                self.display_width, self.display_height, self.resampler)
+                self.display_width, self.display_height, self.resampler
+            )
         if self.quantizer:
             kind = {v: k for k, v in QUANTIZERS.items()}[self.quantizer]
             channels = len(self.fsq_levels) if self.quantizer == "fsq" else self.token_bits
@@ -220,13 +221,35 @@ class Header:
         model, mlm = self.model_name.encode("utf-8"), self.mlm_name.encode("utf-8")
         extension = self._extension_records()
         size = MIN_HEADER_SIZE + len(model) + len(mlm) + len(extension)
-        body = _FIXED.pack(
-            MAGIC, VERSION, size, self.width, self.height, self.frame_count, self.fps_num,
-            self.fps_den, self.colour_primaries, self.transfer_characteristics,
-            self.matrix_coefficients, int(self.full_range), self.gop_length, self.token_bits,
-            self.bit_order, self.temporal_stride, self.spatial_stride, self.entropy_mode,
-            bytes(self.weights_hash), bytes(self.mlm_hash),
-        ) + struct.pack("<H", len(model)) + model + struct.pack("<H", len(mlm)) + mlm + extension
+        body = (
+            _FIXED.pack(
+                MAGIC,
+                VERSION,
+                size,
+                self.width,
+                self.height,
+                self.frame_count,
+                self.fps_num,
+                self.fps_den,
+                self.colour_primaries,
+                self.transfer_characteristics,
+                self.matrix_coefficients,
+                int(self.full_range),
+                self.gop_length,
+                self.token_bits,
+                self.bit_order,
+                self.temporal_stride,
+                self.spatial_stride,
+                self.entropy_mode,
+                bytes(self.weights_hash),
+                bytes(self.mlm_hash),
+            )
+            + struct.pack("<H", len(model))
+            + model
+            + struct.pack("<H", len(mlm))
+            + mlm
+            + extension
+        )
         return body + struct.pack("<I", crc32(body))
 
     def problem(self) -> str | None:
@@ -236,19 +259,33 @@ class Header:
 
     def check(self) -> tuple[Err, str] | None:
         """The first rule of SPEC 3.2 / 3.5 these values break, as (error, message), or None."""
-        positive = ("width", "height", "frame_count", "fps_num", "fps_den", "gop_length",
-                    "temporal_stride", "spatial_stride")
+        positive = (
+            "width",
+            "height",
+            "frame_count",
+            "fps_num",
+            "fps_den",
+            "gop_length",
+            "temporal_stride",
+            "spatial_stride",
+        )
         limits = {name: 2**32 - 1 for name in positive[:6]}
-        limits.update(temporal_stride=255, spatial_stride=255, colour_primaries=255,
-                      transfer_characteristics=255, matrix_coefficients=255,
-                      display_width=2**32 - 1, display_height=2**32 - 1, resampler=255)
+        limits.update(
+            temporal_stride=255,
+            spatial_stride=255,
+            colour_primaries=255,
+            transfer_characteristics=255,
+            matrix_coefficients=255,
+            display_width=2**32 - 1,
+            display_height=2**32 - 1,
+            resampler=255,
+        )
         for name, top in limits.items():
             value = getattr(self, name)
             if not (1 if name in positive else 0) <= value <= top:
                 return Err.INVALID_HEADER, f"{name} {value} out of range"
         if (self.display_width == 0) != (self.display_height == 0):
-            return Err.INVALID_HEADER, (f"display size {self.display_width}x{self.display_height}: "
-                                        "set both or neither")
+            return Err.INVALID_HEADER, (f"display size {self.display_width}x{self.display_height}: set both or neither")
         if not 1 <= self.token_bits <= 32:
             return Err.INVALID_HEADER, f"token bits {self.token_bits} out of range 1..32"
         if (problem := quantizer_problem(self.quantizer, self.fsq_levels, self.token_bits)) is not None:
@@ -261,8 +298,7 @@ class Header:
             return Err.UNKNOWN_BIT_ORDER, f"unknown bit order {self.bit_order} (this decoder knows 0)"
         if self.entropy_mode not in ENTROPY_MODES:
             known = ", ".join(f"{k} = {v}" for k, v in ENTROPY_MODES.items())
-            return Err.UNKNOWN_MODE, (f"unknown entropy mode {self.entropy_mode} "
-                                      f"(this decoder knows {known})")
+            return Err.UNKNOWN_MODE, (f"unknown entropy mode {self.entropy_mode} (this decoder knows {known})")
         problem = self.limit_problem()
         return None if problem is None else (Err.LIMIT, problem)
 
@@ -273,23 +309,31 @@ class Header:
             sizes.append(("display ", self.display_width, self.display_height))
         for what, w, h in sizes:
             if max(w, h) > MAX_DIMENSION or w * h > MAX_PIXELS:
-                return (f"{what}size {w}x{h} exceeds the limit ({MAX_DIMENSION} pixels a side, "
-                        f"{MAX_PIXELS} pixels a frame)")
-        if self.display_width and (self.display_width > MAX_UPSCALE * self.width
-                                   or self.display_height > MAX_UPSCALE * self.height):
-            return (f"display size {self.display_width}x{self.display_height} is more than "
-                    f"{MAX_UPSCALE} times the coded size {self.width}x{self.height}")
+                return (
+                    f"{what}size {w}x{h} exceeds the limit ({MAX_DIMENSION} pixels a side, {MAX_PIXELS} pixels a frame)"
+                )
+        if self.display_width and (
+            self.display_width > MAX_UPSCALE * self.width or self.display_height > MAX_UPSCALE * self.height
+        ):
+            return (
+                f"display size {self.display_width}x{self.display_height} is more than "
+                f"{MAX_UPSCALE} times the coded size {self.width}x{self.height}"
+            )
         if self.frame_count > MAX_FRAMES:
             return f"{self.frame_count} frames exceed the limit of {MAX_FRAMES}"
         if max(self.fps_num, self.fps_den) > MAX_RATE_TERM or not MIN_FPS <= self.fps <= MAX_FPS:
-            return (f"frame rate {self.fps_num}/{self.fps_den} outside the limits (1/86400 to 1000 "
-                    f"frames a second, numerator and denominator below 2^31)")
+            return (
+                f"frame rate {self.fps_num}/{self.fps_den} outside the limits (1/86400 to 1000 "
+                f"frames a second, numerator and denominator below 2^31)"
+            )
         if self.gop_length > MAX_GOP_LENGTH:
             return f"GOP length {self.gop_length} exceeds the limit of {MAX_GOP_LENGTH} frames"
         frames = min(self.gop_length, self.frame_count or self.gop_length)
         if (tokens := math.prod(self.latent_shape(frames))) > MAX_TOKENS_PER_CHUNK:
-            return (f"a GOP of {frames} frames at {self.width}x{self.height} is {tokens} tokens, "
-                    f"more than the limit of {MAX_TOKENS_PER_CHUNK} (use a shorter GOP)")
+            return (
+                f"a GOP of {frames} frames at {self.width}x{self.height} is {tokens} tokens, "
+                f"more than the limit of {MAX_TOKENS_PER_CHUNK} (use a shorter GOP)"
+            )
         return None
 
     def output_units(self) -> int:
@@ -343,8 +387,9 @@ class Chunk:
 
 
 def _chunk_header(c: Chunk) -> bytes:
-    body = _CHUNK.pack(CHUNK_MARKER, c.index, c.num_frames, c.payload_length,
-                       c.payload_crc32, c.tokens_crc32, *c.colour_offset)
+    body = _CHUNK.pack(
+        CHUNK_MARKER, c.index, c.num_frames, c.payload_length, c.payload_crc32, c.tokens_crc32, *c.colour_offset
+    )
     return body + struct.pack("<I", crc32(body))
 
 
@@ -394,8 +439,14 @@ class ContainerWriter(FinishOrAbort):
             raise OutputError(f"cannot write {self._name}: {e.strerror or e}") from None
         self._pos += len(data)
 
-    def write_chunk(self, gop_index: int, num_frames: int, tokens: np.ndarray,
-                    payload: bytes | None = None, colour_offset: tuple[int, int, int] = (0, 0, 0)) -> Chunk:
+    def write_chunk(
+        self,
+        gop_index: int,
+        num_frames: int,
+        tokens: np.ndarray,
+        payload: bytes | None = None,
+        colour_offset: tuple[int, int, int] = (0, 0, 0),
+    ) -> Chunk:
         """Append GOP `gop_index` (0, 1, 2, ...): `tokens` of shape latent_shape(num_frames).
 
         Mode 0 packs `tokens` itself; other modes need the coded `payload`
@@ -413,8 +464,9 @@ class ContainerWriter(FinishOrAbort):
             raise ValueError(f"more than the header's {h.frame_count} frames")
         tokens = np.asarray(tokens)
         if tokens.shape != h.latent_shape(num_frames):
-            raise ValueError(f"tokens of shape {tokens.shape}, expected "
-                             f"{h.latent_shape(num_frames)} for {num_frames} frames")
+            raise ValueError(
+                f"tokens of shape {tokens.shape}, expected {h.latent_shape(num_frames)} for {num_frames} frames"
+            )
         if h.entropy_mode == 0:
             if payload is not None:
                 raise ValueError("entropy mode 0 packs the tokens itself; payload must be None")
@@ -427,8 +479,15 @@ class ContainerWriter(FinishOrAbort):
             payload += bytes(4 * self._padding_words(num_frames, len(payload)))
         if len(colour_offset) != 3 or not all(-128 <= v <= 127 for v in colour_offset):
             raise ValueError(f"colour offset {colour_offset}: three values in -128..127")
-        chunk = Chunk(gop_index, self._pos, num_frames, len(payload), crc32(payload),
-                      tokens_crc32(tokens), tuple(int(v) for v in colour_offset))
+        chunk = Chunk(
+            gop_index,
+            self._pos,
+            num_frames,
+            len(payload),
+            crc32(payload),
+            tokens_crc32(tokens),
+            tuple(int(v) for v in colour_offset),
+        )
         self._write(_chunk_header(chunk))
         self._write(payload)
         self.chunks.append(chunk)
@@ -477,11 +536,15 @@ class ContainerWriter(FinishOrAbort):
         if self._frames == 0 or self._frames != h.frame_count:
             raise ValueError(f"wrote {self._frames} frames, the header says {h.frame_count}")
         index_offset = self._pos
-        body = INDEX_MARKER + struct.pack("<I", len(self.chunks)) + b"".join(
-            _ENTRY.pack(c.offset, c.num_frames, c.payload_length, c.payload_crc32,
-                        c.tokens_crc32) for c in self.chunks)
-        self._write(body + struct.pack("<I", crc32(body)) + _FOOTER.pack(index_offset,
-                                                                         FOOTER_MARKER))
+        body = (
+            INDEX_MARKER
+            + struct.pack("<I", len(self.chunks))
+            + b"".join(
+                _ENTRY.pack(c.offset, c.num_frames, c.payload_length, c.payload_crc32, c.tokens_crc32)
+                for c in self.chunks
+            )
+        )
+        self._write(body + struct.pack("<I", crc32(body)) + _FOOTER.pack(index_offset, FOOTER_MARKER))
         self._f.flush()
         if self._atomic is not None:
             os.fsync(self._f.fileno())
@@ -502,9 +565,14 @@ class ContainerWriter(FinishOrAbort):
         self._f = None
 
 
-def write_container(dest: str | os.PathLike | BinaryIO, header: Header,
-                    tokens_per_gop: Iterable[np.ndarray], *, force: bool = False,
-                    colour_offsets: Sequence[tuple[int, int, int]] = ()) -> list[Chunk]:
+def write_container(
+    dest: str | os.PathLike | BinaryIO,
+    header: Header,
+    tokens_per_gop: Iterable[np.ndarray],
+    *,
+    force: bool = False,
+    colour_offsets: Sequence[tuple[int, int, int]] = (),
+) -> list[Chunk]:
     """Write a mode-0 container in one call; GOP i has `header.gop_frames(i)` frames
     and colour offset `colour_offsets[i]` (zeros where not given)."""
     if header.frame_count == 0:
@@ -543,8 +611,7 @@ class ContainerReader:
             self.header, self.header_length = self._read_header()
             self.index_ok = self._read_index()
             if not self.index_ok and not recover:
-                raise self._error(Err.INDEX_UNUSABLE,
-                                  "truncated or damaged file: chunk index missing or damaged")
+                raise self._error(Err.INDEX_UNUSABLE, "truncated or damaged file: chunk index missing or damaged")
             if not self.index_ok:
                 self._scan()
         except BaseException:
@@ -567,41 +634,47 @@ class ContainerReader:
     def _read_header(self) -> tuple[Header, int]:
         """Parse and check the header, raising the errors 1-11 of SPEC 7.1 in their order."""
         head = self._read(0, _PREFIX.size)
-        if self._read(0, min(self._size, 8)) != MAGIC[:min(self._size, 8)]:
+        if self._read(0, min(self._size, 8)) != MAGIC[: min(self._size, 8)]:
             raise self._error(Err.BAD_MAGIC, "not a tokcodec container (bad magic)")
         if not head:
-            raise self._error(Err.SHORT_FILE, f"truncated file ({self._size} bytes, shorter than "
-                                              "a header)")
+            raise self._error(Err.SHORT_FILE, f"truncated file ({self._size} bytes, shorter than a header)")
         _, version, length = _PREFIX.unpack(head)
         if version != VERSION:
-            raise self._error(Err.UNSUPPORTED_VERSION, f"unsupported container version {version} "
-                                                       f"(this decoder reads version {VERSION})")
+            raise self._error(
+                Err.UNSUPPORTED_VERSION,
+                f"unsupported container version {version} (this decoder reads version {VERSION})",
+            )
         if not MIN_HEADER_SIZE <= length <= MAX_HEADER_SIZE:
-            raise self._error(Err.BAD_HEADER_LENGTH, f"damaged file: header length {length} is "
-                                                     f"invalid ({MIN_HEADER_SIZE}..{MAX_HEADER_SIZE})")
+            raise self._error(
+                Err.BAD_HEADER_LENGTH,
+                f"damaged file: header length {length} is invalid ({MIN_HEADER_SIZE}..{MAX_HEADER_SIZE})",
+            )
         data = self._read(0, length)
         if not data:
-            raise self._error(Err.SHORT_HEADER, f"truncated file ({self._size} bytes, the header "
-                                                f"alone needs {length})")
+            raise self._error(Err.SHORT_HEADER, f"truncated file ({self._size} bytes, the header alone needs {length})")
         if crc32(data[:-4]) != struct.unpack_from("<I", data, length - 4)[0]:
             raise self._error(Err.HEADER_CRC, "damaged file: header CRC mismatch")
         h = self._parse_fields(data)
         if (found := h.check()) is not None:
             code, problem = found
-            raise self._error(code, problem if code != Err.INVALID_HEADER
-                              else f"invalid header: {problem}")
+            raise self._error(code, problem if code != Err.INVALID_HEADER else f"invalid header: {problem}")
         if h.output_units() > MAX_OUTPUT_PER_BYTE * self._size:
-            raise self._error(Err.SHORT_FOR_GOPS, f"truncated or invalid file: {self._size} bytes "
-                              f"cannot hold {h.frame_count} frames of {h.display_size[0]}x"
-                              f"{h.display_size[1]}")
+            raise self._error(
+                Err.SHORT_FOR_GOPS,
+                f"truncated or invalid file: {self._size} bytes "
+                f"cannot hold {h.frame_count} frames of {h.display_size[0]}x"
+                f"{h.display_size[1]}",
+            )
         if h.prior_work() > MAX_PRIOR_WORK_PER_BYTE * self._size:
-            raise self._error(Err.SHORT_FOR_GOPS, f"truncated or invalid file: {self._size} bytes cannot "
-                              f"pay for the token prior's work on {h.frame_count} frames of {h.width}x"
-                              f"{h.height} (entropy mode 1 allows {MAX_PRIOR_WORK_PER_BYTE} prior "
-                              f"positions per byte, SPEC 3.5)")
+            raise self._error(
+                Err.SHORT_FOR_GOPS,
+                f"truncated or invalid file: {self._size} bytes cannot "
+                f"pay for the token prior's work on {h.frame_count} frames of {h.width}x"
+                f"{h.height} (entropy mode 1 allows {MAX_PRIOR_WORK_PER_BYTE} prior "
+                f"positions per byte, SPEC 3.5)",
+            )
         if length + h.num_gops * CHUNK_HEADER_SIZE > self._size and not self._recover:
-            raise self._error(Err.SHORT_FOR_GOPS, f"truncated file: {self._size} bytes cannot "
-                                                  f"hold {h.num_gops} GOPs")
+            raise self._error(Err.SHORT_FOR_GOPS, f"truncated file: {self._size} bytes cannot hold {h.num_gops} GOPs")
         return h, length
 
     def _parse_fields(self, data: bytes) -> Header:
@@ -614,32 +687,52 @@ class ContainerReader:
                 (n,) = struct.unpack_from("<H", data, pos)
                 if pos + 2 + n > length - 4:
                     raise ValueError
-                names.append(data[pos + 2:pos + 2 + n].decode("utf-8"))
+                names.append(data[pos + 2 : pos + 2 + n].decode("utf-8"))
                 pos += 2 + n
         except (ValueError, struct.error):
-            raise self._error(Err.INVALID_HEADER, "invalid header: model names do not fit the "
-                                                  "header or are not UTF-8") from None
+            raise self._error(
+                Err.INVALID_HEADER, "invalid header: model names do not fit the header or are not UTF-8"
+            ) from None
         records = self._read_records(data, pos)
         display = (0, 0, 1)  # no DISP record: the display size is the coded size
         if DISP_TAG in records:
             if len(records[DISP_TAG]) != _DISP.size:
-                raise self._error(Err.INVALID_HEADER, f"invalid header: DISP record of "
-                                  f"{len(records[DISP_TAG])} bytes (expected {_DISP.size})")
+                raise self._error(
+                    Err.INVALID_HEADER,
+                    f"invalid header: DISP record of {len(records[DISP_TAG])} bytes (expected {_DISP.size})",
+                )
             display = _DISP.unpack(records[DISP_TAG])
             if min(display[:2]) < 1:
-                raise self._error(Err.INVALID_HEADER,
-                                  f"invalid header: display size {display[0]}x{display[1]}")
+                raise self._error(Err.INVALID_HEADER, f"invalid header: display size {display[0]}x{display[1]}")
         quantizer, levels = self._parse_quan(records[QUAN_TAG], f[13]) if QUAN_TAG in records else ("", ())
         if f[11] > 1:
             raise self._error(Err.INVALID_HEADER, f"invalid header: full_range flag {f[11]}")
-        return Header(width=f[3], height=f[4], frame_count=f[5], fps_num=f[6], fps_den=f[7],
-                      colour_primaries=f[8], transfer_characteristics=f[9],
-                      matrix_coefficients=f[10], full_range=bool(f[11]), gop_length=f[12],
-                      token_bits=f[13], bit_order=f[14], temporal_stride=f[15],
-                      spatial_stride=f[16], entropy_mode=f[17], weights_hash=f[18],
-                      mlm_hash=f[19], model_name=names[0], mlm_name=names[1],
-                      display_width=display[0], display_height=display[1], resampler=display[2],
-                      quantizer=quantizer, fsq_levels=levels)
+        return Header(
+            width=f[3],
+            height=f[4],
+            frame_count=f[5],
+            fps_num=f[6],
+            fps_den=f[7],
+            colour_primaries=f[8],
+            transfer_characteristics=f[9],
+            matrix_coefficients=f[10],
+            full_range=bool(f[11]),
+            gop_length=f[12],
+            token_bits=f[13],
+            bit_order=f[14],
+            temporal_stride=f[15],
+            spatial_stride=f[16],
+            entropy_mode=f[17],
+            weights_hash=f[18],
+            mlm_hash=f[19],
+            model_name=names[0],
+            mlm_name=names[1],
+            display_width=display[0],
+            display_height=display[1],
+            resampler=display[2],
+            quantizer=quantizer,
+            fsq_levels=levels,
+        )
 
     def _parse_quan(self, body: bytes, token_bits: int) -> tuple[str, tuple[int, ...]]:
         """A QUAN record's (quantizer, FSQ levels) (SPEC 3.4); a reserved kind reads as no record."""
@@ -668,26 +761,35 @@ class ContainerReader:
         end, records = len(data) - 4, {}
         while pos < end:
             if pos + _RECORD.size > end:
-                raise self._error(Err.INVALID_HEADER, f"invalid header: header extension area "
-                                  f"ends in a partial record ({end - pos} bytes)")
+                raise self._error(
+                    Err.INVALID_HEADER,
+                    f"invalid header: header extension area ends in a partial record ({end - pos} bytes)",
+                )
             tag, length = _RECORD.unpack_from(data, pos)
             name = tag.decode("latin-1")
             if not TAG_BYTES.issuperset(tag):
-                raise self._error(Err.INVALID_HEADER, f"invalid header: extension record tag "
-                                  f"{tag.hex()} is not 4 ASCII letters or digits")
+                raise self._error(
+                    Err.INVALID_HEADER,
+                    f"invalid header: extension record tag {tag.hex()} is not 4 ASCII letters or digits",
+                )
             if pos + _RECORD.size + length > end:
-                raise self._error(Err.INVALID_HEADER, f"invalid header: extension record {name!r} "
-                                  f"of {length} bytes runs past the header CRC")
+                raise self._error(
+                    Err.INVALID_HEADER,
+                    f"invalid header: extension record {name!r} of {length} bytes runs past the header CRC",
+                )
             if tag in records:
-                raise self._error(Err.INVALID_HEADER,
-                                  f"invalid header: extension record {name!r} appears twice")
-            records[tag] = data[pos + _RECORD.size:pos + _RECORD.size + length]
+                raise self._error(Err.INVALID_HEADER, f"invalid header: extension record {name!r} appears twice")
+            records[tag] = data[pos + _RECORD.size : pos + _RECORD.size + length]
             pos += _RECORD.size + length
         return records
 
     def _valid_chunk(self, c: Chunk, end: int) -> bool:
-        return (c.index < self.header.num_gops and c.num_frames == self.header.gop_frames(c.index)
-                and self.header_length <= c.offset and c.offset + c.size <= end)
+        return (
+            c.index < self.header.num_gops
+            and c.num_frames == self.header.gop_frames(c.index)
+            and self.header_length <= c.offset
+            and c.offset + c.size <= end
+        )
 
     def _read_index(self) -> bool:
         """Load `chunks` from the index; False if the index is missing or damaged."""
@@ -700,8 +802,10 @@ class ContainerReader:
         if marker != FOOTER_MARKER or offset + length + FOOTER_SIZE != self._size:
             return False
         data = self._read(offset, length)
-        if (data[:8] != INDEX_MARKER + struct.pack("<I", count)
-                or crc32(data[:-4]) != struct.unpack_from("<I", data, length - 4)[0]):
+        if (
+            data[:8] != INDEX_MARKER + struct.pack("<I", count)
+            or crc32(data[:-4]) != struct.unpack_from("<I", data, length - 4)[0]
+        ):
             return False
         chunks, end = [], self.header_length
         for i in range(count):
@@ -758,8 +862,10 @@ class ContainerReader:
         (errors 30-32), passed to `read_tokens`; without it a reader is a decoder without mode 1."""
         h = self.header
         if h.entropy_mode != 0:
-            raise self._error(Err.MODE_UNSUPPORTED, f"entropy mode {h.entropy_mode} "
-                              f"({ENTROPY_MODES[h.entropy_mode]}) is not supported by this decoder")
+            raise self._error(
+                Err.MODE_UNSUPPORTED,
+                f"entropy mode {h.entropy_mode} ({ENTROPY_MODES[h.entropy_mode]}) is not supported by this decoder",
+            )
 
     def _checked_chunk(self, i: int) -> Chunk:
         """GOP i's chunk as its header says, after checking the header against the index (errors 20-22)."""
@@ -770,18 +876,20 @@ class ContainerReader:
             raise self._error(Err.CHUNK_MISSING, f"truncated or damaged file: chunk {i} not found")
         found = self._parse_chunk_header(c.offset)
         if found is None:
-            raise self._error(Err.CHUNK_HEADER, f"damaged file: chunk {i} header damaged "
-                                                "(CRC mismatch)")
+            raise self._error(Err.CHUNK_HEADER, f"damaged file: chunk {i} header damaged (CRC mismatch)")
         if found != c:
-            raise self._error(Err.CHUNK_INDEX_MISMATCH, f"damaged file: chunk {i} header disagrees "
-                                                        "with the chunk index")
+            raise self._error(
+                Err.CHUNK_INDEX_MISMATCH, f"damaged file: chunk {i} header disagrees with the chunk index"
+            )
         self.chunks[i] = found  # the index has no colour offset; the checked header does
         return found
 
     def colour_offset(self, i: int) -> tuple[int, int, int]:
         """GOP i's colour offset (SPEC 4.1): R'G'B' quarter levels, read from its checked chunk header."""
         c = self.chunks[i] if 0 <= i < len(self.chunks) else None
-        return c.colour_offset if c is not None and c.colour_offset is not None else self._checked_chunk(i).colour_offset
+        return (
+            c.colour_offset if c is not None and c.colour_offset is not None else self._checked_chunk(i).colour_offset
+        )
 
     def read_payload(self, i: int) -> bytes:
         """GOP i's payload, after checking the chunk header, its length and the payload CRC."""
@@ -796,9 +904,9 @@ class ContainerReader:
             raise self._error(Err.PAYLOAD_CRC, f"damaged file: chunk {i} payload CRC mismatch")
         return payload
 
-    def read_tokens(self, i: int,
-                    unpack: Callable[[bytes, tuple[int, int, int]], np.ndarray] | None = None
-                    ) -> np.ndarray:
+    def read_tokens(
+        self, i: int, unpack: Callable[[bytes, tuple[int, int, int]], np.ndarray] | None = None
+    ) -> np.ndarray:
         """GOP i's tokens, int64 of shape latent_shape(num_frames), all CRCs checked.
 
         Mode 0 unpacks itself; other modes need `unpack(payload, shape) -> tokens`.
@@ -811,8 +919,9 @@ class ContainerReader:
             try:
                 tokens = np.asarray(unpack(payload, shape), dtype=np.int64).reshape(shape)
             except ValueError as e:  # intact payload the decoder's model cannot decode: SPEC 6.2
-                raise self._error(Err.TOKENS_MISMATCH, f"decoding mismatch in chunk {i}: payload intact "
-                                                       f"but it does not decode ({e})") from None
+                raise self._error(
+                    Err.TOKENS_MISMATCH, f"decoding mismatch in chunk {i}: payload intact but it does not decode ({e})"
+                ) from None
         else:
             tokens = unpack_tokens(payload, math.prod(shape), h.token_bits).reshape(shape)
         got = tokens_crc32(tokens)
@@ -820,7 +929,8 @@ class ContainerReader:
             raise self._error(
                 Err.TOKENS_MISMATCH,
                 f"decoding mismatch in chunk {i}: payload intact but decoded tokens differ "
-                f"(tokens CRC {got:08x}, expected {self.chunks[i].tokens_crc32:08x})")
+                f"(tokens CRC {got:08x}, expected {self.chunks[i].tokens_crc32:08x})",
+            )
         return tokens
 
     def close(self) -> None:
@@ -839,8 +949,7 @@ def _open_regular(path: str) -> BinaryIO:
     """Open a container file for reading; a pipe or device is refused (opening a FIFO blocks)."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ContainerError(f"{path}: not a regular file (a pipe, device or folder); "
-                                 "give a .tkc file")
+            raise ContainerError(f"{path}: not a regular file (a pipe, device or folder); give a .tkc file")
         return open(path, "rb")
     except OSError as e:
         raise ContainerError(f"{path}: cannot open ({e.strerror})") from None

@@ -4,6 +4,7 @@
 payload and back: mode 0 leaves both to the container (bit packing), mode 1
 runs `mlm_coding` under the zoo prior bound to the tokenizer's weights.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,10 @@ class EntropyCoder:
             return None
         payload = encode_gop(self.prior, tokens, self.steps, progress=progress)
         if len(payload) > MAX_PAYLOAD:  # tokens the prior finds very unlikely, in a very large GOP
-            raise InputError(f"a GOP codes to {len(payload)} bytes under the token prior, more than a chunk "
-                             f"holds ({MAX_PAYLOAD}, SPEC 3.5): use a shorter --gop, or --entropy raw")
+            raise InputError(
+                f"a GOP codes to {len(payload)} bytes under the token prior, more than a chunk "
+                f"holds ({MAX_PAYLOAD}, SPEC 3.5): use a shorter --gop, or --entropy raw"
+            )
         return payload
 
     @property
@@ -47,8 +50,9 @@ class EntropyCoder:
         """For ContainerReader.read_tokens (None: mode 0)."""
         return self.unpacker()
 
-    def unpacker(self, progress: Callable[[], None] | None = None
-                 ) -> Callable[[bytes, tuple[int, int, int]], np.ndarray] | None:
+    def unpacker(
+        self, progress: Callable[[], None] | None = None
+    ) -> Callable[[bytes, tuple[int, int, int]], np.ndarray] | None:
         """`unpack`, calling `progress` after each latent frame decoded."""
         if self.mode != 1:
             return None
@@ -58,8 +62,9 @@ class EntropyCoder:
 RAW = EntropyCoder()
 
 
-def coder_for_encoding(entropy: str, tokenizer_hash: bytes, steps: int = DEFAULT_STEPS,
-                       strict: bool = False) -> EntropyCoder:
+def coder_for_encoding(
+    entropy: str, tokenizer_hash: bytes, steps: int = DEFAULT_STEPS, strict: bool = False
+) -> EntropyCoder:
     """`--entropy mlm|raw` for a tokenizer: mlm needs the zoo's prior for these weights
     (without one: mode 0, or ModelError when `strict`, i.e. the user asked for mlm by name)."""
     if entropy not in ENTROPY_CHOICES:
@@ -67,6 +72,7 @@ def coder_for_encoding(entropy: str, tokenizer_hash: bytes, steps: int = DEFAULT
     if entropy == "raw":
         return RAW
     from ..zoo.priors import load_prior, prior_for
+
     entry = prior_for(tokenizer_hash)
     if entry is None:
         if strict:
@@ -81,6 +87,7 @@ def payload_factor(entropy: str, tokenizer_hash: bytes) -> float:
     if entropy != "mlm":
         return 1.0
     from ..zoo.priors import prior_for
+
     entry = prior_for(tokenizer_hash)
     bits = entry.card.get("metrics", {}).get("bits_per_token") if entry else None
     return min(1.0, bits / entry.config.token_bits) if bits else 1.0
@@ -89,6 +96,7 @@ def payload_factor(entropy: str, tokenizer_hash: bytes) -> float:
 def prior_memory_bytes(config, header) -> int:
     """Peak bytes the token prior takes to decode a mode 1 file's chunks (one latent frame at a time)."""
     from ..models.mlm_int import IntegerMLM
+
     _, height, width = header.latent_shape(1)
     return IntegerMLM.pass_memory_bytes(config, height, width)
 
@@ -96,12 +104,15 @@ def prior_memory_bytes(config, header) -> int:
 def check_prior_memory(config, header, device: str = "cpu") -> None:
     """Refuse, before anything is allocated, a mode 1 file whose latent frames the prior cannot hold."""
     from .pipeline import free_memory
+
     need, free = prior_memory_bytes(config, header), free_memory(device)
     if free is not None and need > free:
         _, height, width = header.latent_shape(1)
-        raise InputError(f"out of memory: the token prior needs about {need / 2**30:.1f} GiB for this file's "
-                         f"{width}x{height} token grid, {free / 2**30:.1f} GiB are free (SPEC 3.5 lets a "
-                         f"machine refuse a file it cannot hold): decode it on a machine with more memory")
+        raise InputError(
+            f"out of memory: the token prior needs about {need / 2**30:.1f} GiB for this file's "
+            f"{width}x{height} token grid, {free / 2**30:.1f} GiB are free (SPEC 3.5 lets a "
+            f"machine refuse a file it cannot hold): decode it on a machine with more memory"
+        )
 
 
 def coder_for_header(header) -> EntropyCoder:
@@ -110,15 +121,25 @@ def coder_for_header(header) -> EntropyCoder:
     if header.entropy_mode != 1:
         return RAW
     from ..zoo.priors import get_prior, load_prior
+
     entry = get_prior(header.mlm_name)  # ModelError 30 when unknown
     if entry.weights_hash != header.mlm_hash:
-        raise ModelError(f"token prior '{entry.name}' is not the one this file was encoded with "
-                         f"(file says sha256 {header.mlm_hash.hex()[:12]}...)", 31)
+        raise ModelError(
+            f"token prior '{entry.name}' is not the one this file was encoded with "
+            f"(file says sha256 {header.mlm_hash.hex()[:12]}...)",
+            31,
+        )
     if entry.config.tokenizer_sha256 != header.weights_hash.hex():
-        raise ModelError(f"token prior '{entry.name}' models another tokenizer's tokens "
-                         f"than the file's ({header.weights_hash.hex()[:12]}...)", 32)
+        raise ModelError(
+            f"token prior '{entry.name}' models another tokenizer's tokens "
+            f"than the file's ({header.weights_hash.hex()[:12]}...)",
+            32,
+        )
     if header.token_bits > entry.config.token_bits:  # SPEC 6.2: two sub-tokens of sub_bits each
-        raise ModelError(f"token prior '{entry.name}' codes tokens of at most {entry.config.token_bits} bits, "
-                         f"the file's are {header.token_bits}", 32)
+        raise ModelError(
+            f"token prior '{entry.name}' codes tokens of at most {entry.config.token_bits} bits, "
+            f"the file's are {header.token_bits}",
+            32,
+        )
     check_prior_memory(entry.config, header)
     return EntropyCoder(1, load_prior(entry), entry.name, entry.weights_hash)

@@ -13,6 +13,7 @@ crosses a GOP: every chunk decodes on its own. Features are computed one group
 of one latent frame at a time (`IntegerMLM`: memory follows the frame size),
 tables for at most TABLE_BLOCK positions at a time.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -38,8 +39,14 @@ def _frame_plan(height: int, width: int, steps: int) -> list[tuple[torch.Tensor,
 TABLE_BLOCK = 4096
 
 
-def _group_tables(prior: IntegerMLM, frame: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None,
-                  t: int, positions: np.ndarray):
+def _group_tables(
+    prior: IntegerMLM,
+    frame: torch.Tensor,
+    known: torch.Tensor,
+    prev: torch.Tensor | None,
+    t: int,
+    positions: np.ndarray,
+):
     """(half, block, tables) for one group: the low sub-tokens' tables block by block, then the high
     ones' (the coding order of SPEC 6.2); `block` slices `positions`. Nothing for an empty group."""
     if positions.size == 0:  # a group with no position in this grid (e.g. 1 x 1): nothing to code
@@ -51,8 +58,13 @@ def _group_tables(prior: IntegerMLM, frame: torch.Tensor, known: torch.Tensor, p
             yield half, block, prior.frequencies(features[block], half).numpy()
 
 
-def encode_gop(prior: IntegerMLM, tokens: np.ndarray, steps: int = DEFAULT_STEPS,
-               ideal: list | None = None, progress: Callable[[], None] | None = None) -> bytes:
+def encode_gop(
+    prior: IntegerMLM,
+    tokens: np.ndarray,
+    steps: int = DEFAULT_STEPS,
+    ideal: list | None = None,
+    progress: Callable[[], None] | None = None,
+) -> bytes:
     """(T', H', W') tokens -> mode 1 payload. `ideal`, if given, receives the information content
     (bits) of the tokens under the tables used, sum of -log2(f / 2^24): what the payload approaches.
     `progress` is called after each latent frame."""
@@ -68,8 +80,9 @@ def encode_gop(prior: IntegerMLM, tokens: np.ndarray, steps: int = DEFAULT_STEPS
             for known, positions in plan:
                 symbols = flat[positions]
                 halves = (symbols & ((1 << sub) - 1), symbols >> sub)
-                for half, block, tables in _group_tables(prior, grid[t], known, grid[t - 1] if t else None,
-                                                         t, positions):
+                for half, block, tables in _group_tables(
+                    prior, grid[t], known, grid[t - 1] if t else None, t, positions
+                ):
                     coded = halves[half][block]
                     encoder.encode(coded, tables)
                     if ideal is not None:
@@ -80,14 +93,14 @@ def encode_gop(prior: IntegerMLM, tokens: np.ndarray, steps: int = DEFAULT_STEPS
     return bytes([steps]) + words_to_bytes(encoder.finish())
 
 
-def decode_gop(prior: IntegerMLM, payload: bytes, shape: tuple[int, int, int],
-               progress: Callable[[], None] | None = None) -> np.ndarray:
+def decode_gop(
+    prior: IntegerMLM, payload: bytes, shape: tuple[int, int, int], progress: Callable[[], None] | None = None
+) -> np.ndarray:
     """Mode 1 payload -> (T', H', W') int64 tokens. A payload no encoder writes (a schedule byte
     other than 1, 2, 4; data the range decoder cannot decode) raises ValueError; one coded under
     another prior mostly decodes to other tokens, which the chunk's tokens CRC rejects (SPEC 6.2)."""
     if len(payload) < 1 or payload[0] not in SCHEDULES or (len(payload) - 1) % 4:
-        raise ValueError(f"not a mode 1 payload (schedule byte {payload[:1].hex() or 'missing'}, "
-                         f"{len(payload)} bytes)")
+        raise ValueError(f"not a mode 1 payload (schedule byte {payload[:1].hex() or 'missing'}, {len(payload)} bytes)")
     steps = payload[0]
     sub = prior.config.sub_bits
     decoder = Decoder(payload[1:])
@@ -98,8 +111,9 @@ def decode_gop(prior: IntegerMLM, payload: bytes, shape: tuple[int, int, int],
             flat = grid[t].view(-1)
             for known, positions in plan:
                 decoded = np.zeros(positions.size, dtype=np.int64)  # low, then high sub-tokens added
-                for half, block, tables in _group_tables(prior, grid[t], known, grid[t - 1] if t else None,
-                                                         t, positions):
+                for half, block, tables in _group_tables(
+                    prior, grid[t], known, grid[t - 1] if t else None, t, positions
+                ):
                     decoded[block] += decoder.decode(tables).astype(np.int64) << (sub * half)
                 flat[torch.from_numpy(positions)] = torch.from_numpy(decoded)
             if progress is not None:

@@ -38,9 +38,9 @@ def pack_tokens(tokens: np.ndarray, bits: int) -> bytes:
         raise ValueError(f"tokens must lie in [0, 2**{bits})")
     out = []
     for start in range(0, flat.size, _BLOCK):
-        block = flat[start:start + _BLOCK].astype(">u4")  # big-endian: MSB byte first
+        block = flat[start : start + _BLOCK].astype(">u4")  # big-endian: MSB byte first
         allbits = np.unpackbits(block.view(np.uint8).reshape(-1, 4), axis=1)  # (n, 32)
-        out.append(np.packbits(allbits[:, 32 - bits:]).tobytes())  # zero-padded at the end
+        out.append(np.packbits(allbits[:, 32 - bits :]).tobytes())  # zero-padded at the end
     return b"".join(out)
 
 
@@ -51,15 +51,16 @@ def unpack_tokens(payload: bytes, count: int, bits: int) -> np.ndarray:
     """
     _check_bits(bits)
     if len(payload) != packed_size(count, bits):
-        raise ValueError(f"payload has {len(payload)} bytes, {count} tokens of {bits} bits "
-                         f"need {packed_size(count, bits)}")
+        raise ValueError(
+            f"payload has {len(payload)} bytes, {count} tokens of {bits} bits need {packed_size(count, bits)}"
+        )
     data = np.frombuffer(payload, dtype=np.uint8)
     out = np.empty(count, dtype=np.int64)
     for start in range(0, count, _BLOCK):
         n = min(_BLOCK, count - start)
         first = start * bits // 8  # exact: start is a multiple of 8
-        tokbits = np.unpackbits(data[first:first + packed_size(n, bits)], count=n * bits)
+        tokbits = np.unpackbits(data[first : first + packed_size(n, bits)], count=n * bits)
         allbits = np.zeros((n, 32), dtype=np.uint8)
-        allbits[:, 32 - bits:] = tokbits.reshape(n, bits)
-        out[start:start + n] = np.packbits(allbits, axis=1).view(">u4").reshape(n)
+        allbits[:, 32 - bits :] = tokbits.reshape(n, bits)
+        out[start : start + n] = np.packbits(allbits, axis=1).view(">u4").reshape(n)
     return out

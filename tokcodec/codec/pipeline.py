@@ -16,6 +16,7 @@ and its DISP record the display size, to which the decoder resizes back
 before rounding to 8 bits; the decoder and the encoder side's reconstruction
 (`tokcodec.evaluate`) run this same code, so they agree exactly.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,16 @@ from torch.nn import Module as Tokenizer  # any family of tokcodec.models
 from ..zoo import ModelEntry, get_entry, ladder, list_models, load_model
 from . import ON_DAMAGE, colour_offset
 from .entropy import RAW, EntropyCoder, coder_for_header
-from .container import (CHUNK_HEADER_SIZE, FOOTER_SIZE, INDEX_ENTRY_SIZE, INDEX_OVERHEAD, ContainerReader,
-                        ContainerWriter, Err, Header)
+from .container import (
+    CHUNK_HEADER_SIZE,
+    FOOTER_SIZE,
+    INDEX_ENTRY_SIZE,
+    INDEX_OVERHEAD,
+    ContainerReader,
+    ContainerWriter,
+    Err,
+    Header,
+)
 from .packing import packed_size
 
 
@@ -84,13 +93,20 @@ def resize(x: torch.Tensor, width: int, height: int) -> torch.Tensor:
 class GopRead:
     """What `gop_groups` read of one GOP: its real frames, and the R'G'B' means (T', 3) of
     the frames 0, s, 2s, ... as coded (resized, last frame repeated; codec.colour_offset)."""
+
     frames: int = 0
     sampled_means: list[torch.Tensor] = field(default_factory=list)
 
 
-def gop_groups(frames: Iterator[np.ndarray], gop: int, model: Tokenizer, size: tuple[int, int] | None = None,
-               read: GopRead | None = None, shape: tuple[int, int] | None = None,
-               device: str = "cpu") -> Iterator[torch.Tensor]:
+def gop_groups(
+    frames: Iterator[np.ndarray],
+    gop: int,
+    model: Tokenizer,
+    size: tuple[int, int] | None = None,
+    read: GopRead | None = None,
+    shape: tuple[int, int] | None = None,
+    device: str = "cpu",
+) -> Iterator[torch.Tensor]:
     """Up to `gop` frames from `frames`, as the model's input groups (1, 3, t, H', W'): frame 0
     alone, then s frames each, the last group padded by repeating the GOP's last frame; resized
     to `size` (w, h) if given, edges replicated to the spatial stride. Frames are read only as
@@ -124,22 +140,30 @@ def pad_gop(frames: list[np.ndarray], model: Tokenizer, size: tuple[int, int] | 
     return torch.cat(list(gop_groups(iter(frames), len(frames), model, size)), 2)
 
 
-def decode_gop(model: Tokenizer, tokens: torch.Tensor, frames: int, header: Header,
-               offset: tuple[int, int, int] = colour_offset.NONE, device: str = "cpu") -> Iterator[np.ndarray]:
+def decode_gop(
+    model: Tokenizer,
+    tokens: torch.Tensor,
+    frames: int,
+    header: Header,
+    offset: tuple[int, int, int] = colour_offset.NONE,
+    device: str = "cpu",
+) -> Iterator[np.ndarray]:
     """Tokens (T', H', W') of one GOP -> its `frames` uint8 frames (display height, display width, 3),
     streamed as the model decodes them, with the chunk's colour offset applied."""
     left = frames
     for x in model.decode_stream(tokens.to(device)[None]):
         if x.shape[3] < header.height or x.shape[4] < header.width:
             break  # model_for checked the strides, so this is a model that breaks its own contract
-        x = colour_offset.apply(x[:, :, :left, :header.height, :header.width], offset)
+        x = colour_offset.apply(x[:, :, :left, : header.height, : header.width], offset)
         out = to_frames(resize(x, *header.display_size))
         left -= len(out)
         yield from out
         if left == 0:
             return
-    raise ModelError(f"model '{header.model_name}' decoded fewer frames or smaller ones than the GOP's "
-                     f"{frames} frames of {header.width}x{header.height}")
+    raise ModelError(
+        f"model '{header.model_name}' decoded fewer frames or smaller ones than the GOP's "
+        f"{frames} frames of {header.width}x{header.height}"
+    )
 
 
 def free_memory(device: str) -> int | None:
@@ -157,6 +181,7 @@ def free_memory(device: str) -> int | None:
             if line.startswith("MemAvailable:"):
                 free = int(line.split()[1]) * 1024
         import resource
+
         limit = resource.getrlimit(resource.RLIMIT_AS)[0]
         if limit != resource.RLIM_INFINITY:
             for line in Path("/proc/self/status").read_text().splitlines():
@@ -176,8 +201,9 @@ def gop_coding_bytes(model: Tokenizer, gop: int, width: int, height: int) -> int
     return model.coding_memory_bytes(frames, math.ceil(height / ss) * ss, math.ceil(width / ss) * ss)
 
 
-def check_memory(model: Tokenizer, gop: int, width: int, height: int, device: str, hint: str,
-                 display: tuple[int, int] | None = None) -> None:
+def check_memory(
+    model: Tokenizer, gop: int, width: int, height: int, device: str, hint: str, display: tuple[int, int] | None = None
+) -> None:
     """Refuse a GOP whose activations cannot fit, with a clear error instead of the OOM killer.
 
     `display` (w, h): decoded frames are also resized to this size, a float copy or
@@ -190,23 +216,40 @@ def check_memory(model: Tokenizer, gop: int, width: int, height: int, device: st
     free = free_memory(device)
     if free is not None and need > free:
         size = f"{width}x{height}" + (f" shown at {display[0]}x{display[1]}" if display else "")
-        raise InputError(f"a GOP of {gop} frames at {size} needs about {need / 2**30:.1f} GiB on {device}, "
-                         f"{free / 2**30:.1f} GiB are free: {hint}")
+        raise InputError(
+            f"a GOP of {gop} frames at {size} needs about {need / 2**30:.1f} GiB on {device}, "
+            f"{free / 2**30:.1f} GiB are free: {hint}"
+        )
 
 
-def make_header(info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int = 0,
-                coder: EntropyCoder = RAW) -> Header:
+def make_header(
+    info: VideoInfo, entry: ModelEntry, gop: int, frame_count: int = 0, coder: EntropyCoder = RAW
+) -> Header:
     """The container header for coding `info`'s frames with `entry` (frame_count 0: set when the writer closes)."""
     cfg = entry.config
     width, height = coded_size(info.width, info.height, entry.coding_scale)
     display = (info.width, info.height) if (width, height) != (info.width, info.height) else (0, 0)
-    header = Header(width=width, height=height, display_width=display[0], display_height=display[1],
-                  frame_count=frame_count, fps_num=info.fps.numerator, fps_den=info.fps.denominator,
-                  gop_length=gop, model_name=entry.name, weights_hash=entry.weights_hash,
-                  colour_primaries=info.colour.primaries, transfer_characteristics=info.colour.transfer,
-                  matrix_coefficients=info.colour.matrix, full_range=info.colour.full_range,
-                  token_bits=cfg.token_bits, temporal_stride=cfg.temporal_stride,
-                  spatial_stride=cfg.spatial_stride, **quantizer_fields(cfg), **coder.header_fields)
+    header = Header(
+        width=width,
+        height=height,
+        display_width=display[0],
+        display_height=display[1],
+        frame_count=frame_count,
+        fps_num=info.fps.numerator,
+        fps_den=info.fps.denominator,
+        gop_length=gop,
+        model_name=entry.name,
+        weights_hash=entry.weights_hash,
+        colour_primaries=info.colour.primaries,
+        transfer_characteristics=info.colour.transfer,
+        matrix_coefficients=info.colour.matrix,
+        full_range=info.colour.full_range,
+        token_bits=cfg.token_bits,
+        temporal_stride=cfg.temporal_stride,
+        spatial_stride=cfg.spatial_stride,
+        **quantizer_fields(cfg),
+        **coder.header_fields,
+    )
     if (problem := header.limit_problem()) is not None:  # SPEC 3.5: refuse before any work
         raise InputError(f"cannot encode this input: {problem}")
     return header
@@ -238,7 +281,7 @@ def rungs_for_bpp(target: float, info: VideoInfo, gop: int, payload_factor: floa
     if not rungs:
         raise ModelError("the zoo has no models")
     first = max((i for i, r in enumerate(rungs) if r[0] <= target), default=0)
-    return [(name, bpp) for bpp, name in reversed(rungs[:first + 1])]
+    return [(name, bpp) for bpp, name in reversed(rungs[: first + 1])]
 
 
 class WorkBar:
@@ -253,9 +296,15 @@ class WorkBar:
     def __init__(self, total: int | None, desc: str, quiet: bool, shares: dict[str, float]):
         weight = sum(shares.values())
         self.shares = {k: v / weight for k, v in shares.items() if v}
-        self.bar = tqdm(total=total, desc=desc, unit="frame", disable=quiet,
-                        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
-                        if total else "{desc}: {n:.0f} frames [{elapsed}, {rate_fmt}]")
+        self.bar = tqdm(
+            total=total,
+            desc=desc,
+            unit="frame",
+            disable=quiet,
+            bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+            if total
+            else "{desc}: {n:.0f} frames [{elapsed}, {rate_fmt}]",
+        )
         self.done = 0  # frames of finished GOPs
 
     def credit(self, stage: str, frames: float) -> None:
@@ -287,10 +336,20 @@ def _credited(groups: Iterator[torch.Tensor], read: GopRead, bar: WorkBar) -> It
         done = read.frames
 
 
-def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path | BinaryIO, model: Tokenizer,
-                 entry: ModelEntry, gop: int = 17, device: str = "cpu", force: bool = False,
-                 quiet: bool = False, max_frames: int | None = None, coder: EntropyCoder = RAW,
-                 fix_colour: bool = True) -> CodingStats:
+def encode_video(
+    frames: Iterable[np.ndarray],
+    info: VideoInfo,
+    out: str | Path | BinaryIO,
+    model: Tokenizer,
+    entry: ModelEntry,
+    gop: int = 17,
+    device: str = "cpu",
+    force: bool = False,
+    quiet: bool = False,
+    max_frames: int | None = None,
+    coder: EntropyCoder = RAW,
+    fix_colour: bool = True,
+) -> CodingStats:
     """Encode RGB frames (a VideoReader, or any iterable matching `info`) into a
     container at `out` (a path, written atomically, or a binary file), its
     payloads coded by `coder` (mode 0 by default; entropy.coder_for_encoding).
@@ -300,8 +359,14 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
     check_gop(gop, model)
     header = make_header(info, entry, gop, coder=coder)
     width, height = header.width, header.height
-    check_memory(model, min(gop, max_frames or gop, info.num_frames or gop), width, height, device,
-                 "use a shorter --gop (1 + 4k, e.g. 5) or a lower --quality")
+    check_memory(
+        model,
+        min(gop, max_frames or gop, info.num_frames or gop),
+        width,
+        height,
+        device,
+        "use a shorter --gop (1 + 4k, e.g. 5) or a lower --quality",
+    )
     frames = iter(islice(frames, max_frames))
     total = min(n for n in (info.num_frames, max_frames) if n is not None) if (info.num_frames or max_frames) else None
     coded, seconds = 0, 0.0
@@ -313,14 +378,21 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
             if first is None:
                 break
             read = GopRead()
-            groups = gop_groups(chain([first], frames), gop, model, (width, height), read,
-                                (info.height, info.width), device)
+            groups = gop_groups(
+                chain([first], frames), gop, model, (width, height), read, (info.height, info.width), device
+            )
             tokens = model.encode_stream(_credited(groups, read, bar))
             per_latent = read.frames / tokens.shape[1]  # frames per latent frame, for the bar
             offset = colour_offset.NONE
             if fix_colour:
-                offset = colour_offset.estimate(model, tokens, torch.stack(read.sampled_means), width, height,
-                                                lambda k: bar.credit("colour", k * per_latent))
+                offset = colour_offset.estimate(
+                    model,
+                    tokens,
+                    torch.stack(read.sampled_means),
+                    width,
+                    height,
+                    lambda k: bar.credit("colour", k * per_latent),
+                )
             tokens = tokens[0].cpu().numpy()
             payload = coder.encode(tokens, lambda: bar.credit("prior", per_latent))
             writer.write_chunk(index, read.frames, tokens, payload, offset)
@@ -333,14 +405,16 @@ def encode_video(frames: Iterable[np.ndarray], info: VideoInfo, out: str | Path 
     return CodingStats(coded, info.width, info.height, size, seconds)
 
 
-def model_for(header: Header, name: str | None, device: str,
-              decoder: str | None = None) -> tuple[Tokenizer, ModelEntry]:
+def model_for(
+    header: Header, name: str | None, device: str, decoder: str | None = None
+) -> tuple[Tokenizer, ModelEntry]:
     """The model a container was written with (SPEC annex A.4), refusing weights that differ
     and a model whose strides or token size are not the header's (errors 30-32). `decoder`: a
     decoder-only zoo entry (zoo.decoders) for the same tokens instead of the model's own decoder,
     the reader's choice (SPEC 3.3, revision 1.5); it must decode this file's tokenizer's tokens."""
     if decoder is not None:
         from ..zoo.decoders import get_decoder, load_decoder
+
         if name is not None:
             raise InputError("give a model or a decoder, not both")
         try:
@@ -350,28 +424,37 @@ def model_for(header: Header, name: str | None, device: str,
                 return model_for(header, decoder, device)
             raise
         if chosen.base_hash != header.weights_hash:
-            raise ModelError(f"decoder '{decoder}' draws frames from the tokens of '{chosen.base}', this file's "
-                             f"come from '{header.model_name}' ({header.weights_hash.hex()[:12]}...)",
-                             Err.MODEL_HASH)
+            raise ModelError(
+                f"decoder '{decoder}' draws frames from the tokens of '{chosen.base}', this file's "
+                f"come from '{header.model_name}' ({header.weights_hash.hex()[:12]}...)",
+                Err.MODEL_HASH,
+            )
         name = chosen.base
     try:
         entry = get_entry(name or header.model_name)
     except ModelError as e:
         raise ModelError(str(e), Err.MODEL_UNKNOWN) from None
     if entry.weights_hash != header.weights_hash:
-        raise ModelError(f"model '{entry.name}' is not the one this file was encoded with "
-                         f"(file says '{header.model_name}', weights {header.weights_hash.hex()[:12]}...)",
-                         Err.MODEL_HASH)
+        raise ModelError(
+            f"model '{entry.name}' is not the one this file was encoded with "
+            f"(file says '{header.model_name}', weights {header.weights_hash.hex()[:12]}...)",
+            Err.MODEL_HASH,
+        )
     cfg = entry.config
     for field in ("temporal_stride", "spatial_stride", "token_bits"):
         if getattr(header, field) != getattr(cfg, field):
-            raise ModelError(f"the file's {field.replace('_', ' ')} is {getattr(header, field)}, model "
-                             f"'{entry.name}' has {getattr(cfg, field)}: the file is invalid", Err.MODEL_MISMATCH)
+            raise ModelError(
+                f"the file's {field.replace('_', ' ')} is {getattr(header, field)}, model "
+                f"'{entry.name}' has {getattr(cfg, field)}: the file is invalid",
+                Err.MODEL_MISMATCH,
+            )
     ours = quantizer_fields(cfg)
     if header.quantizer and (header.quantizer, header.fsq_levels) != (ours["quantizer"], ours["fsq_levels"]):
-        raise ModelError(f"the file's QUAN record says {header.quantizer} {list(header.fsq_levels) or ''}, model "
-                         f"'{entry.name}' quantizes with {ours['quantizer']}: the file is invalid",
-                         Err.MODEL_MISMATCH)
+        raise ModelError(
+            f"the file's QUAN record says {header.quantizer} {list(header.fsq_levels) or ''}, model "
+            f"'{entry.name}' quantizes with {ours['quantizer']}: the file is invalid",
+            Err.MODEL_MISMATCH,
+        )
     if decoder is not None:
         model, entry, _ = load_decoder(decoder, device)
         return model, entry
@@ -382,15 +465,22 @@ def model_for(header: Header, name: str | None, device: str,
 @dataclass
 class LostGop:
     """A GOP that could not be decoded: which frames it held and why."""
+
     gop: int
     first_frame: int
     frames: int
     reason: str
 
 
-def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu", quiet: bool = True,
-                  on_damage: str | None = None, lost: list[LostGop] | None = None,
-                  coder: EntropyCoder | None = None) -> Iterator[np.ndarray]:
+def decode_frames(
+    reader: ContainerReader,
+    model: Tokenizer,
+    device: str = "cpu",
+    quiet: bool = True,
+    on_damage: str | None = None,
+    lost: list[LostGop] | None = None,
+    coder: EntropyCoder | None = None,
+) -> Iterator[np.ndarray]:
     """Yield decoded RGB frames of a container, GOP by GOP.
 
     A damaged or missing GOP raises ContainerError unless `on_damage` says what
@@ -401,9 +491,15 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
     """
     h = reader.header
     coder = coder or coder_for_header(h)
-    check_memory(model, min(h.gop_length, h.frame_count), h.width, h.height, device,
-                 "decode on a machine with more memory (the GOP length was chosen at encoding)",
-                 display=h.display_size)
+    check_memory(
+        model,
+        min(h.gop_length, h.frame_count),
+        h.width,
+        h.height,
+        device,
+        "decode on a machine with more memory (the GOP length was chosen at encoding)",
+        display=h.display_size,
+    )
     last_frame = None
     shares = {"prior": 0.7 if coder.mode == 1 else 0.0, "frames": 0.3}
     with WorkBar(h.frame_count, "decode", quiet, shares) as bar:
@@ -411,8 +507,9 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
             n = h.gop_frames(gop)
             per_latent = n / h.latent_shape(n)[0]
             try:
-                tokens = torch.from_numpy(reader.read_tokens(
-                    gop, coder.unpacker(lambda: bar.credit("prior", per_latent))))
+                tokens = torch.from_numpy(
+                    reader.read_tokens(gop, coder.unpacker(lambda: bar.credit("prior", per_latent)))
+                )
             except ContainerError as e:
                 if on_damage is None or lost is None:
                     raise
@@ -433,10 +530,17 @@ def decode_frames(reader: ContainerReader, model: Tokenizer, device: str = "cpu"
             bar.gop_done(n)
 
 
-def decode_container(src: str | Path, out: str | Path, device: str = "cpu", force: bool = False,
-                     quiet: bool = False, model_name: str | None = None,
-                     on_damage: str = ON_DAMAGE[0], crf: int | None = None,
-                     decoder: str | None = None) -> tuple[CodingStats, list[LostGop]]:
+def decode_container(
+    src: str | Path,
+    out: str | Path,
+    device: str = "cpu",
+    force: bool = False,
+    quiet: bool = False,
+    model_name: str | None = None,
+    on_damage: str = ON_DAMAGE[0],
+    crf: int | None = None,
+    decoder: str | None = None,
+) -> tuple[CodingStats, list[LostGop]]:
     """Decode a .tkc file to a video file, PNG folder or image (chosen by `out`'s name; `crf`: the
     H.264 quality of an .mp4, io.open_writer's default when None).
 
@@ -455,8 +559,10 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
     colour = ColourInfo(h.colour_primaries, h.transfer_characteristics, h.matrix_coefficients, h.full_range)
     width, height = h.display_size
     if is_image_path(out) and h.frame_count > 1:
-        raise OutputError(f"{out}: an image holds one frame and {src} has {h.frame_count}; "
-                          "decode to a folder (out/) or a video (.mp4, .mkv)")
+        raise OutputError(
+            f"{out}: an image holds one frame and {src} has {h.frame_count}; "
+            "decode to a folder (out/) or a video (.mp4, .mkv)"
+        )
     lost: list[LostGop] = []
     t0 = time.perf_counter()
     with reader, open_writer(out, width, height, h.fps, colour=colour, force=force, crf=crf) as writer:
@@ -465,7 +571,6 @@ def decode_container(src: str | Path, out: str | Path, device: str = "cpu", forc
         if len(lost) == h.num_gops or writer.frames_written == 0:
             raise ContainerError(f"{src}: no GOP could be decoded" + (f" ({lost[0].reason})" if lost else ""))
         if not lost and writer.frames_written != h.frame_count:  # never report success with fewer frames
-            raise ContainerError(f"{src}: decoded {writer.frames_written} frames, the header announces "
-                                 f"{h.frame_count}")
+            raise ContainerError(f"{src}: decoded {writer.frames_written} frames, the header announces {h.frame_count}")
     stats = CodingStats(writer.frames_written, width, height, Path(src).stat().st_size, time.perf_counter() - t0)
     return stats, lost

@@ -13,6 +13,7 @@ token bits, model name and weights hash. `load_npz` reads one back.
 A video (rather than a .tkc) is encoded in memory first; that part needs the
 model, and so torch.
 """
+
 from __future__ import annotations
 
 import io
@@ -49,6 +50,7 @@ def iter_gops(src: str | os.PathLike | bytes | BinaryIO | ContainerReader) -> It
     unpack = None
     if src.header.entropy_mode == 1:
         from tokcodec.codec.entropy import coder_for_header  # the prior, and torch, only for mode 1
+
         unpack = coder_for_header(src.header).unpack
     for i in range(src.header.num_gops):
         yield TokenGop(i, src.header.gop_frames(i), src.read_tokens(i, unpack))
@@ -58,11 +60,18 @@ def token_meta(header: Header, shapes: list[tuple[int, ...]], source: str | None
     """What a consumer of the token grids needs to know about them (the `.npz` `meta`)."""
     width, height = header.display_size
     return {
-        "version": META_VERSION, "source": source, "model": header.model_name,
-        "weights_sha256": header.weights_hash.hex(), "token_bits": header.token_bits,
-        "fps": f"{header.fps_num}/{header.fps_den}", "frames": header.frame_count,
-        "gop_length": header.gop_length, "width": width, "height": height,
-        "coded_width": header.width, "coded_height": header.height,
+        "version": META_VERSION,
+        "source": source,
+        "model": header.model_name,
+        "weights_sha256": header.weights_hash.hex(),
+        "token_bits": header.token_bits,
+        "fps": f"{header.fps_num}/{header.fps_den}",
+        "frames": header.frame_count,
+        "gop_length": header.gop_length,
+        "width": width,
+        "height": height,
+        "coded_width": header.width,
+        "coded_height": header.height,
         "strides": {"temporal": header.temporal_stride, "spatial": header.spatial_stride},
         # token -> latent values (SPEC A.2), from the file's QUAN record (None in files before 1.3)
         "quantizer": ({"kind": header.quantizer, "levels": list(header.fsq_levels)} if header.quantizer else None),
@@ -74,8 +83,12 @@ def gop_key(index: int) -> str:
     return f"gop_{index:05d}"
 
 
-def write_npz(container: str | os.PathLike | bytes, out: str | os.PathLike | BinaryIO, force: bool = False,
-              source: str | None = None) -> dict:
+def write_npz(
+    container: str | os.PathLike | bytes,
+    out: str | os.PathLike | BinaryIO,
+    force: bool = False,
+    source: str | None = None,
+) -> dict:
     """Export a container's token grids to `out` (a path, written atomically, or a binary file); returns the meta."""
     with ContainerReader(container) as reader:
         header = reader.header
@@ -99,11 +112,13 @@ def encode_to_bytes(src: str | os.PathLike, tokenizer, entry, gop: int = 17, dev
     """Encode a video or image with a loaded model into a container held in memory (torch)."""
     from tokcodec.codec.pipeline import encode_video
     from tokcodec.io import open_video
+
     buffer = io.BytesIO()
     with open_video(src) as reader:
         # only the tokens are wanted: no colour offsets, which cost about half a decode
-        encode_video(reader, reader.info, buffer, tokenizer, entry, gop=gop, device=device, quiet=True,
-                     fix_colour=False)
+        encode_video(
+            reader, reader.info, buffer, tokenizer, entry, gop=gop, device=device, quiet=True, fix_colour=False
+        )
     return buffer.getvalue()
 
 
@@ -111,8 +126,15 @@ def is_container(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == ".tkc"
 
 
-def export_tokens(src: str | os.PathLike, out: str | os.PathLike | BinaryIO, model: str = "default",
-                  gop: int = 17, device: str = "cpu", force: bool = False, loaded=None) -> dict:
+def export_tokens(
+    src: str | os.PathLike,
+    out: str | os.PathLike | BinaryIO,
+    model: str = "default",
+    gop: int = 17,
+    device: str = "cpu",
+    force: bool = False,
+    loaded=None,
+) -> dict:
     """`tokcodec tokens` for one file: a .tkc is read as it is, anything else encoded in memory first
     (with `loaded` = (tokenizer, entry) if given, else the zoo model `model`). Returns the meta."""
     if is_container(src):
@@ -120,6 +142,7 @@ def export_tokens(src: str | os.PathLike, out: str | os.PathLike | BinaryIO, mod
     else:
         if loaded is None:
             from tokcodec.zoo import load_model
+
             loaded = load_model(model, device=device)
         data = encode_to_bytes(src, *loaded, gop=gop, device=device)
     return write_npz(data, out, force=force, source=Path(src).name)

@@ -35,7 +35,8 @@ from pathlib import Path
 from tokcodec.errors import OutputError
 
 _TEMP_RE = re.compile(
-    r"^\.(?P<name>.+)\.tokcodec-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.(tmp|old)(\.[^.]*)?$")
+    r"^\.(?P<name>.+)\.tokcodec-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.(tmp|old)(\.[^.]*)?$"
+)
 # The writer's machine, in temporary names: on a folder shared by several machines (a Ray
 # cluster), a process id only says whether a temporary is stale on the machine that wrote it.
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
@@ -165,14 +166,20 @@ class AtomicOutput:
             # force must not turn a slip of the keyboard ("out/" for ".") into rm -r.
             if self.folder_of is None:
                 raise OutputError(f"{path} is a folder; not replacing it with a file")
-            foreign = [p.name for p in path.iterdir() if not (p.is_file() and not p.is_symlink()
-                                                              and self.folder_of.match(p.name))]
+            foreign = [
+                p.name
+                for p in path.iterdir()
+                if not (p.is_file() and not p.is_symlink() and self.folder_of.match(p.name))
+            ]
             if foreign:
-                raise OutputError(f"{path} holds files tokcodec did not write ({_shorten(foreign)}); "
-                                  "not replacing it: choose another output folder")
+                raise OutputError(
+                    f"{path} holds files tokcodec did not write ({_shorten(foreign)}); "
+                    "not replacing it: choose another output folder"
+                )
         elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-            raise OutputError(f"{path} is not a regular file (a device, pipe or socket); --force replaces "
-                              "only files tokcodec writes")
+            raise OutputError(
+                f"{path} is not a regular file (a device, pipe or socket); --force replaces only files tokcodec writes"
+            )
         elif self.folder_of is not None:
             raise OutputError(f"{path} is a file; not replacing it with a folder of frames")
 

@@ -193,16 +193,52 @@ def _upsample_rows(c: np.ndarray, height: int) -> np.ndarray:
 
 
 # ITU-T H.273 code points as ffprobe names them (what `tokcodec info` shows).
-_PRIMARIES = {1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
-              9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213"}
-_TRANSFER = {1: "bt709", 2: "unknown", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
-             11: "iec61966-2-4", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084",
-             18: "arib-std-b67"}
-_MATRIX = {0: "gbr", 1: "bt709", 2: "unknown", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
-           8: "ycgco", 9: "bt2020nc", 10: "bt2020c"}
+_PRIMARIES = {
+    1: "bt709",
+    2: "unknown",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "film",
+    9: "bt2020",
+    10: "smpte428",
+    11: "smpte431",
+    12: "smpte432",
+    22: "ebu3213",
+}
+_TRANSFER = {
+    1: "bt709",
+    2: "unknown",
+    4: "gamma22",
+    5: "gamma28",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    11: "iec61966-2-4",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    18: "arib-std-b67",
+}
+_MATRIX = {
+    0: "gbr",
+    1: "bt709",
+    2: "unknown",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "ycgco",
+    9: "bt2020nc",
+    10: "bt2020c",
+}
 
 
 def colour_names(primaries: int, transfer: int, matrix: int) -> tuple[str, str, str]:
     """ffprobe's names for H.273 colour code points ("reserved N" for codes without one)."""
-    return tuple(table.get(code, f"reserved {code}") for table, code in
-                 ((_PRIMARIES, primaries), (_TRANSFER, transfer), (_MATRIX, matrix)))
+    return tuple(
+        table.get(code, f"reserved {code}")
+        for table, code in ((_PRIMARIES, primaries), (_TRANSFER, transfer), (_MATRIX, matrix))
+    )

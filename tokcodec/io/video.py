@@ -63,11 +63,15 @@ class VideoInfo:
         """One line per thing the coded video loses or changes, for the user (empty: nothing)."""
         notes = []
         if self.rotation:
-            notes.append(f"rotated {self.rotation} degrees counterclockwise to upright, as the source's "
-                         "display rotation asks (coded upright, the rotation tag is not kept)")
+            notes.append(
+                f"rotated {self.rotation} degrees counterclockwise to upright, as the source's "
+                "display rotation asks (coded upright, the rotation tag is not kept)"
+            )
         if self.variable_rate:
-            notes.append(f"variable frame rate: coded at its average rate ({float(self.fps):.4g} fps), which keeps "
-                         "the duration but not each frame's timestamp")
+            notes.append(
+                f"variable frame rate: coded at its average rate ({float(self.fps):.4g} fps), which keeps "
+                "the duration but not each frame's timestamp"
+            )
         if self.bit_depth > 8:
             notes.append(f"{self.bit_depth}-bit source: coded at 8 bits per sample")
         if self.alpha:
@@ -129,8 +133,10 @@ class VideoReader:
         if self._stop_reason:
             return f"{self.path}: {self._stop_reason}: read {self.frames_read} frames{of}"
         if announced and self.frames_read < announced:
-            return (f"{self.path}: ended after {self.frames_read} of the {announced} frames it announces "
-                    "(a cut or damaged file?)")
+            return (
+                f"{self.path}: ended after {self.frames_read} of the {announced} frames it announces "
+                "(a cut or damaged file?)"
+            )
         return None
 
     def close(self) -> None:
@@ -211,24 +217,29 @@ def _open_file(path: Path, fps: Fraction | None) -> VideoReader:
         turns = round((first.rotation or 0) / 90) % 4  # quarter turns counterclockwise to upright
         width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
         fmt = first.format
-        info = VideoInfo(width, height, rate, count, colour, rotation=90 * turns,
-                         bit_depth=max(c.bits for c in fmt.components),
-                         alpha=any(c.is_alpha for c in fmt.components), variable_rate=variable)
+        info = VideoInfo(
+            width,
+            height,
+            rate,
+            count,
+            colour,
+            rotation=90 * turns,
+            bit_depth=max(c.bits for c in fmt.components),
+            alpha=any(c.is_alpha for c in fmt.components),
+            variable_rate=variable,
+        )
     except BaseException:
         container.close()
         raise
     return VideoReader(path, info, _file_frames(path, decoded, first, colour, turns), container.close)
 
 
-def _file_frames(path: Path, decoded, first: av.VideoFrame, colour: ColourInfo,
-                 turns: int = 0) -> Iterator[np.ndarray]:
+def _file_frames(path: Path, decoded, first: av.VideoFrame, colour: ColourInfo, turns: int = 0) -> Iterator[np.ndarray]:
     """Upright RGB frames; returns (as StopIteration's value) why it stopped early, if it did."""
     frame, index = first, 0
     while frame is not None:
         if (frame.width, frame.height) != (first.width, first.height):
-            raise InputError(
-                f"{path}: frame {index} is {frame.width}x{frame.height}, not {first.width}x{first.height}"
-            )
+            raise InputError(f"{path}: frame {index} is {frame.width}x{frame.height}, not {first.width}x{first.height}")
         rgb = _frame_to_rgb(frame, colour)
         yield np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
         index += 1
@@ -571,6 +582,7 @@ class _ImageWriter(VideoWriter):
         if self.frames_written:
             raise OutputError(f"{self.path} holds one image; write more frames to a folder (out/) or a video")
         from PIL import Image
+
         options = {"quality": 95} if self._format == "JPEG" else {}
         Image.fromarray(frame).save(self._out.tmp, format=self._format, **options)
 

@@ -13,6 +13,7 @@ DISTS-pytorch 0.1 package, MIT: `LICENSE-dists.txt`) sum them.
 It shares its features with the LPIPS-VGG training loss, so on a model trained
 with that loss it is supporting evidence only; LPIPS-alex is the judge.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,7 @@ class L2Pool(nn.Module):
         super().__init__()
         taps = torch.tensor([0.5, 1.0, 0.5])
         kernel = taps[:, None] * taps[None, :]
-        self.register_buffer("kernel", (kernel / kernel.sum()).expand(channels, 1, 3, 3).contiguous(),
-                             persistent=False)
+        self.register_buffer("kernel", (kernel / kernel.sum()).expand(channels, 1, 3, 3).contiguous(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.conv2d(x * x, self.kernel, stride=2, padding=1, groups=x.shape[1])
@@ -56,8 +56,9 @@ class DISTS(nn.Module):
                     stage[i] = L2Pool(stage[i + 1].in_channels)
         self.stages = nn.ModuleList(stages)
         vgg = load_verified_weights("vgg")
-        self.stages.load_state_dict({k[len("backbone.stages."):]: v for k, v in vgg.items()
-                                     if k.startswith("backbone.stages.")})
+        self.stages.load_state_dict(
+            {k[len("backbone.stages.") :]: v for k, v in vgg.items() if k.startswith("backbone.stages.")}
+        )
         weights = load_verified_weights("dists", WEIGHTS_DIR, stem="dists_alpha_beta")
         total = weights["alpha"].sum() + weights["beta"].sum()
         self.channels = [3] + [[m for m in s if isinstance(m, nn.Conv2d)][-1].out_channels for s in stages]
@@ -87,7 +88,7 @@ class DISTS(nn.Module):
             vx = (fx - mx[..., None, None]).pow(2).mean((2, 3))
             vy = (fy - my[..., None, None]).pow(2).mean((2, 3))
             cov = (fx * fy).mean((2, 3)) - mx * my
-            texture = texture + ((2 * mx * my + STABILITY) / (mx ** 2 + my ** 2 + STABILITY) * alpha).sum(1)
+            texture = texture + ((2 * mx * my + STABILITY) / (mx**2 + my**2 + STABILITY) * alpha).sum(1)
             structure = structure + ((2 * cov + STABILITY) / (vx + vy + STABILITY) * beta).sum(1)
         return 1 - (texture + structure)
 
@@ -100,6 +101,7 @@ def get_dists(device: str = "cpu") -> DISTS:
 def dists_video(a: np.ndarray, b: np.ndarray, device: str = "cpu", batch: int = 4) -> float:
     """Mean over frames of per-frame DISTS between uint8 RGB (T, H, W, 3) arrays."""
     from tokcodec.metrics.lpips import _frames_to_batch
+
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.ndim != 4 or a.shape[-1] != 3:
         raise ValueError(f"expected two equal (T, H, W, 3) arrays, got {a.shape} and {b.shape}")
@@ -107,5 +109,5 @@ def dists_video(a: np.ndarray, b: np.ndarray, device: str = "cpu", batch: int = 
     out = []
     with torch.inference_mode():
         for i in range(0, len(a), batch):
-            out.append(model(_frames_to_batch(a[i:i + batch], device), _frames_to_batch(b[i:i + batch], device)))
+            out.append(model(_frames_to_batch(a[i : i + batch], device), _frames_to_batch(b[i : i + batch], device)))
     return float(torch.cat(out).double().mean())

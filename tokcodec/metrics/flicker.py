@@ -7,6 +7,7 @@ changes when the source does not, which raises it; a decoder that holds
 detail steady does not. Pairs that straddle a GOP boundary (a GOP decodes
 alone) are reported apart from pairs inside a GOP.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,5 +31,7 @@ def flicker(source: np.ndarray, decoded: np.ndarray, gop: int | None = None) -> 
         if previous is not None:
             (boundary if gop and t % gop == 0 else inside).append(float(np.abs(current - previous).mean()))
         previous = current
-    return {"flicker": float(np.mean(inside)) if inside else None,
-            "flicker_gop_boundary": float(np.mean(boundary)) if boundary else None}
+    return {
+        "flicker": float(np.mean(inside)) if inside else None,
+        "flicker_gop_boundary": float(np.mean(boundary)) if boundary else None,
+    }

@@ -64,8 +64,13 @@ def _vgg16_stages() -> list[nn.Sequential]:
             layers += _conv_relu(cin if i == 0 else cout, cout, 3, padding=1)
         return nn.Sequential(*layers)
 
-    return [block(3, 64, 2, False), block(64, 128, 2, True), block(128, 256, 3, True),
-            block(256, 512, 3, True), block(512, 512, 3, True)]
+    return [
+        block(3, 64, 2, False),
+        block(64, 128, 2, True),
+        block(128, 256, 3, True),
+        block(256, 512, 3, True),
+        block(512, 512, 3, True),
+    ]
 
 
 _STAGES = {"alex": _alexnet_stages, "vgg": _vgg16_stages}
@@ -100,7 +105,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_verified_weights(net: str, weights_dir: Path = WEIGHTS_DIR, stem: str | None = None) -> dict[str, torch.Tensor]:
+def load_verified_weights(
+    net: str, weights_dir: Path = WEIGHTS_DIR, stem: str | None = None
+) -> dict[str, torch.Tensor]:
     """State dict of `net` from `weights_dir`, every file checked against SHA256SUMS, upcast to fp32.
 
     Files are `<stem>.safetensors` or shards `<stem>-0000k-of-0000N.safetensors` (stem:
@@ -184,8 +191,9 @@ def _frames_to_batch(frames: np.ndarray, device: str | torch.device) -> torch.Te
     return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def lpips_video(a: np.ndarray, b: np.ndarray, net: str = "alex", device: str | torch.device = "cpu",
-                batch: int = 8) -> float:
+def lpips_video(
+    a: np.ndarray, b: np.ndarray, net: str = "alex", device: str | torch.device = "cpu", batch: int = 8
+) -> float:
     """Mean over frames of per-frame LPIPS between uint8 RGB (T, H, W, 3) or (H, W, 3) arrays."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.shape[-1] != 3 or a.ndim not in (3, 4):
@@ -196,5 +204,5 @@ def lpips_video(a: np.ndarray, b: np.ndarray, net: str = "alex", device: str | t
     dists = []
     with torch.inference_mode():
         for i in range(0, len(a), batch):
-            dists.append(model(_frames_to_batch(a[i:i + batch], device), _frames_to_batch(b[i:i + batch], device)))
+            dists.append(model(_frames_to_batch(a[i : i + batch], device), _frames_to_batch(b[i : i + batch], device)))
     return float(torch.cat(dists).double().mean())

@@ -42,8 +42,8 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
     scores = []
     for i in range(0, len(a), batch):  # bounded memory for long clips
         # torch.tensor copies: the frames may be read-only views (e.g. from PIL).
-        x = torch.tensor(a[i:i + batch]).permute(0, 3, 1, 2).float()
-        y = torch.tensor(b[i:i + batch]).permute(0, 3, 1, 2).float()
+        x = torch.tensor(a[i : i + batch]).permute(0, 3, 1, 2).float()
+        y = torch.tensor(b[i : i + batch]).permute(0, 3, 1, 2).float()
         if multiscale:
             scores.append(_ms_ssim(x, y, data_range=255, size_average=False, win_size=win))
         else:

@@ -51,8 +51,15 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255) -> float:
     return _mean_frame_psnr(_frames(a, 3), _frames(b, 3), data_range)
 
 
-def psnr_y(a: np.ndarray, b: np.ndarray, data_range: float = 255, *, y_planes: bool = False,
-           matrix: int = 1, full_range: bool = False) -> float:
+def psnr_y(
+    a: np.ndarray,
+    b: np.ndarray,
+    data_range: float = 255,
+    *,
+    y_planes: bool = False,
+    matrix: int = 1,
+    full_range: bool = False,
+) -> float:
     """Luma PSNR in dB, per frame then mean over frames.
 
     With `y_planes=True`, `a` and `b` are luma planes (H, W) or (T, H, W) that the
@@ -74,6 +81,7 @@ def _luma(clip: np.ndarray, matrix: int, full_range: bool) -> np.ndarray:
     try:
         from tokcodec.io.colour import rgb_to_yuv420
     except ImportError as e:
-        raise RuntimeError("psnr_y on RGB needs tokcodec.io.colour; convert to Y yourself and pass "
-                           "y_planes=True") from e
+        raise RuntimeError(
+            "psnr_y on RGB needs tokcodec.io.colour; convert to Y yourself and pass y_planes=True"
+        ) from e
     return np.stack([rgb_to_yuv420(f, matrix=matrix, full_range=full_range)[0] for f in clip])

@@ -10,6 +10,7 @@ per group), `decode_stream(tokens, sampled=False)` (pieces of frames in order; s
 only frames 0, s, 2s, ..., for the colour offset's estimate) and
 `frames_held(frames)` (how many frames of a GOP are alive at once).
 """
+
 from __future__ import annotations
 
 import torch.nn as nn

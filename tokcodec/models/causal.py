@@ -4,6 +4,7 @@ Every block here keeps one promise: output frame t depends only on input
 frames <= t. That is what lets a single image be a 1-frame video and a long
 video be coded GOP by GOP. Tensors are (B, C, T, H, W).
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,8 +46,9 @@ class CausalConv3d(nn.Module):
         return self.conv(x)
 
     def _single_frame(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x[:, :, 0], self.conv.weight[:, :, -1], self.conv.bias,
-                     stride=self.stride[1], padding=self.space_pad)
+        y = F.conv2d(
+            x[:, :, 0], self.conv.weight[:, :, -1], self.conv.bias, stride=self.stride[1], padding=self.space_pad
+        )
         return y.unsqueeze(2)
 
 
@@ -152,4 +154,4 @@ class DepthToSpaceUpsample(nn.Module):
         s = self.t_factor
         h = h.reshape(b, self.out_ch, s, 2, 2, t, hh, ww)
         h = h.permute(0, 1, 5, 2, 6, 3, 7, 4).reshape(b, self.out_ch, t * s, hh * 2, ww * 2)
-        return h[:, :, s - 1:]
+        return h[:, :, s - 1 :]

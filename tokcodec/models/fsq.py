@@ -8,6 +8,7 @@ mixed-radix number of the per-channel digits, channel 0 least significant:
 and the decoder's input value of digit d is (d - L_i // 2) / (L_i // 2),
 in [-1, 1). No auxiliary loss: every code is reachable by construction.
 """
+
 from __future__ import annotations
 
 import math

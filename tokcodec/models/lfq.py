@@ -6,6 +6,7 @@ the codebook is implicit and the token index is the bits themselves:
 Training adds an entropy penalty E[H(q(z))] - H(E[q(z)]) (confident codes per
 position, every code used across the batch) and a commitment loss.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -41,7 +42,7 @@ def _group_entropy(logp1: torch.Tensor, logp0: torch.Tensor) -> torch.Tensor:
     logp1/logp0: (N, g) log-probabilities of each bit being 1/0 per position.
     """
     g = logp1.shape[1]
-    codes = ((torch.arange(2 ** g, device=logp1.device)[:, None] >> torch.arange(g, device=logp1.device)) & 1).float()
+    codes = ((torch.arange(2**g, device=logp1.device)[:, None] >> torch.arange(g, device=logp1.device)) & 1).float()
     log_probs = logp1 @ codes.T + logp0 @ (1 - codes).T  # (N, 2^g)
     mean_p = log_probs.exp().mean(0)
     return -(mean_p * torch.log(mean_p.clamp_min(1e-9))).sum()
@@ -74,7 +75,9 @@ class LFQ(nn.Module):
         logits = 4 * flat / self.temperature
         logp1, logp0 = F.logsigmoid(logits), F.logsigmoid(-logits)
         per_sample = -(logp1.exp() * logp1 + logp0.exp() * logp0).sum(1).mean()
-        batch = sum(_group_entropy(logp1[:, i:i + self.group_bits], logp0[:, i:i + self.group_bits])
-                    for i in range(0, self.bits, self.group_bits))
+        batch = sum(
+            _group_entropy(logp1[:, i : i + self.group_bits], logp0[:, i : i + self.group_bits])
+            for i in range(0, self.bits, self.group_bits)
+        )
         commitment = F.mse_loss(z, q.detach())
         return LFQLoss(per_sample, batch, commitment)

@@ -24,6 +24,7 @@ Coding visits a latent frame in `steps` groups (`schedule`), each group
 predicted from the groups before it; training mixes those masks with the
 cosine mask-ratio schedule of MaskGIT.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mlm_layout import (ACT_LIMIT, NORM_EPS, SCHEDULES, MLMConfig, input_indices, relative_index,  # noqa: F401
-                         schedule, split_tokens, window_merge, window_partition)
+from .mlm_layout import (
+    ACT_LIMIT,
+    NORM_EPS,
+    SCHEDULES,
+    MLMConfig,
+    input_indices,
+    relative_index,  # noqa: F401
+    schedule,
+    split_tokens,
+    window_merge,
+    window_partition,
+)
 
 
 # --- the network -----------------------------------------------------------------
@@ -101,8 +112,9 @@ class TokenMLM(nn.Module):
         self.bias_lo, self.bias_hi = nn.Parameter(torch.zeros(v)), nn.Parameter(torch.zeros(v))
         self.head_scale = 1 / math.sqrt(cfg.dim)  # tied heads: keeps the first logits near uniform
 
-    def forward(self, tokens: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None,
-                time: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, tokens: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None, time: int | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens, known (B, H, W): int64 tokens and which of them the decoder already has;
         prev (B, H, W) (-1 or None: no previous frame); time: latent index in the GOP. -> logits (B, H, W, 512) x 2."""
         cfg = self.config
@@ -116,10 +128,11 @@ class TokenMLM(nn.Module):
         h = self.norm(x) * self.head_scale
         return h @ self.embed_lo.weight[:v].T + self.bias_lo, h @ self.embed_hi.weight[:v].T + self.bias_hi
 
-    def bits(self, tokens: torch.Tensor, logits: tuple[torch.Tensor, torch.Tensor], where: torch.Tensor) -> torch.Tensor:
+    def bits(
+        self, tokens: torch.Tensor, logits: tuple[torch.Tensor, torch.Tensor], where: torch.Tensor
+    ) -> torch.Tensor:
         """Total cross-entropy in bits of `tokens` at the positions `where`."""
         lo, hi = split_tokens(tokens, self.config.sub_bits)
         ce = F.cross_entropy(logits[0][where], lo[where], reduction="sum")
         ce = ce + F.cross_entropy(logits[1][where], hi[where], reduction="sum")
         return ce / math.log(2)
-

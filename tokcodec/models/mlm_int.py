@@ -22,6 +22,7 @@ point, where every value is an integer and every operation exact:
 
 The normative description is bitstream_spec/SPEC.md, annex B.
 """
+
 from __future__ import annotations
 
 import math
@@ -119,7 +120,7 @@ class IntegerMLM:
         (~24 dim values a position) and the attention's logits and weights (~4 heads x window^2), from
         at least 256 positions, plus ~192 MiB of tables (mlm_coding.TABLE_BLOCK) and temporaries.
         Measured for mlm-tc-2.1 (dim 128): 30-33 KB a position at 256 x 256; this gives 32.8 KB."""
-        per_position = 8 * (24 * config.dim + 4 * config.heads * config.window ** 2)
+        per_position = 8 * (24 * config.dim + 4 * config.heads * config.window**2)
         return (192 << 20) + per_position * max(height * width, 256)
 
     def __init__(self, config: MLMConfig, tensors: dict[str, torch.Tensor]):
@@ -128,12 +129,19 @@ class IntegerMLM:
         w_scale = 1.0 / (1 << W_BITS)
         # linear layers: weights transposed once; bias with the rounding half of round_shift; both / 2^W
         # (F.linear's (N, K) layout measured faster than addmm's (K, N) with MKL on AVX2)
-        self.linears = {k[:-7]: (v * w_scale, (self.t[k[:-7] + ".bias"] + float(1 << (W_BITS - 1))) * w_scale)
-                        for k, v in self.t.items() if k.endswith(".weight") and k.startswith("blocks.")}
+        self.linears = {
+            k[:-7]: (v * w_scale, (self.t[k[:-7] + ".bias"] + float(1 << (W_BITS - 1))) * w_scale)
+            for k, v in self.t.items()
+            if k.endswith(".weight") and k.startswith("blocks.")
+        }
         out_scale = 1.0 / (1 << (A_BITS + W_BITS - LOGIT_BITS))
-        self.heads_out = [(self.t[n + ".weight"] * out_scale,
-                           (self.t[n + ".bias"] + float(1 << (A_BITS + W_BITS - LOGIT_BITS - 1))) * out_scale)
-                          for n in ("head_lo", "head_hi")]
+        self.heads_out = [
+            (
+                self.t[n + ".weight"] * out_scale,
+                (self.t[n + ".bias"] + float(1 << (A_BITS + W_BITS - LOGIT_BITS - 1))) * out_scale,
+            )
+            for n in ("head_lo", "head_hi")
+        ]
         self.exp_attn, self.exp_out = self.t["exp_attn"], self.t["exp_out"]
         index = relative_index(config.window)
         self.rel_bias = [self.t[f"blocks.{i}.attn.rel_bias"][:, index] for i in range(config.depth)]
@@ -169,7 +177,9 @@ class IntegerMLM:
         shift = (i % 2) * win // 2
         hp, wp = shift + height + (-(shift + height) % win), shift + width + (-(shift + width) % win)
         nh, nw, t = hp // win, wp // win, win * win
-        qkv = F.pad(self._linear(x, f"blocks.{i}.attn.qkv"), (0, 0, shift, wp - width - shift, shift, hp - height - shift))
+        qkv = F.pad(
+            self._linear(x, f"blocks.{i}.attn.qkv"), (0, 0, shift, wp - width - shift, shift, hp - height - shift)
+        )
         hd = qkv.shape[-1] // 3 // heads
         q, k, v = qkv.view(b, nh, win, nw, win, 3, heads, hd).permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, -1, t, hd)
         bias = self.logit_bias(height, width, i)
@@ -182,10 +192,16 @@ class IntegerMLM:
         # rounded half up: floor((2 e.v + total) / (2 total)); |2 e.v| <= 2 t 2^16 2^17 = 2^40
         out = floor_div(torch.baddbmm(total, e, v, alpha=2.0), 2.0 * total)
         out = out.view(b, nh, nw, heads, win, win, hd).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, hp, wp, heads * hd)
-        return self._linear(out[:, shift:shift + height, shift:shift + width], f"blocks.{i}.attn.proj")
+        return self._linear(out[:, shift : shift + height, shift : shift + width], f"blocks.{i}.attn.proj")
 
-    def hidden(self, tokens: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None, time: int,
-               positions: torch.Tensor | None = None) -> torch.Tensor:
+    def hidden(
+        self,
+        tokens: torch.Tensor,
+        known: torch.Tensor,
+        prev: torch.Tensor | None,
+        time: int,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The final normalised features of one latent frame (tokens, prev: (H, W); known: (H, W), or
         (G, H, W) for G passes at once, one per known mask): (H, W, dim) (one mask) or (G, H, W, dim),
         or (N, dim) for the flat indices `positions` into (G,) H, W only. The last MLP is per
@@ -193,7 +209,11 @@ class IntegerMLM:
         cfg = self.config
         lo, hi, plo, phi = input_indices(tokens, known, prev, cfg.sub_bits)
         t = self.t
-        x = t["embed_lo"][lo] + t["embed_hi"][hi] + (t["prev_lo"][plo] + t["prev_hi"][phi] + t["time"][min(time, cfg.max_time - 1)])
+        x = (
+            t["embed_lo"][lo]
+            + t["embed_hi"][hi]
+            + (t["prev_lo"][plo] + t["prev_hi"][phi] + t["time"][min(time, cfg.max_time - 1)])
+        )
         x = x.clamp_(-ACT_MAX, ACT_MAX)
         batched = x.dim() == 4
         x = x if batched else x[None]
@@ -242,14 +262,14 @@ def integer_tensors(model) -> dict[str, torch.Tensor]:
 
     for i, block in enumerate(model.blocks):
         q_scale = torch.ones(3 * cfg.dim, dtype=torch.float64)
-        q_scale[:cfg.dim] = 1 / math.sqrt(hd)
+        q_scale[: cfg.dim] = 1 / math.sqrt(hd)
         put_linear(f"blocks.{i}.attn.qkv", block.attn.qkv, block.norm1.gain, q_scale)
         put_linear(f"blocks.{i}.attn.proj", block.attn.proj, torch.ones(cfg.dim))
         out[f"blocks.{i}.attn.rel_bias"] = _int(block.attn.rel_bias, LOGIT_BITS)
         put_linear(f"blocks.{i}.fc1", block.fc1, block.norm2.gain)
         put_linear(f"blocks.{i}.fc2", block.fc2, torch.ones(cfg.mlp * cfg.dim))
     for name, table, bias in (("head_lo", model.embed_lo, model.bias_lo), ("head_hi", model.embed_hi, model.bias_hi)):
-        w = table.weight[:cfg.vocab].double() * model.norm.gain.double()[None, :] * model.head_scale
+        w = table.weight[: cfg.vocab].double() * model.norm.gain.double()[None, :] * model.head_scale
         out[name + ".weight"] = _int(w, W_BITS)
         out[name + ".bias"] = _int(bias, A_BITS + W_BITS)
     out["exp_attn"] = torch.from_numpy(exp_table(EXP_ATTN_BITS, EXP_ATTN_LEN))
@@ -269,14 +289,21 @@ def check_bounds(tensors: dict[str, torch.Tensor], cfg: MLMConfig) -> None:
             if bound >= EXACT:
                 raise ValueError(f"{name}: a product could reach 2^{math.log2(bound):.1f}")
     hd = cfg.dim // cfg.heads
-    assert hd * ACT_MAX * ACT_MAX < EXACT and cfg.window ** 2 * (1 << EXP_ATTN_BITS) * ACT_MAX < EXACT
+    assert hd * ACT_MAX * ACT_MAX < EXACT and cfg.window**2 * (1 << EXP_ATTN_BITS) * ACT_MAX < EXACT
 
 
 # --- what a weights file must be to be a prior (SPEC B.2, B.8) --------------------------
 
 PRIOR_HEADER_MAX = 1 << 20  # bytes of a weights file's JSON header
-CONFIG_BOUNDS = {"dim": (1, 8192), "depth": (1, 64), "heads": (1, 8192), "mlp": (1, 16), "window": (2, 256),
-                 "sub_bits": (1, 16), "max_time": (1, 1024)}
+CONFIG_BOUNDS = {
+    "dim": (1, 8192),
+    "depth": (1, 64),
+    "heads": (1, 8192),
+    "mlp": (1, 16),
+    "window": (2, 256),
+    "sub_bits": (1, 16),
+    "max_time": (1, 1024),
+}
 
 
 def prior_shapes(cfg: MLMConfig) -> dict[str, tuple[int, ...]]:
@@ -285,8 +312,12 @@ def prior_shapes(cfg: MLMConfig) -> dict[str, tuple[int, ...]]:
     shapes = {name: (v + 1, d) for name in ("embed_lo", "embed_hi", "prev_lo", "prev_hi")}
     shapes.update({"time": (cfg.max_time, d), "exp_attn": (EXP_ATTN_LEN,), "exp_out": (EXP_OUT_LEN,)})
     for i in range(cfg.depth):
-        for name, out, inp in (("attn.qkv", 3 * d, d), ("attn.proj", d, d), ("fc1", cfg.mlp * d, d),
-                               ("fc2", d, cfg.mlp * d)):
+        for name, out, inp in (
+            ("attn.qkv", 3 * d, d),
+            ("attn.proj", d, d),
+            ("fc1", cfg.mlp * d, d),
+            ("fc2", d, cfg.mlp * d),
+        ):
             shapes[f"blocks.{i}.{name}.weight"], shapes[f"blocks.{i}.{name}.bias"] = (out, inp), (out,)
         shapes[f"blocks.{i}.attn.rel_bias"] = (cfg.heads, (2 * w - 1) ** 2)
     for name in ("head_lo", "head_hi"):
@@ -304,7 +335,7 @@ def prior_problem(cfg: MLMConfig, tensors: dict[str, torch.Tensor]) -> str | Non
     if cfg.dim % cfg.heads or cfg.window % 2:
         return f"configuration: dim {cfg.dim} not a multiple of heads {cfg.heads}, or window {cfg.window} odd"
     expected = prior_shapes(cfg)
-    if (missing := sorted(expected.keys() - tensors.keys())):
+    if missing := sorted(expected.keys() - tensors.keys()):
         return f"tensor {missing[0]} missing"
     for name, shape in expected.items():
         t = tensors[name]
@@ -317,4 +348,3 @@ def prior_problem(cfg: MLMConfig, tensors: dict[str, torch.Tensor]) -> str | Non
     except (ValueError, AssertionError) as e:
         return f"outside the bounds of SPEC B.8: {e or 'attention sums'}"
     return None
-

@@ -6,6 +6,7 @@ the windows and the relative-position index. `mlm_int` (the coding network)
 imports only this module, so no change to the training code (`mlm`) can
 change a bitstream.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,8 +65,9 @@ def split_tokens(tokens: torch.Tensor, sub_bits: int = 9) -> tuple[torch.Tensor,
     return tokens & ((1 << sub_bits) - 1), tokens >> sub_bits
 
 
-def input_indices(tokens: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None,
-                  sub_bits: int) -> tuple[torch.Tensor, ...]:
+def input_indices(
+    tokens: torch.Tensor, known: torch.Tensor, prev: torch.Tensor | None, sub_bits: int
+) -> tuple[torch.Tensor, ...]:
     """Embedding-table rows of each position: (low, high) of the current token or [MASK] where it is
     not known, (low, high) of the previous latent frame's token or "none" where prev is -1 or None.
     Both special rows are index 2^sub_bits."""
@@ -74,8 +76,12 @@ def input_indices(tokens: torch.Tensor, known: torch.Tensor, prev: torch.Tensor 
     if prev is None:
         prev = torch.full_like(tokens, -1)
     plo, phi = split_tokens(prev, sub_bits)
-    return (torch.where(known, lo, v), torch.where(known, hi, v),
-            torch.where(prev >= 0, plo, v), torch.where(prev >= 0, phi, v))
+    return (
+        torch.where(known, lo, v),
+        torch.where(known, hi, v),
+        torch.where(prev >= 0, plo, v),
+        torch.where(prev >= 0, phi, v),
+    )
 
 
 # --- windows (SPEC B.5) -----------------------------------------------------------------
@@ -88,9 +94,9 @@ def window_partition(x: torch.Tensor, window: int, shift: int) -> tuple[torch.Te
     hp = shift + h + (-(shift + h) % window)
     wp = shift + w + (-(shift + w) % window)
     padded = x.new_zeros(b, hp, wp, c)
-    padded[:, shift:shift + h, shift:shift + w] = x
+    padded[:, shift : shift + h, shift : shift + w] = x
     valid = torch.zeros(hp, wp, dtype=torch.bool, device=x.device)
-    valid[shift:shift + h, shift:shift + w] = True
+    valid[shift : shift + h, shift : shift + w] = True
     nh, nw = hp // window, wp // window
     wins = padded.view(b, nh, window, nw, window, c).permute(0, 1, 3, 2, 4, 5).reshape(b * nh * nw, window * window, c)
     valid = valid.view(nh, window, nw, window).permute(0, 2, 1, 3).reshape(nh * nw, window * window)
@@ -102,7 +108,7 @@ def window_merge(wins: torch.Tensor, window: int, shift: int, geometry: tuple) -
     c = wins.shape[-1]
     nh, nw = hp // window, wp // window
     x = wins.view(b, nh, nw, window, window, c).permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, c)
-    return x[:, shift:shift + h, shift:shift + w]
+    return x[:, shift : shift + h, shift : shift + w]
 
 
 def relative_index(window: int) -> torch.Tensor:

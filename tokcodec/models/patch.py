@@ -19,6 +19,7 @@ grow with the GOP. Ideas from TAESD/TAEHV (plain residual blocks, memory
 blocks, frames folded into channels), LTX-Video and DCVC-RT (patchify first)
 and DC-AE (parameter-free shortcuts around every resampler).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,7 +54,7 @@ class PatchTokenizerConfig:
     spatial_stride = 8
 
     def __post_init__(self):
-        if self.quantizer == "fsq" and math.prod(self.fsq_levels) != 2 ** self.token_bits:
+        if self.quantizer == "fsq" and math.prod(self.fsq_levels) != 2**self.token_bits:
             raise ValueError(f"FSQ levels {self.fsq_levels} do not make {self.token_bits}-bit tokens")
 
     @property
@@ -131,7 +132,7 @@ class Encoder(nn.Module):
         super().__init__()
         c4, c8, cl = cfg.width_4, cfg.width_8, cfg.width_latent
         n4, n8, nl = cfg.enc_blocks
-        self.stem = conv3x3(3 * STEM ** 2, c4)
+        self.stem = conv3x3(3 * STEM**2, c4)
         self.blocks_4 = nn.Sequential(*[ResBlock(c4) for _ in range(n4)])
         self.down = conv3x3(4 * c4, c8)
         self.blocks_8 = nn.Sequential(*[ResBlock(c8) for _ in range(n8)])
@@ -179,7 +180,7 @@ class Decoder(nn.Module):
         self.blocks_8 = nn.Sequential(*[ResBlock(c8) for _ in range(n8)])
         self.up = conv3x3(c8, 4 * c4)
         self.blocks_4 = nn.Sequential(*[ResBlock(c4) for _ in range(n4)])
-        self.head = conv3x3(c4, 3 * STEM ** 2)
+        self.head = conv3x3(c4, 3 * STEM**2)
         self.c4, self.c8 = c4, c8
 
     def forward(self, q: torch.Tensor, cache: list | None, last_only: bool = False) -> tuple[torch.Tensor, list]:
@@ -201,9 +202,9 @@ class Decoder(nn.Module):
         h = self.unfold(h) + h.repeat_interleave(TIME_FOLD * self.c8 // h.shape[1], 1)
         h = h.reshape(b, t * TIME_FOLD, self.c8, *h.shape[-2:])
         if last_only:
-            h = h[:, TIME_FOLD - 1::TIME_FOLD]
+            h = h[:, TIME_FOLD - 1 :: TIME_FOLD]
         elif start:
-            h = h[:, TIME_FOLD - 1:]
+            h = h[:, TIME_FOLD - 1 :]
         n = h.shape[1]
         h = self.blocks_8(h.flatten(0, 1))
         h = channels_to_space(h, self.c4) + F.pixel_shuffle(self.up(h), 2)
@@ -258,7 +259,7 @@ class PatchTokenizer(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> int64 tokens (B, T', H/8, W/8), streamed over latent frames."""
         self.check_shape(x)
-        return self.encode_stream(x[:, :, max(0, i - TIME_FOLD + 1):i + 1] for i in range(0, x.shape[2], TIME_FOLD))
+        return self.encode_stream(x[:, :, max(0, i - TIME_FOLD + 1) : i + 1] for i in range(0, x.shape[2], TIME_FOLD))
 
     def token_values(self, tokens: torch.Tensor) -> torch.Tensor:
         """int64 tokens (B, T', h, w) -> decoder input (B, T', C, h, w)."""
@@ -274,7 +275,7 @@ class PatchTokenizer(nn.Module):
         q = self.token_values(tokens).to(next(self.parameters()).dtype)
         cache = None
         for i in range(q.shape[1]):
-            frames, cache = self.decoder(q[:, i:i + 1], cache, last_only=sampled)
+            frames, cache = self.decoder(q[:, i : i + 1], cache, last_only=sampled)
             yield frames.float().transpose(1, 2)
 
     @torch.no_grad()
@@ -290,5 +291,5 @@ class PatchTokenizer(nn.Module):
         """Peak bytes of coding one GOP: a few 1/4-resolution activations and float copies of one
         latent frame's group of frames; coding streams, so the GOP's length does not count."""
         group_pixels = self.frames_held(frames) * height * width
-        activations = 6 * self.config.width_4 / STEM ** 2 * group_pixels * 4
+        activations = 6 * self.config.width_4 / STEM**2 * group_pixels * 4
         return int(activations + 3 * 4 * group_pixels * 3)

@@ -4,6 +4,7 @@ A clip of 1 + s*k frames (s = temporal stride) at H x W (multiples of the
 spatial stride) becomes (1 + k) x H/8 x W/8 tokens of `token_bits` bits.
 The first frame is coded on its own, so an image is a 1-frame video.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .causal import (AdaptiveGroupNorm, CausalConv3d, DepthToSpaceUpsample, Downsample,
-                     FrameGroupNorm, ResBlock3d)
+from .causal import AdaptiveGroupNorm, CausalConv3d, DepthToSpaceUpsample, Downsample, FrameGroupNorm, ResBlock3d
 from .lfq import LFQ, LFQLoss, indices_to_bits
 
 
@@ -106,9 +106,15 @@ class CausalDecoder(nn.Module):
         self.conv_in = CausalConv3d(cfg.token_bits, widths[0])
         self.mid = ResBlock3d(widths[0], widths[0])
         self.levels = nn.ModuleList(
-            DecoderLevel(widths[i], widths[min(i + 1, len(widths) - 1)], cfg.res_blocks + 1, cfg.token_bits,
-                         temporal[i] if i < len(temporal) else None)
-            for i in range(len(widths)))
+            DecoderLevel(
+                widths[i],
+                widths[min(i + 1, len(widths) - 1)],
+                cfg.res_blocks + 1,
+                cfg.token_bits,
+                temporal[i] if i < len(temporal) else None,
+            )
+            for i in range(len(widths))
+        )
         self.norm_out = FrameGroupNorm(widths[-1])
         self.conv_out = CausalConv3d(widths[-1], 3)
 
@@ -161,7 +167,7 @@ class Tokenizer(nn.Module):
         """decode() as one piece (this family does not stream); `sampled`: frames 0, s, 2s, ... only
         (no cheaper here than the whole decode)."""
         frames = self.decode(tokens)
-        yield frames[:, :, ::self.config.temporal_stride] if sampled else frames
+        yield frames[:, :, :: self.config.temporal_stride] if sampled else frames
 
     def frames_held(self, frames: int) -> int:
         """Frames the pipeline holds at once while coding a GOP of `frames`: all of them."""

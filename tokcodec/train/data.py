@@ -5,6 +5,7 @@ longer side is at most `max_side`), then random crops are cut from memory:
 decoding is far slower than a training step on a CPU, and on a GPU the bank
 can live on the device. Images are 1-frame clips (image pre-training).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,8 +66,14 @@ class FrameBank:
     stills: list[torch.Tensor]  # each (1, 3, H, W) uint8
 
     @classmethod
-    def load(cls, paths: list[str | Path], max_side: int = 640, max_frames: int = 300,
-             quiet: bool = False, cache: str | Path | None = None) -> "FrameBank":
+    def load(
+        cls,
+        paths: list[str | Path],
+        max_side: int = 640,
+        max_frames: int = 300,
+        quiet: bool = False,
+        cache: str | Path | None = None,
+    ) -> "FrameBank":
         """Decode every source; with `cache`, reuse (or write) the decoded bank there."""
         if cache and Path(cache).exists():
             return cls(**torch.load(cache))
@@ -103,15 +110,16 @@ class FrameBank:
         for _ in range(batch):
             src = pool[int(torch.randint(len(pool), (1,), generator=generator))]
             t0 = int(torch.randint(src.shape[0] - frames + 1, (1,), generator=generator))
-            clip = src[t0:t0 + frames]
+            clip = src[t0 : t0 + frames]
             h, w = clip.shape[-2:]
             if min(h, w) < crop:  # small sources are upscaled to the crop
-                clip = torch.nn.functional.interpolate(clip.float(), scale_factor=crop / min(h, w) + 1e-3,
-                                                       mode="bilinear").clamp(0, 255)
+                clip = torch.nn.functional.interpolate(
+                    clip.float(), scale_factor=crop / min(h, w) + 1e-3, mode="bilinear"
+                ).clamp(0, 255)
                 h, w = clip.shape[-2:]
             y = int(torch.randint(h - crop + 1, (1,), generator=generator))
             x = int(torch.randint(w - crop + 1, (1,), generator=generator))
-            clip = clip[..., y:y + crop, x:x + crop]
+            clip = clip[..., y : y + crop, x : x + crop]
             if torch.rand(1, generator=generator) < 0.5:
                 clip = clip.flip(-1)
             clips.append(clip.float())

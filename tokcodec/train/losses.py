@@ -3,6 +3,7 @@
 The perceptual loss uses LPIPS-VGG while evaluation reports LPIPS-AlexNet,
 so the reported metric is not the one optimised.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -14,6 +14,7 @@ validation cache under the coding schedule, whole latent frames, never
 trained on. The run folder holds `last.pt` (resume by re-running the same
 command), `best.pt` (lowest validation bits) and `log.jsonl`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,25 +64,30 @@ class MLMTrainConfig:
         return cls(model=model, **d)
 
 
-def prepare_token_caches(tokenizer: str, recipe: dict, run_dir: Path, data_cache: str | None, device: str,
-                         quiet: bool = False) -> tuple[Path, Path | None, str]:
+def prepare_token_caches(
+    tokenizer: str, recipe: dict, run_dir: Path, data_cache: str | None, device: str, quiet: bool = False
+) -> tuple[Path, Path | None, str]:
     """RUN_DIR/tokens-train.pt and tokens-val.pt for the zoo tokenizer, built unless already there, and
     the tokenizer's weights hash (the trainer refuses caches of other weights). The tokenizer is only
     loaded when a cache has to be built."""
     from ..zoo import get_entry, load_model
     from .data import FrameBank
+
     digest = get_entry(tokenizer).weights_hash.hex()
     run_dir.mkdir(parents=True, exist_ok=True)
-    caches = {"train": (run_dir / "tokens-train.pt", recipe["data"], data_cache, (1.0, 0.5)),
-              "val": (run_dir / "tokens-val.pt", recipe.get("val_data", []), None, (1.0,))}
+    caches = {
+        "train": (run_dir / "tokens-train.pt", recipe["data"], data_cache, (1.0, 0.5)),
+        "val": (run_dir / "tokens-val.pt", recipe.get("val_data", []), None, (1.0,)),
+    }
     model = None
     for path, sources, frames_cache, scales in caches.values():
         if not sources or path.exists():
             continue
         model = model or load_model(tokenizer, device=device)[0]
         bank = FrameBank.load(sources, max_side=recipe.get("max_side", 640), quiet=quiet, cache=frames_cache)
-        build_token_cache(model, digest, bank, path, gops_per_video=recipe.get("gops_per_video", 6),
-                          scales=scales, quiet=quiet)
+        build_token_cache(
+            model, digest, bank, path, gops_per_video=recipe.get("gops_per_video", 6), scales=scales, quiet=quiet
+        )
     val = caches["val"][0]
     return caches["train"][0], val if val.exists() else None, digest
 
@@ -111,8 +117,8 @@ class CropSampler:
         for _ in range(batch):
             gop, t = self.frames[self._randint(len(self.frames))]
             y, x = self._randint(gop.shape[1] - c + 1), self._randint(gop.shape[2] - c + 1)
-            cur.append(gop[t, y:y + c, x:x + c])
-            prev.append(gop[max(t - 1, 0), y:y + c, x:x + c])
+            cur.append(gop[t, y : y + c, x : x + c])
+            prev.append(gop[max(t - 1, 0), y : y + c, x : x + c])
             has_prev.append(t > 0)
             times.append(t)
         return (torch.stack(cur).long(), torch.stack(prev).long(), torch.tensor(has_prev), torch.tensor(times))
@@ -173,8 +179,9 @@ class MLMTrainer:
         self.sampler = CropSampler(cache["gops"], cfg.crop, self.generator)
         torch.manual_seed(cfg.seed)
         self.model = TokenMLM(cfg.model).to(cfg.device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                     betas=(0.9, 0.98))
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
+        )
         self.step, self.train_seconds, self.best = 0, 0.0, math.inf
         if (self.run_dir / "last.pt").exists():
             self._resume(self.run_dir / "last.pt")
@@ -195,9 +202,16 @@ class MLMTrainer:
             tqdm.write(f"resumed {path} at step {self.step}")
 
     def _save(self, name: str, **extra) -> None:
-        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
-                 "train_seconds": self.train_seconds, "best": self.best, "generator": self.generator.get_state(),
-                 "config": self.cfg.to_dict(), **extra}
+        state = {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "best": self.best,
+            "generator": self.generator.get_state(),
+            "config": self.cfg.to_dict(),
+            **extra,
+        }
         tmp = self.run_dir / f".{name}.tmp"
         torch.save(state, tmp)
         tmp.replace(self.run_dir / name)
@@ -211,8 +225,9 @@ class MLMTrainer:
         cur, prev, has_prev, times = self.sampler.sample(cfg.batch)
         b, h, w = cur.shape
         known, scored = training_masks(b, h, w, cfg.schedule_steps, self.generator)
-        cur, prev, has_prev, times, known, scored = (t.to(cfg.device) for t in (cur, prev, has_prev, times, known,
-                                                                                scored))
+        cur, prev, has_prev, times, known, scored = (
+            t.to(cfg.device) for t in (cur, prev, has_prev, times, known, scored)
+        )
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, cfg)
         model = self.model

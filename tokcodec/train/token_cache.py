@@ -8,6 +8,7 @@ Stills are 1-frame GOPs (one latent frame). The file is a torch pickle of
 plain tensors: {"tokenizer": sha256, "gops": [int32 (T', h, w), ...],
 "names": [...]}.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,9 +28,17 @@ def _gop_tokens(model, frames: list[np.ndarray], scale: float) -> torch.Tensor:
         return model.encode(pad_gop(frames, model, size))[0].to(torch.int32)
 
 
-def build_token_cache(model, model_hash: str, bank: FrameBank, out: str | Path, gop: int = 17,
-                      gops_per_video: int = 6, scales: tuple[float, ...] = (1.0, 0.5),
-                      max_stills: int = 300, quiet: bool = False) -> dict:
+def build_token_cache(
+    model,
+    model_hash: str,
+    bank: FrameBank,
+    out: str | Path,
+    gop: int = 17,
+    gops_per_video: int = 6,
+    scales: tuple[float, ...] = (1.0, 0.5),
+    max_stills: int = 300,
+    quiet: bool = False,
+) -> dict:
     """Encode the bank's videos (up to `gops_per_video` GOPs per scale) and stills into `out`."""
     model.eval()
     jobs = []
@@ -37,7 +46,7 @@ def build_token_cache(model, model_hash: str, bank: FrameBank, out: str | Path, 
         frames = list(video.permute(0, 2, 3, 1).numpy())
         starts = list(range(0, len(frames), gop))[:gops_per_video]
         for scale in scales:
-            jobs += [(f"video{i}@{scale}:{s}", frames[s:s + gop], scale) for s in starts]
+            jobs += [(f"video{i}@{scale}:{s}", frames[s : s + gop], scale) for s in starts]
     for i, still in enumerate(bank.stills[:max_stills]):
         jobs.append((f"still{i}", list(still.permute(0, 2, 3, 1).numpy()), 1.0))
     names, grids = [], []

@@ -21,6 +21,7 @@ judged on validation LPIPS-alex within a PSNR bound of its starting point
 (`select`), because in a perceptual run the best-PSNR checkpoint is the
 blurry start.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,7 @@ from ..models import build_tokenizer
 from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
-from .losses import (DISCRIMINATORS, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss,
-                     temporal_loss)
+from .losses import DISCRIMINATORS, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss, temporal_loss
 
 
 @dataclass
@@ -126,8 +126,11 @@ def codebook_stats(tokens: torch.Tensor, bits: int) -> dict:
     for shift in range(0, bits, 9):
         p = torch.bincount((flat >> shift) & 511, minlength=512).float() / flat.numel()
         entropy -= float((p * torch.log2(p.clamp_min(1e-12))).sum())
-    return {"unique_frac": flat.unique().numel() / flat.numel(),
-            "bit_balance_min": float(torch.minimum(on, 1 - on).min()), "token_entropy": entropy}
+    return {
+        "unique_frac": flat.unique().numel() / flat.numel(),
+        "bit_balance_min": float(torch.minimum(on, 1 - on).min()),
+        "token_entropy": entropy,
+    }
 
 
 def bf16_supported(device: str) -> bool:
@@ -143,6 +146,7 @@ def bf16_supported(device: str) -> bool:
 
 def load_val_clips(paths: list[str], cfg: TrainConfig) -> list[torch.Tensor]:
     from ..io import read_frames
+
     clips = []
     for path in paths:
         frames, _ = read_frames(path, max_frames=cfg.val_frames, size=cfg.val_size)
@@ -159,6 +163,7 @@ def validate(model: Tokenizer, clips: list[torch.Tensor], device: str, dists_fra
     from ..metrics import lpips_video, psnr
     from ..metrics.dists import dists_video
     from ..metrics.flicker import flicker
+
     model.eval()
     scores: dict[str, list[float]] = {"val_psnr": [], "val_lpips_alex": [], "val_flicker": [], "val_dists": []}
     for x in clips:
@@ -183,6 +188,7 @@ def init_distributed(device: str) -> tuple[int, int, str]:
     if world == 1:
         return 0, 1, device
     import torch.distributed as dist
+
     if device.startswith("cuda"):
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         torch.cuda.set_device(device)
@@ -209,8 +215,9 @@ class Trainer:
                 raise ValueError(f"freeze_encoder: the {cfg.model.family} family has no separate decoder input")
             self.model.requires_grad_(False)
             self.model.decoder.requires_grad_(True)
-        self.opt = torch.optim.AdamW(self.trainable_parameters(), lr=cfg.lr, betas=(0.9, 0.99),
-                                     weight_decay=cfg.weight_decay)
+        self.opt = torch.optim.AdamW(
+            self.trainable_parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
+        )
         self.disc = self.disc_opt = None
         if cfg.weights.gan > 0:
             self.disc = DISCRIMINATORS[cfg.discriminator]().to(self.device)
@@ -219,6 +226,7 @@ class Trainer:
         self.perceptual = None
         if cfg.weights.perceptual > 0:
             from ..metrics.lpips import LPIPS
+
             self.perceptual = LPIPS("vgg").to(self.device)
         self.step = 0
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -234,6 +242,7 @@ class Trainer:
         self.forward_model = self.model.decoder if cfg.freeze_encoder else self.model
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
+
             self.forward_model = DistributedDataParallel(self.forward_model)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
@@ -265,6 +274,7 @@ class Trainer:
         elif source.endswith(".safetensors"):  # a decoder alone (tools/export_decoder.py) over its base model
             from safetensors import safe_open
             from ..zoo import load_model
+
             with safe_open(os.path.expanduser(source), "pt") as f:
                 meta, decoder = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
             model, entry = load_model(meta["base"], device=self.device)
@@ -273,6 +283,7 @@ class Trainer:
             weights, image_trained = {**model.state_dict(), **decoder}, False
         else:
             from ..zoo import load_model
+
             model, entry = load_model(source, device=self.device)
             weights, image_trained = model.state_dict(), False  # zoo models are video models (see export)
         self.model.load_state_dict({k: v.float() for k, v in weights.items()})
@@ -281,19 +292,26 @@ class Trainer:
         if image_trained and self.cfg.frames > 1:
             inflate_image_weights(self.model)
         if not self.quiet:
-            tqdm.write(f"warm start from {source}" + (" (inflated to video)" if image_trained and self.cfg.frames > 1 else ""))
+            tqdm.write(
+                f"warm start from {source}" + (" (inflated to video)" if image_trained and self.cfg.frames > 1 else "")
+            )
 
     def save(self) -> None:
         if self.rank > 0:
             return
-        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                 "ema": self.ema_model.state_dict() if self.ema_model is not None else None,
-                 "disc": self.disc.state_dict() if self.disc else None,
-                 "disc_opt": self.disc_opt.state_dict() if self.disc_opt else None,
-                 "step": self.step, "generator": self.generator.get_state(),
-                 "lecam": (self.lecam.real_ema, self.lecam.fake_ema),
-                 "train_seconds": self.train_seconds, "start_psnr": self.start_psnr,
-                 "config": self.cfg.to_dict()}
+        state = {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "ema": self.ema_model.state_dict() if self.ema_model is not None else None,
+            "disc": self.disc.state_dict() if self.disc else None,
+            "disc_opt": self.disc_opt.state_dict() if self.disc_opt else None,
+            "step": self.step,
+            "generator": self.generator.get_state(),
+            "lecam": (self.lecam.real_ema, self.lecam.fake_ema),
+            "train_seconds": self.train_seconds,
+            "start_psnr": self.start_psnr,
+            "config": self.cfg.to_dict(),
+        }
         tmp = self.run_dir / "last.pt.tmp"
         torch.save(state, tmp)
         tmp.replace(self.run_dir / "last.pt")
@@ -323,8 +341,13 @@ class Trainer:
         best = self.run_dir / "best.pt"
         if best.exists() and not self.better(metrics, torch.load(best, weights_only=True)["metrics"]):
             return
-        state = {"model": self.eval_model.state_dict(), "step": self.step, "train_seconds": self.train_seconds,
-                 "metrics": metrics, "config": self.cfg.to_dict()}
+        state = {
+            "model": self.eval_model.state_dict(),
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "metrics": metrics,
+            "config": self.cfg.to_dict(),
+        }
         torch.save(state, self.run_dir / "best.pt.tmp")
         (self.run_dir / "best.pt.tmp").replace(best)
 
@@ -337,8 +360,9 @@ class Trainer:
     # --- one step ----------------------------------------------------------
     def autocast(self):
         enabled = self.cfg.bf16 and bf16_supported(self.device)
-        return torch.autocast(device_type="cuda" if self.device.startswith("cuda") else "cpu",
-                              dtype=torch.bfloat16, enabled=enabled)
+        return torch.autocast(
+            device_type="cuda" if self.device.startswith("cuda") else "cpu", dtype=torch.bfloat16, enabled=enabled
+        )
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -372,8 +396,11 @@ class Trainer:
         loss = rec + lfq_loss(lfq, w, self.step)
         stats = {"rec": rec.item()}
         if lfq is not None:  # LFQ's auxiliary terms (FSQ has none)
-            stats.update(entropy=lfq.per_sample_entropy.item(), batch_entropy=lfq.batch_entropy.item(),
-                         commit=lfq.commitment.item())
+            stats.update(
+                entropy=lfq.per_sample_entropy.item(),
+                batch_entropy=lfq.batch_entropy.item(),
+                commit=lfq.commitment.item(),
+            )
         if self.perceptual is not None:
             picked_recon, picked_x = self.pick_frames(self.cfg.perceptual_frames, recon, x, window=False)
             with self.autocast():
@@ -470,6 +497,7 @@ class Trainer:
         self.save()
         if self.world > 1:
             import torch.distributed as dist
+
             dist.barrier()
             dist.destroy_process_group()
         return {"step": self.step, "train_seconds": self.train_seconds, **last}
@@ -477,10 +505,12 @@ class Trainer:
     def time_to_stop(self, start_step: int, start_time: float) -> bool:
         """--max-steps-this-run / --max-minutes; under torchrun rank 0 decides for all, so no rank waits forever."""
         cfg = self.cfg
-        stop = (cfg.max_steps_this_run is not None and self.step - start_step >= cfg.max_steps_this_run) or \
-               (cfg.max_minutes is not None and time.time() - start_time > cfg.max_minutes * 60)
+        stop = (cfg.max_steps_this_run is not None and self.step - start_step >= cfg.max_steps_this_run) or (
+            cfg.max_minutes is not None and time.time() - start_time > cfg.max_minutes * 60
+        )
         if self.world > 1:
             import torch.distributed as dist
+
             flag = torch.tensor([float(stop)], device=self.device)
             dist.broadcast(flag, 0)
             stop = bool(flag.item())

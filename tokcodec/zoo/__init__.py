@@ -11,6 +11,7 @@ An entry may instead name another entry's weights (`weights_from`) and a
 rungs of the rate ladder: `ladder` lists entry names from the lowest rate to
 the highest, and `--quality N` picks rung N (1-based).
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,7 +28,7 @@ from ..errors import ModelError
 from ..models import build_tokenizer, config_from_dict
 
 ZOO_DIR = Path(__file__).parent
-MAX_SHARD_BYTES = 15 * 2 ** 20
+MAX_SHARD_BYTES = 15 * 2**20
 
 
 def registry_path() -> Path:
@@ -100,9 +101,14 @@ def get_entry(name: str = "default") -> ModelEntry:
     weights = registry["models"].get(source)
     if weights is None or "files" not in weights:
         raise ModelError(f"model '{name}' has no weights (it names '{source}' for them)")
-    return ModelEntry(name, config_from_dict(weights["config"]),
-                      tuple(path.parent / f for f in weights["files"]), tuple(weights["sha256"]),
-                      m.get("card", {}), float(m.get("coding_scale", 1.0)))
+    return ModelEntry(
+        name,
+        config_from_dict(weights["config"]),
+        tuple(path.parent / f for f in weights["files"]),
+        tuple(weights["sha256"]),
+        m.get("card", {}),
+        float(m.get("coding_scale", 1.0)),
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -121,8 +127,9 @@ def load_state(entry: ModelEntry) -> dict[str, torch.Tensor]:
         try:
             state.update(load_file(str(path)))
         except Exception as e:  # safetensors' errors (a pickle, a truncated header) are not ours to report as bugs
-            raise ModelError(f"weights of model '{entry.name}' are not a safetensors file ({path}: "
-                             f"{str(e).splitlines()[0][:200]})") from None
+            raise ModelError(
+                f"weights of model '{entry.name}' are not a safetensors file ({path}: {str(e).splitlines()[0][:200]})"
+            ) from None
     return state
 
 
@@ -152,7 +159,9 @@ def export_weights(state: dict[str, torch.Tensor], out_dir: Path, name: str) -> 
         size += nbytes
     paths = []
     for i, shard in enumerate(shards):
-        path = out_dir / (f"{name}.safetensors" if len(shards) == 1 else f"{name}-{i + 1:05d}-of-{len(shards):05d}.safetensors")
+        path = out_dir / (
+            f"{name}.safetensors" if len(shards) == 1 else f"{name}-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        )
         save_file(shard, str(path))
         paths.append(path)
     return paths
@@ -162,12 +171,15 @@ def refuse_replacing(kind: str, name: str, section: dict, replace: bool) -> None
     """Files name their model and prior (SPEC 3.3, A.4): new weights under an old name would make
     every file written with the old ones undecodable (error 31), so replacing needs `replace`."""
     if name in section and not replace:
-        raise ModelError(f"the zoo already has a {kind} '{name}': files written with it name its weights, "
-                         "so new weights need a new name (or --replace, which breaks those files)")
+        raise ModelError(
+            f"the zoo already has a {kind} '{name}': files written with it name its weights, "
+            "so new weights need a new name (or --replace, which breaks those files)"
+        )
 
 
-def register_model(name: str, config, state: dict[str, torch.Tensor], card: dict,
-                   make_default: bool = False, replace: bool = False) -> ModelEntry:
+def register_model(
+    name: str, config, state: dict[str, torch.Tensor], card: dict, make_default: bool = False, replace: bool = False
+) -> ModelEntry:
     """Export weights into the zoo (registry_path()'s folder) and add the entry (`replace`: replace it)."""
     path = registry_path()
     registry = read_registry(path)

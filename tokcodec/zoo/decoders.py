@@ -11,6 +11,7 @@ registry.json:
     "decoders": {"tc-2.1-sharp": {"base": "tc-2.1", "base_sha256": "...", "file": "weights/...",
                                   "sha256": "...", "card": {...}}}
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,11 @@ def get_decoder(name: str) -> DecoderEntry:
     path = registry_path()
     decoders = read_registry(path).get("decoders", {})
     if name not in decoders:
-        raise ModelError(f"unknown decoder '{name}' (shipped: {', '.join(sorted(decoders)) or 'none'}; "
-                         "`tokcodec info FILE` lists the decoders of a file)", 30)
+        raise ModelError(
+            f"unknown decoder '{name}' (shipped: {', '.join(sorted(decoders)) or 'none'}; "
+            "`tokcodec info FILE` lists the decoders of a file)",
+            30,
+        )
     return _entry(name, decoders[name], path.parent)
 
 
@@ -67,8 +71,11 @@ def load_decoder(name: str, device: str = "cpu"):
     entry = get_decoder(name)
     model, base = load_model(entry.base, device="cpu")
     if base.weights_hash != entry.base_hash:
-        raise ModelError(f"decoder '{name}' decodes the tokens of other '{entry.base}' weights "
-                         f"({entry.base_sha256[:12]}...) than the zoo's", 31)
+        raise ModelError(
+            f"decoder '{name}' decodes the tokens of other '{entry.base}' weights "
+            f"({entry.base_sha256[:12]}...) than the zoo's",
+            31,
+        )
     if not entry.file.exists():
         raise ModelError(f"weights of decoder '{name}' missing: {entry.file}")
     if sha256_file(entry.file) != entry.sha256:
@@ -76,8 +83,9 @@ def load_decoder(name: str, device: str = "cpu"):
     try:
         tensors = load_file(str(entry.file))
     except Exception as e:  # not safetensors, offsets past the data: the file is not a decoder
-        raise ModelError(f"weights of decoder '{name}' are not safetensors ({str(e).splitlines()[0][:200]})",
-                         30) from None
+        raise ModelError(
+            f"weights of decoder '{name}' are not safetensors ({str(e).splitlines()[0][:200]})", 30
+        ) from None
     own = model.state_dict()
     wrong = [k for k, v in tensors.items() if not k.startswith("decoder.") or k not in own or v.shape != own[k].shape]
     if wrong or not tensors:
@@ -88,8 +96,9 @@ def load_decoder(name: str, device: str = "cpu"):
     return model.to(device).eval(), base, entry
 
 
-def register_decoder(name: str, base: str, decoder: dict[str, torch.Tensor], card: dict,
-                     replace: bool = False) -> DecoderEntry:
+def register_decoder(
+    name: str, base: str, decoder: dict[str, torch.Tensor], card: dict, replace: bool = False
+) -> DecoderEntry:
     """Write a decoder's tensors (fp16) into the zoo and add its entry."""
     path = registry_path()
     registry = read_registry(path)
@@ -100,9 +109,17 @@ def register_decoder(name: str, base: str, decoder: dict[str, torch.Tensor], car
     base_entry = get_entry(base)
     file = path.parent / "weights" / f"{name}.decoder.safetensors"
     file.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.half().contiguous() for k, v in decoder.items()}, str(file),
-              metadata={"base": base_entry.name, "base_sha256": base_entry.weights_hash.hex()})
-    decoders[name] = {"base": base_entry.name, "base_sha256": base_entry.weights_hash.hex(),
-                      "file": str(file.relative_to(path.parent)), "sha256": sha256_file(file), "card": card}
+    save_file(
+        {k: v.half().contiguous() for k, v in decoder.items()},
+        str(file),
+        metadata={"base": base_entry.name, "base_sha256": base_entry.weights_hash.hex()},
+    )
+    decoders[name] = {
+        "base": base_entry.name,
+        "base_sha256": base_entry.weights_hash.hex(),
+        "file": str(file.relative_to(path.parent)),
+        "sha256": sha256_file(file),
+        "card": card,
+    }
     path.write_text(json.dumps(registry, indent=2) + "\n")
     return get_decoder(name)

@@ -7,6 +7,7 @@ models.mlm_int, so every machine computes the same tables), its sha256 and a
 card. The prior of a tokenizer is found by that tokenizer's weights hash, so
 every rung of a ladder (same weights, other coding scale) shares it.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,6 +61,7 @@ def load_prior(entry: PriorEntry):
     """The integer network of a prior (models.mlm_int.IntegerMLM), sha256-checked, then checked to be
     a prior at all (SPEC B.2, B.8: a file that is not is error 30) before anything is built from it."""
     from ..models.mlm_int import PRIOR_HEADER_MAX, IntegerMLM, prior_problem
+
     if not entry.file.exists():
         raise ModelError(f"weights of token prior '{entry.name}' missing: {entry.file}")
     if sha256_file(entry.file) != entry.sha256:
@@ -96,11 +98,14 @@ def register_prior(name: str, config: MLMConfig, tensors: dict, card: dict, repl
     refuse_replacing("token prior", name, registry.get("priors", {}), replace)
     file = path.parent / "weights" / f"{name}.safetensors"
     file.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(file),
-              metadata={"config": json.dumps(config.to_dict())})
+    save_file(
+        {k: v.contiguous() for k, v in tensors.items()}, str(file), metadata={"config": json.dumps(config.to_dict())}
+    )
     registry.setdefault("priors", {})[name] = {
-        "config": config.to_dict(), "file": str(file.relative_to(path.parent)),
-        "sha256": sha256_file(file), "card": card}
+        "config": config.to_dict(),
+        "file": str(file.relative_to(path.parent)),
+        "sha256": sha256_file(file),
+        "card": card,
+    }
     path.write_text(json.dumps(registry, indent=2) + "\n")
     return get_prior(name)
-
