@@ -11,7 +11,8 @@ priors=...)` returns (header dict, list per GOP of either a `Gop` (the token
 array (T', H', W') and the chunk's colour offset) or a RefError for that
 chunk); file-level problems raise RefError.
 `priors` maps a token prior's name (mlm_name, section 3.3) to the path of its
-weights file (annex B.2); a mode 1 file whose prior is not there is error 30. Every RefError carries the error's number and name from the table of
+weights file (annex B.2); a mode 1 file whose prior is not there is error 30.
+Every RefError carries the error's number and name from the table of
 section 7.1. The header dict uses the field names of section 3.1 and has
 display_width, display_height and resampler only when the file has a DISP
 record. `reconstruct(...)` turns a GOP into frames with the conformance model
@@ -222,7 +223,7 @@ def read_index(d, h, L, G):  # section 5: (offsets, entries) or None when the in
     size = len(d)
     if size < L + 12 or d[-4:] != b"TKCE":
         return None
-    I = struct.unpack_from("<Q", d, size - 12)[0]
+    I = struct.unpack_from("<Q", d, size - 12)[0]  # noqa: E741  (the spec's name for the index offset)
     if I + 24 * G + 24 != size or d[I : I + 8] != b"TKCI" + struct.pack("<I", G):
         return None
     if crc(d[I : I + 8 + 24 * G]) != struct.unpack_from("<I", d, I + 8 + 24 * G)[0]:
@@ -374,7 +375,7 @@ def prior_problem(config, tensors):  # B.2 bounds and B.8 (revision 1.4): None w
             return f"tensor {name}"
     if tensors["exp_attn"][0] != 1 << 16 or tensors["exp_out"][0] != 1 << 20:
         return "exponential tables"
-    for name, (n, k) in linears.items():  # B.8
+    for name, (_n, k) in linears.items():  # B.8
         weight, bias = tensors[name + ".weight"], tensors[name + ".bias"]
         if k * (1 << 17) * int(np.abs(weight).max()) + int(np.abs(bias).max()) + (1 << 15) > 1 << 53:
             return f"{name} past the bounds of B.8"

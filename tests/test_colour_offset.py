@@ -1,9 +1,6 @@
 """The per-GOP colour offset (SPEC 4.1, A.3) and the streaming pipeline around it."""
 
-import itertools
-
 import numpy as np
-import pytest
 import torch
 
 from tokcodec.codec import colour_offset

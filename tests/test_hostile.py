@@ -418,7 +418,6 @@ def test_a_zoo_prior_file_that_is_not_a_prior_is_error_30(prior_zoo_path, tmp_pa
     import hashlib
     import json
 
-    import torch
     from safetensors.torch import load_file, save_file
 
     zoo = tmp_path / "zoo"

@@ -157,7 +157,7 @@ def steered_message(rng, m):
     """
     enc = ref.RangeEncoder()
     symbols, tables, events = [], [], []
-    for i in range(m):
+    for _ in range(m):
         lower, rng_, pend = enc._lower, enc._range, enc._num_pending
         scale = rng_ >> P
         cands = []

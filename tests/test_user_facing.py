@@ -272,7 +272,10 @@ def test_torch_out_of_memory_is_one_line_not_a_bug_report():
         "tokcodec: error: out of memory (try a smaller --gop or a smaller input)"
     ]
     # any other RuntimeError is still a bug, reported as one
-    code = "from tokcodec_cli.common import friendly_errors\ndef f(): raise RuntimeError('shape mismatch')\nfriendly_errors(f)()"
+    code = (
+        "from tokcodec_cli.common import friendly_errors\n"
+        "def f(): raise RuntimeError('shape mismatch')\nfriendly_errors(f)()"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "internal error (RuntimeError)" in out.stderr
 

@@ -377,7 +377,7 @@ def seed_cache(
         )
         _write_json(runner.result_path(cache, job), result)
         summary.seeded += 1
-    for job, p, row, meta in speed_writes:
+    for job, p, row, _meta in speed_writes:
         result = {k: v for k, v in row.items() if k not in ("measured", "measured_on", "seeded_from")}
         result.update(
             {

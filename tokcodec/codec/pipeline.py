@@ -391,10 +391,10 @@ def encode_video(
                     torch.stack(read.sampled_means),
                     width,
                     height,
-                    lambda k: bar.credit("colour", k * per_latent),
+                    lambda k, per_latent=per_latent: bar.credit("colour", k * per_latent),
                 )
             tokens = tokens[0].cpu().numpy()
-            payload = coder.encode(tokens, lambda: bar.credit("prior", per_latent))
+            payload = coder.encode(tokens, lambda per_latent=per_latent: bar.credit("prior", per_latent))
             writer.write_chunk(index, read.frames, tokens, payload, offset)
             seconds += time.perf_counter() - t0
             coded += read.frames
@@ -441,11 +441,11 @@ def model_for(
             Err.MODEL_HASH,
         )
     cfg = entry.config
-    for field in ("temporal_stride", "spatial_stride", "token_bits"):
-        if getattr(header, field) != getattr(cfg, field):
+    for name in ("temporal_stride", "spatial_stride", "token_bits"):
+        if getattr(header, name) != getattr(cfg, name):
             raise ModelError(
-                f"the file's {field.replace('_', ' ')} is {getattr(header, field)}, model "
-                f"'{entry.name}' has {getattr(cfg, field)}: the file is invalid",
+                f"the file's {name.replace('_', ' ')} is {getattr(header, name)}, model "
+                f"'{entry.name}' has {getattr(cfg, name)}: the file is invalid",
                 Err.MODEL_MISMATCH,
             )
     ours = quantizer_fields(cfg)
@@ -508,7 +508,9 @@ def decode_frames(
             per_latent = n / h.latent_shape(n)[0]
             try:
                 tokens = torch.from_numpy(
-                    reader.read_tokens(gop, coder.unpacker(lambda: bar.credit("prior", per_latent)))
+                    reader.read_tokens(
+                        gop, coder.unpacker(lambda per_latent=per_latent: bar.credit("prior", per_latent))
+                    )
                 )
             except ContainerError as e:
                 if on_damage is None or lost is None:

@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from .mlm_layout import (
     ACT_LIMIT,
     NORM_EPS,
-    SCHEDULES,
+    SCHEDULES,  # noqa: F401  (re-exported: tokcodec.models.mlm keeps its names)
     MLMConfig,
     input_indices,
     relative_index,  # noqa: F401
-    schedule,
+    schedule,  # noqa: F401
     split_tokens,
     window_merge,
     window_partition,

@@ -81,7 +81,8 @@ def conv3x3(cin: int, cout: int) -> nn.Conv2d:
 
 
 class ResBlock(nn.Module):
-    """conv-ReLU-conv plus identity, no norm (TAESD style); the last conv starts at zero, so a block starts as identity."""
+    """conv-ReLU-conv plus identity, no norm (TAESD style); the last conv starts at zero, so a block starts
+    as identity."""
 
     def __init__(self, ch: int):
         super().__init__()
