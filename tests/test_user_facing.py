@@ -285,7 +285,7 @@ def test_the_memory_estimate_honours_the_address_space_limit():
     import sys
 
     code = (
-        "import resource\nfrom tokcodec.codec.pipeline import free_memory\nfree = free_memory('cpu')\n"
+        "import resource\nfrom tokcodec.codec.memory import free_memory\nfree = free_memory('cpu')\n"
         "resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))\nprint(free, free_memory('cpu'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

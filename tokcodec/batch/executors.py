@@ -59,7 +59,7 @@ class LocalPool:
 
     def admits(self, need: int, reserved: int) -> bool:
         """Whether a job needing `need` bytes fits next to jobs that may take `reserved` more."""
-        from tokcodec.codec.pipeline import free_memory
+        from tokcodec.codec.memory import free_memory
 
         free = free_memory(self.device)
         return free is None or need + reserved <= free

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokcodec.bench.report import METRICS, PAPER_TABLE3, is_tokcodec
+from tokcodec.bench.schema import METRICS, PAPER_TABLE3, is_tokcodec
 
 RD_METRICS = ["psnr_rgb", "ms_ssim", "lpips", "vmaf", "psnr_y"]
 _PAPER_KEY = {"psnr_rgb": "psnr", "ms_ssim": "ms_ssim", "lpips": "lpips"}

@@ -18,15 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from tokcodec.bench.bdrate import bd_rate, interpolate_at_rate
+from tokcodec.bench.schema import METRICS, PAPER_TABLE3, is_tokcodec  # noqa: F401  (re-exported)
 
-# (key in results, label, higher is better)
-METRICS = [
-    ("psnr_rgb", "PSNR-RGB (dB)", True),
-    ("psnr_y", "PSNR-Y (dB)", True),
-    ("ms_ssim", "MS-SSIM (RGB)", True),
-    ("lpips", "LPIPS-alex", False),
-    ("vmaf", "VMAF", True),
-]
 BD_METRICS = ["psnr_rgb", "ms_ssim", "lpips", "vmaf"]
 CSV_FIELDS = [
     "codec",
@@ -79,17 +72,6 @@ SPEED_FIELDS = [
     "seeded_from",
 ]
 
-# MAGVIT-v2 paper, Table 3: MCL-JCV at 640x360, 0.0384 bpp (other clips than ours).
-PAPER_TABLE3 = {
-    "bpp": 0.0384,
-    "rows": {
-        "HEVC": {"lpips": 0.199, "psnr": 30.10, "ms_ssim": 0.943},
-        "VVC": {"lpips": 0.153, "psnr": 32.65, "ms_ssim": 0.966},
-        "MAGVIT": {"lpips": 0.144, "psnr": 23.70, "ms_ssim": 0.846},
-        "MAGVIT-v2": {"lpips": 0.104, "psnr": 26.18, "ms_ssim": 0.894},
-    },
-}
-
 
 def _mean(values) -> float | None:
     vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
@@ -131,10 +113,6 @@ def aggregate(results: list[dict]) -> dict[str, list[dict]]:
         if curve:
             out[codec] = curve
     return out
-
-
-def is_tokcodec(codec: str) -> bool:
-    return codec.startswith("tokcodec")
 
 
 def compressai_json(codec: str, curve: list[dict], results: list[dict], description: str, meta: dict) -> dict:

@@ -103,7 +103,7 @@ def prior_memory_bytes(config, header) -> int:
 
 def check_prior_memory(config, header, device: str = "cpu") -> None:
     """Refuse, before anything is allocated, a mode 1 file whose latent frames the prior cannot hold."""
-    from .pipeline import free_memory
+    from .memory import free_memory
 
     need, free = prior_memory_bytes(config, header), free_memory(device)
     if free is not None and need > free:

@@ -20,7 +20,6 @@ before rounding to 8 bits; the decoder and the encoder side's reconstruction
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from itertools import chain, count, islice
@@ -39,6 +38,7 @@ from torch.nn import Module as Tokenizer  # any family of tokcodec.models
 from ..zoo import ModelEntry, get_entry, ladder, list_models, load_model
 from . import ON_DAMAGE, colour_offset
 from .entropy import RAW, EntropyCoder, coder_for_header
+from .memory import free_memory
 from .container import (
     CHUNK_HEADER_SIZE,
     FOOTER_SIZE,
@@ -164,33 +164,6 @@ def decode_gop(
         f"model '{header.model_name}' decoded fewer frames or smaller ones than the GOP's "
         f"{frames} frames of {header.width}x{header.height}"
     )
-
-
-def free_memory(device: str) -> int | None:
-    """Bytes the model may still allocate on `device` (None when unknown): on the CPU the
-    smaller of the machine's available memory and what the address-space limit (`ulimit -v`)
-    leaves this process. TOKCODEC_NO_MEMORY_CHECK=1 turns the checks off (None): they are a
-    resource limit, estimated, and a user who knows better may go past them (docs/security.md)."""
-    if os.environ.get("TOKCODEC_NO_MEMORY_CHECK") == "1":
-        return None
-    if device.startswith("cuda"):
-        return torch.cuda.mem_get_info(torch.device(device))[0]
-    free = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-        import resource
-
-        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if limit != resource.RLIM_INFINITY:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmSize:"):
-                    room = max(0, limit - int(line.split()[1]) * 1024)
-                    free = room if free is None else min(free, room)
-    except (OSError, ValueError, ImportError):
-        pass
-    return free
 
 
 def gop_coding_bytes(model: Tokenizer, gop: int, width: int, height: int) -> int:
