@@ -145,3 +145,10 @@ device_option = click.option(
 )
 force_option = click.option("--force", "-y", is_flag=True, help="Overwrite the output if it exists.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+entropy_option = click.option(
+    "--entropy",
+    type=click.Choice(["mlm", "raw"]),
+    default=None,
+    help="mlm: range-code the tokens under the model's token prior (entropy mode 1, the default where the zoo "
+    "has a prior; asked for by name, a model without one is an error); raw: 18-bit packing (mode 0).",
+)

@@ -15,6 +15,7 @@ from tokcodec.batch.walk import DECODE_TARGETS
 from tokcodec_cli.common import (
     check_gop,
     device_option,
+    entropy_option,
     force_option,
     friendly_errors,
     quiet_option,
@@ -86,13 +87,7 @@ def batch_options(command):
 )
 @click.option("--quality", type=click.IntRange(min=1), default=None, help="Rung of the rate ladder, 1 to N.")
 @click.option("--gop", default=None, callback=check_gop, type=int, help="Frames per GOP (1 + 4k).  [default: 17]")
-@click.option(
-    "--entropy",
-    type=click.Choice(["mlm", "raw"]),
-    default="mlm",
-    show_default=True,
-    help="mlm: entropy mode 1 where the model has a token prior (else mode 0); raw: mode 0.",
-)
+@entropy_option
 @click.option(
     "--verify",
     is_flag=True,

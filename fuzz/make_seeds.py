@@ -29,9 +29,8 @@ def main() -> None:
 
     import numpy as np
 
-    from tokcodec.codec.pipeline import encode_video
+    import tokcodec
     from tokcodec.io import ColourInfo, VideoInfo
-    from tokcodec.zoo import load_model
 
     work = Path(tempfile.mkdtemp())
     registry = common.make_tiny_zoo(work)
@@ -46,10 +45,9 @@ def main() -> None:
         "disp_32x24_5f": (32, 24, 5, 5, "tiny-half"),
     }.items():
         frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
-        tokenizer, entry = load_model(model)
         info = VideoInfo(w, h, Fraction(25), n, ColourInfo())
         out = decode / f"seed_{name}.tkc"
-        encode_video(frames, info, out, tokenizer, entry, gop=gop, quiet=True, force=True)
+        tokcodec.encode_frames(frames, info, out, model=model, gop=gop, force=True)
         shutil.copy(out, container / out.name)
     print(f"seeds: {len(list(container.iterdir()))} container, {len(list(decode.iterdir()))} decode")
 

@@ -352,7 +352,8 @@ def test_a_corrupt_file_fails_alone_and_jobs_wait_for_memory(env, tmp_path, monk
         "admits",
         lambda self, need, reserved: calls.append((need, reserved, admits(self, need, reserved))) or calls[-1][2],
     )
-    monkeypatch.setattr("tokcodec.codec.pipeline.free_memory", lambda device: 3 << 20)
+    monkeypatch.setattr("tokcodec.codec.pipeline.free_memory", lambda device: 3 << 20)  # the job's own check
+    monkeypatch.setattr("tokcodec.codec.memory.free_memory", lambda device: 3 << 20)  # the pool's admission
     code, stdout, err = run(
         "transcode", src, "-o", tmp_path / "out", "--json", "--verify", "-q", "--device", "cpu", "--jobs", 2
     )
@@ -568,3 +569,28 @@ def test_tokens_of_a_folder_mirror_it(serial, tmp_path):
     spec.loader.exec_module(example)
     assert len(list(example.token_grids(serial))) == len(list(example.token_grids(tmp_path / "toks"))) == 7
     assert all(np.isfinite(example.train(folder, steps=3)).all() for folder in (serial, tmp_path / "toks"))
+
+
+def test_jobs_report_their_frames_to_the_driver(env, tmp_path, monkeypatch):
+    """A pool worker's encode reports (output, frames done, total) through work.PROGRESS_SINK as its
+    WorkBar moves; the driver shows the running jobs' counts beside the files done."""
+    import queue
+
+    from tokcodec.batch import driver, work
+    from tokcodec.batch.work import FileTask, process_file
+
+    write_clip(tmp_path / "c.mkv", frames(9))
+    sink = queue.Queue()
+    monkeypatch.setattr(work, "PROGRESS_SINK", sink)
+    monkeypatch.setattr(work, "PROGRESS_EVERY_S", 0.0)
+    task = FileTask(mode="encode", source=str(tmp_path / "c.mkv"), output=str(tmp_path / "c.mkv.tkc"), gop=5)
+    assert process_file(task).error is None
+    reports = list(sink.queue)
+    total = reports[0][2]  # None: a .mkv does not announce its frame count
+    assert total in (9, None) and all(r[0] == task.output and r[2] == total for r in reports)
+    counts = [r[1] for r in reports]
+    assert counts == sorted(counts) and counts[0] < 9 and counts[-1] == 9  # it moved, and ended exact
+    latest = driver._drain(sink)
+    assert latest == {task.output: (9, total)}
+    line = driver._status(2, 5, 1, latest, {object(): (task, 0)})
+    assert line == f"2/5 files, 1 failed; c.mkv.tkc 9/{total or '?'} frames"

@@ -252,7 +252,9 @@ def test_bpp_picks_the_highest_rung_that_fits(ladder_zoo, tmp_path, make_clip):
     code, msg = run("encode", clip, "-o", tmp_path / "b.tkc", "--quality", 1, "--model", "tiny", "-q")
     assert code == 2 and "at most one of" in msg
     code, out = run("models", "--json")
-    assert [(r["name"], r["quality"]) for r in json.loads(out)[:3]] == [("tiny-x0.5", 1), ("tiny", 2), ("tiny-x1.5", 3)]
+    listing = json.loads(out)
+    assert [(r["name"], r["quality"]) for r in listing["ladder"]] == [("tiny-x0.5", 1), ("tiny", 2), ("tiny-x1.5", 3)]
+    assert listing["default"] == "tiny" and listing["others"] == []
 
 
 def test_a_gop_too_large_for_memory_is_refused_up_front(zoo, tmp_path, make_clip, monkeypatch):

@@ -138,12 +138,16 @@ def test_lpips_module_is_frozen_cached_and_differentiable():
 
 
 def test_shipped_weight_files():
+    """AlexNet ships with tokcodec; VGG (training, DISTS) with the companion package, found in a checkout."""
+    from tokcodec.metrics.lpips import weights_dir_for
+
     names = sorted(p.name for p in WEIGHTS_DIR.glob("*.safetensors"))
-    shards = [n for n in names if n.startswith("lpips_vgg-")]
-    assert "lpips_alex.safetensors" in names and shards
-    assert all(n.endswith(f"-of-{len(shards):05d}.safetensors") for n in shards)
-    assert all((WEIGHTS_DIR / n).stat().st_size <= 15 * 2**20 for n in shards)
-    assert (WEIGHTS_DIR / "LICENSE-lpips.txt").is_file()
+    assert "lpips_alex.safetensors" in names and not any(n.startswith("lpips_vgg") for n in names)
+    vgg_dir = weights_dir_for("vgg")
+    shards = sorted(p.name for p in vgg_dir.glob("lpips_vgg-*.safetensors"))
+    assert shards and all(n.endswith(f"-of-{len(shards):05d}.safetensors") for n in shards)
+    assert all((vgg_dir / n).stat().st_size <= 15 * 2**20 for n in shards)
+    assert (WEIGHTS_DIR / "LICENSE-lpips.txt").is_file() and (vgg_dir / "LICENSE-lpips.txt").is_file()
 
 
 @pytest.fixture
@@ -167,6 +171,10 @@ def test_lpips_sha256_mismatch_raises_model_error(alex_copy):
 
 
 def test_lpips_missing_weights_raise_model_error(alex_copy):
+    from tokcodec.metrics.lpips import weights_dir_for
+
+    vgg_sums = (weights_dir_for("vgg") / "SHA256SUMS").read_text()
+    (alex_copy / "SHA256SUMS").write_text((alex_copy / "SHA256SUMS").read_text() + vgg_sums)
     with pytest.raises(ModelError, match="missing file"):
         LPIPS("vgg", weights_dir=alex_copy)  # listed in SHA256SUMS, not copied
     (alex_copy / "lpips_alex.safetensors").unlink()

@@ -3,6 +3,7 @@
 The public API (tokcodec.api; docs/api.md):
 
     tokcodec.encode(src, dst, ...)  -> EncodeResult     a video, frame folder or image -> .tkc
+    tokcodec.encode_frames(frames, info, dst, ...)      frames in memory -> .tkc
     tokcodec.decode(src, dst, ...)  -> DecodeResult     .tkc -> .mp4 / .mkv / .y4m / PNG
     tokcodec.open(path)             -> TkcFile          header, tokens per GOP, frames
     tokcodec.load_model(name)       -> (tokenizer, zoo entry)
@@ -12,7 +13,17 @@ Importing tokcodec is cheap: torch and the models load on first use.
 
 from __future__ import annotations
 
-__all__ = ["encode", "decode", "open", "load_model", "describe", "EncodeResult", "DecodeResult", "TkcFile"]
+__all__ = [
+    "encode",
+    "encode_frames",
+    "decode",
+    "open",
+    "load_model",
+    "describe",
+    "EncodeResult",
+    "DecodeResult",
+    "TkcFile",
+]
 
 
 def __getattr__(name: str):

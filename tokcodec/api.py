@@ -85,16 +85,13 @@ def encoder(
     strict: bool | None = None,
     device: str = "cpu",
 ):
-    """(tokenizer, zoo entry, entropy coder) for encoding with zoo model `name`: the one set-up every
-    encoding path shares. `entropy`: "mlm" (mode 1 under the model's prior; the default, falling back to
-    mode 0 where the zoo has none) or "raw" (mode 0). `strict` (default: entropy given as "mlm"): no
-    prior is an error instead of a fallback."""
-    from .codec.entropy import DEFAULT_ENTROPY, coder_for_encoding
+    """(tokenizer, zoo entry, entropy coder) for encoding with zoo model `name`, loaded once per process
+    (codec.pipeline.encoding_setup). `entropy`: "mlm" (mode 1 under the model's prior; the default, falling
+    back to mode 0 where the zoo has none) or "raw" (mode 0). `strict` (default: entropy given as "mlm"):
+    no prior is an error instead of a fallback."""
+    from .codec.pipeline import encoding_setup
 
-    strict = entropy == "mlm" if strict is None else strict
-    tokenizer, entry = load_model(name, device=device)
-    coder = coder_for_encoding(entropy or DEFAULT_ENTROPY, entry.weights_hash, int(mlm_steps), strict=strict)
-    return tokenizer, entry, coder
+    return encoding_setup(name, entropy, mlm_steps, strict, device)
 
 
 def encode(
@@ -188,6 +185,40 @@ def encode(
         rate=rate,
         warnings=warnings,
         ended_early=reader.ended_early or None,
+    )
+
+
+def encode_frames(
+    frames,
+    info,
+    dst: str | Path | BinaryIO,
+    *,
+    model: str = "default",
+    entropy: str | None = None,
+    mlm_steps: int = 4,
+    gop: int = DEFAULT_GOP,
+    colour_offset: bool = True,
+    device: str = "cpu",
+    force: bool = False,
+    quiet: bool = True,
+):
+    """Encode frames held in memory (an iterable of (H, W, 3) uint8 RGB; `info`: their io.VideoInfo) into
+    `dst` with zoo model `model`; the same set-up as `encode`. Returns codec.pipeline.CodingStats."""
+    from .codec.pipeline import encode_video
+
+    tokenizer, entry, coder = encoder(model, entropy=entropy, mlm_steps=mlm_steps, device=device)
+    return encode_video(
+        frames,
+        info,
+        dst,
+        tokenizer,
+        entry,
+        gop=gop,
+        device=device,
+        force=force,
+        quiet=quiet,
+        coder=coder,
+        fix_colour=colour_offset,
     )
 
 
@@ -376,3 +407,54 @@ def describe(reader, path: str | Path) -> dict:
         "index_ok": reader.index_ok,
         "chunks": chunks,
     }
+
+
+def models(include_all: bool = False) -> dict:
+    """What `tokcodec models` shows: the default model's rate ladder (each rung's measured rates in entropy
+    mode 1, the default, as mean and range over the benchmark clips, beside mode 0's exact rate; PSNR and
+    LPIPS, which the two modes share), its token prior and the decoders for its tokens; with
+    `include_all`, the retired and experimental models too."""
+    from .zoo import get_entry, ladder, list_models
+    from .zoo.decoders import decoders_for
+    from .zoo.priors import list_priors, prior_for
+
+    rungs = ladder()
+    default = get_entry("default")
+
+    def describe_model(name: str) -> dict:
+        entry = get_entry(name)
+        prior = prior_for(entry.weights_hash)
+        card = entry.card
+        return {
+            "name": name,
+            "default": name == default.name,
+            "quality": rungs.index(name) + 1 if name in rungs else None,
+            "coding_scale": entry.coding_scale,
+            "prior": prior.name if prior else None,
+            # rungs are compared on one protocol (cards/ladder.md); other models on their own eval
+            "mode0": card.get("ladder_metrics") or card.get("metrics", {}),
+            "mode1": card.get("ladder_metrics_mode1"),
+        }
+
+    ladder_rows = [describe_model(name) for name in rungs]
+    shown = set(rungs)
+    current_priors = {r["prior"] for r in ladder_rows if r["prior"]}
+    result = {
+        "default": default.name,
+        "ladder": ladder_rows,
+        "priors": [
+            {
+                "name": p.name,
+                "models": sorted(r["name"] for r in ladder_rows if r["prior"] == p.name),
+                "metrics": p.card.get("metrics", {}),
+            }
+            for p in list_priors()
+            if p.name in current_priors
+        ],
+        "decoders": [{"name": d.name, "base": d.base, "card": d.card} for d in decoders_for(default.weights_hash)],
+        "others": sorted(set(list_models()) - shown),
+        "other_priors": sorted(p.name for p in list_priors() if p.name not in current_priors),
+    }
+    if include_all:
+        result["others"] = [describe_model(name) for name in result["others"]]
+    return result

@@ -61,17 +61,14 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     w, h = map(int, args.size.split("x"))
     import numpy as np
+    import tokcodec
     from tokcodec.codec.container import ContainerReader
-    from tokcodec.codec.entropy import coder_for_encoding
-    from tokcodec.codec.pipeline import encode_video
     from tokcodec.io import read_frames
-    from tokcodec.zoo import load_model
     from tokcodec.zoo.priors import get_prior
 
     frames, info = read_frames(args.clip, max_frames=args.frames, size=(w, h))
-    model, entry = load_model()
-    coder = coder_for_encoding("mlm", entry.weights_hash, strict=True)
-    encode_video(frames, info, out, model, entry, gop=17, force=True, quiet=True, coder=coder)
+    _, _, coder = tokcodec.api.encoder("default", entropy="mlm")
+    tokcodec.encode_frames(frames, info, out, entropy="mlm", gop=17, force=True)
     with ContainerReader(out) as reader:
         encoded = np.concatenate([reader.read_tokens(i, coder.unpack).ravel() for i in range(reader.header.num_gops)])
     expected = zlib.crc32(encoded.astype("<i8").tobytes())

@@ -21,11 +21,11 @@ import io, json, resource, sys, time
 import numpy as np, torch
 from fractions import Fraction
 from tokcodec.codec.container import ContainerReader
-from tokcodec.codec.pipeline import decode_frames, encode_video
+import tokcodec
+from tokcodec.codec.pipeline import decode_frames
 from tokcodec.io import ColourInfo, VideoInfo
-from tokcodec.zoo import load_model
 name, gop, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-model, entry = load_model(name)
+model, entry = tokcodec.load_model(name)
 rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 base = rss()
 rng = np.random.default_rng(0)
@@ -33,7 +33,8 @@ frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
 frames = (np.roll(frame, 4 * i, axis=1) for i in range(gop))  # a panning picture, one GOP, made as read
 buf = io.BytesIO()
 t0 = time.perf_counter()
-encode_video(frames, VideoInfo(w, h, Fraction(25), gop, ColourInfo()), buf, model, entry, gop=gop, quiet=True)
+tokcodec.encode_frames(frames, VideoInfo(w, h, Fraction(25), gop, ColourInfo()), buf, model=name, entropy="raw",
+                       gop=gop)
 t1 = time.perf_counter()
 n = sum(1 for _ in decode_frames(ContainerReader(buf.getvalue()), model))
 t2 = time.perf_counter()

@@ -43,7 +43,7 @@ class BatchOptions:
     exclude: tuple[str, ...] = ()
     model: str | None = None  # encode/tokens: the zoo entry (None: the default); decode: instead of the file's
     gop: int = 17
-    entropy: str = "mlm"  # encode: "mlm" (mode 1 where the model has a prior) or "raw" (mode 0)
+    entropy: str | None = None  # encode: None (mode 1 where the model has a prior), "mlm" (mode 1 or an error), "raw"
     to: str | None = None  # decode: "mp4", "mkv" or "png" (None: mp4, images stay images)
     decoder: str | None = None  # decode: a decoder-only zoo entry for the files' tokens (zoo.decoders)
     device: str = "cpu"
@@ -144,7 +144,8 @@ class _Run:
             "mode": opts.mode,
             "model": self.entry.name if self.entry is not None else opts.model,
             "gop": opts.gop if opts.mode != "decode" else None,
-            "entropy": opts.entropy if opts.mode == "encode" else None,
+            # the default and an explicit mlm write the same files (an explicit one fails without a prior)
+            "entropy": (opts.entropy or "mlm") if opts.mode == "encode" else None,
             "to": opts.to if opts.mode == "decode" else None,
             **({"decoder": opts.decoder} if opts.decoder else {}),
         }
@@ -256,6 +257,7 @@ class _Run:
             dynamic_ncols=True,
         )
         waiting = deque(tasks)
+        frames: dict[str, tuple[int, int | None]] = {}  # output -> (frames done, total) of running jobs
         running: dict[cf.Future, tuple[FileTask, int]] = {}  # job -> (task, its memory estimate)
         finished, need = 0, None  # need: the estimate for waiting[0], once made
         try:
@@ -271,7 +273,10 @@ class _Run:
                         self.state.start(self._rel(task))
                     running[pool.submit(task, need)] = (task, need)
                     need = None
-                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                done, _ = cf.wait(running, timeout=PROGRESS_EVERY_S, return_when=cf.FIRST_COMPLETED)
+                frames.update(_drain(getattr(pool, "progress", None)))
+                if frames and self.opts.progress:  # the jobs' frame counts as they go (local workers)
+                    bar.set_postfix_str(_status(finished, len(tasks), self.summary.failed, frames, running))
                 broken = False
                 for future in done:
                     task, _ = running.pop(future)
@@ -279,11 +284,9 @@ class _Run:
                     broken |= died
                     self._record(task, result)
                     finished += 1
+                    frames.pop(task.output, None)
                     bar.update(0 if task.verify_only else _size(task.source))
-                    bar.set_postfix_str(
-                        f"{finished}/{len(tasks)} files"
-                        + (f", {self.summary.failed} failed" if self.summary.failed else "")
-                    )
+                    bar.set_postfix_str(_status(finished, len(tasks), self.summary.failed, frames, running))
                 if broken:  # the jobs still in `running` died with it: the next waits report them
                     pool.restart()
             pool.close()
@@ -442,3 +445,30 @@ def _replace(task: FileTask, **changes) -> FileTask:
     import dataclasses
 
     return dataclasses.replace(task, **changes)
+
+
+PROGRESS_EVERY_S = 0.5  # how often the progress line takes the jobs' frame counts
+
+
+def _drain(queue) -> dict[str, tuple[int, int | None]]:
+    """The latest (frames done, total) per output that the workers reported since the last call."""
+    latest: dict[str, tuple[int, int | None]] = {}
+    while queue is not None:
+        try:
+            output, done, total = queue.get_nowait()
+        except Exception:  # noqa: BLE001 - queue.Empty, or a queue the pool closed: nothing more now
+            break
+        latest[output] = (done, total)
+    return latest
+
+
+def _status(finished: int, count: int, failed: int, frames: dict, running: dict) -> str:
+    """'3/10 files, 1 failed; a.mp4 120/280 frames': the files, and the frames of the jobs under way."""
+    text = f"{finished}/{count} files" + (f", {failed} failed" if failed else "")
+    live = {t.output for t, _ in running.values()}
+    jobs = [
+        f"{Path(output).name} {done}/{total if total else '?'} frames"
+        for output, (done, total) in frames.items()
+        if output in live
+    ]
+    return text + ("; " + ", ".join(jobs) if jobs else "")

@@ -47,11 +47,16 @@ class LocalPool:
         self.jobs = jobs
         self.threads = threads_per_job(jobs)
         self.device = device
+        # the jobs' frame counts, for the driver's progress line (work.PROGRESS_SINK in each worker)
+        self.progress = mp.get_context("spawn").Queue()
         self._pool = self._start()
 
     def _start(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
-            self.jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(os.getpid(),)
+            self.jobs,
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(os.getpid(), self.progress),
         )
 
     def submit(self, task: FileTask, need: int) -> cf.Future:
@@ -86,10 +91,14 @@ class LocalPool:
 _in_job = False  # whether this worker is inside a job (see _on_signal)
 
 
-def _init_worker(driver_pid: int) -> None:
+def _init_worker(driver_pid: int, progress=None) -> None:
     import threading
 
     from tqdm import tqdm
+
+    from tokcodec.batch import work
+
+    work.PROGRESS_SINK = progress
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored stays ignored (nohup, background jobs)

@@ -34,7 +34,7 @@ class FileTask:
     model: str | None = None  # zoo entry for encode and tokens; decode: --model instead of the file's
     model_hash: str | None = None  # the driver's sha256 of that model's weights: other weights are refused
     gop: int = 17
-    entropy: str = "mlm"  # encode: "mlm" or "raw" (tokcodec.codec.entropy)
+    entropy: str | None = None  # encode: "mlm" (strict), "raw", or None (mlm where the model has a prior)
     to: str | None = None  # decode: "mp4", "mkv" or "png" (output_name chose the name already)
     decoder: str | None = None  # decode: a decoder-only zoo entry instead of the file's model's decoder
     device: str = "cpu"
@@ -63,6 +63,31 @@ class FileResult:
 
 class VerifyFailed(TokcodecError):
     pass
+
+
+# Where a job's frame counts go (set in pool workers by executors: a queue to the driver's progress
+# line); None elsewhere (Ray, tests): then jobs report nothing but their result.
+PROGRESS_SINK = None
+PROGRESS_EVERY_S = 0.5
+
+
+def _progress(task: FileTask):
+    """A WorkBar progress callback that sends (output, frames done, total) to PROGRESS_SINK, at most
+    every PROGRESS_EVERY_S seconds, and always the first time (a job shows it started)."""
+    if PROGRESS_SINK is None:
+        return None
+    last = [0.0]
+
+    def report(done: float, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or last[0] == 0.0:
+            last[0] = now
+            try:
+                PROGRESS_SINK.put_nowait((task.output, int(done), total))
+            except Exception:  # noqa: BLE001 - a full or closed queue costs a progress line, never the job
+                pass
+
+    return report
 
 
 def process_file(task: FileTask) -> FileResult:
@@ -128,15 +153,23 @@ def _encode(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     from tokcodec.io import open_video
 
     source, output = Path(task.source), Path(task.output)
-    tokenizer, entry, result.model_hash = _model(task)
+    tokenizer, entry, coder, result.model_hash = _setup(task)
     main = group.add(output)  # first: committed last
     sidecar = streams.probe(source)
     _keep_side_streams(source, output, sidecar, group, result)
     sidecar_out = group.add(output.with_name(output.name + ".json"))
-    coder = _coder(task, entry)
     with open(main.tmp, "wb") as f, open_video(source) as reader:
         stats = encode_video(
-            reader, reader.info, f, tokenizer, entry, gop=task.gop, device=task.device, quiet=True, coder=coder
+            reader,
+            reader.info,
+            f,
+            tokenizer,
+            entry,
+            gop=task.gop,
+            device=task.device,
+            quiet=True,
+            coder=coder,
+            progress=_progress(task),
         )
     # What the frames lost or had changed (readers that turn frames upright say so), and a cut source.
     result.notes += list(getattr(reader.info, "notes", []))
@@ -240,6 +273,7 @@ def _decode_frames(task: FileTask, source: Path, out) -> None:
         model_name=task.model,
         on_damage="stop",
         decoder=task.decoder,
+        progress=_progress(task),
     )
     if lost:
         raise ContainerError(
@@ -253,7 +287,7 @@ def _tokens(task: FileTask, result: FileResult, group: OutputGroup) -> None:
     source = Path(task.source)
     loaded = None
     if not is_container(source):
-        tokenizer, entry, result.model_hash = _model(task)
+        tokenizer, entry, _, result.model_hash = _setup(task)
         loaded = (tokenizer, entry)
     main = group.add(Path(task.output))
     with open(main.tmp, "wb") as f:
@@ -310,35 +344,22 @@ def _open_container(path: Path):
 
 # --- models, loaded once per worker process ----------------------------------------------------
 
-_MODELS: dict[tuple, object] = {}  # loaded tokenizers and entropy coders, per process
 
-
-def _model(task: FileTask):
-    """(tokenizer, entry, weights sha256 hex) for the task's model, cached in this process."""
-    from tokcodec.zoo import load_model, registry_path
+def _setup(task: FileTask):
+    """(tokenizer, entry, entropy coder, weights sha256 hex) for the task's model and --entropy, loaded once
+    per worker process (codec.pipeline.encoding_setup); refused when this process's zoo has other weights
+    under that name than the driver's."""
+    from tokcodec.codec.pipeline import encoding_setup
 
     _set_threads(task)
-    key = (task.model, task.device, str(registry_path()))
-    if key not in _MODELS:
-        tokenizer, entry = load_model(task.model or "default", device=task.device)
-        _MODELS[key] = (tokenizer, entry, entry.weights_hash.hex())
-    tokenizer, entry, digest = _MODELS[key]
+    tokenizer, entry, coder = encoding_setup(task.model or "default", task.entropy, device=task.device)
+    digest = entry.weights_hash.hex()
     if task.model_hash and digest != task.model_hash:
         raise ModelError(
             f"model '{entry.name}' here has other weights than the driver's "
             f"(sha256 {digest[:12]}..., expected {task.model_hash[:12]}...)"
         )
-    return tokenizer, entry, digest
-
-
-def _coder(task: FileTask, entry):
-    """The entropy coder for the task's --entropy (its prior loaded once per process)."""
-    from tokcodec.codec.entropy import coder_for_encoding
-
-    key = ("coder", task.entropy, entry.weights_hash)
-    if key not in _MODELS:
-        _MODELS[key] = coder_for_encoding(task.entropy, entry.weights_hash)
-    return _MODELS[key]
+    return tokenizer, entry, coder, digest
 
 
 def _set_threads(task: FileTask) -> None:

@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 from tokcodec.codec.container import ContainerReader
-from tokcodec.codec.entropy import coder_for_encoding
-from tokcodec.codec.pipeline import decode_frames, encode_video
+from tokcodec.codec.pipeline import decode_frames, encode_video, encoding_setup
 from tokcodec.errors import ModelError
 from tokcodec.io import VideoInfo
 from tokcodec.io.colour import BT709_LIMITED
-from tokcodec.zoo import get_entry, ladder, load_model
+from tokcodec.zoo import get_entry, ladder
 
 MODES = {0: "bit-packed", 1: "MLM range coded"}
 IMPLEMENTED_MODES = {0, 1}
@@ -93,20 +92,10 @@ class TokcodecBackend:
     def __init__(self, device: str = "cpu", threads: int = 1):
         self.device = device
         self.threads = threads
-        self._models: dict[str, tuple] = {}
-        self._coders: dict[tuple, object] = {}
 
-    def model(self, name: str):
-        if name not in self._models:
-            self._models[name] = load_model(name, self.device)
-        return self._models[name]
-
-    def coder(self, entry, mode: int):
-        """The entropy coder of a mode (its prior loaded once per tokenizer)."""
-        key = (entry.weights_hash, mode)
-        if key not in self._coders:
-            self._coders[key] = coder_for_encoding("mlm" if mode == 1 else "raw", entry.weights_hash, strict=True)
-        return self._coders[key]
+    def setup(self, model: str, mode: int):
+        """(tokenizer, entry, entropy coder): codec.pipeline.encoding_setup, loaded once per process."""
+        return encoding_setup(model, "mlm" if mode == 1 else "raw", strict=True, device=self.device)
 
     def encode(
         self, frames: np.ndarray, fps: float, model: str, mode: int, gop: int, out_path: str
@@ -115,8 +104,7 @@ class TokcodecBackend:
         if mode not in IMPLEMENTED_MODES:
             raise ModelError(f"tokcodec entropy mode {mode} ({MODES.get(mode, '?')}) is not implemented yet")
         torch.set_num_threads(self.threads)
-        tokenizer, entry = self.model(model)
-        coder = self.coder(entry, mode)
+        tokenizer, entry, coder = self.setup(model, mode)
         h, w = frames.shape[1:3]
         info = VideoInfo(w, h, Fraction(fps).limit_denominator(1001), len(frames), BT709_LIMITED)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -135,14 +123,14 @@ class TokcodecBackend:
             )
         call = (
             f"tokcodec.codec.pipeline.encode_video(..., model={model!r}, gop={gop}, device={self.device!r}, "
-            f"coder=coder_for_encoding({'mlm' if mode else 'raw'!r}, ...))"
+            f"coder=encoding_setup({model!r}, {'mlm' if mode else 'raw'!r}, ...))"
         )
         return time.perf_counter() - t0, time.process_time() - c0, call
 
     def decode(self, path: str, model: str) -> tuple[np.ndarray, float, float]:
         """Decode a .tkc file; (RGB frames (T, H, W, 3), wall s, CPU s)."""
         torch.set_num_threads(self.threads)
-        tokenizer, _ = self.model(model)
+        tokenizer, _, _ = encoding_setup(model, "raw", device=self.device)  # the same cached tokenizer
         t0, c0 = time.perf_counter(), time.process_time()
         with torch.inference_mode(), ContainerReader(str(path)) as reader:
             frames = list(decode_frames(reader, tokenizer, self.device))

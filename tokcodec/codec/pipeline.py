@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import chain, count, islice
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -266,7 +266,14 @@ class WorkBar:
     GOP the count is exact. The shares are rough costs, not measurements.
     """
 
-    def __init__(self, total: int | None, desc: str, quiet: bool, shares: dict[str, float]):
+    def __init__(
+        self,
+        total: int | None,
+        desc: str,
+        quiet: bool,
+        shares: dict[str, float],
+        progress: Callable[[float, int | None], None] | None = None,
+    ):
         weight = sum(shares.values())
         self.shares = {k: v / weight for k, v in shares.items() if v}
         self.bar = tqdm(
@@ -279,15 +286,24 @@ class WorkBar:
             else "{desc}: {n:.0f} frames [{elapsed}, {rate_fmt}]",
         )
         self.done = 0  # frames of finished GOPs
+        self.n = 0.0  # frames credited so far (the bar's count, also when it is disabled)
+        self.total = total
+        self.progress = progress  # also told (frames done, total) at each step: a transcode worker's report
+
+    def _advance(self, frames: float) -> None:
+        self.n += frames
+        self.bar.update(frames)
+        if self.progress is not None:
+            self.progress(self.n, self.total)
 
     def credit(self, stage: str, frames: float) -> None:
         if stage in self.shares and frames:
-            self.bar.update(self.shares[stage] * frames)
+            self._advance(self.shares[stage] * frames)
 
     def gop_done(self, frames: int) -> None:
         """The GOP is finished: the count becomes exact (shares may not sum to it in floating point)."""
         self.done += frames
-        self.bar.update(self.done - self.bar.n)
+        self._advance(self.done - self.n)
 
     def close(self) -> None:
         self.bar.close()
@@ -322,13 +338,15 @@ def encode_video(
     max_frames: int | None = None,
     coder: EntropyCoder = RAW,
     fix_colour: bool = True,
+    progress: Callable[[float, int | None], None] | None = None,
 ) -> CodingStats:
     """Encode RGB frames (a VideoReader, or any iterable matching `info`) into a
     container at `out` (a path, written atomically, or a binary file), its
     payloads coded by `coder` (mode 0 by default; entropy.coder_for_encoding).
     Frames stream through the model a latent frame at a time (families that
     stream: `frames_held`). `fix_colour`: send each GOP's colour offset
-    (codec.colour_offset), which costs about half a decode; off writes zeros."""
+    (codec.colour_offset), which costs about half a decode; off writes zeros. `progress(done, total)`:
+    told the frames done as the progress bar moves (a transcode worker reports them to its driver)."""
     check_gop(gop, model)
     header = make_header(info, entry, gop, coder=coder)
     width, height = header.width, header.height
@@ -344,7 +362,7 @@ def encode_video(
     total = min(n for n in (info.num_frames, max_frames) if n is not None) if (info.num_frames or max_frames) else None
     coded, seconds = 0, 0.0
     shares = {"tokenizer": 0.2, "colour": 0.1 if fix_colour else 0.0, "prior": 0.7 if coder.mode == 1 else 0.0}
-    with ContainerWriter(out, header, force=force) as writer, WorkBar(total, "encode", quiet, shares) as bar:
+    with ContainerWriter(out, header, force=force) as writer, WorkBar(total, "encode", quiet, shares, progress) as bar:
         for index in count():
             t0 = time.perf_counter()
             first = next(frames, None)
@@ -376,6 +394,35 @@ def encode_video(
             raise InputError("no frames to encode")
     size = out.seek(0, 2) if hasattr(out, "seek") else Path(out).stat().st_size
     return CodingStats(coded, info.width, info.height, size, seconds)
+
+
+_SETUPS: dict[tuple, tuple] = {}  # encoding set-ups loaded in this process (see encoding_setup)
+
+
+def encoding_setup(
+    name: str = "default",
+    entropy: str | None = None,
+    mlm_steps: int = 4,
+    strict: bool | None = None,
+    device: str = "cpu",
+) -> tuple[Tokenizer, ModelEntry, EntropyCoder]:
+    """(tokenizer, zoo entry, entropy coder) for encoding with zoo model `name`: the one set-up every
+    encoding path shares (tokcodec.encode, the transcoder, the benchmark, the tools), loaded once per
+    process and zoo. `entropy`: "mlm" (mode 1 under the model's prior) or "raw" (mode 0); None: mlm
+    where the zoo has a prior for the model, else raw. `strict` (default: entropy given as "mlm"): a
+    model without a prior is an error instead of mode 0."""
+    from ..zoo import registry_path
+    from .entropy import DEFAULT_ENTROPY, coder_for_encoding
+
+    strict = entropy == "mlm" if strict is None else strict
+    registry = registry_path()
+    stamp = registry.stat().st_mtime_ns if registry.exists() else 0
+    key = (name, entropy or DEFAULT_ENTROPY, int(mlm_steps), strict, device, str(registry), stamp)
+    if key not in _SETUPS:
+        tokenizer, entry = load_model(name, device=device)
+        coder = coder_for_encoding(entropy or DEFAULT_ENTROPY, entry.weights_hash, int(mlm_steps), strict=strict)
+        _SETUPS[key] = (tokenizer, entry, coder)
+    return _SETUPS[key]
 
 
 def model_for(
@@ -453,6 +500,7 @@ def decode_frames(
     on_damage: str | None = None,
     lost: list[LostGop] | None = None,
     coder: EntropyCoder | None = None,
+    progress: Callable[[float, int | None], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield decoded RGB frames of a container, GOP by GOP.
 
@@ -475,7 +523,7 @@ def decode_frames(
     )
     last_frame = None
     shares = {"prior": 0.7 if coder.mode == 1 else 0.0, "frames": 0.3}
-    with WorkBar(h.frame_count, "decode", quiet, shares) as bar:
+    with WorkBar(h.frame_count, "decode", quiet, shares, progress) as bar:
         for gop in range(h.num_gops):
             n = h.gop_frames(gop)
             per_latent = n / h.latent_shape(n)[0]
@@ -515,6 +563,7 @@ def decode_container(
     on_damage: str = ON_DAMAGE[0],
     crf: int | None = None,
     decoder: str | None = None,
+    progress: Callable[[float, int | None], None] | None = None,
 ) -> tuple[CodingStats, list[LostGop]]:
     """Decode a .tkc file to a video file, PNG folder or image (chosen by `out`'s name; `crf`: the
     H.264 quality of an .mp4, io.open_writer's default when None).
@@ -541,7 +590,7 @@ def decode_container(
     lost: list[LostGop] = []
     t0 = time.perf_counter()
     with reader, open_writer(out, width, height, h.fps, colour=colour, force=force, crf=crf) as writer:
-        for frame in decode_frames(reader, model, device, quiet, on_damage, lost, coder):
+        for frame in decode_frames(reader, model, device, quiet, on_damage, lost, coder, progress):
             writer.write(frame)
         if len(lost) == h.num_gops or writer.frames_written == 0:
             raise ContainerError(f"{src}: no GOP could be decoded" + (f" ({lost[0].reason})" if lost else ""))

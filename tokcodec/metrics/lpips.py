@@ -23,7 +23,22 @@ from torch import nn
 
 from tokcodec.errors import ModelError
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parent / "weights"  # AlexNet (evaluation) and DISTS' alpha/beta
+
+
+def weights_dir_for(net: str) -> Path:
+    """Where a backbone's weights are: AlexNet's ship with tokcodec; VGG's (training, DISTS) with the
+    companion package tokcodec-extra, which keeps them out of the main wheel."""
+    if net != "vgg":
+        return WEIGHTS_DIR
+    from tokcodec.companion import INSTALL_HINT, companion_dir
+
+    extra = companion_dir()
+    if extra is None:
+        raise ModelError(f"LPIPS-VGG (training losses, DISTS) is in the companion package: {INSTALL_HINT}")
+    return extra / "weights"
+
+
 NETS = ("alex", "vgg")
 
 
@@ -106,16 +121,18 @@ def _sha256(path: Path) -> str:
 
 
 def load_verified_weights(
-    net: str, weights_dir: Path = WEIGHTS_DIR, stem: str | None = None
+    net: str, weights_dir: Path | None = None, stem: str | None = None
 ) -> dict[str, torch.Tensor]:
-    """State dict of `net` from `weights_dir`, every file checked against SHA256SUMS, upcast to fp32.
+    """State dict of `net` from `weights_dir` (default: weights_dir_for(net)), every file checked against
+    SHA256SUMS, upcast to fp32.
 
     Files are `<stem>.safetensors` or shards `<stem>-0000k-of-0000N.safetensors` (stem:
     `lpips_<net>` unless given), all listed in `SHA256SUMS` (sha256sum format). Raises
     ModelError when the list, a file, or a hash does not match.
     """
     stem = stem or f"lpips_{net}"
-    sums_path = Path(weights_dir) / "SHA256SUMS"
+    weights_dir = Path(weights_dir or weights_dir_for(net))
+    sums_path = weights_dir / "SHA256SUMS"
     try:
         lines = sums_path.read_text().splitlines()
     except OSError as e:
@@ -148,7 +165,7 @@ class LPIPS(nn.Module):
     The module has no dropout or batch norm, so `.train()` on a parent changes nothing.
     """
 
-    def __init__(self, net: str = "alex", weights_dir: str | Path = WEIGHTS_DIR):
+    def __init__(self, net: str = "alex", weights_dir: str | Path | None = None):
         super().__init__()
         if net not in NETS:
             raise ValueError(f"net must be one of {NETS}, got {net!r}")
@@ -157,7 +174,7 @@ class LPIPS(nn.Module):
         self.backbone = FeatureStages(_STAGES[net]())
         # The reference wraps each 1x1 conv in Dropout; a no-op in eval mode, so omitted.
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in self.backbone.channels)
-        state = load_verified_weights(net, Path(weights_dir))
+        state = load_verified_weights(net, Path(weights_dir) if weights_dir else None)
         try:
             self.load_state_dict(state, strict=True)
         except RuntimeError as e:

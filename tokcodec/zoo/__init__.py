@@ -68,8 +68,51 @@ def read_registry(path: Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
+def registries() -> list[Path]:
+    """The registries entries are looked up in, first match wins: TOKCODEC_ZOO's alone when set; else the
+    shipped one, then the companion package's (tokcodec.companion: the retired models), when present.
+    Writing (register_*) goes to registry_path() only."""
+    if os.environ.get("TOKCODEC_ZOO"):
+        return [registry_path()]
+    from ..companion import companion_dir
+
+    extra = companion_dir()
+    return [registry_path()] + ([extra / "registry.json"] if extra is not None else [])
+
+
+def find_in_zoo(section: str, name: str) -> tuple[dict, Path] | None:
+    """(entry dict, the folder its paths are relative to) of `name` in a registry section ("models",
+    "priors", "decoders"), or None."""
+    for path in registries():
+        entries = read_registry(path).get(section, {})
+        if name in entries:
+            return entries[name], path.parent
+    return None
+
+
+def all_in_zoo(section: str) -> list[tuple[str, dict, Path]]:
+    """Every (name, entry dict, folder) of a registry section, the first registry's first."""
+    seen, found = set(), []
+    for path in registries():
+        for name, d in sorted(read_registry(path).get(section, {}).items()):
+            if name not in seen:
+                seen.add(name)
+                found.append((name, d, path.parent))
+    return found
+
+
+def missing_entry(kind: str, name: str, known: list[str]) -> ModelError:
+    """The error for a name the zoo lacks: a retired one names the companion package that has it."""
+    from ..companion import INSTALL_HINT
+
+    retired = read_registry(registry_path()).get("retired", {})
+    if name in retired.get("models", []) + retired.get("priors", []):
+        return ModelError(f"{kind} '{name}' is retired: it is in the companion package; {INSTALL_HINT}", 30)
+    return ModelError(f"unknown {kind} '{name}' (shipped: {', '.join(sorted(known)) or 'none'})", 30)
+
+
 def list_models() -> list[str]:
-    return sorted(read_registry()["models"])
+    return sorted(name for name, _, _ in all_in_zoo("models"))
 
 
 def ladder() -> list[str]:
@@ -88,23 +131,22 @@ def ladder_entry(quality: int) -> str:
 
 def get_entry(name: str = "default") -> ModelEntry:
     path = registry_path()
-    registry = read_registry(path)
     if name == "default":
-        name = registry.get("default") or ""
+        name = read_registry(path).get("default") or ""
         if not name:
             raise ModelError(f"no default model in the zoo ({path})")
-    if name not in registry["models"]:
-        known = ", ".join(sorted(registry["models"])) or "none"
-        raise ModelError(f"unknown model '{name}' (shipped models: {known})")
-    m = registry["models"][name]
+    found = find_in_zoo("models", name)
+    if found is None:
+        raise missing_entry("model", name, [n for n in list_models()])
+    m, root = found
     source = m.get("weights_from", name)
-    weights = registry["models"].get(source)
+    weights = read_registry(root / "registry.json")["models"].get(source)  # rungs share their registry's weights
     if weights is None or "files" not in weights:
         raise ModelError(f"model '{name}' has no weights (it names '{source}' for them)")
     return ModelEntry(
         name,
         config_from_dict(weights["config"]),
-        tuple(path.parent / f for f in weights["files"]),
+        tuple(root / f for f in weights["files"]),
         tuple(weights["sha256"]),
         m.get("card", {}),
         float(m.get("coding_scale", 1.0)),

@@ -22,7 +22,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError
-from . import get_entry, load_model, read_registry, refuse_replacing, registry_path, sha256_file
+from . import (
+    all_in_zoo,
+    find_in_zoo,
+    get_entry,
+    load_model,
+    read_registry,
+    refuse_replacing,
+    registry_path,
+    sha256_file,
+)
 
 
 @dataclass(frozen=True)
@@ -44,20 +53,17 @@ def _entry(name: str, d: dict, root: Path) -> DecoderEntry:
 
 
 def list_decoders() -> list[DecoderEntry]:
-    path = registry_path()
-    return [_entry(n, d, path.parent) for n, d in sorted(read_registry(path).get("decoders", {}).items())]
+    return [_entry(n, d, root) for n, d, root in all_in_zoo("decoders")]
 
 
 def get_decoder(name: str) -> DecoderEntry:
-    path = registry_path()
-    decoders = read_registry(path).get("decoders", {})
-    if name not in decoders:
+    found = find_in_zoo("decoders", name)
+    if found is None:
+        known = ", ".join(n for n, _, _ in all_in_zoo("decoders")) or "none"
         raise ModelError(
-            f"unknown decoder '{name}' (shipped: {', '.join(sorted(decoders)) or 'none'}; "
-            "`tokcodec info FILE` lists the decoders of a file)",
-            30,
+            f"unknown decoder '{name}' (shipped: {known}; `tokcodec info FILE` lists the decoders of a file)", 30
         )
-    return _entry(name, decoders[name], path.parent)
+    return _entry(name, *found)
 
 
 def decoders_for(weights_hash: bytes) -> list[DecoderEntry]:

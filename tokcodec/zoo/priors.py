@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError
 from ..models.mlm_layout import MLMConfig
-from . import read_registry, refuse_replacing, registry_path, sha256_file
+from . import all_in_zoo, find_in_zoo, missing_entry, read_registry, refuse_replacing, registry_path, sha256_file
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,14 @@ def _entry(name: str, d: dict, root: Path) -> PriorEntry:
 
 
 def get_prior(name: str) -> PriorEntry:
-    path = registry_path()
-    priors = read_registry(path).get("priors", {})
-    if name not in priors:
-        raise ModelError(f"unknown token prior '{name}' (shipped: {', '.join(sorted(priors)) or 'none'})", 30)
-    return _entry(name, priors[name], path.parent)
+    found = find_in_zoo("priors", name)
+    if found is None:
+        raise missing_entry("token prior", name, [n for n, _, _ in all_in_zoo("priors")])
+    return _entry(name, *found)
 
 
 def list_priors() -> list[PriorEntry]:
-    path = registry_path()
-    return [_entry(name, d, path.parent) for name, d in sorted(read_registry(path).get("priors", {}).items())]
+    return [_entry(name, d, root) for name, d, root in all_in_zoo("priors")]
 
 
 def prior_for(tokenizer_hash: bytes) -> PriorEntry | None:
