@@ -497,6 +497,7 @@ def test_a_hostile_sidecar_fails_its_file_with_one_line(serial, tmp_path, field,
 # -- scale-out ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ray_runs_the_same_jobs(serial, archive, tmp_path):
     ray = pytest.importorskip("ray")
     import logging

@@ -6,10 +6,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tokcodec.io import read_frames
 from tokcodec.metrics import psnr
 from tokcodec.zoo import get_entry
+
+pytestmark = pytest.mark.slow  # shipped models or training: tens of seconds each
 
 
 def tokcodec(*args):

@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ def test_ray_is_in_its_own_extra_only():
     assert extras["ray"] == ["ray"]
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs(tmp_path):
     """The README's Python section, run as a user would: from the repository root, the shipped model."""
     import re
@@ -110,6 +112,7 @@ def test_a_file_of_a_retired_model_names_the_companion_package_when_it_is_missin
     assert result.exit_code == 0, result.stderr  # the checkout's companion/ has it
 
 
+@pytest.mark.slow
 def test_the_wheels_stay_under_pypis_file_limit_and_hold_what_the_cards_link(tmp_path):
     """`pip wheel --no-deps .` under 100 MB with the default model, its prior, LPIPS-AlexNet and every file
     the installed cards link; the retired models and LPIPS-VGG in the companion wheel, also under 100 MB."""

@@ -9,6 +9,8 @@ from tokcodec.io import open_writer
 from tokcodec.train.data import FrameBank, find_sources
 from tokcodec_cli.main import cli
 
+pytestmark = pytest.mark.slow  # shipped models or training: tens of seconds each
+
 
 @pytest.fixture
 def data_dir(tmp_path, make_clip):
