@@ -73,3 +73,19 @@ def decode(data: bytes, scratch: Path, on_damage: str = "freeze") -> int | None:
     expected = ["in.tkc", "out.y4m"] if (code is None or out.exists()) else ["in.tkc"]
     assert left == expected, f"scratch folder holds {left}"
     return code
+
+
+def sidecar(data: bytes) -> str | None:
+    """The sidecar target: parse, then everything the decode side reads. Returns the clean error, or None."""
+    from tokcodec.batch import streams
+    from tokcodec.errors import TokcodecError
+
+    try:
+        d = streams.parse_sidecar(data)
+    except TokcodecError as e:
+        return str(e)
+    streams.needs_remux(d)
+    streams.display_matrix(d)
+    streams.kept_packets(d)
+    streams.notes(d)
+    return None

@@ -503,9 +503,13 @@ def test_full_disk_or_kill_keeps_the_previous_output(zoo, tmp_path, make_clip, d
     p = tokcodec("decode", tkc, "-o", video, "-q", env=env)
     assert p.returncode == 0, p.stderr
     video_before = video.read_bytes()
+    tokens = tmp_path / "out.npz"
+    assert tokcodec("tokens", example_clip, "-o", tokens, "--gop", "5", env=env).returncode == 0
+    tokens_before = tokens.read_bytes()
     for args, out, before, limit in (
         (["encode", example_clip, "-o", tkc, "--gop", "9", "--force", "-q"], tkc, tkc_before, len(tkc_before) // 2),
         (["decode", tkc, "-o", video, "--force", "-q"], video, video_before, len(video_before) // 3),
+        (["tokens", tkc, "-o", tokens, "--force"], tokens, tokens_before, len(tokens_before) // 3),
     ):
         p = subprocess.run(
             [sys.executable, "-m", "tokcodec", *map(str, args)],
@@ -585,3 +589,13 @@ def test_fuzz_corpus_replays_cleanly(zoo, tmp_path):
         fuzz_common.decode(p.read_bytes(), scratch, ("freeze", "skip", "stop")[i % 3]) for i, p in enumerate(decode)
     ]
     assert None in outcomes  # the seeds decode: the tiny model of the fuzzer is the tests' one
+
+
+def test_sidecar_fuzz_corpus_replays_cleanly():
+    """The sidecar fuzzer's corpus (fuzz/fuzz_sidecar.py): each input parses into usable fields or ends in
+    one clean 'bad sidecar' / 'unreadable sidecar' error, and what the decode side reads never raises."""
+    inputs = sorted((fuzz_common.CORPUS / "sidecar").iterdir())
+    assert 3 <= len(inputs) <= 400
+    outcomes = [fuzz_common.sidecar(p.read_bytes()) for p in inputs]
+    assert None in outcomes and any(o and "bad sidecar" in o for o in outcomes)
+    assert all(o is None or "sidecar" in o for o in outcomes)

@@ -155,11 +155,20 @@ def read_sidecar(container: Path) -> dict | None:
     try:
         if path.stat().st_size > MAX_SIDECAR_BYTES:
             raise InputError(f"{path}: bad sidecar (over {MAX_SIDECAR_BYTES >> 20} MiB)")
-        sidecar = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError) as e:
-        raise InputError(f"{path}: unreadable sidecar ({str(e).splitlines()[0][:200]})") from None
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: unreadable sidecar ({e.strerror or e})") from None
+    return parse_sidecar(data, str(path))
+
+
+def parse_sidecar(data: bytes, name: str = "sidecar") -> dict:
+    """A sidecar's bytes -> its dict, checked (sidecar_problem); InputError naming `name` otherwise."""
+    try:
+        sidecar = json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"{name}: unreadable sidecar ({str(e).splitlines()[0][:200]})") from None
     if (problem := sidecar_problem(sidecar)) is not None:
-        raise InputError(f"{path}: bad sidecar ({problem})")
+        raise InputError(f"{name}: bad sidecar ({problem})")
     return sidecar
 
 

@@ -26,6 +26,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from tokcodec.codec.container import ContainerReader, Header
+from tokcodec.errors import OutputError
 from tokcodec.io.atomic import atomic_output
 
 META_VERSION = 1
@@ -101,10 +102,13 @@ def write_npz(
         return meta
     with atomic_output(out, force=force) as target:
         # A file object, not a name: np.savez would append ".npz" to a name without it.
-        with open(target.tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(target.tmp, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a full disk, a file size limit: the temporary goes, the old output stays
+            raise OutputError(f"cannot write {out}: {e.strerror or e}") from None
     return meta
 
 
