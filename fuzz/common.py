@@ -89,3 +89,29 @@ def sidecar(data: bytes) -> str | None:
     streams.kept_packets(d)
     streams.notes(d)
     return None
+
+
+def state(data: bytes, folder: Path) -> str | None:
+    """The batch-state target: `data` as DST's database, opened and read as a run would (reconcile, the
+    rows, a lookup, a write). Returns the clean error, or None."""
+    from tokcodec.batch.state import DB_NAME, BatchState
+    from tokcodec.errors import TokcodecError
+
+    db = folder / DB_NAME
+    for leftover in folder.glob(DB_NAME + "*"):  # a journal of the last input must not replay into this one
+        leftover.unlink()
+    db.write_bytes(data)
+    try:
+        st = BatchState(folder)
+        try:
+            st.reconcile()
+            rows = st.rows()
+            for row in rows[:3]:
+                st.get(row["output"] if isinstance(row["output"], str) else "x")
+            st.plan([("fuzz.tkc", "/nowhere/fuzz.mp4")])
+            st.finish("fuzz.tkc", status="failed", error="fuzz")
+        finally:
+            st.close()
+    except TokcodecError as e:
+        return str(e)
+    return None

@@ -599,3 +599,15 @@ def test_sidecar_fuzz_corpus_replays_cleanly():
     outcomes = [fuzz_common.sidecar(p.read_bytes()) for p in inputs]
     assert None in outcomes and any(o and "bad sidecar" in o for o in outcomes)
     assert all(o is None or "sidecar" in o for o in outcomes)
+
+
+def test_state_fuzz_corpus_replays_cleanly(tmp_path):
+    """The batch-database fuzzer's corpus (fuzz/fuzz_state.py): every file is a usable database or ends in
+    one clean 'cannot use this batch database' error, among them the file whose quick_check report was
+    not UTF-8 (the sqlite3 module raised UnicodeDecodeError, reported as a bug before)."""
+    inputs = sorted((fuzz_common.CORPUS / "state").iterdir())
+    assert 2 <= len(inputs) <= 400
+    outcomes = {p.name: fuzz_common.state(p.read_bytes(), tmp_path) for p in inputs}
+    assert outcomes["seed_one_done.sqlite"] is None
+    assert "cannot use this batch database" in outcomes["finding_invalid_utf8_in_quick_check.sqlite"]
+    assert all(o is None or "cannot use this batch database" in o or "disk is full" in o for o in outcomes.values())

@@ -117,7 +117,9 @@ def _guarded(method):
     def guarded(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.Error as e:
+        # UnicodeDecodeError: the sqlite3 module raises it for a damaged file whose text (even in
+        # quick_check's own report) is not UTF-8; fuzz/fuzz_state.py found it
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self.error(e) from None
 
     return guarded
@@ -150,16 +152,17 @@ class BatchState:
             # (rollback journal, synchronous FULL: the SQLite defaults).
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
             self.db.row_factory = sqlite3.Row
+            self.db.text_factory = lambda b: b.decode("utf-8", "replace")  # damaged text: reported below
             if (found := self.db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
                 raise sqlite3.DatabaseError(f"damaged: {found}")
             self.db.executescript(_SCHEMA)
             columns = {r["name"] for r in self.db.execute("PRAGMA table_info(files)")}
             if columns != _COLUMNS:
                 raise sqlite3.DatabaseError("its table 'files' has other columns than this version's")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self.error(e) from None
 
-    def error(self, e: sqlite3.Error) -> OutputError:
+    def error(self, e: Exception) -> OutputError:
         """One line for what SQLite reports, with the way out (docs/batch.md: the database)."""
         text = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "full" in text:
