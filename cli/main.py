@@ -403,6 +403,9 @@ def _rung_of(d: dict) -> str:
 @click.argument("clips", nargs=-1, required=True)
 @click.option("--model", default=None, help="Zoo model name; default: the default model.")
 @click.option("--quality", type=int, default=None, help="Rung of the rate ladder instead of --model.")
+@click.option(
+    "--decoder", default=None, help="Decode with this decoder entry for the model's tokens (zoo decoders) instead."
+)
 @click.option("--size", default="640x360", show_default=True, help="Area-downscale every clip to WxH.")
 @click.option("--frames", default=33, show_default=True, help="Frames per clip.")
 @click.option("--gop", default=17, show_default=True, help="Frames per GOP.")
@@ -418,7 +421,7 @@ def _rung_of(d: dict) -> str:
 @force_option
 @quiet_option
 @friendly_errors
-def evaluate(clips, model, quality, size, frames, gop, output, fix_colour, device, force, quiet):
+def evaluate(clips, model, quality, decoder, size, frames, gop, output, fix_colour, device, force, quiet):
     """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
     import tokcodec
     from tokcodec.api import model_name
@@ -431,7 +434,14 @@ def evaluate(clips, model, quality, size, frames, gop, output, fix_colour, devic
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         raise TokcodecError(f"--size {size}: expected WxH, e.g. 640x360") from None
-    tokenizer, entry = tokcodec.load_model(model, device=device)
+    if decoder is not None:  # the base model's encoder (the same tokens) and the entry's decoder
+        from tokcodec.zoo.decoders import load_decoder
+
+        if model != "default":
+            raise click.UsageError("--decoder names its model: not with --model or --quality")
+        tokenizer, entry, _ = load_decoder(decoder, device=device)
+    else:
+        tokenizer, entry = tokcodec.load_model(model, device=device)
     # Claim the output before the (long) measurement, so a bad path fails at once.
     with atomic_output(output, force=force) if output else contextlib.nullcontext() as out:
         result = evaluate_model(

@@ -106,3 +106,15 @@ def test_transcode_decodes_with_a_decoder(sharp_zoo, tmp_path, make_clip):
         code, _, err = run("transcode", tmp_path / "enc", "-o", tmp_path / out, "--decode", "--to", "mkv", "-q", *extra)
         assert code == 0, err
     assert (tmp_path / "plain" / "c.mkv").read_bytes() != (tmp_path / "sharp" / "c.mkv").read_bytes()
+
+
+def test_eval_measures_a_decoder_on_the_same_tokens(sharp_zoo, tmp_path, make_clip):
+    clip = write_clip(tmp_path / "in.mkv", make_clip(9, 32, 48))
+    results = {}
+    for extra in ([], ["--decoder", "tiny-sharp"]):
+        code, out, err = run("eval", clip, "--size", "48x32", "--frames", 9, "--gop", 9, "-q", *extra)
+        assert code == 0, err
+        results[bool(extra)] = json.loads(out)
+    plain, sharp = results[False], results[True]
+    assert plain["mean"]["bpp"] == sharp["mean"]["bpp"]  # the same tokens, the same bytes
+    assert plain["mean"]["psnr"] != sharp["mean"]["psnr"]  # another decoder, other pixels
