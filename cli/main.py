@@ -223,6 +223,7 @@ def decode(input_path, output, model, decoder, on_damage, crf, as_json, device, 
         raise click.UsageError("--crf applies to .mp4 outputs only")
     if model is not None and decoder is not None:
         raise click.UsageError("give --model or --decoder, not both")
+    tokcodec.api.check_file(input_path)  # a hostile header is refused before torch loads
     device = resolve_device(device)
     r = tokcodec.decode(
         input_path,

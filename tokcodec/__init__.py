@@ -28,8 +28,9 @@ __all__ = [
 
 def __getattr__(name: str):
     # Lazy: `import tokcodec` (e.g. for tokcodec.errors) must not import torch.
-    if name in __all__:
-        from . import api
+    if name == "api" or name in __all__:
+        import importlib
 
-        return getattr(api, name)
+        api = importlib.import_module("tokcodec.api")  # not `from . import api`: that asks this hook again
+        return api if name == "api" else getattr(api, name)
     raise AttributeError(f"module 'tokcodec' has no attribute {name!r}")

@@ -238,6 +238,7 @@ def decode(
     file). `model`: decode with this zoo model instead of the one the file names; `decoder`: with this
     decoder-only zoo entry for the file's tokens (`describe(...)["decoders"]` lists them). A damaged or
     missing GOP is handled per `on_damage` ("freeze", "skip", "stop") and listed in `lost`."""
+    check_file(src)
     from .codec.pipeline import decode_container
 
     stats, lost = decode_container(
@@ -260,6 +261,15 @@ def decode(
         device=device,
         lost=list(lost),
     )
+
+
+def check_file(path: str | Path) -> None:
+    """Raise the refusals a .tkc header alone decides (SPEC errors 1-11: limits, the output and the prior
+    work its bytes allow), without torch or a model: a hostile file costs a fraction of a second."""
+    from .codec.container import ContainerReader
+
+    with ContainerReader(path, recover=True):
+        pass
 
 
 class TkcFile:
