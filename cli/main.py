@@ -408,6 +408,7 @@ def _rung_of(d: dict) -> str:
     "--decoder", default=None, help="Decode with this decoder entry for the model's tokens (zoo decoders) instead."
 )
 @click.option("--size", default="640x360", show_default=True, help="Area-downscale every clip to WxH.")
+@click.option("--no-dists", "skip_dists", is_flag=True, help="Skip DISTS (VGG16 at full size: most of the time).")
 @click.option("--frames", default=33, show_default=True, help="Frames per clip.")
 @click.option("--gop", default=17, show_default=True, help="Frames per GOP.")
 @click.option("-o", "--output", help="Write the JSON result here (else stdout).")
@@ -422,7 +423,7 @@ def _rung_of(d: dict) -> str:
 @force_option
 @quiet_option
 @friendly_errors
-def evaluate(clips, model, quality, decoder, size, frames, gop, output, fix_colour, device, force, quiet):
+def evaluate(clips, model, quality, decoder, size, skip_dists, frames, gop, output, fix_colour, device, force, quiet):
     """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
     import tokcodec
     from tokcodec.api import model_name
@@ -455,6 +456,7 @@ def evaluate(clips, model, quality, decoder, size, frames, gop, output, fix_colo
             device,
             progress=not quiet,
             fix_colour=fix_colour,
+            dists=not skip_dists,
         )
         text = json.dumps(result, indent=2)
         if out:

@@ -111,10 +111,11 @@ def test_transcode_decodes_with_a_decoder(sharp_zoo, tmp_path, make_clip):
 def test_eval_measures_a_decoder_on_the_same_tokens(sharp_zoo, tmp_path, make_clip):
     clip = write_clip(tmp_path / "in.mkv", make_clip(9, 32, 48))
     results = {}
-    for extra in ([], ["--decoder", "tiny-sharp"]):
+    for extra in (["--no-dists"], ["--decoder", "tiny-sharp"]):
         code, out, err = run("eval", clip, "--size", "48x32", "--frames", 9, "--gop", 9, "-q", *extra)
         assert code == 0, err
-        results[bool(extra)] = json.loads(out)
+        results["--decoder" in extra] = json.loads(out)
     plain, sharp = results[False], results[True]
+    assert all(r["dists"] is None for r in plain["clips"].values()) and sharp["mean"]["dists"] > 0  # --no-dists
     assert plain["mean"]["bpp"] == sharp["mean"]["bpp"]  # the same tokens, the same bytes
     assert plain["mean"]["psnr"] != sharp["mean"]["psnr"]  # another decoder, other pixels

@@ -76,6 +76,7 @@ def evaluate_clip(
     gop: int = 17,
     device: str = "cpu",
     fix_colour: bool = True,
+    dists: bool = True,
 ) -> dict:
     data, decoded, speed = code_frames(frames, model, entry, gop, device, fix_colour=fix_colour)
     a, b = np.stack(frames), np.stack(decoded)
@@ -90,7 +91,7 @@ def evaluate_clip(
         "psnr": psnr(a, b),
         "ms_ssim": ms_ssim(a, b),
         "lpips_alex": lpips_video(a, b, net="alex"),
-        "dists": dists_video(a, b, device=device),
+        "dists": dists_video(a, b, device=device) if dists else None,  # VGG16 at full size: the costly one
         **flicker(a, b, gop),
         "channel_bias": bias,
         "max_abs_channel_bias": max(abs(v) for v in bias),
@@ -109,14 +110,16 @@ def evaluate_model(
     device: str = "cpu",
     progress: bool = True,
     fix_colour: bool = True,
+    dists: bool = True,
 ) -> dict:
-    """Per-clip and mean metrics over `clips`, area-downscaled to `size`."""
+    """Per-clip and mean metrics over `clips`, area-downscaled to `size` (`dists`: False skips DISTS, which
+    costs more than the rest together on a CPU)."""
     from tqdm import tqdm
 
     per_clip = {}
     for clip in tqdm(clips, desc=f"eval {entry.name}", disable=not progress):
         video, _ = read_frames(clip, max_frames=frames, size=size)
-        per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device, fix_colour)
+        per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device, fix_colour, dists)
     keys = (
         "bpp",
         "psnr",
