@@ -335,17 +335,19 @@ def open(
 def decoders(header) -> list[dict]:
     """The zoo's decoders for a file's tokens: its own model (when the zoo has those weights) and the
     decoder-only entries for them, each {"name", "kind": "model" | "decoder", "default": bool}."""
-    from .zoo import get_entry
-    from .zoo.decoders import decoders_for
+    from .zoo import all_in_zoo, model_weights_hash  # registry JSON and file hashes only: no torch for `info`
 
     found = []
     try:
-        own = get_entry(header.model_name)
-        if own.weights_hash == header.weights_hash:
-            found.append({"name": own.name, "kind": "model"})
-    except TokcodecError:
+        if model_weights_hash(header.model_name) == header.weights_hash:
+            found.append({"name": header.model_name, "kind": "model"})
+    except (TokcodecError, OSError):  # a registry entry without its files: not a decoder of this file
         pass
-    found += [{"name": d.name, "kind": "decoder"} for d in decoders_for(header.weights_hash)]
+    found += [
+        {"name": name, "kind": "decoder"}
+        for name, d, _ in all_in_zoo("decoders")
+        if d.get("base_sha256") == header.weights_hash.hex()
+    ]
     for i, d in enumerate(found):
         d["default"] = i == 0
     return found

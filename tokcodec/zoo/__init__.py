@@ -21,11 +21,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from ..errors import ModelError
-from ..models import build_tokenizer, config_from_dict
+
+if TYPE_CHECKING:  # the registry is read without torch (`tokcodec info` lists decoders); loading imports it
+    import torch
 
 ZOO_DIR = Path(__file__).parent
 MAX_SHARD_BYTES = 15 * 2**20
@@ -47,12 +48,9 @@ class ModelEntry:
 
     @functools.cached_property
     def weights_hash(self) -> bytes:
-        """The container's weights_sha256: SHA-256 over the weight files' bytes, concatenated in order
-        (computed once per entry: a batch asks for it per file)."""
-        h = hashlib.sha256()
-        for path in self.files:
-            _update_from_file(h, path)
-        return h.digest()
+        """The container's weights_sha256 (files_hash of its weight files; computed once per entry: a batch
+        asks for it per file)."""
+        return files_hash(self.files)
 
 
 def _update_from_file(h, path: Path) -> None:
@@ -129,6 +127,39 @@ def ladder_entry(quality: int) -> str:
     return rungs[quality - 1]
 
 
+def _weights_of(name: str, m: dict, root: Path) -> dict:
+    """The entry holding `name`'s weight files: its own, or (a rung) its registry's `weights_from` entry."""
+    source = m.get("weights_from", name)
+    weights = read_registry(root / "registry.json")["models"].get(source)  # rungs share their registry's weights
+    if weights is None or "files" not in weights:
+        raise ModelError(f"model '{name}' has no weights (it names '{source}' for them)")
+    return weights
+
+
+def files_hash(paths) -> bytes:
+    """SHA-256 over the files' bytes, concatenated in order: a container's weights_sha256 (SPEC 3.3).
+    Remembered per (path, size, mtime) in this process: every rung of a ladder names the same files."""
+    stamps = tuple((str(p), os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths)
+    return _hash_of(stamps)
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_of(stamps: tuple) -> bytes:
+    h = hashlib.sha256()
+    for path, _, _ in stamps:
+        _update_from_file(h, path)
+    return h.digest()
+
+
+def model_weights_hash(name: str) -> bytes | None:
+    """The weights_sha256 of zoo model `name` from its registry entry alone (no torch), or None."""
+    found = find_in_zoo("models", name)
+    if found is None:
+        return None
+    m, root = found
+    return files_hash(root / f for f in _weights_of(name, m, root)["files"])
+
+
 def get_entry(name: str = "default") -> ModelEntry:
     path = registry_path()
     if name == "default":
@@ -139,10 +170,9 @@ def get_entry(name: str = "default") -> ModelEntry:
     if found is None:
         raise missing_entry("model", name, [n for n in list_models()])
     m, root = found
-    source = m.get("weights_from", name)
-    weights = read_registry(root / "registry.json")["models"].get(source)  # rungs share their registry's weights
-    if weights is None or "files" not in weights:
-        raise ModelError(f"model '{name}' has no weights (it names '{source}' for them)")
+    weights = _weights_of(name, m, root)
+    from ..models import config_from_dict
+
     return ModelEntry(
         name,
         config_from_dict(weights["config"]),
@@ -160,6 +190,8 @@ def sha256_file(path: Path) -> str:
 
 
 def load_state(entry: ModelEntry) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     state: dict[str, torch.Tensor] = {}
     for path, expected in zip(entry.files, entry.sha256):
         if not path.exists():
@@ -178,6 +210,8 @@ def load_state(entry: ModelEntry) -> dict[str, torch.Tensor]:
 def load_model(name: str = "default", device: str = "cpu") -> tuple[torch.nn.Module, ModelEntry]:
     """The named shipped tokenizer in eval mode, fp32, sha256-checked."""
     entry = get_entry(name)
+    from ..models import build_tokenizer
+
     model = build_tokenizer(entry.config)
     try:
         model.load_state_dict({k: v.float() for k, v in load_state(entry).items()})
@@ -189,6 +223,9 @@ def load_model(name: str = "default", device: str = "cpu") -> tuple[torch.nn.Mod
 def export_weights(state: dict[str, torch.Tensor], out_dir: Path, name: str) -> list[Path]:
     """Write a state dict as fp16 safetensors shards of at most MAX_SHARD_BYTES."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    import torch
+    from safetensors.torch import save_file
+
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
     for key, value in state.items():
