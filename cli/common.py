@@ -20,8 +20,8 @@ from fractions import Fraction
 
 import click
 
-from tokcodec.errors import TokcodecError
-from tokcodec.io.atomic import Terminated
+from tokcodec.api import safe_text
+from tokcodec.errors import Terminated, TokcodecError
 
 
 def _fail(message: str, code: int = 1):
@@ -82,13 +82,6 @@ def _internal_error(e: BaseException):
     )
 
 
-def safe_text(text: str) -> str:
-    """Text from a file, safe for a terminal: control characters (escape sequences) shown as \\xNN."""
-    return "".join(
-        c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in str(text)
-    )
-
-
 MAX_GOP = 1021  # the largest 1 + 4k within the container's GOP length limit (1024, SPEC 3.5)
 
 
@@ -124,16 +117,6 @@ def check_tkc_output(_ctx, _param, value):
     if value is not None and not value.lower().endswith(".tkc"):
         raise click.BadParameter(f"{value}: the output of encode is a .tkc file")
     return value
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TokcodecError("--device cuda: no CUDA device available")
-    return device
 
 
 device_option = click.option(

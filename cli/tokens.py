@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from tokcodec_cli.common import check_gop, device_option, force_option, friendly_errors, quiet_option, resolve_device
+from tokcodec import api
+from tokcodec_cli.common import check_gop, device_option, force_option, friendly_errors, quiet_option
 from tokcodec_cli.transcode import batch_options, report
 
 
@@ -24,9 +25,7 @@ from tokcodec_cli.transcode import batch_options, report
     help="OUT.npz for one file; a folder (mirroring the inputs' tree) for folders or several inputs.",
 )
 @click.option(
-    "--model",
-    default=None,
-    help="Zoo model that encodes videos first (default: the default model); .tkc files are read as they are.",
+    "--model", help="Zoo model that encodes videos first (default: the default model); .tkc files are read as they are."
 )
 @click.option("--gop", default=17, show_default=True, callback=check_gop, help="Frames per GOP when encoding.")
 @batch_options
@@ -37,45 +36,33 @@ from tokcodec_cli.transcode import batch_options, report
 def tokens(sources, output, model, gop, include, exclude, jobs, ray, as_json, device, force, quiet):
     """Export token grids: one array per GOP (gop_00000, ...) and a `meta` JSON string (shapes, fps, frame
     counts, model, weights hash) per clip. A .tkc is read without decoding pixels; a video or image is
-    encoded in memory first. Read them with numpy.load or tokcodec.codec.tokens.load_npz."""
+    encoded in memory first. Read them with numpy.load or api.codec.tokens.load_npz."""
     single = len(sources) == 1 and not Path(sources[0]).is_dir()
     if single != output.lower().endswith(".npz"):
         raise click.UsageError("-o is an .npz file for one input file, a folder otherwise")
-    if single:
-        from tokcodec.codec.tokens import export_tokens, is_container
-
-        meta = export_tokens(
-            sources[0],
+    if not single:
+        summary = api.transcode(
+            sources,
             output,
-            model=model or "default",
+            mode="tokens",
+            model=model,
             gop=gop,
-            device="cpu" if is_container(sources[0]) else resolve_device(device),
+            include=include,
+            exclude=exclude,
+            device=api.resolve_device(device),
+            jobs=jobs,
             force=force,
+            ray=ray,
+            progress=not quiet,
         )
-        if as_json:
-            click.echo(json.dumps(meta))
-        elif not quiet:
-            shapes = ", ".join("x".join(map(str, g["shape"])) for g in meta["gops"])
-            click.echo(
-                f"{output}: {len(meta['gops'])} GOPs ({shapes}), {meta['frames']} frames "
-                f"{meta['width']}x{meta['height']}, {meta['token_bits']}-bit tokens, model {meta['model']}",
-                err=True,
-            )
-        return
-    from tokcodec.batch import BatchOptions, run_batch
-
-    options = BatchOptions(
-        sources=list(sources),
-        dst=output,
-        mode="tokens",
-        include=include,
-        exclude=exclude,
-        model=model,
-        gop=gop,
-        device=resolve_device(device),
-        jobs=jobs,
-        force=force,
-        ray=ray,
-        progress=not quiet,
-    )
-    report(run_batch(options), as_json, quiet, "tokens")
+        return report(summary, as_json, quiet, "tokens")
+    meta = api.export_tokens(sources[0], output, model=model, gop=gop, device=device, force=force)
+    if as_json:
+        click.echo(json.dumps(meta))
+    elif not quiet:
+        shapes = ", ".join("x".join(map(str, g["shape"])) for g in meta["gops"])
+        click.echo(
+            f"{output}: {len(meta['gops'])} GOPs ({shapes}), {meta['frames']} frames {meta['width']}x"
+            f"{meta['height']}, {meta['token_bits']}-bit tokens, model {meta['model']}",
+            err=True,
+        )

@@ -8,6 +8,11 @@ The public API (tokcodec.api; docs/api.md):
     tokcodec.open(path)             -> TkcFile          header, tokens per GOP, frames
     tokcodec.load_model(name)       -> (tokenizer, zoo entry)
 
+and one call for each other command: tokcodec.transcode, export_tokens, train_tokenizer,
+export_tokenizer, train_prior, export_prior, run_bench, and tokcodec.api.evaluate and
+tokcodec.api.models (those two only through tokcodec.api: tokcodec.evaluate and tokcodec.models are
+modules of the package).
+
 Importing tokcodec is cheap: torch and the models load on first use.
 """
 
@@ -20,6 +25,22 @@ __all__ = [
     "open",
     "load_model",
     "describe",
+    "check_file",
+    "transcode",
+    "export_tokens",
+    "train_tokenizer",
+    "export_tokenizer",
+    "train_prior",
+    "export_prior",
+    "run_bench",
+    "resolve_device",
+    "info_text",
+    "batch_text",
+    "models_text",
+    "safe_text",
+    "model_name",
+    "ON_DAMAGE",
+    "DECODE_TARGETS",
     "EncodeResult",
     "DecodeResult",
     "TkcFile",

@@ -25,9 +25,21 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
+from .batch.walk import DECODE_TARGETS as DECODE_TARGETS  # what transcode --decode writes
+from .bench.command import BenchOutcome as BenchOutcome, run_bench as run_bench
+from .codec import ON_DAMAGE as ON_DAMAGE  # what decode does with a damaged or missing GOP (the first: the default)
+from . import __all__ as PACKAGE_NAMES
 from .errors import InputError, TokcodecError
+from .text import batch_text as batch_text, info_text as info_text, models_text as models_text
+from .text import safe_text as safe_text
+from .train.commands import export_prior as export_prior, export_tokenizer as export_tokenizer
+from .train.commands import train_prior as train_prior, train_tokenizer as train_tokenizer
 
 DEFAULT_GOP = 17
+
+# what the command line may import (.importlinter): the package's names (tokcodec/__init__.py), and two
+# whose names there are modules of the package (tokcodec.models, tokcodec.evaluate)
+__all__ = [*PACKAGE_NAMES, "models", "evaluate", "decoders", "encoder", "BenchOutcome", "DEFAULT_GOP"]
 
 
 @dataclass
@@ -59,6 +71,17 @@ class DecodeResult:
     fps: float
     device: str
     lost: list = field(default_factory=list)  # codec.pipeline.LostGop per damaged or missing GOP
+
+
+def resolve_device(device: str = "auto") -> str:
+    """ "auto" -> "cuda" where torch sees a GPU, else "cpu"; "cuda" without one is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TokcodecError("--device cuda: no CUDA device available")
+    return device
 
 
 def load_model(name: str = "default", device: str = "cpu"):
@@ -356,7 +379,8 @@ def decoders(header) -> list[dict]:
 def describe(reader, path: str | Path) -> dict:
     """The facts of an open container (codec.container.ContainerReader) as `tokcodec info --json` prints
     them; each chunk is read, so its CRCs are checked ("ok", or "problem")."""
-    from .codec.container import ContainerError
+    from .codec.container import ENTROPY_MODES, ContainerError
+    from .io.colour import colour_names
 
     h = reader.header
     size = Path(path).stat().st_size
@@ -406,6 +430,7 @@ def describe(reader, path: str | Path) -> dict:
         ),
         "strides": {"temporal": h.temporal_stride, "spatial": h.spatial_stride},
         "entropy_mode": h.entropy_mode,
+        "entropy_mode_name": ENTROPY_MODES.get(h.entropy_mode, "unknown"),
         **({"prior": h.mlm_name, "prior_sha256": h.mlm_hash.hex()} if h.entropy_mode == 1 else {}),
         # payload bits per token over the chunks found (chunk headers excluded)
         "bits_per_token": (sum(c.payload_length for c in found) * 8 / found_tokens) if found_tokens else None,
@@ -414,6 +439,7 @@ def describe(reader, path: str | Path) -> dict:
             "transfer": h.transfer_characteristics,
             "matrix": h.matrix_coefficients,
             "full_range": h.full_range,
+            "names": list(colour_names(h.colour_primaries, h.transfer_characteristics, h.matrix_coefficients)),
         },
         "decoders": [d["name"] for d in decoders(h)],
         "index_ok": reader.index_ok,
@@ -470,3 +496,102 @@ def models(include_all: bool = False) -> dict:
     if include_all:
         result["others"] = [describe_model(name) for name in result["others"]]
     return result
+
+
+# --- the other commands, one call each: evaluation, batch transcoding, token export, training, benchmark ---
+
+
+def evaluate(
+    clips: list[str | Path],
+    *,
+    model: str | None = None,
+    quality: int | None = None,
+    decoder: str | None = None,
+    size: tuple[int, int] = (640, 360),
+    frames: int = 33,
+    gop: int = DEFAULT_GOP,
+    colour_offset: bool = True,
+    dists: bool = True,
+    device: str = "cpu",
+    progress: bool = False,
+    output: str | Path | None = None,
+    force: bool = False,
+) -> dict:
+    """Measure a zoo model (or a decoder entry for the default model's tokens) on `clips` through the real
+    container: bpp, PSNR, MS-SSIM, LPIPS-alex, DISTS, flicker, speed; per clip and the mean. `output`: also
+    write the result there as JSON (claimed before the measurement, so a bad path fails at once)."""
+    import contextlib
+    import json
+
+    from .evaluate import evaluate_model
+    from .io import atomic_output
+
+    name = model_name(model, quality)
+    if decoder is not None:  # the base model's encoder (the same tokens) and the entry's decoder
+        from .zoo.decoders import load_decoder
+
+        if name != "default":
+            raise InputError("a decoder entry names its model: not with model or quality")
+        tokenizer, entry, _ = load_decoder(decoder, device=device)
+    else:
+        tokenizer, entry = load_model(name, device=device)
+    with atomic_output(output, force=force) if output else contextlib.nullcontext() as out:
+        result = evaluate_model(
+            tokenizer,
+            entry,
+            list(clips),
+            size,
+            frames,
+            gop,
+            device,
+            progress=progress,
+            fix_colour=colour_offset,
+            dists=dists,
+        )
+        if out:
+            Path(out.tmp).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def transcode(
+    sources: list[str | Path],
+    dst: str | Path,
+    *,
+    mode: str = "encode",
+    quality: int | None = None,
+    model: str | None = None,
+    gop: int | None = None,
+    progress: bool = False,
+    **options,
+):
+    """Transcode files and folders into the mirrored tree `dst`, resumably (batch.run_batch; docs/batch.md):
+    `mode` "encode" (to .tkc), "decode" (.tkc back to video) or "tokens" (.npz token grids). `quality` picks
+    a rung of the rate ladder. Other options: BatchOptions' fields (include, exclude, entropy, to, decoder,
+    device, jobs, verify, force, ray). Returns the batch's Summary (failed files listed, not raised)."""
+    from .batch import BatchOptions, run_batch
+
+    if mode != "encode" and (quality is not None or (mode == "decode" and gop is not None)):
+        raise InputError("the rung and the GOP are chosen at encoding: not when decoding")
+    model = model_name(model, quality) if quality is not None else model
+    return run_batch(
+        BatchOptions(
+            sources=[str(s) for s in sources],
+            dst=str(dst),
+            mode=mode,
+            model=model,
+            gop=gop or DEFAULT_GOP,
+            progress=progress,
+            **options,
+        )
+    )
+
+
+def export_tokens(
+    src: str | Path, out, *, model: str | None = None, gop: int = DEFAULT_GOP, device: str = "cpu", force: bool = False
+) -> dict:
+    """One file's token grids into an .npz (`out`): a .tkc is read without decoding pixels (no model, on the
+    CPU), anything else encoded in memory with the zoo model first. Returns the meta (shapes, frames, model)."""
+    from .codec.tokens import export_tokens as export, is_container
+
+    device = "cpu" if is_container(src) else resolve_device(device)  # a .tkc needs no model, so no GPU either
+    return export(src, out, model=model or "default", gop=gop, device=device, force=force)

@@ -1,4 +1,7 @@
-"""Errors a user can cause. The CLI prints their message on one line and exits 1."""
+"""Errors a user can cause (the CLI prints their message on one line and exits 1), and the signals
+that end a command cleanly (`Terminated`)."""
+
+import signal
 
 
 class TokcodecError(Exception):
@@ -34,3 +37,23 @@ class ModelError(TokcodecError):
 
 class OutputError(TokcodecError):
     """The output exists (and --force was not given) or cannot be written."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived; a BaseException so that only cleanup code sees it, like KeyboardInterrupt."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum, _frame):
+    raise Terminated(signum)
+
+
+def exit_on_signals() -> None:
+    """Turn SIGTERM and SIGHUP into `Terminated` in this (main) thread; an ignored one stays
+    ignored (`nohup tokcodec ...` must survive the hang-up it asked to ignore)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _raise_terminated)

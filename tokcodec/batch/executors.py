@@ -25,7 +25,7 @@ import signal
 
 from tokcodec.batch.work import FileTask, process_file
 from tokcodec.errors import TokcodecError
-from tokcodec.io.atomic import Terminated
+from tokcodec.errors import Terminated
 
 
 def cpu_count() -> int:

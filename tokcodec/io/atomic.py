@@ -17,7 +17,7 @@ exits on signals.
 - `--force` replaces only what tokcodec could have written: a regular file,
   or a folder holding nothing but frame files named like this output's.
   Device nodes, pipes, sockets and folders holding anything else are refused.
-- SIGTERM and SIGHUP raise `Terminated` (see `exit_on_signals`), so, like
+- SIGTERM and SIGHUP raise `Terminated` (see `tokcodec.errors.exit_on_signals`), so, like
   Ctrl-C, they unwind through the writers, which delete their temporaries.
 """
 
@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import stat
 from pathlib import Path
@@ -40,26 +39,6 @@ _TEMP_RE = re.compile(
 # The writer's machine, in temporary names: on a folder shared by several machines (a Ray
 # cluster), a process id only says whether a temporary is stale on the machine that wrote it.
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived; a BaseException so that only cleanup code sees it, like KeyboardInterrupt."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _raise_terminated(signum, _frame):
-    raise Terminated(signum)
-
-
-def exit_on_signals() -> None:
-    """Turn SIGTERM and SIGHUP into `Terminated` in this (main) thread; an ignored one stays
-    ignored (`nohup tokcodec ...` must survive the hang-up it asked to ignore)."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is not signal.SIG_IGN:
-            signal.signal(sig, _raise_terminated)
 
 
 def _pid_alive(pid: int) -> bool:
