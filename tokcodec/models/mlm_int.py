@@ -154,7 +154,7 @@ class IntegerMLM:
         return F.linear(x, weight, bias).floor_().clamp_(low, ACT_MAX)
 
     def logit_bias(self, height: int, width: int, i: int) -> torch.Tensor:
-        """(nW, heads, t, t) for block i on this grid: rel_bias + 1/2 (round_shift's half) on real
+        """(heads, nW, t, t) for block i on this grid: rel_bias + 1/2 (round_shift's half) on real
         keys, MASKED_KEY on padding keys (its table index clamps to the last entry, 0)."""
         key = (height, width, i)
         if key not in self._logit_bias:
@@ -163,36 +163,45 @@ class IntegerMLM:
             _, valid, _ = window_partition(torch.zeros(1, height, width, 1), cfg.window, shift)
             mask = torch.where(valid, 0.5, float(MASKED_KEY)).double()  # (nW, t)
             self._logit_bias = {k: v for k, v in self._logit_bias.items() if k[:2] == (height, width)}
-            self._logit_bias[key] = (self.rel_bias[i][None] + mask[:, None, None, :]).contiguous()
+            self._logit_bias[key] = (self.rel_bias[i][:, None] + mask[None, :, None, :]).contiguous()
         return self._logit_bias[key]
 
     def _attention(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Windowed attention of (B, H, W, C) features. q, k, v and the output projection are computed
-        on the grid, not on the padded windows: a padding position's values never reach a real one
-        (its key is masked to weight 0, its query is dropped), so the result is the same, for less work.
-        The windows are cut as in window_partition, in one copy straight into (q, k, v) x heads."""
+        """Windowed attention of (B, H, W, C) features, one head at a time.
+
+        The windows are cut from the block's input (C channels, a third of what q, k and v hold) in
+        one copy, and q, k, v, the attention and the output projection are computed on the windows,
+        padding positions included: a padding position's key is masked to weight 0 and its query is
+        dropped, so nothing of its values reaches a real position, whatever they are (they come from
+        zeros). Each head's q, k, v are strided views of the qkv product (no copy)."""
         cfg = self.config
-        b, height, width, _ = x.shape
-        win, heads = cfg.window, cfg.heads
+        b, height, width, dim = x.shape
+        win, heads, hd = cfg.window, cfg.heads, x.shape[-1] // cfg.heads
         shift = (i % 2) * win // 2
         hp, wp = shift + height + (-(shift + height) % win), shift + width + (-(shift + width) % win)
         nh, nw, t = hp // win, wp // win, win * win
-        qkv = F.pad(
-            self._linear(x, f"blocks.{i}.attn.qkv"), (0, 0, shift, wp - width - shift, shift, hp - height - shift)
-        )
-        hd = qkv.shape[-1] // 3 // heads
-        q, k, v = qkv.view(b, nh, win, nw, win, 3, heads, hd).permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, -1, t, hd)
+        padded = x.new_empty(b, hp, wp, dim)  # only the border is zeroed: a full fill costs a pass
+        padded[:, :shift], padded[:, shift + height :], padded[:, :, :shift], padded[:, :, shift + width :] = 0, 0, 0, 0
+        padded[:, shift : shift + height, shift : shift + width] = x
+        windows = padded.view(b, nh, win, nw, win, dim).transpose(2, 3).reshape(b * nh * nw, t, dim)
+        qkv = self._linear(windows, f"blocks.{i}.attn.qkv")  # (B nW, t, 3 heads hd): q, k, v, head-major
         bias = self.logit_bias(height, width, i)
-        bias = bias.expand(b, *bias.shape).reshape(-1, t, t)
-        # with q / 2^14 every partial sum is a multiple of 2^-14 of at most hd 2^34 / 2^14 (check_bounds): exact
-        logits = torch.baddbmm(bias, q * (1.0 / (1 << (2 * A_BITS - LOGIT_BITS))), k.transpose(1, 2)).floor_()
-        z = (logits.amax(-1, keepdim=True) - logits).clamp_(max=self.exp_attn.numel() - 1).long()
-        e = torch.take(self.exp_attn, z)
-        total = e.sum(-1, keepdim=True)
-        # rounded half up: floor((2 e.v + total) / (2 total)); |2 e.v| <= 2 t 2^16 2^17 = 2^40
-        out = floor_div(torch.baddbmm(total, e, v, alpha=2.0), 2.0 * total)
-        out = out.view(b, nh, nw, heads, win, win, hd).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, hp, wp, heads * hd)
-        return self._linear(out[:, shift : shift + height, shift : shift + width], f"blocks.{i}.attn.proj")
+        out = torch.empty(b * nh * nw, t, dim, dtype=x.dtype)
+        for h in range(heads):
+            q, k, v = (qkv[..., (part * heads + h) * hd : (part * heads + h + 1) * hd] for part in range(3))
+            head_bias = bias[h] if b == 1 else bias[h].repeat(b, 1, 1)
+            # q.k / 2^14 (alpha, a power of two): every partial sum is a multiple of 2^-14 of at most
+            # hd 2^34 / 2^14 (check_bounds): exact in any order; floor() of it is round_shift
+            scale = 1.0 / (1 << (2 * A_BITS - LOGIT_BITS))
+            logits = torch.baddbmm(head_bias, q, k.transpose(1, 2), alpha=scale).floor_()
+            z = (logits.amax(-1, keepdim=True) - logits).clamp_(max=self.exp_attn.numel() - 1).long()
+            e = torch.take(self.exp_attn, z)
+            total = e.sum(-1, keepdim=True)
+            # rounded half up: floor((2 e.v + total) / (2 total)); |2 e.v| <= 2 t 2^16 2^17 = 2^40
+            out[..., h * hd : (h + 1) * hd] = floor_div(torch.baddbmm(total, e, v, alpha=2.0), 2.0 * total)
+        out = self._linear(out, f"blocks.{i}.attn.proj")
+        out = out.view(b, nh, nw, win, win, dim).transpose(2, 3).reshape(b, hp, wp, dim)
+        return out[:, shift : shift + height, shift : shift + width]
 
     def hidden(
         self,
