@@ -115,3 +115,45 @@ def state(data: bytes, folder: Path) -> str | None:
     except TokcodecError as e:
         return str(e)
     return None
+
+
+# Two latent frames of 16 x 16: 256 positions, the smallest pass SPEC 1.4 charges for; 4 passes each.
+MODE1_SHAPE = (2, 16, 16)
+
+
+def mode1(data: bytes, prior) -> str | None:
+    """The mode 1 payload target: `data` as one GOP's payload (schedule byte, range coder words), decoded
+    under `prior` (an IntegerMLM: the shipped one in fuzz_mode1.py) into a (2, 16, 16) grid, as a reader
+    does after the payload CRC passed. It must give tokens in range or fail with ValueError (the reader's
+    error 25, "payload intact but it does not decode"). Returns that error, or None."""
+    from tokcodec.codec.mlm_coding import decode_gop
+
+    try:
+        tokens = decode_gop(prior, data, MODE1_SHAPE)
+    except ValueError as e:
+        return str(e)
+    assert tokens.shape == MODE1_SHAPE and tokens.dtype.kind == "i", (tokens.shape, tokens.dtype)
+    assert 0 <= tokens.min() and tokens.max() < 1 << (2 * prior.config.sub_bits), (tokens.min(), tokens.max())
+    return None
+
+
+def mode1_seeds(prior, count: int = 8) -> list[tuple]:
+    """(grid, payload) pairs an encoder writes: random grids, grids of a few repeated tokens, a copied
+    previous frame, each schedule (1, 2, 4)."""
+    import numpy as np
+
+    from tokcodec.codec.mlm_coding import encode_gop
+
+    rng = np.random.default_rng(0)
+    high = 1 << (2 * prior.config.sub_bits)
+    seeds = []
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            grid = rng.integers(0, high, size=MODE1_SHAPE)
+        elif kind == 1:
+            grid = rng.choice(rng.integers(0, high, size=3), size=MODE1_SHAPE)
+        else:
+            grid = np.repeat(rng.integers(0, high, size=MODE1_SHAPE[1:])[None], MODE1_SHAPE[0], axis=0)
+        seeds.append((grid, encode_gop(prior, grid, (1, 2, 4)[i % 3])))
+    return seeds

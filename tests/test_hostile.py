@@ -611,3 +611,22 @@ def test_state_fuzz_corpus_replays_cleanly(tmp_path):
     assert outcomes["seed_one_done.sqlite"] is None
     assert "cannot use this batch database" in outcomes["finding_invalid_utf8_in_quick_check.sqlite"]
     assert all(o is None or "cannot use this batch database" in o or "disk is full" in o for o in outcomes.values())
+
+
+def test_mode1_fuzz_corpus_replays_cleanly():
+    """The mode 1 payload fuzzer's corpus (fuzz/fuzz_mode1.py) through the shipped prior: every payload
+    decodes to tokens in range or ends in the ValueError a reader reports as error 25; the seeds (what an
+    encoder writes) decode to exactly the tokens they were written from."""
+    from tokcodec.codec.mlm_coding import decode_gop
+    from tokcodec.zoo import get_entry
+    from tokcodec.zoo.priors import load_prior, prior_for
+
+    prior = load_prior(prior_for(get_entry("default").weights_hash))
+    inputs = sorted((fuzz_common.CORPUS / "mode1").iterdir())
+    assert 8 <= len(inputs) <= 400
+    outcomes = [fuzz_common.mode1(p.read_bytes(), prior) for p in inputs]
+    assert all(o is None or isinstance(o, str) for o in outcomes)
+    assert "not a mode 1 payload" in fuzz_common.mode1(b"\x03" + bytes(8), prior)  # no schedule of 3 groups
+    for grid, payload in fuzz_common.mode1_seeds(prior, 3):
+        assert fuzz_common.mode1(payload, prior) is None
+        assert (decode_gop(prior, payload, fuzz_common.MODE1_SHAPE) == grid).all()
