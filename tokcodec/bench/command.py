@@ -7,7 +7,6 @@ from the cache alone; `seed_from` fills the cache with a committed report's anch
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +67,8 @@ def run_bench(
 
     t0 = time.time()
     log = log or (lambda msg: None)
-    if data_root:
-        os.environ["TOKCODEC_BENCH_DATA"] = str(Path(data_root).resolve())
-    if config:
-        cfg = runner.load_config(config)
-    elif DEFAULT_CONFIG.exists():
-        cfg = runner.load_config(DEFAULT_CONFIG)
+    if config or DEFAULT_CONFIG.exists():
+        cfg = runner.load_config(config or DEFAULT_CONFIG, data_root)
     else:
         cfg = runner.default_config()
     if mcl_jcv:

@@ -70,10 +70,10 @@ class BenchConfig:
     notes: list[str] = field(default_factory=list)  # things left out, reported with the results
 
     @staticmethod
-    def from_dict(d: dict, base: Path | None = None) -> "BenchConfig":
-        base = base or Path.cwd()
-        root = base / d.get("data_root", ".")
-        root = Path(os.environ.get("TOKCODEC_BENCH_DATA", root))
+    def from_dict(d: dict, base: Path | None = None, data_root: str | os.PathLike | None = None) -> "BenchConfig":
+        """`data_root` (the caller's, e.g. `tokcodec bench --data-root`) replaces the file's own, which is
+        relative to `base` (the file's folder)."""
+        root = Path(data_root) if data_root else (base or Path.cwd()) / d.get("data_root", ".")
         clips = [str((root / c).resolve()) if not Path(c).is_absolute() else c for c in d.get("clips", [])]
         size = d.get("size")
         if isinstance(size, str):
@@ -92,7 +92,7 @@ class BenchConfig:
             side_by_side=dict(d.get("side_by_side", {})),
             speed=dict(d.get("speed", {})),
             name=d.get("name", "benchmark"),
-            data_root=str(root.resolve()) if d.get("data_root") else None,
+            data_root=str(root.resolve()) if d.get("data_root") or data_root else None,
         )
 
     def to_dict(self) -> dict:
@@ -232,7 +232,7 @@ def parse_size(text: str) -> tuple[int, int]:
         raise TokcodecError(f"size must look like 640x360, got {text!r}") from None
 
 
-def load_config(path: str | os.PathLike) -> BenchConfig:
+def load_config(path: str | os.PathLike, data_root: str | os.PathLike | None = None) -> BenchConfig:
     p = Path(path)
     try:
         data = json.loads(p.read_text())
@@ -240,7 +240,7 @@ def load_config(path: str | os.PathLike) -> BenchConfig:
         raise TokcodecError(f"{p}: no such configuration file") from None
     except json.JSONDecodeError as e:
         raise TokcodecError(f"{p}: not valid JSON ({e})") from None
-    return BenchConfig.from_dict(data, p.parent)
+    return BenchConfig.from_dict(data, p.parent, data_root)
 
 
 # ----------------------------------------------------------------------------------------------
