@@ -4,6 +4,7 @@ a README whose first command installs the CPU build first and writes its demo ou
 import configparser
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,17 @@ def test_the_readme_python_example_runs(tmp_path):
     assert re.fullmatch(r"33 frames, \d+ bytes, 0\.\d+ bpp, model tc-2\.1", lines[0]), lines
     assert lines[1] == "320 180 33 frames in 2 GOPs" and lines[2].startswith("GOP 0 tokens (5, 23, 40)")
     assert lines[3] == "first frame (180, 320, 3)" and lines[4].startswith("decoded 33 frames")
+
+
+def test_the_readme_status_is_what_the_committed_results_say():
+    """The status paragraph is written by tools/readme_status.py from the registry and benchmarks/results: a
+    new default model or benchmark run that did not rerun it fails here (and the text names no entropy mode)."""
+    check = subprocess.run(
+        [sys.executable, "tools/readme_status.py", "--check"], cwd=REPO, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    status = (REPO / "README.md").read_text().split("<!-- status: end -->")[0].split("do not edit by hand -->")[1]
+    assert "bits per pixel" in status and "x265" in status and "mode 0" not in status and "BD-rate" not in status
 
 
 def test_models_lists_the_default_ladder_with_mode_1_rates_and_hides_retired_models():
