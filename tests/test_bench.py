@@ -218,8 +218,8 @@ class FakeTokcodec:
 
     device = "cpu"
 
-    def model(self, name):
-        """Nothing to load."""
+    def setup(self, model, mode):
+        """Nothing to load (the real backend's signature: runner calls it before timing)."""
 
     def encode(self, frames, fps, model, mode, gop, out_path):
         import zlib
@@ -229,13 +229,46 @@ class FakeTokcodec:
         Path(out_path).write_bytes(np.array(arr.shape, np.int32).tobytes() + zlib.compress(arr.tobytes(), level))
         return 0.01, 0.01, f"fake(mode={mode})"
 
-    def decode(self, path, model):
+    def decode(self, path, model, decoder=None):
+        """The frames upsampled again; the decoder "bright" draws the same file 8 levels brighter."""
         import zlib
 
         data = Path(path).read_bytes()
         shape = tuple(np.frombuffer(data[:16], np.int32))
         small = np.frombuffer(zlib.decompress(data[16:]), np.uint8).reshape(shape)
+        if decoder == "bright":
+            small = np.minimum(small.astype(np.int32) + 8, 255).astype(np.uint8)
         return small.repeat(2, axis=1).repeat(2, axis=2), 0.01, 0.01
+
+
+def test_the_fake_tokcodec_backend_has_the_real_ones_methods():
+    """The bench tests run FakeTokcodec in place of TokcodecBackend: the same methods and parameters, so a
+    renamed method cannot pass here and fail in a real run (the speed pass once called one that was gone)."""
+    import inspect
+
+    from tokcodec.bench.tokcodec_codec import TokcodecBackend
+
+    for name in ("setup", "encode", "decode"):
+        fake, real = inspect.signature(getattr(FakeTokcodec, name)), inspect.signature(getattr(TokcodecBackend, name))
+        assert list(fake.parameters) == list(real.parameters), name
+
+
+def test_a_decoder_entry_is_a_curve_of_its_own_on_the_same_bytes(tmp_path, make_clip, monkeypatch):
+    """ "decoders" in the configuration's tokcodec section: per mode, a second curve decoding the same files
+    with that decoder entry (issue 19: both decoders measured side by side)."""
+    monkeypatch.setattr(runner, "_tokcodec_backend", lambda *a, **k: FakeTokcodec())
+    _png_folder(make_clip(9, 64, 64), tmp_path / "clips" / "c0")
+    config = {"clips": ["clips/c0"], "frames": 9, "size": [64, 64], "vmaf": False, "anchors": []}
+    config["tokcodec"] = {"models": ["fake"], "modes": [0], "decoders": ["bright"]}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    cfg = runner.load_config(tmp_path / "config.json")
+    specs = cfg.tokcodec_specs()
+    assert [(s.name, s.decoder) for s in specs] == [("tokcodec-m0", None), ("tokcodec-m0-bright", "bright")]
+    summary = runner.run(cfg, tmp_path / "cache", progress=False, log=lambda m: None)
+    assert not summary.failures
+    by_codec = {r["codec"]: r for r in summary.results}
+    assert by_codec["tokcodec-m0"]["bytes"] == by_codec["tokcodec-m0-bright"]["bytes"]  # the same tokens
+    assert by_codec["tokcodec-m0"]["psnr_rgb"] != by_codec["tokcodec-m0-bright"]["psnr_rgb"]  # other frames
 
 
 @needs_x265

@@ -130,6 +130,11 @@ def _pick(results: list[dict], codec: str, clip: str, target: float) -> dict | N
     return min(rows, key=lambda r: abs(math.log(r["bpp"] / target)))
 
 
+def _tokcodec_spec(env: dict, codec: str) -> dict:
+    """What a tokcodec curve was measured with (environment.json's "tokcodec": mode, models, decoder)."""
+    return (env.get("tokcodec") or {}).get(codec) or {}
+
+
 def _decoded_frame(row: dict, stream: Path, fidx: int, cfg: dict, env: dict) -> np.ndarray:
     """Frame `fidx` of a cached stream, decoded once and kept next to it as `<stream>.f<idx>.png`."""
     from PIL import Image
@@ -141,7 +146,7 @@ def _decoded_frame(row: dict, stream: Path, fidx: int, cfg: dict, env: dict) -> 
         from tokcodec.bench import runner
 
         backend = runner._tokcodec_backend(cfg.get("device", "cpu"), cfg.get("threads", 1))
-        rgb, _, _ = backend.decode(str(stream), row["value"])
+        rgb, _, _ = backend.decode(str(stream), row["value"], _tokcodec_spec(env, row["codec"]).get("decoder"))
         frame = rgb[fidx]
     else:
         from tokcodec.bench import anchors as anc
@@ -228,17 +233,26 @@ def side_by_side(results: list[dict], agg: dict, env: dict, cache: Path, out_pat
             continue
         if row.get("seeded_from") and not redone:  # encoded again by an earlier report (the size checked above)
             redone = "re-encoded for this figure (same size as measured)"
-        if row["family"] == "tokcodec":
-            if row["point"] in seen_tk_models:
+        if row["family"] == "tokcodec":  # one panel per model and decoder (its modes share the frames)
+            drawn_by = (_tokcodec_spec(env, codec).get("decoder"), row["point"])
+            if drawn_by in seen_tk_models:
                 continue
-            seen_tk_models.add(row["point"])
+            seen_tk_models.add(drawn_by)
         frame = _decoded_frame(row, stream, fidx, cfg, env)
         if row["family"] == "tokcodec":
             same = [
-                r for r in results if r["clip"] == clip and r["family"] == "tokcodec" and r["point"] == row["point"]
+                r
+                for r in results
+                if r["clip"] == clip
+                and r["point"] == row["point"]
+                and is_tokcodec(r["codec"])
+                and _tokcodec_spec(env, r["codec"]).get("decoder") == drawn_by[0]
             ]
-            rates = ", ".join(f"m{r['codec'][-1]} {r['bpp']:.4f}" for r in sorted(same, key=lambda r: r["codec"]))
-            title = f"tokcodec {row['point']}"
+            rates = ", ".join(
+                f"m{_tokcodec_spec(env, r['codec']).get('entropy_mode', '?')} {r['bpp']:.4f}"
+                for r in sorted(same, key=lambda r: r["codec"])
+            )
+            title = f"tokcodec {row['point']}" + (f" ({drawn_by[0]})" if drawn_by[0] else "")
             sub = f"{rates} bpp\nPSNR {row['psnr_rgb']:.2f}  LPIPS {row['lpips']:.3f}"
         else:
             title = f"{codec} {row['point']}"

@@ -121,8 +121,18 @@ class BenchConfig:
         modes = [int(m) for m in t.get("modes", [0, 1])]
         if missing := sorted(set(modes) - IMPLEMENTED_MODES):
             self.notes.append(f"tokcodec entropy mode(s) {missing} left out: not implemented yet")
+        gops = parse_gops(t.get("gop"))
+        # each decoder entry (zoo decoders) is a curve of its own: the same tokens, other frames
         return [
-            TokcodecSpec(f"tokcodec-m{mode}", mode, models, parse_gops(t.get("gop")), f"tokcodec, entropy mode {mode}")
+            TokcodecSpec(
+                f"tokcodec-m{mode}" + (f"-{decoder}" if decoder else ""),
+                mode,
+                models,
+                gops,
+                f"tokcodec, entropy mode {mode}" + (f", decoder {decoder}" if decoder else ""),
+                decoder,
+            )
+            for decoder in [None, *t.get("decoders", [])]
             for mode in modes
             if mode in IMPLEMENTED_MODES
         ]
@@ -409,7 +419,7 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
         tmp = str(spath) + ".part.tkc"
         enc_wall, enc_cpu, command = backend.encode(ref.rgb, ref.fps, job.value, spec["mode"], gop, tmp)
         os.replace(tmp, spath)
-        rgb, dec_wall, dec_cpu = backend.decode(str(spath), job.value)
+        rgb, dec_wall, dec_cpu = backend.decode(str(spath), job.value, spec.get("decoder"))
         if len(rgb) != ref.num_frames:
             raise RuntimeError(f"tokcodec decoded {len(rgb)} frames, expected {ref.num_frames}")
         yuv = None
@@ -651,12 +661,12 @@ def time_job(job: Job, cache: str, cfg: dict) -> dict:
             from tokcodec.bench.tokcodec_codec import gop_for
 
             backend = _tokcodec_backend(device, threads)
-            backend.model(job.value)  # load outside the timing
+            backend.setup(job.value, job.spec["mode"])  # load outside the timing
             out = os.path.join(tmp, "s.tkc")
             enc_wall, enc_cpu, _ = backend.encode(
                 ref.rgb, ref.fps, job.value, job.spec["mode"], gop_for(job.gop, ref.num_frames), out
             )
-            _, dec_wall, dec_cpu = backend.decode(out, job.value)
+            _, dec_wall, dec_cpu = backend.decode(out, job.value, job.spec.get("decoder"))
         else:
             spec = anc.AnchorSpec.from_dict(job.spec)
             out = os.path.join(tmp, "s" + anc.FAMILIES[spec.family][2])

@@ -44,6 +44,7 @@ class TokcodecSpec:
     models: tuple[str, ...]
     gops: tuple[int | None, ...] = (None,)
     description: str = ""
+    decoder: str | None = None  # a decoder-only zoo entry drawing the frames instead of each model's own
 
     @property
     def points(self) -> list[tuple[str, str, int | None]]:
@@ -58,6 +59,7 @@ class TokcodecSpec:
             "models": list(self.models),
             "gops": list(self.gops),
             "description": self.description,
+            **({"decoder": self.decoder} if self.decoder else {}),
         }
 
 
@@ -92,6 +94,7 @@ class TokcodecBackend:
     def __init__(self, device: str = "cpu", threads: int = 1):
         self.device = device
         self.threads = threads
+        self._decoders: dict = {}
 
     def setup(self, model: str, mode: int):
         """(tokenizer, entry, entropy coder): codec.pipeline.encoding_setup, loaded once per process."""
@@ -127,14 +130,26 @@ class TokcodecBackend:
         )
         return time.perf_counter() - t0, time.process_time() - c0, call
 
-    def decode(self, path: str, model: str) -> tuple[np.ndarray, float, float]:
-        """Decode a .tkc file; (RGB frames (T, H, W, 3), wall s, CPU s)."""
+    def decode(self, path: str, model: str, decoder: str | None = None) -> tuple[np.ndarray, float, float]:
+        """Decode a .tkc file (with `decoder`, a decoder-only zoo entry, instead of the model's own decoder);
+        (RGB frames (T, H, W, 3), wall s, CPU s)."""
         torch.set_num_threads(self.threads)
-        tokenizer, _, _ = encoding_setup(model, "raw", device=self.device)  # the same cached tokenizer
+        if decoder is None:
+            tokenizer, _, _ = encoding_setup(model, "raw", device=self.device)  # the same cached tokenizer
+        else:
+            tokenizer = self._decoder(decoder)
         t0, c0 = time.perf_counter(), time.process_time()
         with torch.inference_mode(), ContainerReader(str(path)) as reader:
             frames = list(decode_frames(reader, tokenizer, self.device))
         return np.stack(frames), time.perf_counter() - t0, time.process_time() - c0
+
+    def _decoder(self, name: str):
+        """A decoder entry's tokenizer (zoo.decoders), loaded once per process."""
+        if name not in self._decoders:
+            from tokcodec.zoo.decoders import load_decoder
+
+            self._decoders[name] = load_decoder(name, device=self.device)[0]
+        return self._decoders[name]
 
 
 def describe(spec: TokcodecSpec, device: str, threads: int) -> dict:
@@ -160,6 +175,7 @@ def describe(spec: TokcodecSpec, device: str, threads: int) -> dict:
         "entropy_mode_name": MODES.get(spec.mode, "?"),
         "prior": prior,
         "models": list(spec.models),
+        "decoder": spec.decoder,
         "gops": [g or "whole clip (1 + 4k frames)" for g in spec.gops],
         "device": device,
         "torch": torch.__version__,
