@@ -1,6 +1,7 @@
 """Entropy mode 1: the token prior, its integer network, range coding, files, and determinism."""
 
 import io
+import math
 import json
 import os
 import subprocess
@@ -510,3 +511,58 @@ def test_progress_advances_every_latent_frame_in_mode_1(prior_zoo, make_clip, tm
     frames = list(decode_frames(reader, load_model()[0]))
     assert len(frames) == 13 and done == [5, 5, 3]
     assert [s for s, _ in credits].count("prior") == 6 and [s for s, _ in credits].count("frames") == 13
+
+
+def test_float_teacher_gives_the_integer_networks_distributions(prior):
+    """train/distill.FloatPrior reads a prior's integer tensors back at their scales and runs them in float:
+    within a fraction of a percent of the integer network's bits, position by position."""
+    from tokcodec.models.mlm_layout import schedule
+    from tokcodec.train.distill import FloatPrior
+
+    _, int_prior = prior
+    teacher = FloatPrior(int_prior.config, int_prior.t)
+    gop = torch.from_numpy(random_gop((2, 12, 20)))
+    groups = torch.from_numpy(schedule(12, 20, 4))
+    integer_bits = float_bits = 0.0
+    for g in range(4):
+        known, where = groups < g, groups == g
+        features = int_prior.hidden(gop[1], known, gop[0], 1)
+        logits = teacher(gop[1][None], known[None], gop[0][None], torch.tensor([1]))
+        for half, symbols in enumerate((gop[1] & 511, gop[1] >> 9)):
+            f = int_prior.frequencies(features[where], half).double()
+            integer_bits -= float(torch.log2(f.gather(1, symbols[where][:, None]) / 2**24).sum())
+            lp = logits[half][0][where].log_softmax(-1)
+            float_bits -= float(lp.gather(1, symbols[where][:, None]).sum()) / math.log(2)
+    assert float_bits == pytest.approx(integer_bits, rel=5e-3)
+
+
+def test_distillation_pulls_the_student_towards_the_teacher(tmp_path, prior, monkeypatch):
+    """With distill_from, the loss includes the bits against the teacher's distributions, and training
+    lowers them (the student here learns only from the teacher: distill_weight 1)."""
+    from tokcodec.train.distill import FloatPrior
+    from tokcodec.train.mlm import MLMTrainConfig, MLMTrainer
+
+    _, int_prior = prior
+    teacher = FloatPrior(int_prior.config, int_prior.t)
+    for head in ("head_lo", "head_hi"):  # the random tiny prior is nearly uniform: a peaked teacher to learn
+        teacher.linears[head] = tuple(20 * t for t in teacher.linears[head])
+    monkeypatch.setattr(MLMTrainer, "_teacher", lambda self, name: teacher)
+    gops = [torch.from_numpy(random_gop((3, 12, 12), seed=i)).int() for i in range(4)]
+    torch.save({"tokenizer": "ab" * 32, "gops": gops, "names": list("abcd")}, tmp_path / "tokens.pt")
+    cfg = MLMTrainConfig(
+        run_dir=str(tmp_path / "run"),
+        tokens=str(tmp_path / "tokens.pt"),
+        model=MLMConfig(dim=16, depth=1, heads=2, mlp=2),
+        steps=40,
+        batch=8,
+        crop=8,
+        lr=1e-2,
+        warmup=2,
+        log_every=5,
+        distill_from="teacher",
+        distill_weight=1.0,
+    )
+    MLMTrainer(cfg, quiet=True).run()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    soft = [r["soft_bits_per_token"] for r in log if "soft_bits_per_token" in r]
+    assert len(soft) == 8 and np.mean(soft[-3:]) < np.mean(soft[:2]) - 1.0, soft

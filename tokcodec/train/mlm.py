@@ -53,6 +53,10 @@ class MLMTrainConfig:
     # a prior run's checkpoint (.pt) whose float weights start a new run (same model sizes): a
     # successor tokenizer's prior need not start from scratch; ignored when the run resumes
     init_from: str | None = None
+    # knowledge distillation: a shipped prior (zoo name, for the same tokenizer) as the teacher; the loss is
+    # (1 - w) x the tokens' bits + w x the bits against the teacher's distributions (train/distill.py)
+    distill_from: str | None = None
+    distill_weight: float = 0.5
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -183,6 +187,7 @@ class MLMTrainer:
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
         )
         self.step, self.train_seconds, self.best = 0, 0.0, math.inf
+        self.teacher = self._teacher(cfg.distill_from) if cfg.distill_from else None
         if (self.run_dir / "last.pt").exists():
             self._resume(self.run_dir / "last.pt")
         elif cfg.init_from:
@@ -190,6 +195,16 @@ class MLMTrainer:
             self.model.load_state_dict(state["model"])
             if not self.quiet:
                 tqdm.write(f"warm start from {cfg.init_from} (step {state['step']} of its run)")
+
+    def _teacher(self, name: str):
+        """The float rendering of a shipped prior of the same tokenizer (train/distill.py)."""
+        from ..zoo.priors import get_prior, load_prior
+        from .distill import FloatPrior
+
+        entry = get_prior(name)
+        if entry.config.tokenizer_sha256 != self.cfg.model.tokenizer_sha256:
+            raise ValueError(f"prior {name} models another tokenizer's tokens")
+        return FloatPrior(entry.config, load_prior(entry).t)
 
     def _resume(self, path: Path) -> None:
         state = torch.load(path, map_location=self.cfg.device, weights_only=True)
@@ -234,13 +249,20 @@ class MLMTrainer:
         prev = torch.where(has_prev[:, None, None], prev, -1)  # a GOP's first latent frame has none
         logits = model(cur, known, prev, times)
         bits = model.bits(cur, logits, scored)
-        count = int(scored.sum())
-        loss = bits / max(count, 1)
+        count = max(int(scored.sum()), 1)
+        stats = {"bits_per_token": bits.item() / count}
+        loss = bits / count
+        if self.teacher is not None:
+            from .distill import soft_bits
+
+            soft = soft_bits(logits, self.teacher(cur, known, prev, times), scored) / count
+            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
+            stats["soft_bits_per_token"] = soft.item()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.opt.step()
-        return {"bits_per_token": loss.item()}
+        return stats
 
     def run(self) -> dict:
         cfg = self.cfg
