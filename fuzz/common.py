@@ -117,43 +117,52 @@ def state(data: bytes, folder: Path) -> str | None:
     return None
 
 
-# Two latent frames of 16 x 16: 256 positions, the smallest pass SPEC 1.4 charges for; 4 passes each.
-MODE1_SHAPE = (2, 16, 16)
+def mode1_tokens(data: bytes, scratch: Path) -> int | None:
+    """The mode 1 target: `data` as a .tkc file whose tokens are read as `tokcodec.open(path).tokens(g)` reads
+    them, every GOP, under the zoo's prior the header names (the shipped one, for files of the default
+    model): the header's limits and work bound (SPEC 3.5, errors 1-11) first, then each payload through the
+    range decoder and the integer network. A damaged GOP is skipped as a reader would; the file must end
+    in success or in a TokcodecError. Returns the first error code (0: a clean error without one), or None."""
+    import tokcodec
+    from tokcodec.errors import ContainerError, TokcodecError
 
-
-def mode1(data: bytes, prior) -> str | None:
-    """The mode 1 payload target: `data` as one GOP's payload (schedule byte, range coder words), decoded
-    under `prior` (an IntegerMLM: the shipped one in fuzz_mode1.py) into a (2, 16, 16) grid, as a reader
-    does after the payload CRC passed. It must give tokens in range or fail with ValueError (the reader's
-    error 25, "payload intact but it does not decode"). Returns that error, or None."""
-    from tokcodec.codec.mlm_coding import decode_gop
-
+    src = scratch / "in.tkc"
+    src.write_bytes(data)
+    first = None
     try:
-        tokens = decode_gop(prior, data, MODE1_SHAPE)
-    except ValueError as e:
-        return str(e)
-    assert tokens.shape == MODE1_SHAPE and tokens.dtype.kind == "i", (tokens.shape, tokens.dtype)
-    assert 0 <= tokens.min() and tokens.max() < 1 << (2 * prior.config.sub_bits), (tokens.min(), tokens.max())
-    return None
+        with tokcodec.open(src) as f:
+            for g in range(f.num_gops):
+                try:
+                    tokens = f.tokens(g)
+                    assert tokens.min() >= 0 and tokens.max() < 1 << f.header.token_bits
+                except ContainerError as e:  # this GOP is damaged; the next may not be
+                    first = first if first is not None else (e.code or 0)
+    except TokcodecError as e:
+        return getattr(e, "code", None) or 0
+    return first
 
 
-def mode1_seeds(prior, count: int = 8) -> list[tuple]:
-    """(grid, payload) pairs an encoder writes: random grids, grids of a few repeated tokens, a copied
-    previous frame, each schedule (1, 2, 4)."""
+def mode1_seeds(folder: Path) -> None:
+    """Small mode 1 files of the default model and its prior: a moving clip, a static one (cheap payloads),
+    an image, a clip of two GOPs (the last one short), each mode 1 schedule."""
+    from fractions import Fraction
+
     import numpy as np
 
-    from tokcodec.codec.mlm_coding import encode_gop
+    import tokcodec
+    from tokcodec.io import ColourInfo, VideoInfo
 
     rng = np.random.default_rng(0)
-    high = 1 << (2 * prior.config.sub_bits)
-    seeds = []
-    for i in range(count):
-        kind = i % 3
-        if kind == 0:
-            grid = rng.integers(0, high, size=MODE1_SHAPE)
-        elif kind == 1:
-            grid = rng.choice(rng.integers(0, high, size=3), size=MODE1_SHAPE)
-        else:
-            grid = np.repeat(rng.integers(0, high, size=MODE1_SHAPE[1:])[None], MODE1_SHAPE[0], axis=0)
-        seeds.append((grid, encode_gop(prior, grid, (1, 2, 4)[i % 3])))
-    return seeds
+    folder.mkdir(parents=True, exist_ok=True)
+    still = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    for name, (w, h, n, gop, steps, static) in {
+        "moving_64x48_5f": (64, 48, 5, 5, 4, False),
+        "static_64x48_9f": (64, 48, 9, 9, 2, True),
+        "image_64x48": (64, 48, 1, 5, 1, False),
+        "two_gops_32x32_7f": (32, 32, 7, 5, 4, False),
+    }.items():
+        frames = [still[:h, :w] if static else rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+        info = VideoInfo(w, h, Fraction(25), n, ColourInfo())
+        tokcodec.encode_frames(
+            frames, info, folder / f"seed_{name}.tkc", entropy="mlm", mlm_steps=steps, gop=gop, force=True
+        )
