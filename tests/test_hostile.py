@@ -625,3 +625,28 @@ def test_mode1_fuzz_corpus_replays_cleanly(tmp_path):
     assert all(o is None or isinstance(o, int) for o in outcomes.values())
     bomb = (REPO / "bitstream_spec" / "vectors" / "mode1_work.tkc").read_bytes()
     assert fuzz_common.mode1_tokens(bomb, tmp_path) == 11
+
+
+def test_a_full_disk_under_the_batch_database_is_one_line(tmp_path):
+    """SQLite's 'database or disk is full' (here: the file may not grow, RLIMIT_FSIZE with SIGXFSZ ignored,
+    as on a full disk) ends in the one line that says so and how to go on, not a traceback."""
+    from tokcodec.batch.state import DB_NAME, BatchState
+
+    BatchState(tmp_path).close()  # an empty database, as a first run leaves it
+    size = (tmp_path / DB_NAME).stat().st_size
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom tokcodec.batch.state import BatchState\n"
+        "from tokcodec.errors import TokcodecError\n"
+        f"st = BatchState(Path({str(tmp_path)!r}))\n"
+        "try:\n    st.plan([(f'out{i:05d}.tkc' + 'x' * 200, f'/nowhere/{i}.mp4') for i in range(5000)])\n"
+        "except TokcodecError as e:\n    print(e)\n    sys.exit(1)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limited(size, die=False),
+        timeout=120,
+    )
+    assert p.returncode == 1 and "the disk is full" in p.stdout and "free some space" in p.stdout, (p.stdout, p.stderr)
+    assert p.stdout.count("\n") == 1 and not p.stderr

@@ -165,9 +165,13 @@ class BatchState:
     def error(self, e: Exception) -> OutputError:
         """One line for what SQLite reports, with the way out (docs/batch.md: the database)."""
         text = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "full" in text:
+        # A write that fails (ENOSPC, EFBIG, a quota) reaches us as SQLITE_FULL or as an I/O error
+        # (SQLITE_IOERR_WRITE, ..._FSYNC): the database is not damaged, so never advise moving it aside.
+        name = getattr(e, "sqlite_errorname", "") or ""  # Python 3.11+
+        if "full" in text or name.startswith("SQLITE_IOERR") or text == "disk I/O error":
+            what = "the disk is full" if "full" in text else "the disk is full or failing"
             return OutputError(
-                f"{self.path}: the disk is full ({text}): free some space and run again "
+                f"{self.path}: {what} ({text}): free some space and run again "
                 "(finished outputs are recorded; the rest is redone)"
             )
         return OutputError(
