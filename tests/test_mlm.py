@@ -329,6 +329,13 @@ def test_cli_refuses_mlm_without_a_prior(zoo, example_clip, tmp_path):
 # --- training ---------------------------------------------------------------------------
 
 
+def tiny_run(tmp_path, gops: list, **fields) -> dict:
+    """MLMTrainConfig fields of a tiny run on `gops` (written as the run's token cache), with `fields` over them."""
+    torch.save({"tokenizer": "ab" * 32, "gops": gops, "names": list("abcd")[: len(gops)]}, tmp_path / "tokens.pt")
+    base = dict(run_dir=str(tmp_path / "run"), tokens=str(tmp_path / "tokens.pt"), batch=8, crop=8, lr=2e-2, warmup=5)
+    return {**base, "model": MLMConfig(dim=16, depth=2, heads=2, mlp=2), "log_every": 10, **fields}
+
+
 def test_train_mlm_learns_and_resumes(tmp_path):
     from tokcodec.train.mlm import MLMTrainConfig, MLMTrainer
 
@@ -341,21 +348,7 @@ def test_train_mlm_learns_and_resumes(tmp_path):
         ).int()
         for i in range(4)
     ]
-    torch.save({"tokenizer": "ab" * 32, "gops": gops, "names": list("abcd")}, tmp_path / "tokens.pt")
-    cfg = dict(
-        run_dir=str(tmp_path / "run"),
-        tokens=str(tmp_path / "tokens.pt"),
-        val_tokens=str(tmp_path / "tokens.pt"),
-        model=MLMConfig(dim=16, depth=2, heads=2, mlp=2),
-        steps=60,
-        batch=8,
-        crop=8,
-        lr=2e-2,
-        warmup=5,
-        val_every=30,
-        ckpt_every=30,
-        log_every=10,
-    )
+    cfg = tiny_run(tmp_path, gops, val_tokens=str(tmp_path / "tokens.pt"), steps=60, val_every=30, ckpt_every=30)
     first = MLMTrainer(MLMTrainConfig(**{**cfg, "steps": 30}), quiet=True).run()
     assert first["step"] == 30
     second = MLMTrainer(MLMTrainConfig(**cfg), quiet=True)
@@ -548,21 +541,9 @@ def test_distillation_pulls_the_student_towards_the_teacher(tmp_path, prior, mon
         teacher.linears[head] = tuple(20 * t for t in teacher.linears[head])
     monkeypatch.setattr(MLMTrainer, "_teacher", lambda self, name: teacher)
     gops = [torch.from_numpy(random_gop((3, 12, 12), seed=i)).int() for i in range(4)]
-    torch.save({"tokenizer": "ab" * 32, "gops": gops, "names": list("abcd")}, tmp_path / "tokens.pt")
-    cfg = MLMTrainConfig(
-        run_dir=str(tmp_path / "run"),
-        tokens=str(tmp_path / "tokens.pt"),
-        model=MLMConfig(dim=16, depth=1, heads=2, mlp=2),
-        steps=40,
-        batch=8,
-        crop=8,
-        lr=1e-2,
-        warmup=2,
-        log_every=5,
-        distill_from="teacher",
-        distill_weight=1.0,
-    )
-    MLMTrainer(cfg, quiet=True).run()
+    cfg = tiny_run(tmp_path, gops, model=MLMConfig(dim=16, depth=1, heads=2, mlp=2), steps=40, lr=1e-2, warmup=2)
+    cfg.update(log_every=5, distill_from="teacher", distill_weight=1.0)
+    MLMTrainer(MLMTrainConfig(**cfg), quiet=True).run()
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     soft = [r["soft_bits_per_token"] for r in log if "soft_bits_per_token" in r]
     assert len(soft) == 8 and np.mean(soft[-3:]) < np.mean(soft[:2]) - 1.0, soft
