@@ -6,7 +6,7 @@ and x265 (preset medium) at the same file size, for judging decoders by eye.
 Per crop: the clip as the benchmark makes it (its size and frames), encoded once with the default model
 in the default mode (entropy mode 1, GOP 17); the file decoded with the model's own decoder and with each
 --decoder (the same bytes); x265 medium at the CRF whose file is nearest that size from below. Writes
-OUT/<crop>/<what>.png (the box, 3x, nearest neighbour) and OUT/crops.png (all of them, one row a crop).
+OUT/crops.png (every box at 3x, nearest neighbour, one row a crop) and, with --tiles, OUT/<crop>/<what>.png.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def main() -> None:
     p.add_argument("--decoder", action="append", default=[], help="a decoder entry for the default model's tokens")
     p.add_argument("--spec", default=str(REPO / "benchmarks" / "crops.json"))
     p.add_argument("-o", "--output", default=str(REPO / "benchmarks" / "crops"))
+    p.add_argument("--tiles", action="store_true", help="also each box as its own PNG")
     args = p.parse_args()
     import tokcodec
     from tokcodec.bench.datasets import discover_clips, make_reference
@@ -92,16 +93,19 @@ def main() -> None:
                 frames, x_size, crf = found
                 panels[f"x265 medium crf {crf}, {x_size * 8 / ref.num_pixels:.4f} bpp"] = frames[f]
         folder = out / crop["name"]
-        folder.mkdir(parents=True, exist_ok=True)
         row = []
         for label, frame in panels.items():
             tile = np.asarray(frame)[y : y + h, x : x + w].repeat(scale, 0).repeat(scale, 1)
+            row.append((label, tile))
+            if not args.tiles:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(tile).save(
                 folder / (label.split(",")[0].replace(" ", "_").replace("(", "").replace(")", "") + ".png")
             )
-            row.append((label, tile))
         rows.append((crop, row))
         print(crop["name"], [label for label, _ in row])
+    out.mkdir(parents=True, exist_ok=True)
     sheet(rows, out / "crops.png")
 
 
