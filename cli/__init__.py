@@ -15,12 +15,20 @@ import os
 SHORT_SPIN = "10000"
 
 
-def machine_is_busy() -> bool:
-    """Other runnable threads now, beside this process (/proc/loadavg's running count: a CPU-bound
-    process is nearly always runnable; the load averages trail by minutes, so they are not used)."""
+def machine_is_busy(samples: int = 3, interval: float = 0.01) -> bool:
+    """Other runnable threads beside this process in every one of a few looks 10 ms apart
+    (/proc/loadavg's running count: a CPU-bound process is nearly always runnable, a short-lived one
+    seldom in all of them; the load averages trail by minutes, so they are not used)."""
+    import time
+
     try:
-        running = int(open("/proc/loadavg").read().split()[3].split("/")[0])
-        return running - 1 >= 1  # this process is one of them
+        for i in range(samples):
+            if i:
+                time.sleep(interval)
+            running = int(open("/proc/loadavg").read().split()[3].split("/")[0])
+            if running - 1 < 1:  # this process is one of them
+                return False
+        return True
     except (OSError, ValueError, IndexError):
         return False
 

@@ -91,7 +91,9 @@ def export(run_dir, name, checkpoint, card, make_default, replace):
 @click.option("--steps", type=int, help="Total steps (the LR schedule's length).")
 @click.option("--max-minutes", type=float, help="Stop (and checkpoint) after this long; re-run to resume.")
 @click.option(
-    "--init-from", type=RECIPE, help="Start from a prior run's checkpoint (e.g. the last prior's RUN/best.pt)."
+    "--init-from",
+    type=RECIPE,
+    help="Start from a prior run's checkpoint (RUN/best.pt) or its float weights (.safetensors).",
 )
 @device_option
 @quiet_option

@@ -613,7 +613,7 @@ def test_state_fuzz_corpus_replays_cleanly(tmp_path):
     assert all(o is None or "cannot use this batch database" in o or "disk is full" in o for o in outcomes.values())
 
 
-def test_mode1_fuzz_corpus_replays_cleanly(tmp_path):
+def test_mode1_fuzz_corpus_replays_cleanly(shipped_zoo, tmp_path):
     """The mode 1 fuzzer's corpus (fuzz/fuzz_mode1.py): .tkc files whose tokens are read through the shipped
     prior end in success or a clean error; its seeds (mode 1 files of the default model) read completely,
     and a file announcing more prior work than its bytes pay for (the 1,024-frame 8x8 vector) is refused

@@ -167,6 +167,30 @@ def summarise(rows: list[dict], steps_list: list[int]) -> dict:
     return s
 
 
+def checkpoint_prior(path: str):
+    """(IntegerMLM, an entry-like record) of a prior run's float checkpoint: the integer network the
+    weights would be exported as (`tokcodec train export-mlm`), named after the file, hash unknown."""
+    from types import SimpleNamespace
+
+    from ..models.mlm import MLMConfig, TokenMLM
+    from ..models.mlm_int import IntegerMLM, integer_tensors
+
+    if path.endswith(".safetensors"):
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(path, "pt") as f:
+            config = MLMConfig.from_dict(json.loads(f.metadata()["config"]))
+        weights = load_file(path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        config, weights = MLMConfig.from_dict(state["config"]["model"]), state["model"]
+    model = TokenMLM(config)
+    model.load_state_dict(weights)
+    entry = SimpleNamespace(name=Path(path).stem, weights_hash=bytes(32), sha256="(a checkpoint: " + path + ")")
+    return IntegerMLM(config, integer_tensors(model)), entry
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="benchmarks/config.json")
@@ -175,6 +199,11 @@ def main(argv=None) -> None:
     p.add_argument("--steps", default="1,2,4", help="schedules to measure")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--clips", type=int, default=None, help="only the first N clips")
+    p.add_argument(
+        "--checkpoint",
+        help="measure a prior training run's checkpoint (RUN/best.pt, or float weights .safetensors) as its "
+        "integer network, instead of the zoo's prior of the model",
+    )
     p.add_argument("-o", "--output", help="write the JSON here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -182,10 +211,13 @@ def main(argv=None) -> None:
     root = (Path(args.config).parent / cfg["data_root"]).resolve()
     sources = discover_clips([root / c for c in cfg["clips"]])[: args.clips]
     model, entry = load_model(args.model)
-    prior_entry = prior_for(entry.weights_hash)
-    if prior_entry is None:
-        raise SystemExit(f"no token prior for {entry.name}")
-    prior = load_prior(prior_entry)
+    if args.checkpoint:
+        prior, prior_entry = checkpoint_prior(args.checkpoint)
+    else:
+        prior_entry = prior_for(entry.weights_hash)
+        if prior_entry is None:
+            raise SystemExit(f"no token prior for {entry.name}")
+        prior = load_prior(prior_entry)
     steps_list = [int(s) for s in args.steps.split(",")]
     rows = []
     for src in tqdm(sources, desc="clips", unit="clip"):

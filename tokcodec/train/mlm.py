@@ -191,7 +191,12 @@ class MLMTrainer:
         if (self.run_dir / "last.pt").exists():
             self._resume(self.run_dir / "last.pt")
         elif cfg.init_from:
-            state = torch.load(cfg.init_from, map_location=cfg.device, weights_only=True)
+            if cfg.init_from.endswith(".safetensors"):  # float weights kept beside a card (no optimizer state)
+                from safetensors.torch import load_file
+
+                state = {"model": load_file(cfg.init_from), "step": "?"}
+            else:
+                state = torch.load(cfg.init_from, map_location=cfg.device, weights_only=True)
             self.model.load_state_dict(state["model"])
             if not self.quiet:
                 tqdm.write(f"warm start from {cfg.init_from} (step {state['step']} of its run)")
