@@ -123,8 +123,7 @@ def decode(input_path, output, as_json, **options):
         raise click.UsageError("--crf applies to .mp4 outputs only")
     if options["model"] is not None and options["decoder"] is not None:
         raise click.UsageError("give --model or --decoder, not both")
-    api.check_file(input_path)  # a hostile header is refused before torch loads
-    r = api.decode(input_path, output, **{**options, "device": api.resolve_device(options["device"])})
+    r = api.decode(input_path, output, **options)  # its header checks come before torch loads
     lost = [{"gop": g.gop, "frames": [g.first_frame, g.first_frame + g.frames - 1], "reason": g.reason} for g in r.lost]
     summary = {"output": output, "frames": r.frames, "width": r.width, "height": r.height}
     summary.update(decode_fps=round(r.fps, 2), device=r.device, lost=lost)

@@ -260,8 +260,10 @@ def decode(
     """Decode the .tkc `src` to `dst` (.mp4, .mkv, .y4m, a PNG folder, or one .png/.jpg for a one-frame
     file). `model`: decode with this zoo model instead of the one the file names; `decoder`: with this
     decoder-only zoo entry for the file's tokens (`describe(...)["decoders"]` lists them). A damaged or
-    missing GOP is handled per `on_damage` ("freeze", "skip", "stop") and listed in `lost`."""
+    missing GOP is handled per `on_damage` ("freeze", "skip", "stop") and listed in `lost`. `device`
+    "auto" is resolved after the header checks: a hostile file is refused before torch loads."""
     check_file(src)
+    device = resolve_device(device)
     from .codec.pipeline import decode_container
 
     stats, lost = decode_container(

@@ -55,6 +55,15 @@ def status() -> str:
         return interpolate(curve, bpp)
 
     mean = ours("mean")
+    # what the command line writes by default: 17-frame GOPs (the prior's card, `python -m tokcodec.bench.prior`)
+    gop17 = next(
+        (
+            p["card"]["metrics"]["bpp_gop17_640x360"]
+            for p in registry["priors"].values()
+            if p["card"].get("tokenizer", "").startswith(name) and "bpp_gop17_640x360" in p["card"].get("metrics", {})
+        ),
+        None,
+    )
     bpp, psnr, lpips = float(mean["bpp"]), float(mean["psnr_rgb"]), float(mean["lpips"])
     clips = sorted({r["clip"] for r in rows if r["clip"] != "mean"})
     x_psnr = [x265(c, float(ours(c)["bpp"]), "psnr_rgb") for c in clips]
@@ -85,7 +94,9 @@ def status() -> str:
         f"small text) is smeared and fast motion leaves ghosts. On the benchmark's eight clips at 640x360, never "
         f"used in training (coded as one GOP per clip), a default file takes {bpp:.3f} bits per pixel (bpp: the "
         f"file's size in bits divided by the number of pixels shown; at 640x360 and 25 frames a second, "
-        f"{bpp:.3f} bpp is about {bpp * 640 * 360 * 25 / 1000:.0f} kbit/s). At that size tokcodec measures "
+        f"{bpp:.3f} bpp is about {bpp * 640 * 360 * 25 / 1000:.0f} kbit/s"
+        + (f"; with the command line's default 17-frame GOPs, {gop17:.3f} bpp" if gop17 else "")
+        + "). At that size tokcodec measures "
         f"{psnr:.1f} dB PSNR and {lpips:.2f} LPIPS, where x265 (the HEVC encoder in ffmpeg, preset medium) "
         f"measures {x_psnr_mean:.1f} dB "
         f"and {x_lpips_mean:.2f} on the same clips (PSNR: pixel accuracy in decibels, higher is better, 3 dB more "
