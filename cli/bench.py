@@ -85,9 +85,8 @@ def bench(no_vmaf, no_figures, no_speed, quiet, **options):
     for line in r.failures:
         log(f"failed: {line}")
     if not quiet:
-        click.echo(r.summary.split("### At ")[0].rstrip())
-        ran = f"{r.ran} points run, {r.skipped} from the cache" if r.ran is not None else "report only"
-        where = f"report in {r.out_dir}/ (summary.md, points.csv, json/, rd_*.png)"
-        click.echo(f"\n{ran}; {where}; {r.seconds:.0f} s", err=True)
+        tables, closing = api.bench_text(r)
+        click.echo(tables)
+        click.echo(closing, err=True)
     if r.failures:
         raise TokcodecError(f"{len(r.failures)} point(s) failed (listed above); the others are in {r.out_dir}")

@@ -21,7 +21,10 @@ from fractions import Fraction
 import click
 
 from tokcodec.api import safe_text
-from tokcodec.errors import Terminated, TokcodecError
+from tokcodec.errors import OUT_OF_MEMORY, Terminated, TokcodecError, is_out_of_memory
+
+
+DEBUG_HINT = "run again with TOKCODEC_DEBUG=1 for a traceback to report"
 
 
 def _fail(message: str, code: int = 1):
@@ -48,38 +51,15 @@ def friendly_errors(command):
         except BrokenPipeError:  # `tokcodec info x.tkc | head`: the reader left; say nothing, like cat
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
-        except MemoryError:
-            _fail(OUT_OF_MEMORY)
-        except RuntimeError as e:
-            if not is_out_of_memory(e):
-                _internal_error(e)
-            _fail(OUT_OF_MEMORY)
-        except Exception as e:  # a bug: one line, and no internal text (it means nothing to a user)
-            _internal_error(e)
+        except Exception as e:
+            if is_out_of_memory(e):
+                _fail(OUT_OF_MEMORY)
+            if os.environ.get("TOKCODEC_DEBUG"):
+                raise
+            # a bug: one line, and no internal text (it means nothing to a user)
+            _fail(f"internal error ({type(e).__name__}): a bug in tokcodec; {DEBUG_HINT}")
 
     return wrapper
-
-
-OUT_OF_MEMORY = "out of memory (try a smaller --gop or a smaller input)"
-# torch's CPU allocator raises RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to
-# allocate N bytes..."), CUDA's torch.OutOfMemoryError (a RuntimeError): not MemoryError
-_OOM_TEXT = ("can't allocate memory", "out of memory", "not enough memory")
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """A failed allocation, as torch reports it (narrowly: other RuntimeErrors are bugs)."""
-    return isinstance(error, MemoryError) or (
-        isinstance(error, RuntimeError) and any(t in str(error).lower() for t in _OOM_TEXT)
-    )
-
-
-def _internal_error(e: BaseException):
-    if os.environ.get("TOKCODEC_DEBUG"):
-        raise e
-    _fail(
-        f"internal error ({type(e).__name__}): a bug in tokcodec; run again with TOKCODEC_DEBUG=1 "
-        "for a traceback to report"
-    )
 
 
 MAX_GOP = 1021  # the largest 1 + 4k within the container's GOP length limit (1024, SPEC 3.5)

@@ -5,10 +5,9 @@ Exit codes and error handling: see common.py.
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -18,27 +17,16 @@ from tokcodec_cli.common import check_fps, check_gop, check_positive_float, chec
 from tokcodec_cli.common import entropy_option, force_option, friendly_errors, quiet_option, safe_text
 
 
-def _default_rung_text() -> str:
-    """'the default model, rung K of N' from the zoo's registry (plain JSON: no torch at import)."""
-    try:
-        registry = json.loads((Path(api.__file__).parent / "zoo" / "registry.json").read_text())
-        ladder = registry.get("ladder", [])
-        return (
-            f"the default model, {registry['default']}: rung {ladder.index(registry['default']) + 1} of {len(ladder)}"
-        )
-    except (OSError, ValueError, KeyError):
-        return "the default model"
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tokcodec")
 def cli():
-    """tokcodec: a neural video codec (causal MAGVIT-v2 tokenizer + token container)."""
+    """tokcodec: a neural video codec (a causal video tokenizer, a token prior, a documented container)."""
+    api.use_zoo(os.environ.get("TOKCODEC_ZOO"))  # your own registry of models instead of the shipped one
 
 
 HELP = {
     "quality": "Rung of the rate ladder, 1 (lowest rate) to N (see `tokcodec models`); default: "
-    f"{_default_rung_text()}.",
+    f"{api.default_rung_text()}.",
     "eval_colour": "Encode with colour offsets; --no-colour-offset measures the tokenizer's own colour.",
     "mlm_steps": "Mode 1 schedule: groups per latent frame (fewer: faster, more bits).",
     "bpp": "Pick the ladder rung with the highest rate not above this many bits per pixel. A target below the lowest "
@@ -47,8 +35,8 @@ HELP = {
     "decode_output": "Output: .mp4, .mkv (lossless FFV1), .y4m, or a PNG folder (ends in / or has no suffix).",
     "decoder": "Draw the frames with this decoder for the file's tokens instead of its model's own (`tokcodec info "
     "FILE` lists them); the file is not changed.",
-    "on_damage": "A damaged or missing GOP: freeze the last good frame over its frames (keeps the duration), skip its "
-    "frames, or stop the output there. Intact GOPs are always kept; exit code 3.",
+    "on_damage": "A damaged or missing GOP: freeze the last good frame over its frames (keeps the "
+    "duration), skip its frames, or stop the output there. Intact GOPs are always kept; exit code 3. [default: freeze]",
     "crf": "H.264 quality of an .mp4 output: 0 lossless, higher is smaller (default 12, near lossless; 23 is x264's "
     "usual).",
 }
@@ -87,16 +75,7 @@ def encode(input_path, output, as_json, **options):
     options.update(mlm_steps=int(options["mlm_steps"]), device=api.resolve_device(options["device"]))
     note = None if options["quiet"] else lambda line: click.echo(f"note: {line}", err=True)
     r = api.encode(input_path, output, note=note, **options)
-    summary = {k: v for k, v in dataclasses.asdict(r).items() if k not in ("fps", "ended_early")}
-    summary.update(output=output, bpp=round(r.bpp, 6), encode_fps=round(r.fps, 2))
-    line = f"{output}: {r.frames} frames {r.width}x{r.height}, {r.bytes} bytes, {r.bpp:.4f} bpp, {r.fps:.1f} fps on "
-    line += f"{r.device}, model {r.model}" + (f" (--quality {r.quality})" if r.quality else "")
-    _report(
-        summary,
-        as_json,
-        options["quiet"],
-        line + (f", entropy mode 1 ({r.prior})" if r.entropy_mode else ", entropy mode 0"),
-    )
+    _report(r.summary(), as_json, options["quiet"], api.encode_text(r))
     for line in r.warnings:  # what the source had that the file does not keep; a target not met
         click.echo(f"tokcodec: warning: {safe_text(line)}", err=True)
     if r.ended_early:  # a source that ended before its announced frames
@@ -108,9 +87,7 @@ def encode(input_path, output, as_json, **options):
 @click.option("-o", "--output", required=True, help=HELP["decode_output"])
 @click.option("--model", help="Use this zoo model instead of the one named in the file.")
 @click.option("--decoder", help=HELP["decoder"])
-@click.option(
-    "--on-damage", type=click.Choice(api.ON_DAMAGE), default="freeze", show_default=True, help=HELP["on_damage"]
-)
+@click.option("--on-damage", type=click.Choice(api.ON_DAMAGE), default="freeze", help=HELP["on_damage"])
 @click.option("--crf", type=click.IntRange(0, 51), help=HELP["crf"])
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @device_option
@@ -124,16 +101,10 @@ def decode(input_path, output, as_json, **options):
     if options["model"] is not None and options["decoder"] is not None:
         raise click.UsageError("give --model or --decoder, not both")
     r = api.decode(input_path, output, **options)  # its header checks come before torch loads
-    lost = [{"gop": g.gop, "frames": [g.first_frame, g.first_frame + g.frames - 1], "reason": g.reason} for g in r.lost]
-    summary = {"output": output, "frames": r.frames, "width": r.width, "height": r.height}
-    summary.update(decode_fps=round(r.fps, 2), device=r.device, lost=lost)
-    line = f"{output}: {r.frames} frames {r.width}x{r.height}, {r.fps:.1f} fps on {r.device}"
-    _report(summary, as_json, options["quiet"], line)
-    action = {"freeze": "replaced by the last good frame", "skip": "dropped", "stop": "output stops there"}
-    for g in lost:
-        frames = f"frames {g['frames'][0]}-{g['frames'][1]} lost ({action[options['on_damage']]})"
-        click.echo(f"tokcodec: damaged: GOP {g['gop']}, {frames}: {safe_text(g['reason'])}", err=True)
-    if lost:
+    _report(r.summary(), as_json, options["quiet"], api.decode_text(r))
+    for line in api.damage_lines(r, options["on_damage"]):
+        click.echo(f"tokcodec: {line}", err=True)
+    if r.lost:
         sys.exit(3)
 
 
@@ -191,11 +162,8 @@ def evaluate(clips, size, skip_dists, output, device, quiet, **options):
     result = api.evaluate(clips, **given, **options)
     if not output:
         click.echo(json.dumps(result, indent=2))
-    m = result["mean"]
-    scores = f"PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, LPIPS-alex {m['lpips_alex']:.4f}"
-    speed = f"encode {m['encode_fps']:.1f} fps, decode {m['decode_fps']:.1f} fps ({device})"
     if not quiet:
-        click.echo(f"{result['model']}: {m['bpp']:.4f} bpp, {scores}, {speed}", err=True)
+        click.echo(api.eval_text(result), err=True)
 
 
 def _report(summary: dict, as_json: bool, quiet: bool, line: str) -> None:
@@ -223,11 +191,12 @@ def _add_optional_commands() -> None:
 _add_optional_commands()
 
 
-def main() -> None:
-    """The `tokcodec` command: click's parsing, with usage errors on one line (exit 2)."""
+def main(argv: list[str] | None = None) -> None:
+    """The `tokcodec` command (`argv`: its arguments, else sys.argv's): click's parsing, with usage errors on
+    one line (exit 2)."""
     exit_on_signals()
     try:
-        cli.main(prog_name="tokcodec", standalone_mode=False)
+        cli.main(argv, prog_name="tokcodec", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("tokcodec: error: interrupted", err=True)
         sys.exit(130)

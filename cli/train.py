@@ -12,9 +12,13 @@ from tokcodec import api
 from tokcodec_cli.common import device_option, friendly_errors, quiet_option
 
 RECIPE = click.Path(exists=True, dir_okay=False)
-REPLACE_HELP = (
-    "Replace a zoo entry of that name: files written with its weights stop decoding (they name them by hash)."
-)
+HELP = {
+    "replace": "Replace a zoo entry of that name: files written with its weights stop decoding (they name them by "
+    "hash).",
+    "ckpt": "last.pt, or best.pt (the run's best validation checkpoint).",
+    "mlm_recipe": "JSON recipe (tokcodec/zoo/recipes/mlm-*.json): tokenizer, data, model, schedule.",
+    "mlm_init": "Start from a prior run's checkpoint (RUN/best.pt) or its float weights (.safetensors).",
+}
 
 
 def _json(path: str | None) -> dict:
@@ -48,7 +52,7 @@ def train():
 @quiet_option
 @friendly_errors
 def tokenizer(recipe, run_dir, device, quiet, **overrides):
-    """Train the causal MAGVIT-v2 tokenizer."""
+    """Train a video tokenizer (the recipe's family: the patch family of the default model, or MAGVIT-v2's)."""
     device = api.resolve_device(device)
     click.echo(json.dumps(api.train_tokenizer(_json(recipe), run_dir, device=device, quiet=quiet, **overrides)))
 
@@ -56,16 +60,10 @@ def tokenizer(recipe, run_dir, device, quiet, **overrides):
 @train.command("export")
 @click.argument("run_dir")
 @click.option("--name", required=True, help="Zoo name for these weights.")
-@click.option(
-    "--checkpoint",
-    type=click.Choice(["last", "best"]),
-    default="last",
-    show_default=True,
-    help="last.pt, or best.pt (the run's best validation checkpoint).",
-)
+@click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last", show_default=True, help=HELP["ckpt"])
 @click.option("--card", type=RECIPE, help="JSON facts for the model card (data, hardware, ...); merged into the entry.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default model.")
-@click.option("--replace", is_flag=True, help=REPLACE_HELP)
+@click.option("--replace", is_flag=True, help=HELP["replace"])
 @friendly_errors
 def export(run_dir, name, checkpoint, card, make_default, replace):
     """Publish a run's weights (fp16 safetensors) into the zoo registry.
@@ -78,23 +76,13 @@ def export(run_dir, name, checkpoint, card, make_default, replace):
 
 
 @train.command("mlm")
-@click.option(
-    "--config",
-    "recipe",
-    type=RECIPE,
-    required=True,
-    help="JSON recipe (tokcodec/zoo/recipes/mlm-*.json): tokenizer, data, model, schedule.",
-)
+@click.option("--config", "recipe", type=RECIPE, required=True, help=HELP["mlm_recipe"])
 @click.option("--run-dir", required=True, help="Token caches, checkpoints and logs; re-running resumes from here.")
 @click.option("--tokenizer", help="Zoo tokenizer whose tokens to model (default: the recipe's).")
 @click.option("--data-cache", help="Decoded training frames (.pt), shared with the tokenizer's training.")
 @click.option("--steps", type=int, help="Total steps (the LR schedule's length).")
 @click.option("--max-minutes", type=float, help="Stop (and checkpoint) after this long; re-run to resume.")
-@click.option(
-    "--init-from",
-    type=RECIPE,
-    help="Start from a prior run's checkpoint (RUN/best.pt) or its float weights (.safetensors).",
-)
+@click.option("--init-from", type=RECIPE, help=HELP["mlm_init"])
 @device_option
 @quiet_option
 @friendly_errors
@@ -115,7 +103,7 @@ def mlm(recipe, run_dir, tokenizer, data_cache, device, quiet, **overrides):
 @click.option("--name", required=True, help="Zoo name for the prior (e.g. mlm-tc-2).")
 @click.option("--checkpoint", type=click.Choice(["last", "best"]), default="best", show_default=True)
 @click.option("--card", type=RECIPE, help="JSON facts for the model card; merged into the registry entry.")
-@click.option("--replace", is_flag=True, help=REPLACE_HELP)
+@click.option("--replace", is_flag=True, help=HELP["replace"])
 @friendly_errors
 def export_mlm(run_dir, name, checkpoint, card, replace):
     """Publish a prior run into the zoo as its integer network (int32 safetensors)."""

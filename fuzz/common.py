@@ -9,7 +9,6 @@ finding too.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -18,14 +17,15 @@ CORPUS = HERE / "corpus"  # the committed, minimised corpora: corpus/container, 
 
 def make_tiny_zoo(folder: Path) -> Path:
     """The tests' tiny random tokenizer (tests/conftest.py `tiny_zoo`, same seed and config) as the
-    default model of a zoo in `folder`; returns the registry path (for TOKCODEC_ZOO)."""
+    default model of a zoo in `folder`, selected for this process (tokcodec.zoo.use_zoo); returns the
+    registry path."""
     import torch
 
     from tokcodec.models.tokenizer import Tokenizer, TokenizerConfig
-    from tokcodec.zoo import register_model
+    from tokcodec.zoo import register_model, use_zoo
 
     registry = Path(folder) / "registry.json"
-    os.environ["TOKCODEC_ZOO"] = str(registry)
+    use_zoo(registry)
     if not registry.exists():
         torch.manual_seed(0)
         model = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))

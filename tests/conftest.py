@@ -36,6 +36,18 @@ def example_clip() -> Path:
     return REPO / "examples" / "dog_320x180.mp4"
 
 
+def select_zoo(mp, registry) -> None:
+    """Select a zoo registry (None: the shipped one) for this test: in process (tokcodec.zoo.use_zoo) and,
+    through TOKCODEC_ZOO, for the commands it runs; `mp` (a MonkeyPatch) undoes both afterwards."""
+    import tokcodec.zoo
+
+    if registry is None:
+        mp.delenv("TOKCODEC_ZOO", raising=False)
+    else:
+        mp.setenv("TOKCODEC_ZOO", str(registry))
+    mp.setattr(tokcodec.zoo, "_selected_registry", None if registry is None else Path(registry))
+
+
 @pytest.fixture(scope="session")
 def tiny_zoo(tmp_path_factory):
     """A zoo holding one tiny random tokenizer ('tiny', the default there), selected
@@ -47,7 +59,7 @@ def tiny_zoo(tmp_path_factory):
 
     registry = tmp_path_factory.mktemp("zoo") / "registry.json"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TOKCODEC_ZOO", str(registry))
+        select_zoo(mp, str(registry))
         torch.manual_seed(0)
         model = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
         register_model("tiny", model.config, model.state_dict(), {"stage": "test"}, make_default=True)
@@ -57,7 +69,7 @@ def tiny_zoo(tmp_path_factory):
 @pytest.fixture
 def zoo(tiny_zoo, monkeypatch):
     """The tiny zoo for this test (TOKCODEC_ZOO set for it and the commands it runs)."""
-    monkeypatch.setenv("TOKCODEC_ZOO", str(tiny_zoo))
+    select_zoo(monkeypatch, str(tiny_zoo))
     return tiny_zoo
 
 
@@ -108,7 +120,7 @@ def prior_zoo_path(tmp_path_factory):
 
     registry = tmp_path_factory.mktemp("prior_zoo") / "registry.json"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TOKCODEC_ZOO", str(registry))
+        select_zoo(mp, str(registry))
         torch.manual_seed(0)
         model = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
         entry = register_model("tiny", model.config, model.state_dict(), {"stage": "test"}, make_default=True)
@@ -119,5 +131,5 @@ def prior_zoo_path(tmp_path_factory):
 
 @pytest.fixture
 def prior_zoo(prior_zoo_path, monkeypatch):
-    monkeypatch.setenv("TOKCODEC_ZOO", str(prior_zoo_path))
+    select_zoo(monkeypatch, str(prior_zoo_path))
     return prior_zoo_path

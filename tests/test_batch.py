@@ -28,7 +28,7 @@ from tokcodec.codec.container import ContainerReader
 from tokcodec.codec.tokens import iter_gops, load_npz
 from tokcodec_cli.main import cli
 
-from conftest import write_clip
+from conftest import write_clip, select_zoo
 
 DB = ".tokcodec-batch.sqlite"
 REPO = Path(__file__).resolve().parent.parent
@@ -136,7 +136,7 @@ def hidden_temporaries(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def env(tiny_zoo):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TOKCODEC_ZOO", str(tiny_zoo))
+        select_zoo(mp, str(tiny_zoo))
         mp.setenv("OMP_NUM_THREADS", "1")
         yield
 

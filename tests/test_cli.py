@@ -18,7 +18,7 @@ from tokcodec.io import read_frames
 from tokcodec.zoo import load_model
 from tokcodec_cli.main import cli
 
-from conftest import write_clip
+from conftest import write_clip, select_zoo
 
 
 def run(*args):
@@ -127,7 +127,7 @@ def test_model_errors(zoo, tmp_path, make_clip, monkeypatch):
 
     other = tmp_path / "other" / "registry.json"
     other.parent.mkdir()
-    monkeypatch.setenv("TOKCODEC_ZOO", str(other))
+    select_zoo(monkeypatch, str(other))
     torch.manual_seed(1)
     register_model(
         "tiny",
@@ -182,7 +182,7 @@ def ladder_zoo(tiny_zoo, monkeypatch):
     registry["ladder"] = ["tiny-x0.5", "tiny", "tiny-x1.5"]
     path = tiny_zoo.parent / "ladder.json"  # beside the original: weight paths are relative to it
     path.write_text(json.dumps(registry))
-    monkeypatch.setenv("TOKCODEC_ZOO", str(path))
+    select_zoo(monkeypatch, str(path))
     return path
 
 

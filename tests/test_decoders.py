@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 import tokcodec
-from conftest import write_clip
+from conftest import write_clip, select_zoo
 from tokcodec.errors import ModelError
 from tokcodec_cli.main import cli
 
@@ -31,7 +31,7 @@ def sharp_zoo(tiny_zoo, tmp_path, monkeypatch):
 
     zoo = tmp_path / "zoo"
     shutil.copytree(tiny_zoo.parent, zoo)
-    monkeypatch.setenv("TOKCODEC_ZOO", str(zoo / "registry.json"))
+    select_zoo(monkeypatch, str(zoo / "registry.json"))
     model, _ = load_model("tiny")
     decoder = {k: v + 0.05 * torch.randn_like(v) for k, v in model.state_dict().items() if k.startswith("decoder.")}
     register_decoder("tiny-sharp", "tiny", decoder, {"stage": "test"})

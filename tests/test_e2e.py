@@ -11,6 +11,7 @@ import pytest
 from tokcodec.io import read_frames
 from tokcodec.metrics import psnr
 from tokcodec.zoo import get_entry
+from conftest import select_zoo
 
 pytestmark = pytest.mark.slow  # shipped models or training: tens of seconds each
 
@@ -22,7 +23,7 @@ def tokcodec(*args):
 
 
 def test_shipped_model_round_trip_on_real_clip(example_clip, tmp_path, monkeypatch):
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     entry = get_entry("default")
     enc = tokcodec("encode", example_clip, "-o", tmp_path / "dog.tkc", "--device", "cpu", "--json", "-q")
     assert enc.returncode == 0, enc.stderr
@@ -59,7 +60,7 @@ def test_shipped_model_colour_offsets_on_real_clip(example_clip, monkeypatch):
     from tokcodec.evaluate import code_frames, colour_bias
     from tokcodec.zoo import load_model
 
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     model, entry = load_model("tc-2")
     source, _ = read_frames(example_clip, max_frames=17)
     plain_data, plain, _ = code_frames(source, model, entry, fix_colour=False)
@@ -79,7 +80,7 @@ def test_shipped_ladder_spans_the_rates_and_its_lowest_rung_decodes(example_clip
     from tokcodec.io import open_video
     from tokcodec.zoo import ladder
 
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     rungs = ladder()
     assert len(rungs) >= 4 and get_entry("default").name in rungs
     with open_video(example_clip) as reader:
@@ -112,7 +113,7 @@ def test_shipped_ladder_spans_the_rates_and_its_lowest_rung_decodes(example_clip
 
 def test_files_written_with_tc_small_1_still_decode(example_clip, tmp_path, monkeypatch):
     """The header names the weights by hash: a committed tc-small-1 file decodes whatever the default is."""
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     from click.testing import CliRunner
 
     from tokcodec_cli.main import cli
@@ -133,7 +134,7 @@ def test_eval_reports_dists_and_flicker_on_the_shipped_model(example_clip, monke
     from tokcodec.evaluate import evaluate_clip
     from tokcodec.zoo import load_model
 
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     model, entry = load_model()
     source, _ = read_frames(example_clip, max_frames=9)
     record = evaluate_clip(source, model, entry, gop=5)
@@ -147,6 +148,6 @@ def test_shipped_priors_carry_their_measured_bits(monkeypatch):
     """`tokcodec models` and --bpp's mode 1 estimate read a prior's measured bits from its card."""
     from tokcodec.zoo.priors import list_priors
 
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     shipped = [p for p in list_priors() if p.name.startswith("mlm-")]
     assert shipped and all(0 < p.card["metrics"]["bits_per_token"] < 18 for p in shipped)

@@ -29,6 +29,7 @@ from tokcodec_cli.main import cli
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "fuzz"))
 import common as fuzz_common  # noqa: E402
+from conftest import select_zoo  # noqa: E402
 
 
 def run(*args):
@@ -379,7 +380,7 @@ from mode1_work import worst_file  # noqa: E402  (mode 1 files naming the shippe
 @pytest.fixture
 def shipped_zoo(monkeypatch):
     """The shipped zoo (tc-2.1 and mlm-tc-2.1), for these tests and the commands they run."""
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
 
 
 @pytest.mark.parametrize("case", ["1016x1016x1024", "8x8x1024"])
@@ -535,7 +536,7 @@ def test_zoo_weights_are_hash_checked(zoo, tmp_path, monkeypatch):
 
     copy = tmp_path / "zoo"
     shutil.copytree(Path(zoo).parent, copy)
-    monkeypatch.setenv("TOKCODEC_ZOO", str(copy / "registry.json"))
+    select_zoo(monkeypatch, str(copy / "registry.json"))
     weights = get_entry().files[0]
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1

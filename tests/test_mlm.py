@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_prior_model
+from conftest import tiny_prior_model, select_zoo
 from tokcodec.codec.container import ContainerReader, Err
 from tokcodec.codec.mlm_coding import decode_gop, encode_gop
 from tokcodec.codec import entropy as entropy_coding
@@ -234,16 +234,20 @@ def test_unknown_prior_is_a_model_error(prior_zoo, make_clip, tmp_path, zoo):
     from tokcodec.codec.pipeline import decode_container
     from tokcodec.errors import ModelError
 
-    os.environ["TOKCODEC_ZOO"] = str(prior_zoo)
+    from tokcodec.zoo import use_zoo  # the fixtures' monkeypatch restores the selection afterwards
+
+    use_zoo(prior_zoo)
     path = encode_clip(make_clip, tmp_path / "m1.tkc")
-    os.environ["TOKCODEC_ZOO"] = str(zoo)
+    use_zoo(zoo)
     with pytest.raises(ModelError) as e:
         decode_container(path, tmp_path / "out.y4m", quiet=True)
     assert e.value.code == Err.MODEL_UNKNOWN and not (tmp_path / "out.y4m").exists()
 
 
 DECODE_TOKENS = """
-import sys, torch, zlib
+import os, sys, torch, zlib
+from tokcodec.zoo import use_zoo
+use_zoo(os.environ["TOKCODEC_ZOO"])
 if sys.argv[2] == "no-onednn":
     torch.backends.mkldnn.enabled = False
 from tokcodec.codec.tokens import iter_gops
@@ -370,7 +374,7 @@ def test_train_mlm_command_builds_caches_trains_and_exports(tmp_path, make_clip,
     from tokcodec.zoo.priors import prior_for
     from tokcodec_cli.main import cli
 
-    monkeypatch.setenv("TOKCODEC_ZOO", str(tmp_path / "zoo" / "registry.json"))
+    select_zoo(monkeypatch, str(tmp_path / "zoo" / "registry.json"))
     torch.manual_seed(0)
     tokenizer = Tokenizer(TokenizerConfig(channels=8, channel_mults=(1, 2, 2, 2)))
     entry = register_model("tiny", tokenizer.config, tokenizer.state_dict(), {}, make_default=True)
@@ -466,7 +470,7 @@ def test_bpp_in_mode_1_estimates_then_checks_the_rate(prior_zoo, tmp_path, make_
     registry["priors"]["tiny-prior"]["card"]["metrics"] = {"bits_per_token": 1.0}  # far too optimistic
     path = prior_zoo.parent / "ladder.json"
     path.write_text(json.dumps(registry))
-    monkeypatch.setenv("TOKCODEC_ZOO", str(path))
+    select_zoo(monkeypatch, str(path))
     clip = write_clip(tmp_path / "in.mkv", make_clip(9, 96, 160))  # payloads well above the headers
     with open_video(clip) as reader:
         mode0 = predicted_bpp(reader.info, get_entry("tiny"), 9)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from conftest import select_zoo
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -111,7 +112,7 @@ def test_a_file_of_a_retired_model_names_the_companion_package_when_it_is_missin
     import tokcodec.companion
     from tokcodec_cli.main import cli
 
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     old = REPO / "tests" / "data" / "dog_tc-small-1_5frames.tkc"
     monkeypatch.setattr(tokcodec.companion, "companion_dir", lambda: None)
     result = CliRunner().invoke(cli, ["decode", str(old), "-o", str(tmp_path / "a.y4m"), "-q"])
@@ -119,7 +120,7 @@ def test_a_file_of_a_retired_model_names_the_companion_package_when_it_is_missin
     assert "model 'tc-small-1' is retired" in result.stderr and "pip install tokcodec-extra" in result.stderr
     assert result.stderr.count("\n") == 1 and not (tmp_path / "a.y4m").exists()
     monkeypatch.undo()
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     result = CliRunner().invoke(cli, ["decode", str(old), "-o", str(tmp_path / "a.y4m"), "-q"])
     assert result.exit_code == 0, result.stderr  # the checkout's companion/ has it
 

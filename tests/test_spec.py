@@ -22,6 +22,7 @@ SPEC = Path(__file__).resolve().parents[1] / "bitstream_spec"
 VECTORS = SPEC / "vectors"
 sys.path.insert(0, str(SPEC))
 import reference_decoder as ref  # noqa: E402
+from conftest import select_zoo  # noqa: E402
 
 ALL = sorted(p.stem for p in VECTORS.glob("*.tkc"))
 PRIOR = "conformance-prior"
@@ -31,7 +32,7 @@ PRIORS = {PRIOR: VECTORS / f"{PRIOR}.safetensors"}  # the reference decoder's "r
 @pytest.fixture(autouse=True)
 def shipped_zoo(monkeypatch):
     """tokcodec resolves mode 1 priors in its shipped registry (make_vectors registers the conformance prior)."""
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
 
 
 def tokcodec_result(data: bytes, scan: bool = True, mode1: bool = True):

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from tokcodec.io import open_writer
 from tokcodec.train.data import FrameBank, find_sources
 from tokcodec_cli.main import cli
+from conftest import select_zoo
 
 pytestmark = pytest.mark.slow  # shipped models or training: tens of seconds each
 
@@ -83,7 +84,7 @@ def test_train_resume_export(data_dir, tmp_path, monkeypatch):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "rec" in r] == [1, 2, 3]
     assert all(0 <= r["unique_frac"] <= 1 for r in log if "rec" in r)
-    monkeypatch.setenv("TOKCODEC_ZOO", str(tmp_path / "zoo" / "registry.json"))
+    select_zoo(monkeypatch, str(tmp_path / "zoo" / "registry.json"))
     (tmp_path / "zoo").mkdir()
     result = CliRunner().invoke(cli, ["train", "export", str(run), "--name", "mine", "--default"])
     assert result.exit_code == 0, result.output
@@ -186,7 +187,7 @@ def test_patch_family_trains_with_ema_and_exports(data_dir, tmp_path, monkeypatc
     assert not torch.equal(state["ema"][key], state["model"][key])
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert all("token_entropy" in r for r in log if "rec" in r)
-    monkeypatch.setenv("TOKCODEC_ZOO", str(tmp_path / "zoo" / "registry.json"))
+    select_zoo(monkeypatch, str(tmp_path / "zoo" / "registry.json"))
     (tmp_path / "zoo").mkdir()
     result = CliRunner().invoke(cli, ["train", "export", str(run), "--name", "p", "--checkpoint", "best"])
     assert result.exit_code == 0, result.output
@@ -320,7 +321,7 @@ def test_a_committed_decoder_warm_starts_over_its_base_model(tmp_path, monkeypat
     from tokcodec.train.tokenizer import Trainer, TrainConfig
     from tokcodec.zoo import load_model
 
-    monkeypatch.delenv("TOKCODEC_ZOO", raising=False)
+    select_zoo(monkeypatch, None)
     path = Path(__file__).resolve().parents[1] / "tokcodec/zoo/cards/sharp-ablation/gan-best-decoder.fp16.safetensors"
     base, entry = load_model("tc-2.1")
     trainer = Trainer(

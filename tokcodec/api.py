@@ -31,7 +31,11 @@ from .codec import ON_DAMAGE as ON_DAMAGE  # what decode does with a damaged or 
 from . import __all__ as PACKAGE_NAMES
 from .errors import InputError, TokcodecError
 from .text import batch_text as batch_text, info_text as info_text, models_text as models_text
-from .text import safe_text as safe_text
+from .text import bench_text as bench_text, damage_lines as damage_lines, decode_text as decode_text
+from .text import encode_text as encode_text, eval_text as eval_text, safe_text as safe_text
+from .text import tokens_text as tokens_text
+from .threads import choose_wait_policy as choose_wait_policy
+from .zoo import use_zoo as use_zoo
 from .train.commands import export_prior as export_prior, export_tokenizer as export_tokenizer
 from .train.commands import train_prior as train_prior, train_tokenizer as train_tokenizer
 
@@ -40,6 +44,8 @@ DEFAULT_GOP = 17
 # what the command line may import (.importlinter): the package's names (tokcodec/__init__.py), and two
 # whose names there are modules of the package (tokcodec.models, tokcodec.evaluate)
 __all__ = [*PACKAGE_NAMES, "models", "evaluate", "decoders", "encoder", "BenchOutcome", "DEFAULT_GOP"]
+__all__ += ["encode_text", "decode_text", "damage_lines", "eval_text", "tokens_text", "bench_text", "default_rung_text"]
+__all__ += ["choose_wait_policy", "use_zoo"]
 
 
 @dataclass
@@ -61,6 +67,11 @@ class EncodeResult:
     warnings: list[str] = field(default_factory=list)  # what the file does not keep, a target not met
     ended_early: str | None = None  # the source ended before its announced frames (why)
 
+    def summary(self) -> dict:
+        """`tokcodec encode --json`'s object."""
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("fps", "ended_early")}
+        return d | {"bpp": round(self.bpp, 6), "encode_fps": round(self.fps, 2)}
+
 
 @dataclass
 class DecodeResult:
@@ -71,6 +82,23 @@ class DecodeResult:
     fps: float
     device: str
     lost: list = field(default_factory=list)  # codec.pipeline.LostGop per damaged or missing GOP
+
+    def summary(self) -> dict:
+        """`tokcodec decode --json`'s object."""
+        lost = [
+            {"gop": g.gop, "frames": [g.first_frame, g.first_frame + g.frames - 1], "reason": g.reason}
+            for g in self.lost
+        ]
+        d = {"output": self.output, "frames": self.frames, "width": self.width, "height": self.height}
+        return d | {"decode_fps": round(self.fps, 2), "device": self.device, "lost": lost}
+
+
+def default_rung_text() -> str:
+    """'the default model, NAME: rung K of N' (for help texts; reads the registry's JSON, not torch)."""
+    from .text import default_rung_text as text
+    from .zoo import registry_path
+
+    return text(registry_path())
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -39,6 +39,19 @@ class OutputError(TokcodecError):
     """The output exists (and --force was not given) or cannot be written."""
 
 
+OUT_OF_MEMORY = "out of memory (try a smaller --gop or a smaller input)"
+# torch's CPU allocator raises RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to
+# allocate N bytes..."), CUDA's torch.OutOfMemoryError (a RuntimeError): not MemoryError
+_OOM_TEXT = ("can't allocate memory", "out of memory", "not enough memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A failed allocation, as Python or torch reports it (narrowly: other RuntimeErrors are bugs)."""
+    return isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and any(t in str(error).lower() for t in _OOM_TEXT)
+    )
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP arrived; a BaseException so that only cleanup code sees it, like KeyboardInterrupt."""
 

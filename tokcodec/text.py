@@ -124,3 +124,65 @@ def batch_text(summary, name: str = "transcode") -> str:
     # notes: also in the database's notes column
     lines += [f"tokcodec: warning: {safe_text(n['source'])}: {safe_text(n['note'])}" for n in summary.notes]
     return "\n".join(lines)
+
+
+def encode_text(r) -> str:
+    """`tokcodec encode`'s line for an EncodeResult."""
+    line = f"{r.output}: {r.frames} frames {r.width}x{r.height}, {r.bytes} bytes, {r.bpp:.4f} bpp, {r.fps:.1f} fps on "
+    line += f"{r.device}, model {r.model}" + (f" (--quality {r.quality})" if r.quality else "")
+    return line + (f", entropy mode 1 ({r.prior})" if r.entropy_mode else ", entropy mode 0")
+
+
+_ON_DAMAGE_ACTION = {"freeze": "replaced by the last good frame", "skip": "dropped", "stop": "output stops there"}
+
+
+def decode_text(r) -> str:
+    """`tokcodec decode`'s line for a DecodeResult."""
+    return f"{r.output}: {r.frames} frames {r.width}x{r.height}, {r.fps:.1f} fps on {r.device}"
+
+
+def damage_lines(r, on_damage: str) -> list[str]:
+    """One line per GOP a decode lost (DecodeResult.lost), saying what the output has in its place."""
+    return [
+        f"damaged: GOP {g.gop}, frames {g.first_frame}-{g.first_frame + g.frames - 1} lost "
+        f"({_ON_DAMAGE_ACTION[on_damage]}): {safe_text(g.reason)}"
+        for g in r.lost
+    ]
+
+
+def eval_text(result: dict) -> str:
+    """`tokcodec eval`'s line: the mean over the clips."""
+    m = result["mean"]
+    scores = f"PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, LPIPS-alex {m['lpips_alex']:.4f}"
+    speed = f"encode {m['encode_fps']:.1f} fps, decode {m['decode_fps']:.1f} fps ({result.get('device', '?')})"
+    return f"{result['model']}: {m['bpp']:.4f} bpp, {scores}, {speed}"
+
+
+def tokens_text(output: str, meta: dict) -> str:
+    """`tokcodec tokens`' line for one exported file."""
+    shapes = ", ".join("x".join(map(str, g["shape"])) for g in meta["gops"])
+    return (
+        f"{output}: {len(meta['gops'])} GOPs ({shapes}), {meta['frames']} frames {meta['width']}x{meta['height']}, "
+        f"{meta['token_bits']}-bit tokens, model {meta['model']}"
+    )
+
+
+def bench_text(outcome) -> tuple[str, str]:
+    """(the summary's tables before the per-rate sections, the closing line) of a BenchOutcome."""
+    ran = f"{outcome.ran} points run, {outcome.skipped} from the cache" if outcome.ran is not None else "report only"
+    where = f"report in {outcome.out_dir}/ (summary.md, points.csv, json/, rd_*.png)"
+    return outcome.summary.split("### At ")[0].rstrip(), f"\n{ran}; {where}; {outcome.seconds:.0f} s"
+
+
+def default_rung_text(registry_path) -> str:
+    """'the default model, NAME: rung K of N' from a zoo registry (plain JSON: no torch), for help texts."""
+    import json
+
+    try:
+        registry = json.loads(registry_path.read_text())
+        ladder = registry.get("ladder", [])
+        return (
+            f"the default model, {registry['default']}: rung {ladder.index(registry['default']) + 1} of {len(ladder)}"
+        )
+    except (OSError, ValueError, KeyError):
+        return "the default model"

@@ -25,7 +25,6 @@ import functools
 import hashlib
 import io
 import json
-import os
 import struct
 import sys
 from pathlib import Path
@@ -329,12 +328,12 @@ def sync_zoo(content: bytes, check: bool) -> list[str]:
     """Register the prior in tokcodec's shipped zoo (or, with `check`, compare): the zoo's file SHALL be
     byte-identical to vectors/conformance-prior.safetensors. Returns the problems found."""
     from tokcodec.errors import ModelError
-    from tokcodec.zoo import ZOO_DIR
+    from tokcodec.zoo import selected_zoo, use_zoo
     from tokcodec.zoo.priors import get_prior, register_prior
 
     cfg, tensors, _ = prior()
-    saved = os.environ.get("TOKCODEC_ZOO")
-    os.environ["TOKCODEC_ZOO"] = str(ZOO_DIR / "registry.json")  # the shipped registry, whatever the caller set
+    saved = selected_zoo()
+    use_zoo(None)  # the shipped registry, whatever the caller selected
     try:
         if not check:
             register_prior(PRIOR_NAME, cfg, tensors, PRIOR_CARD, replace=True)  # the same bytes each time
@@ -349,7 +348,4 @@ def sync_zoo(content: bytes, check: bool) -> list[str]:
             problems.append(f"differs: the zoo registry's entry {PRIOR_NAME}")
         return problems
     finally:
-        if saved is None:
-            del os.environ["TOKCODEC_ZOO"]
-        else:
-            os.environ["TOKCODEC_ZOO"] = saved
+        use_zoo(saved)

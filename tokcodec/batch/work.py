@@ -20,10 +20,11 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tokcodec.errors import ContainerError, InputError, ModelError, TokcodecError
+from tokcodec.errors import ContainerError, InputError, ModelError, TokcodecError, is_out_of_memory
 from tokcodec.io.atomic import atomic_output
 from tokcodec.batch.outputs import OutputGroup
 from tokcodec.batch.walk import FRAME_PATTERN
+from tokcodec.zoo import use_zoo
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class FileTask:
     force: bool = False  # may replace an existing output (the database recorded it, or --force)
     verify: bool = False
     verify_only: bool = False  # the output is done already: only check it
-    zoo: str | None = None  # the driver's TOKCODEC_ZOO, for workers started elsewhere (Ray)
+    zoo: str | None = None  # the driver's zoo (tokcodec.zoo.use_zoo), for workers in other processes
 
 
 @dataclass
@@ -96,7 +97,7 @@ def process_file(task: FileTask) -> FileResult:
     result = FileResult(task.output)
     try:
         if task.zoo:
-            os.environ["TOKCODEC_ZOO"] = task.zoo
+            use_zoo(task.zoo)
         source = Path(task.source)
         before = source_stamp(source)
         result.src_size, result.src_mtime_ns = before
@@ -121,11 +122,12 @@ def process_file(task: FileTask) -> FileResult:
         result.error = str(e)
     except OSError as e:
         result.error = f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}"
-    except MemoryError:
-        result.error = "out of memory (try fewer --jobs or a shorter --gop)"
-    except Exception as e:  # a bug: one line for the list, the traceback for the database
-        result.error = f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        result.detail = traceback.format_exc(limit=8)
+    except Exception as e:
+        if is_out_of_memory(e):  # torch's failed allocation is a RuntimeError, not MemoryError
+            result.error = "out of memory (try fewer --jobs or a shorter --gop)"
+        else:  # a bug: one line for the list, the traceback for the database
+            result.error = f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            result.detail = traceback.format_exc(limit=8)
     result.seconds = time.perf_counter() - t0
     return result
 

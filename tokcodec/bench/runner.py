@@ -38,6 +38,7 @@ from tokcodec.bench.datasets import (
 )
 from tokcodec.bench.tokcodec_codec import IMPLEMENTED_MODES, TokcodecSpec, parse_gops, resolve_models
 from tokcodec.errors import ModelError, TokcodecError
+from tokcodec.zoo import selected_zoo, use_zoo
 
 BENCH_VERSION = 1
 PAPER_BPP = 0.0384
@@ -486,9 +487,11 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
     return result
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, zoo: str | None = None) -> None:
     import torch
 
+    if zoo is not None:  # the parent's zoo: a spawned process starts from the shipped one
+        use_zoo(zoo)
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
@@ -554,6 +557,7 @@ def run(
     if done:
         log(f"{len(done)} of {len(jobs)} points already in the cache {cache}, skipped")
     bar = tqdm(total=len(todo), desc="encode+measure", unit="pt", disable=not progress or not todo)
+    zoo = str(selected_zoo()) if selected_zoo() else None
     if workers <= 1:
         _worker_init(cfg.threads)
         for j, _ in todo:
@@ -563,7 +567,9 @@ def run(
             bar.update()
     else:
         ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(cfg.threads,)) as pool:
+        with cf.ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_init, initargs=(cfg.threads, zoo)
+        ) as pool:
             futs = [pool.submit(_run_job_safe, j, str(cache), job_cfg) for j, _ in todo]
             for f in cf.as_completed(futs):
                 j, r, err = f.result()

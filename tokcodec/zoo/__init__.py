@@ -32,9 +32,26 @@ ZOO_DIR = Path(__file__).parent
 MAX_SHARD_BYTES = 15 * 2**20
 
 
+_selected_registry: Path | None = None  # use_zoo's; None: the shipped registry
+
+
+def use_zoo(registry: str | Path | None) -> None:
+    """Look models up in (and register them into) this registry file alone, instead of the shipped one and
+    the companion's (your own models, or tests' tiny ones); None: back to those. For this process only:
+    the transcoder and the benchmark pass it on to their workers; the command line sets it from
+    TOKCODEC_ZOO."""
+    global _selected_registry
+    _selected_registry = Path(registry) if registry else None
+
+
+def selected_zoo() -> Path | None:
+    """The registry use_zoo selected, or None (the shipped one)."""
+    return _selected_registry
+
+
 def registry_path() -> Path:
-    """The shipped registry, or the one TOKCODEC_ZOO points to (your own models, or tests' tiny ones)."""
-    return Path(os.environ.get("TOKCODEC_ZOO") or ZOO_DIR / "registry.json")
+    """The registry entries are written to: use_zoo's, else the shipped one."""
+    return _selected_registry or ZOO_DIR / "registry.json"
 
 
 @dataclass(frozen=True)
@@ -67,11 +84,11 @@ def read_registry(path: Path | None = None) -> dict:
 
 
 def registries() -> list[Path]:
-    """The registries entries are looked up in, first match wins: TOKCODEC_ZOO's alone when set; else the
+    """The registries entries are looked up in, first match wins: use_zoo's alone when set; else the
     shipped one, then the companion package's (tokcodec.companion: the retired models), when present.
     Writing (register_*) goes to registry_path() only."""
-    if os.environ.get("TOKCODEC_ZOO"):
-        return [registry_path()]
+    if _selected_registry is not None:
+        return [_selected_registry]
     from ..companion import companion_dir
 
     extra = companion_dir()
