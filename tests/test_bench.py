@@ -13,7 +13,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
 from tokcodec.bench import anchors as anc
-from tokcodec.bench import runner
+from tokcodec.bench import codecs, runner
 from tokcodec.bench.bdrate import bd_rate, interpolate_at_rate, monotone_envelope
 from tokcodec.bench.datasets import (
     ClipSource,
@@ -256,7 +256,7 @@ def test_the_fake_tokcodec_backend_has_the_real_ones_methods():
 def test_a_decoder_entry_is_a_curve_of_its_own_on_the_same_bytes(tmp_path, make_clip, monkeypatch):
     """ "decoders" in the configuration's tokcodec section: per mode, a second curve decoding the same files
     with that decoder entry (issue 19: both decoders measured side by side)."""
-    monkeypatch.setattr(runner, "_tokcodec_backend", lambda *a, **k: FakeTokcodec())
+    monkeypatch.setattr(codecs.TokcodecCodec, "backend", property(lambda self: FakeTokcodec()))
     _png_folder(make_clip(9, 64, 64), tmp_path / "clips" / "c0")
     config = {"clips": ["clips/c0"], "frames": 9, "size": [64, 64], "vmaf": False, "anchors": []}
     config["tokcodec"] = {"models": ["fake"], "modes": [0], "decoders": ["bright"]}
@@ -278,7 +278,7 @@ def test_tiny_end_to_end_bench(tmp_path, make_clip, monkeypatch):
     from tokcodec.bench import report
     from tokcodec_cli.bench import bench
 
-    monkeypatch.setattr(runner, "_tokcodec_backend", lambda *a, **k: FakeTokcodec())
+    monkeypatch.setattr(codecs.TokcodecCodec, "backend", property(lambda self: FakeTokcodec()))
     monkeypatch.setattr(runner, "IMPLEMENTED_MODES", {0, 1})
     for i in range(2):
         _png_folder(make_clip(9, 64, 64)[::-1] if i else make_clip(9, 64, 64), tmp_path / "clips" / f"c{i}")

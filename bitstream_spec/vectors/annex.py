@@ -27,6 +27,7 @@ from tokcodec.codec.container import Err, Header, write_container  # noqa: E402
 from tokcodec.codec.pipeline import decode_gop  # noqa: E402
 from tokcodec.models.fsq import FSQ  # noqa: E402
 from tokcodec.models.lfq import indices_to_bits  # noqa: E402
+from vector_files import chunk_entry, describe_valid, error_entry  # noqa: E402
 
 NAME = "conformance-linear"
 LEVELS = (8, 8, 8, 8, 8, 8)
@@ -105,7 +106,6 @@ def _frames(header: Header, tokens: list[np.ndarray], colour_offsets=((0, 0, 0),
 
 
 def _model_vector(name: str, header: Header, tokens: list[np.ndarray], colour_offsets) -> dict[str, bytes]:
-    from make_vectors import _chunk, _describe
 
     frames = _frames(header, tokens, colour_offsets)
     data = _file(header, tokens, colour_offsets)
@@ -115,8 +115,8 @@ def _model_vector(name: str, header: Header, tokens: list[np.ndarray], colour_of
         name + ".json": (
             json.dumps(
                 {
-                    **_describe(header, tokens, data),
-                    "chunks": [_chunk(header, i, t, o) for i, (t, o) in enumerate(zip(tokens, colour_offsets))],
+                    **describe_valid(header, tokens, data),
+                    "chunks": [chunk_entry(header, i, t, o) for i, (t, o) in enumerate(zip(tokens, colour_offsets))],
                     "model": {
                         "name": NAME,
                         "quantizer": "fsq",
@@ -134,7 +134,6 @@ def _model_vector(name: str, header: Header, tokens: list[np.ndarray], colour_of
 
 
 def build() -> dict[str, bytes]:
-    from make_vectors import _describe, _error
 
     files = {"model_latents.json": (json.dumps(_latents(), indent=1) + "\n").encode()}
     header = Header(
@@ -202,10 +201,10 @@ def build() -> dict[str, bytes]:
         files[name + ".json"] = (
             json.dumps(
                 {
-                    **_describe(h, toks, data),
+                    **describe_valid(h, toks, data),
                     "valid": False,
                     "note": note + " (a valid container: tokens decode; frames do not)",
-                    "model_error": _error(code),
+                    "model_error": error_entry(code),
                 },
                 indent=1,
             )

@@ -34,7 +34,6 @@ import io
 import json
 import struct
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +43,17 @@ sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 import annex  # noqa: E402  (vectors/annex.py: the annex A vectors)
 import mode1  # noqa: E402  (vectors/mode1.py: the conformance prior and the mode 1 vectors)
-from tokcodec.codec.container import Err, Header, write_container  # noqa: E402
-
-
-def _crc(data: bytes) -> int:
-    return zlib.crc32(data) & 0xFFFFFFFF
+from tokcodec.codec.container import Header, write_container  # noqa: E402
+from vector_files import (  # noqa: E402
+    chunk_entry,
+    chunk_offset,
+    crc,
+    describe_valid,
+    error_entry,
+    fix_index_crc,
+    longer_payload,
+    set_chunk_field,
+)
 
 
 def _tokens(header: Header, seed: int) -> list[np.ndarray]:
@@ -65,66 +70,9 @@ def _container(header: Header, tokens: list[np.ndarray]) -> bytes:
     return out.getvalue()
 
 
-SPEC_NAMES = {"weights_hash": "weights_sha256", "mlm_hash": "mlm_sha256"}  # Header -> SPEC 3.1
-
-
-def header_fields(header: Header) -> dict:
-    """The header as SPEC 3.1 names it: hashes in hex, full_range 0/1, DISP fields only with a record."""
-    head = {SPEC_NAMES.get(k, k): (v.hex() if isinstance(v, bytes) else v) for k, v in vars(header).items()}
-    head["full_range"] = int(header.full_range)
-    if not header.display_width:  # no DISP record: its fields are not in the file
-        for key in ("display_width", "display_height", "resampler"):
-            del head[key]
-    if not header.quantizer:  # no QUAN record
-        del head["quantizer"], head["fsq_levels"]
-    else:
-        head["fsq_levels"] = list(header.fsq_levels)
-    return head
-
-
-def _error(code: int) -> dict:
-    return {"code": code, "name": Err(code).name.lower()}
-
-
-def _chunk(header: Header, i: int, t: np.ndarray, colour_offset: tuple[int, int, int] = (0, 0, 0)) -> dict:
-    return {
-        "gop_index": i,
-        "num_frames": header.gop_frames(i),
-        "shape": list(t.shape),
-        "tokens_crc32": _crc(t.astype("<u4").tobytes()),
-        "colour_offset": list(colour_offset),
-        "tokens": t.tolist(),
-    }
-
-
-def _describe(header: Header, tokens: list[np.ndarray], data: bytes) -> dict:
-    header_length = struct.unpack_from("<I", data, 12)[0]
-    display_width, display_height = header.display_size
-    return {
-        "valid": True,
-        "file_bytes": len(data),
-        "header_length": header_length,
-        "bpp": len(data) * 8 / (display_width * display_height * header.frame_count),
-        "header": header_fields(header),
-        "error": None,
-        "chunks": [_chunk(header, i, t) for i, t in enumerate(tokens)],
-    }
-
-
-def _chunk_offset(data: bytes, i: int) -> int:
-    index_offset = struct.unpack_from("<Q", data, len(data) - 12)[0]
-    return struct.unpack_from("<Q", data, index_offset + 8 + 24 * i)[0]
-
-
 def _fix_header_crc(data: bytearray) -> None:
     length = struct.unpack_from("<I", data, 12)[0]
-    struct.pack_into("<I", data, length - 4, _crc(bytes(data[: length - 4])))
-
-
-def _fix_index_crc(data: bytearray) -> None:
-    index_offset = struct.unpack_from("<Q", data, len(data) - 12)[0]
-    end = len(data) - 16
-    struct.pack_into("<I", data, end, _crc(bytes(data[index_offset:end])))
+    struct.pack_into("<I", data, length - 4, crc(bytes(data[: length - 4])))
 
 
 def _record(tag: bytes, body: bytes) -> bytes:
@@ -147,34 +95,15 @@ def _with_records(data: bytes, records: bytes) -> bytes:
     for i in range(struct.unpack_from("<I", out, index_offset + 4)[0]):
         entry = index_offset + 8 + 24 * i
         struct.pack_into("<Q", out, entry, struct.unpack_from("<Q", out, entry)[0] + len(records))
-    _fix_index_crc(out)
+    fix_index_crc(out)
     return bytes(out)
-
-
-def _set_chunk(d: bytearray, c: int, field: int, value: int, gop: int) -> None:
-    """Chunk header field at `c + field` (and its index entry's copy) set to `value`, CRCs fixed."""
-    struct.pack_into("<I", d, c + field, value)
-    struct.pack_into("<I", d, c + 28, _crc(bytes(d[c : c + 28])))
-    index_offset = struct.unpack_from("<Q", d, len(d) - 12)[0]
-    struct.pack_into("<I", d, index_offset + 8 + 24 * gop + 8 + (field - 8), value)
-    _fix_index_crc(d)
-
-
-def _longer_payload(d: bytearray, c: int, gop: int) -> None:
-    """The chunk at `c` (the last one) one zero byte longer, consistently (CRCs, index, footer)."""
-    end = c + 32 + struct.unpack_from("<I", d, c + 12)[0]
-    grown = bytearray(d[:end] + b"\x00" + d[end:])
-    struct.pack_into("<Q", grown, len(grown) - 12, struct.unpack_from("<Q", grown, len(grown) - 12)[0] + 1)
-    _set_chunk(grown, c, 12, end + 1 - c - 32, gop)
-    _set_chunk(grown, c, 16, _crc(bytes(grown[c + 32 : end + 1])), gop)
-    d[:] = grown
 
 
 def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str, tuple[bytes, dict]]:
     """Broken copies of gop2_40x24.tkc: one (at least) per error of SPEC 7.1, with what a decoder reports."""
     out = {}
-    c1 = _chunk_offset(base, 1)
-    ok0 = _chunk(header, 0, tokens[0])
+    c1 = chunk_offset(base, 1)
+    ok0 = chunk_entry(header, 0, tokens[0])
 
     def variant(name, code, note, edit, chunk1=None, without_scan=None):
         """`code`: the file's error; else chunk 0 decodes and `chunk1` is chunk 1's error (or None: ok)."""
@@ -185,15 +114,15 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
             "derived_from": "gop2_40x24.tkc",
             "note": note,
             "file_bytes": len(data),
-            "error": _error(code) if code else None,
+            "error": error_entry(code) if code else None,
         }
         if without_scan:
-            meta["error_without_scan"] = _error(without_scan)
+            meta["error_without_scan"] = error_entry(without_scan)
         if not code:  # a valid header: described as a valid file's, chunk 1 as it decodes
-            meta.update({k: v for k, v in _describe(header, tokens, bytes(data)).items() if k != "valid"})
+            meta.update({k: v for k, v in describe_valid(header, tokens, bytes(data)).items() if k != "valid"})
             meta["chunks"] = [
                 ok0,
-                _chunk(header, 1, tokens[1]) if chunk1 is None else {"gop_index": 1, "error": _error(chunk1)},
+                chunk_entry(header, 1, tokens[1]) if chunk1 is None else {"gop_index": 1, "error": error_entry(chunk1)},
             ]
         out[name] = (bytes(data), meta)
 
@@ -280,7 +209,7 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
         "chunk 1's index entry has another tokens CRC than its chunk header (index CRC fixed)",
         lambda d: (
             struct.pack_into("<I", d, struct.unpack_from("<Q", d, len(d) - 12)[0] + 8 + 24 + 20, 0x12345678),
-            _fix_index_crc(d),
+            fix_index_crc(d),
         ),
         chunk1=22,
     )
@@ -289,7 +218,7 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
         "payload_length",
         0,
         "chunk 1's payload one byte longer than its grid needs (all CRCs, index and footer consistent)",
-        lambda d: _longer_payload(d, c1, 1),
+        lambda d: longer_payload(d, c1, 1),
         chunk1=23,
     )
     variant(
@@ -303,7 +232,7 @@ def _invalid(base: bytes, header: Header, tokens: list[np.ndarray]) -> dict[str,
         "bad_tokens_crc",
         0,
         "chunk 1 tokens CRC xor 1 (chunk header and index CRCs fixed): payload intact, decoded tokens differ",
-        lambda d: _set_chunk(d, c1, 20, struct.unpack_from("<I", d, c1 + 20)[0] ^ 1, 1),
+        lambda d: set_chunk_field(d, c1, 20, struct.unpack_from("<I", d, c1 + 20)[0] ^ 1, 1),
         chunk1=25,
     )
     return out
@@ -393,7 +322,7 @@ def build() -> dict[str, bytes]:
     )
     for name, (header, tokens, data) in described.items():
         files[name + ".tkc"] = data
-        files[name + ".json"] = (json.dumps(_describe(header, tokens, data)) + "\n").encode()
+        files[name + ".json"] = (json.dumps(describe_valid(header, tokens, data)) + "\n").encode()
     header, tokens, data = described["gop2_40x24"]
     broken = _invalid(data, header, tokens)
     for name, (content, meta) in broken.items():

@@ -39,6 +39,16 @@ from tokcodec.codec.container import ContainerWriter, Err, Header  # noqa: E402
 from tokcodec.codec.mlm_coding import encode_gop  # noqa: E402
 from tokcodec.models.mlm import MLMConfig, TokenMLM  # noqa: E402
 from tokcodec.models.mlm_int import IntegerMLM, integer_tensors  # noqa: E402
+from vector_files import (  # noqa: E402
+    chunk_entry,
+    chunk_offset,
+    crc,
+    describe_valid,
+    error_entry,
+    header_fields,
+    longer_payload,
+    set_chunk_field,
+)
 
 PRIOR_NAME = "conformance-prior"
 PRIOR_FILE = PRIOR_NAME + ".safetensors"
@@ -157,14 +167,13 @@ def _header(**fields) -> Header:
 
 
 def build() -> dict[str, bytes]:
-    from make_vectors import _chunk, _chunk_offset, _crc, _describe, _error, _longer_payload, _set_chunk, header_fields
 
     files = {PRIOR_FILE: prior()[2]}
 
     def put(name: str, meta: dict, data: bytes) -> None:  # valid files' JSON on one line, as make_vectors'
         meta.setdefault("file_bytes", len(data))
         if meta["error"] is None or meta["error"]["code"] > Err.MODE_UNSUPPORTED:  # header passes 1-11 (6.4)
-            meta["error_without_mode1"] = _error(Err.MODE_UNSUPPORTED)
+            meta["error_without_mode1"] = error_entry(Err.MODE_UNSUPPORTED)
         files[name + ".tkc"] = data
         files[name + ".json"] = (json.dumps(meta, indent=None if meta["valid"] else 1) + "\n").encode()
 
@@ -220,7 +229,7 @@ def build() -> dict[str, bytes]:
             rng = np.random.default_rng(seed)
             tokens = [structured_tokens(rng, shape) for shape in shapes]
         data, payloads = _encode(header, tokens, steps)
-        meta = {"note": note, "steps": steps, "prior_file": PRIOR_FILE, **_describe(header, tokens, data)}
+        meta = {"note": note, "steps": steps, "prior_file": PRIOR_FILE, **describe_valid(header, tokens, data)}
         if name == "mode1_padded":
             unpadded = _write(header, tokens, payloads, pad=False)
             assert len(unpadded) < len(data), "mode1_padded needs no padding: make its payload cheaper"
@@ -232,7 +241,7 @@ def build() -> dict[str, bytes]:
                     "note": f"mode1_padded without its zero words ({len(unpadded)} bytes): 263168 "
                     f"prior positions are more than 64 per byte (3.5)",
                     "header": header_fields(header),
-                    "error": _error(Err.SHORT_FOR_GOPS),
+                    "error": error_entry(Err.SHORT_FOR_GOPS),
                 },
                 unpadded,
             )
@@ -241,8 +250,8 @@ def build() -> dict[str, bytes]:
         put(name, meta, data)
 
     header, tokens, payloads, data = base
-    ok0 = _chunk(header, 0, tokens[0])
-    c1 = _chunk_offset(data, 1)
+    ok0 = chunk_entry(header, 0, tokens[0])
+    c1 = chunk_offset(data, 1)
 
     def chunk_variant(name, note, edit):  # chunk 0 decodes, chunk 1 is error `code`
         d = bytearray(data)
@@ -251,11 +260,11 @@ def build() -> dict[str, bytes]:
         put(
             name,
             {
-                **_describe(header, tokens, bytes(d)),
+                **describe_valid(header, tokens, bytes(d)),
                 "valid": False,
                 "derived_from": "mode_unsupported.tkc",
                 "note": note,
-                "chunks": [ok0, {"gop_index": 1, "error": _error(code)}],
+                "chunks": [ok0, {"gop_index": 1, "error": error_entry(code)}],
             },
             bytes(d),
         )
@@ -265,7 +274,7 @@ def build() -> dict[str, bytes]:
             start = c1 + 32 + offset
             d[start : start + len(new)] = new
             length = struct.unpack_from("<I", d, c1 + 12)[0]
-            _set_chunk(d, c1, 16, _crc(bytes(d[c1 + 32 : c1 + 32 + length])), 1)
+            set_chunk_field(d, c1, 16, crc(bytes(d[c1 + 32 : c1 + 32 + length])), 1)
 
         return edit
 
@@ -283,7 +292,7 @@ def build() -> dict[str, bytes]:
     chunk_variant(
         "mode1_payload_length",
         "chunk 1's payload one byte longer, 1 + 4k + 1 bytes (CRCs, index and footer consistent)",
-        lambda d: _longer_payload(d, c1, 1),
+        lambda d: longer_payload(d, c1, 1),
     )
 
     other_tokenizer = hashlib.sha256(b"tokcodec test vector weights").digest()
@@ -317,7 +326,7 @@ def build() -> dict[str, bytes]:
                 "derived_from": "mode_unsupported.tkc",
                 "note": note + ": the prior is resolved before any chunk, so no tokens are read",
                 "header": header_fields(h),
-                "error": _error(code),
+                "error": error_entry(code),
             },
             _write(h, tokens, payloads),
         )

@@ -35,6 +35,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -178,19 +179,76 @@ class AnchorSpec:
         }
 
 
-FAMILIES = {
-    # family: (ffmpeg encoder, elementary stream muxer, file extension, rate parameter, bit depth fed)
-    "x265": ("libx265", "hevc", ".hevc", "crf", 8),
-    "vvenc": ("libvvenc", "vvc", ".266", "qp", 10),
-    "svtav1": ("libsvtav1", "obu", ".obu", "crf", 8),
-}
+def _x265_args(opts: dict, point, threads: int, intra_period: int | None) -> list[str]:
+    params = ["bframes=0", "scenecut=0", "info=0", f"pools={threads}", "log-level=error"]
+    params += [f"keyint={intra_period}", f"min-keyint={intra_period}"] if intra_period else ["keyint=-1"]
+    args = ["-preset", opts.get("preset", "medium")] + (["-tune", opts["tune"]] if opts.get("tune") else [])
+    return args + ["-crf", str(point), "-x265-params", ":".join(params)]
 
-_DECODE_FORMAT = {"x265": "hevc", "vvenc": "vvc", "svtav1": "obu"}
+
+def _vvenc_args(opts: dict, point, threads: int, intra_period: int | None) -> list[str]:
+    params = ["PicReordering=0", "GOPSize=8"]
+    if intra_period:
+        params += ["DecodingRefreshType=idr", f"IntraPeriod={intra_period}"]
+    else:
+        params += ["DecodingRefreshType=none", "IntraPeriod=-1"]
+    qpa = str(int(opts.get("qpa", "1") in ("1", "true", "on")))
+    args = ["-preset", opts.get("preset", "medium"), "-qp", str(point), "-qpa", qpa, "-threads", str(threads)]
+    return args + ["-vvenc-params", ":".join(params)]
+
+
+def _svtav1_args(opts: dict, point, threads: int, intra_period: int | None) -> list[str]:
+    params = ["pred-struct=1", f"keyint={intra_period if intra_period else -1}", f"lp={threads}"]
+    return ["-preset", opts.get("preset", "6"), "-crf", str(point), "-svtav1-params", ":".join(params)]
+
+
+@dataclass(frozen=True)
+class AnchorFamily:
+    """How one encoder family is run and read back."""
+
+    encoder: str  # ffmpeg's encoder
+    muxer: str  # the elementary stream's muxer (and the demuxer that reads it back)
+    extension: str
+    rate_parameter: str  # "crf" or "qp": a point's label is rate_parameter + value
+    bit_depth: int  # of the samples fed to the encoder (10: the 8-bit reference shifted left by 2)
+    args: Callable[[dict, object, int, int | None], list[str]]  # (options, point, threads, intra period)
+    decoder: str  # PyAV's decoder (for the record)
+    version_pattern: str  # the encoder library's version in its log
+    probe_args: tuple[str, ...] = ()  # what makes the encoder log its version
+    quick_points: tuple[int, ...] = ()  # `tokcodec bench --quick`
+    quick_options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def pix_fmt(self) -> str:
+        return "yuv420p" if self.bit_depth == 8 else "yuv420p10le"
+
+
+FAMILIES = {
+    "x265": AnchorFamily(
+        "libx265", "hevc", ".hevc", "crf", 8, _x265_args, "hevc", r"HEVC encoder version (\S+)",
+        ("-x265-params", "log-level=info"), (28, 36, 44),
+    ),
+    "vvenc": AnchorFamily(
+        "libvvenc", "vvc", ".266", "qp", 10, _vvenc_args, "vvc", r"libvvenc version: (\S+)",
+        quick_points=(32, 42), quick_options=(("preset", "faster"),),
+    ),
+    "svtav1": AnchorFamily(
+        "libsvtav1", "obu", ".obu", "crf", 8, _svtav1_args, "libdav1d", r"SVT-AV1 Encoder Lib (\S+)",
+        quick_points=(45, 60),
+    ),
+}  # fmt: skip
+
 _COLOUR_TAGS = ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"]
 
 
+def family(spec: "AnchorSpec") -> AnchorFamily:
+    if spec.family not in FAMILIES:
+        raise ValueError(f"unknown anchor family {spec.family!r} (known: {', '.join(FAMILIES)})")
+    return FAMILIES[spec.family]
+
+
 def point_label(spec: AnchorSpec, point: int) -> str:
-    return f"{FAMILIES[spec.family][3]}{point}"
+    return f"{family(spec).rate_parameter}{point}"
 
 
 def encoder_command(
@@ -212,72 +270,21 @@ def encoder_command(
     """
     if isinstance(fps, float):
         fps = f"{fps:.6g}"
-    if spec.family not in FAMILIES:
-        raise ValueError(f"unknown anchor family {spec.family!r} (known: {', '.join(FAMILIES)})")
-    enc, muxer, _, param, bits = FAMILIES[spec.family]
-    o = spec.opts
-    pix_in = "yuv420p" if bits == 8 else "yuv420p10le"
-    cmd = [
-        exe,
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        pix_in,
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        str(fps),
-        *_COLOUR_TAGS,
-        "-i",
-        in_path,
+    fam = family(spec)
+    cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y", "-f", "rawvideo"]
+    cmd += ["-pix_fmt", fam.pix_fmt, "-s", f"{width}x{height}", "-r", str(fps), *_COLOUR_TAGS, "-i", in_path]
+    cmd += [
         "-frames:v",
         str(num_frames),
         "-an",
+        "-c:v",
+        fam.encoder,
+        *fam.args(spec.opts, point, threads, intra_period),
     ]
-    if spec.family == "x265":
-        params = ["bframes=0", "scenecut=0", "info=0", f"pools={threads}", "log-level=error"]
-        if intra_period:
-            params += [f"keyint={intra_period}", f"min-keyint={intra_period}"]
-        else:
-            params += ["keyint=-1"]
-        cmd += ["-c:v", enc, "-preset", o.get("preset", "medium")]
-        if o.get("tune"):
-            cmd += ["-tune", o["tune"]]
-        cmd += ["-crf", str(point), "-x265-params", ":".join(params)]
-    elif spec.family == "vvenc":
-        params = ["PicReordering=0", "GOPSize=8"]
-        if intra_period:
-            params += ["DecodingRefreshType=idr", f"IntraPeriod={intra_period}"]
-        else:
-            params += ["DecodingRefreshType=none", "IntraPeriod=-1"]
-        cmd += [
-            "-c:v",
-            enc,
-            "-preset",
-            o.get("preset", "medium"),
-            "-qp",
-            str(point),
-            "-qpa",
-            str(int(o.get("qpa", "1") in ("1", "true", "on"))),
-            "-threads",
-            str(threads),
-            "-vvenc-params",
-            ":".join(params),
-        ]
-    elif spec.family == "svtav1":
-        params = ["pred-struct=1", f"keyint={intra_period if intra_period else -1}", f"lp={threads}"]
-        cmd += ["-c:v", enc, "-preset", o.get("preset", "6"), "-crf", str(point), "-svtav1-params", ":".join(params)]
-    cmd += ["-pix_fmt", pix_in, *_COLOUR_TAGS, "-f", muxer, out_path]
-    return cmd
+    return cmd + ["-pix_fmt", fam.pix_fmt, *_COLOUR_TAGS, "-f", fam.muxer, out_path]
 
 
-def _ref_input(ref_yuv: str, bits: int, work_dir: str) -> str:
+def ref_input(ref_yuv: str, bits: int, work_dir: str) -> str:
     """The raw input for an encoder of this bit depth (10-bit: 8-bit samples << 2, made once)."""
     if bits == 8:
         return ref_yuv
@@ -303,8 +310,8 @@ def encode(
     intra_period: int | None = None,
 ) -> CodedRun:
     """Encode the raw yuv420p reference at one rate point; the stream goes to `out_path`."""
-    exe = require_encoder(FAMILIES[spec.family][0], spec.name)
-    src = _ref_input(ref_yuv, FAMILIES[spec.family][4], str(Path(out_path).parent))
+    exe = require_encoder(family(spec).encoder, spec.name)
+    src = ref_input(ref_yuv, family(spec).bit_depth, str(Path(out_path).parent))
     tmp = str(out_path) + ".part"
     cmd = encoder_command(spec, point, width, height, fps, num_frames, src, tmp, threads, intra_period, exe)
     wall, cpu, log = run_measured(cmd)
@@ -338,7 +345,7 @@ def decode(spec: AnchorSpec, path: str, threads: int = 1) -> DecodedRun:
 
     t0, c0 = time.perf_counter(), time.process_time()
     ys, us, vs = [], [], []
-    with av.open(str(path), format=_DECODE_FORMAT[spec.family]) as container:
+    with av.open(str(path), format=family(spec).muxer) as container:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = threads
         stream.thread_type = "AUTO" if threads > 1 else "SLICE"
@@ -357,92 +364,53 @@ def decode(spec: AnchorSpec, path: str, threads: int = 1) -> DecodedRun:
 # versions
 
 
-def _probe_log(family: str, exe: str) -> str:
-    enc = FAMILIES[family][0]
-    pix = "yuv420p" if FAMILIES[family][4] == 8 else "yuv420p10le"
-    cmd = [
-        exe,
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "verbose",
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=gray:s=64x64:r=25:d=0.08",
-        "-frames:v",
-        "2",
-        "-pix_fmt",
-        pix,
-        "-c:v",
-        enc,
-    ]
-    if family == "x265":
-        cmd += ["-x265-params", "log-level=info"]
-    cmd += ["-f", "null", "-"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def _probe_log(fam: AnchorFamily, exe: str) -> str:
+    cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "verbose", "-f", "lavfi"]
+    cmd += ["-i", "color=c=gray:s=64x64:r=25:d=0.08", "-frames:v", "2", "-pix_fmt", fam.pix_fmt, "-c:v", fam.encoder]
+    r = subprocess.run([*cmd, *fam.probe_args, "-f", "null", "-"], capture_output=True, text=True)
     return r.stderr
 
 
-_VERSION_RE = {
-    "x265": r"HEVC encoder version (\S+)",
-    "vvenc": r"libvvenc version: (\S+)",
-    "svtav1": r"SVT-AV1 Encoder Lib (\S+)",
-}
-
-
 @functools.lru_cache(maxsize=None)
-def encoder_version(family: str) -> str:
+def encoder_version(name: str) -> str:
     """The encoder library's own version string (from a 2-frame probe encode), or "unknown"."""
-    exe = ffmpeg_exe()
-    if not has_encoder(FAMILIES[family][0], exe):
+    exe, fam = ffmpeg_exe(), FAMILIES[name]
+    if not has_encoder(fam.encoder, exe):
         return "missing"
-    m = re.search(_VERSION_RE[family], _probe_log(family, exe))
+    m = re.search(fam.version_pattern, _probe_log(fam, exe))
     return m.group(1) if m else "unknown"
 
 
-def decoder_description(family: str) -> str:
+def decoder_description(name: str) -> str:
     import av
 
-    name = {"x265": "hevc", "vvenc": "vvc", "svtav1": "libdav1d"}[family]
+    decoder = FAMILIES[name].decoder
     try:
-        av.codec.Codec(name, "r")
+        av.codec.Codec(decoder, "r")
     except Exception:  # noqa: BLE001 - PyAV raises several types for a missing codec
-        if family == "svtav1":
-            name = "av1"
-        else:
-            return f"{name} (missing)"
-    return f"PyAV {av.__version__} {name} (FFmpeg {'.'.join(map(str, av.library_versions['libavcodec']))})"
+        if decoder != "libdav1d":
+            return f"{decoder} (missing)"
+        decoder = "av1"  # FFmpeg's own AV1 decoder
+    return f"PyAV {av.__version__} {decoder} (FFmpeg {'.'.join(map(str, av.library_versions['libavcodec']))})"
 
 
 def describe(spec: AnchorSpec, threads: int, intra_period: int | None) -> dict:
     """What a results JSON records about an anchor: versions and the command template."""
-    param = FAMILIES[spec.family][3]
-    ext = FAMILIES[spec.family][2]
+    fam = family(spec)
+    inp = "IN.yuv" if fam.bit_depth == 8 else "IN.yuv10le"
     cmd = encoder_command(
-        spec,
-        f"<{param.upper()}>",
-        "<W>",
-        "<H>",
-        "<FPS>",
-        "<FRAMES>",
-        "IN.yuv" if FAMILIES[spec.family][4] == 8 else "IN.yuv10le",
-        "OUT" + ext,
-        threads,
-        intra_period,
-        "ffmpeg",
-    )
+        spec, f"<{fam.rate_parameter.upper()}>", "<W>", "<H>", "<FPS>", "<FRAMES>", inp, "OUT" + fam.extension,
+        threads, intra_period, "ffmpeg",
+    )  # fmt: skip
+    ffmpeg = ffmpeg_version() + ("" if "TOKCODEC_FFMPEG" in os.environ else " (imageio-ffmpeg binary)")
     return {
         "family": spec.family,
-        "encoder": FAMILIES[spec.family][0],
+        "encoder": fam.encoder,
         "encoder_version": encoder_version(spec.family),
-        "ffmpeg": f"{ffmpeg_version()} (imageio-ffmpeg binary)"
-        if "TOKCODEC_FFMPEG" not in os.environ
-        else ffmpeg_version(),
+        "ffmpeg": ffmpeg,
         "decoder": decoder_description(spec.family),
-        "bit_depth": FAMILIES[spec.family][4],
-        "rate_parameter": param,
+        "bit_depth": fam.bit_depth,
+        "rate_parameter": fam.rate_parameter,
         "points": list(spec.points),
         "options": spec.opts,
         "command": " ".join(cmd),

@@ -31,7 +31,7 @@ def _style(codec: str, family: str) -> dict:
         style["color"] = "tab:purple" if family == "x265" else colour
     if "psnr" in codec or codec.endswith("qpa0"):
         style["linestyle"] = "--"
-    if family == "tokcodec":
+    if is_tokcodec(codec):
         style.update(marker="*", markersize=12, linewidth=2.0)
         if codec.endswith("m1"):
             style["color"] = "darkred"
@@ -142,19 +142,12 @@ def _decoded_frame(row: dict, stream: Path, fidx: int, cfg: dict, env: dict) -> 
     png = stream.with_name(stream.name + f".f{fidx}.png")
     if png.exists() and png.stat().st_mtime >= stream.stat().st_mtime:
         return np.asarray(Image.open(png).convert("RGB"))
-    if row["family"] == "tokcodec":
-        from tokcodec.bench import runner
+    from tokcodec.bench.codecs import codec_for
 
-        backend = runner._tokcodec_backend(cfg.get("device", "cpu"), cfg.get("threads", 1))
-        rgb, _, _ = backend.decode(str(stream), row["value"], _tokcodec_spec(env, row["codec"]).get("decoder"))
-        frame = rgb[fidx]
-    else:
-        from tokcodec.bench import anchors as anc
-        from tokcodec.bench.evaluate import yuv420_clip_to_rgb
-
-        spec = anc.AnchorSpec.from_dict(next(a for a in cfg["anchors"] if a["name"] == row["codec"]))
-        dec = anc.decode(spec, str(stream), 1)
-        frame = yuv420_clip_to_rgb(dec.y[fidx : fidx + 1], dec.u[fidx : fidx + 1], dec.v[fidx : fidx + 1])[0]
+    spec = _tokcodec_spec(env, row["codec"]) if is_tokcodec(row["codec"]) else None
+    spec = spec or next((a for a in cfg["anchors"] if a["name"] == row["codec"]), None)
+    codec = codec_for({"family": row["family"], **(spec or {})}, cfg.get("threads", 1), cfg.get("device", "cpu"))
+    frame = codec.decode(row["value"], str(stream)).rgb_frames(slice(fidx, fidx + 1))[0]
     Image.fromarray(frame).save(png)
     return frame
 

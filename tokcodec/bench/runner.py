@@ -36,6 +36,7 @@ from tokcodec.bench.datasets import (
     make_reference,
     save_reference,
 )
+from tokcodec.bench.codecs import codec_for
 from tokcodec.bench.tokcodec_codec import IMPLEMENTED_MODES, TokcodecSpec, parse_gops, resolve_models
 from tokcodec.errors import ModelError, TokcodecError
 from tokcodec.zoo import selected_zoo, use_zoo
@@ -203,20 +204,15 @@ def default_config(clips: list[str] | None = None) -> BenchConfig:
 
 def quick_config(cfg: BenchConfig) -> BenchConfig:
     """A smoke run of about a minute: 2 clips, 9 frames at 256x144, 2-3 points per family, one model."""
-    quick_points = {"x265": [28, 36, 44], "vvenc": [32, 42], "svtav1": [45, 60]}
     anchors, families = [], set()
     for a in cfg.anchors:
         if a.family in families:
             continue
         families.add(a.family)
-        opts = dict(a.opts)
-        if a.family == "vvenc":
-            opts["preset"] = "faster"
-        anchors.append(
-            anc.AnchorSpec.from_dict(
-                {"name": a.name + "-quick", "family": a.family, "points": quick_points[a.family], "options": opts}
-            )
-        )
+        fam = anc.family(a)
+        opts = dict(a.opts) | dict(fam.quick_options)
+        quick = {"name": a.name + "-quick", "family": a.family, "points": list(fam.quick_points), "options": opts}
+        anchors.append(anc.AnchorSpec.from_dict(quick))
     tk = dict(cfg.tokcodec)
     if tk:
         try:
@@ -353,8 +349,7 @@ def result_path(cache: Path, job: Job) -> Path:
 
 
 def stream_path(cache: Path, job: Job) -> Path:
-    ext = ".tkc" if job.family == "tokcodec" else anc.FAMILIES[job.family][2]
-    return cache / "streams" / job.codec / job.clip_key / f"{job.point}{ext}"
+    return cache / "streams" / job.codec / job.clip_key / f"{job.point}{codec_for(job.spec).extension}"
 
 
 def load_result(cache: Path, job: Job) -> dict | None:
@@ -377,18 +372,6 @@ def _reference(ref_dir: str):
     return load_reference(ref_dir)
 
 
-_TK_BACKEND = None
-
-
-def _tokcodec_backend(device: str, threads: int):
-    global _TK_BACKEND
-    from tokcodec.bench.tokcodec_codec import TokcodecBackend
-
-    if _TK_BACKEND is None or _TK_BACKEND.device != device:
-        _TK_BACKEND = TokcodecBackend(device, threads)
-    return _TK_BACKEND
-
-
 def machine_description(threads: int, device: str = "cpu") -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -403,7 +386,7 @@ def machine_description(threads: int, device: str = "cpu") -> str:
 
 def run_job(job: Job, cache: str, cfg: dict) -> dict:
     """Encode, decode and measure one point of one clip; write and return its result."""
-    from tokcodec.bench.evaluate import bits_per_pixel, quality, yuv420_clip_to_rgb
+    from tokcodec.bench.evaluate import bits_per_pixel, quality
 
     cache_p = Path(cache)
     threads, device = cfg["threads"], cfg["device"]
@@ -411,45 +394,15 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
     spath = stream_path(cache_p, job)
     spath.parent.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()[0]
-    if job.family == "tokcodec":
-        spec = job.spec
-        backend = _tokcodec_backend(device, threads)
-        from tokcodec.bench.tokcodec_codec import gop_for
-
-        gop = gop_for(job.gop, ref.num_frames)
-        tmp = str(spath) + ".part.tkc"
-        enc_wall, enc_cpu, command = backend.encode(ref.rgb, ref.fps, job.value, spec["mode"], gop, tmp)
-        os.replace(tmp, spath)
-        rgb, dec_wall, dec_cpu = backend.decode(str(spath), job.value, spec.get("decoder"))
-        if len(rgb) != ref.num_frames:
-            raise RuntimeError(f"tokcodec decoded {len(rgb)} frames, expected {ref.num_frames}")
-        yuv = None
-        extra = {"gop": gop}
-    else:
-        spec = anc.AnchorSpec.from_dict(job.spec)
-        coded = anc.encode(
-            spec,
-            int(job.value),
-            str(cache_p / "refs" / job.clip_key / "ref.yuv"),
-            ref.width,
-            ref.height,
-            ref.fps,
-            ref.num_frames,
-            str(spath),
-            threads,
-            cfg.get("intra_period"),
-        )
-        enc_wall, enc_cpu = coded.encode_wall_s, coded.encode_cpu_s
-        command = " ".join(coded.command)
-        dec = anc.decode(spec, str(spath), threads)
-        if len(dec.y) != ref.num_frames:
-            raise RuntimeError(f"{job.codec} decoded {len(dec.y)} frames, expected {ref.num_frames}")
-        dec_wall, dec_cpu = dec.decode_wall_s, dec.decode_cpu_s
-        yuv = (dec.y, dec.u, dec.v)
-        rgb = yuv420_clip_to_rgb(*yuv)
-        extra = {}
+    codec = codec_for(job.spec, threads, device, cfg.get("intra_period"))
+    ref_yuv = str(cache_p / "refs" / job.clip_key / "ref.yuv")
+    enc = codec.encode(job.value, job.gop, ref, ref_yuv, str(spath))
+    dec = codec.decode(job.value, str(spath))
+    if len(dec) != ref.num_frames:
+        raise RuntimeError(f"{job.codec} decoded {len(dec)} frames, expected {ref.num_frames}")
+    enc_wall, enc_cpu, dec_wall, dec_cpu, command = enc.wall_s, enc.cpu_s, dec.wall_s, dec.cpu_s, enc.command
     num_bytes = os.path.getsize(spath)
-    q = quality(ref, rgb, yuv, use_vmaf=cfg["vmaf"], threads=threads)
+    q = quality(ref, dec.rgb_frames(), dec.yuv, use_vmaf=cfg["vmaf"], threads=threads)
     n = ref.num_frames
     result = {
         "codec": job.codec,
@@ -477,7 +430,7 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
         "stream": str(spath.relative_to(cache_p)),
         "signature": job.signature,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        **extra,
+        **enc.extra,
     }
     out = result_path(cache_p, job)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -593,7 +546,7 @@ def check_tools(cfg: BenchConfig, codecs: list[str] | None = None) -> None:
     want = set(codecs) if codecs else None
     for spec in cfg.anchors:
         if want is None or spec.name in want or spec.family in want or any(spec.name.startswith(w + "-") for w in want):
-            anc.require_encoder(anc.FAMILIES[spec.family][0], spec.name)
+            anc.require_encoder(anc.family(spec).encoder, spec.name)
 
 
 def collect_results(
@@ -662,42 +615,14 @@ def time_job(job: Job, cache: str, cfg: dict) -> dict:
     threads, device = cfg["threads"], cfg["device"]
     ref = _reference(str(cache_p / "refs" / job.clip_key))
     load0 = os.getloadavg()[0]
+    codec = codec_for(job.spec, threads, device, cfg.get("intra_period"))
+    ref_yuv = str(cache_p / "refs" / job.clip_key / "ref.yuv")
     with tempfile.TemporaryDirectory(prefix="tkc-speed-") as tmp:
-        if job.family == "tokcodec":
-            from tokcodec.bench.tokcodec_codec import gop_for
-
-            backend = _tokcodec_backend(device, threads)
-            backend.setup(job.value, job.spec["mode"])  # load outside the timing
-            out = os.path.join(tmp, "s.tkc")
-            enc_wall, enc_cpu, _ = backend.encode(
-                ref.rgb, ref.fps, job.value, job.spec["mode"], gop_for(job.gop, ref.num_frames), out
-            )
-            _, dec_wall, dec_cpu = backend.decode(out, job.value, job.spec.get("decoder"))
-        else:
-            spec = anc.AnchorSpec.from_dict(job.spec)
-            out = os.path.join(tmp, "s" + anc.FAMILIES[spec.family][2])
-            ref_yuv = str(cache_p / "refs" / job.clip_key / "ref.yuv")
-            if anc.FAMILIES[spec.family][4] != 8:  # make the 10-bit input outside the timing
-                anc._ref_input(ref_yuv, anc.FAMILIES[spec.family][4], tmp)
-            coded = anc.encode(
-                spec,
-                int(job.value),
-                ref_yuv,
-                ref.width,
-                ref.height,
-                ref.fps,
-                ref.num_frames,
-                out,
-                threads,
-                cfg.get("intra_period"),
-            )
-            dec = anc.decode(spec, out, threads)
-            enc_wall, enc_cpu, dec_wall, dec_cpu = (
-                coded.encode_wall_s,
-                coded.encode_cpu_s,
-                dec.decode_wall_s,
-                dec.decode_cpu_s,
-            )
+        codec.prepare(job.value, ref_yuv, tmp)  # a model, a converted input: outside the timing
+        out = os.path.join(tmp, "s" + codec.extension)
+        enc = codec.encode(job.value, job.gop, ref, ref_yuv, out)
+        dec = codec.decode(job.value, out)
+    enc_wall, enc_cpu, dec_wall, dec_cpu = enc.wall_s, enc.cpu_s, dec.wall_s, dec.cpu_s
     n = ref.num_frames
     result = {
         "codec": job.codec,

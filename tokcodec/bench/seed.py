@@ -39,6 +39,7 @@ from pathlib import Path
 
 from tokcodec.bench import anchors as anc
 from tokcodec.bench import runner
+from tokcodec.bench.codecs import codec_for
 from tokcodec.bench.datasets import ClipSource
 from tokcodec.errors import TokcodecError
 
@@ -278,7 +279,7 @@ def seed_cache(
     # the jobs to fill: RD jobs and speed-pass jobs without a cached result
     rd_todo = []
     for job in runner.build_jobs(anchors_only, sources, codecs):
-        if job.family == "tokcodec" or job.codec.startswith("tokcodec"):
+        if not codec_for(job.spec).seeded:
             continue
         if runner.load_result(cache, job) is not None:
             summary.cached += 1
@@ -288,7 +289,7 @@ def seed_cache(
     if speed != "never" and anchors_only.speed.get("clips"):
         for p in runner.speed_passes(anchors_only):
             for job in runner.build_jobs(p, runner._speed_clips(p, sources), codecs):
-                if job.family == "tokcodec" or job.codec.startswith("tokcodec"):
+                if not codec_for(job.spec).seeded:
                     continue  # never seeded, as above
                 if runner._cached_speed(cache, job, p) is None:
                     speed_todo.append((job, p))

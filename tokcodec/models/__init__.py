@@ -13,14 +13,22 @@ only frames 0, s, 2s, ..., for the colour offset's estimate) and
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch.nn as nn
 
 from .patch import PatchTokenizer, PatchTokenizerConfig
 from .tokenizer import Tokenizer, TokenizerConfig
 
-FAMILIES: dict[str, tuple[type, type]] = {
-    "magvit2": (Tokenizer, TokenizerConfig),  # tc-small-1: full-resolution causal 3D convolutions
-    "patch": (PatchTokenizer, PatchTokenizerConfig),  # tc-2: patchified, compute at low resolution
+
+class Family(NamedTuple):
+    model: type[nn.Module]
+    config: type
+
+
+FAMILIES: dict[str, Family] = {
+    "magvit2": Family(Tokenizer, TokenizerConfig),  # tc-small-1: full-resolution causal 3D convolutions
+    "patch": Family(PatchTokenizer, PatchTokenizerConfig),  # tc-2: patchified, compute at low resolution
 }
 
 
@@ -29,10 +37,9 @@ def config_from_dict(d: dict):
     family = d.get("family", "magvit2")
     if family not in FAMILIES:
         raise ValueError(f"unknown tokenizer family '{family}' (known: {', '.join(FAMILIES)})")
-    config_cls = FAMILIES[family][1]
-    return config_cls.from_dict({k: v for k, v in d.items() if k != "family" or family != "magvit2"})
+    return FAMILIES[family].config.from_dict({k: v for k, v in d.items() if k != "family" or family != "magvit2"})
 
 
 def build_tokenizer(config) -> nn.Module:
     family = getattr(config, "family", "magvit2")
-    return FAMILIES[family][0](config)
+    return FAMILIES[family].model(config)
