@@ -138,7 +138,7 @@ def models(include_all, as_json):
 @click.argument("clips", nargs=-1, required=True)
 @click.option("--model", help="Zoo model name; default: the default model.")
 @click.option("--quality", type=int, help="Rung of the rate ladder instead of --model.")
-@click.option("--decoder", help="Decode with this decoder entry for the model's tokens (zoo decoders) instead.")
+@click.option("--decoder", help="Draw the frames with this decoder entry for the model's tokens (`tokcodec models`).")
 @click.option("--size", default="640x360", show_default=True, help="Area-downscale every clip to WxH.")
 @click.option("--no-dists", "skip_dists", is_flag=True, help="Skip DISTS (VGG16 at full size: most of the time).")
 @click.option("--frames", default=33, show_default=True, help="Frames per clip.")
@@ -155,8 +155,6 @@ def evaluate(clips, size, skip_dists, output, device, quiet, **options):
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         raise TokcodecError(f"--size {size}: expected WxH, e.g. 640x360") from None
-    if options["decoder"] is not None and (options["model"] is not None or options["quality"] is not None):
-        raise click.UsageError("--decoder names its model: not with --model or --quality")
     device = api.resolve_device(device)
     given = dict(size=(width, height), dists=not skip_dists, device=device, progress=not quiet, output=output)
     result = api.evaluate(clips, **given, **options)

@@ -119,3 +119,23 @@ def test_eval_measures_a_decoder_on_the_same_tokens(sharp_zoo, tmp_path, make_cl
     assert all(r["dists"] is None for r in plain["clips"].values()) and sharp["mean"]["dists"] > 0  # --no-dists
     assert plain["mean"]["bpp"] == sharp["mean"]["bpp"]  # the same tokens, the same bytes
     assert plain["mean"]["psnr"] != sharp["mean"]["psnr"]  # another decoder, other pixels
+
+
+def test_eval_measures_a_decoder_at_every_rung_of_its_model(sharp_zoo, tmp_path, make_clip):
+    """A rung (the same weights at another coding scale) drawn by the decoder entry: the rung's bytes, the
+    entry's pixels (issue 19: every rung measured with both decoders). Another model's rung is refused."""
+    registry = json.loads((sharp_zoo / "registry.json").read_text())
+    registry["models"]["tiny-x0.5"] = {"weights_from": "tiny", "coding_scale": 0.5, "card": {}}
+    (sharp_zoo / "registry.json").write_text(json.dumps(registry))
+    clip = write_clip(tmp_path / "in.mkv", make_clip(9, 64, 96))
+    results = {}
+    for extra in ([], ["--decoder", "tiny-sharp"]):
+        code, out, err = run("eval", clip, "--size", "96x64", "--frames", 9, "--gop", 9, "--no-dists", "-q",
+                             "--model", "tiny-x0.5", *extra)  # fmt: skip
+        assert code == 0, err
+        results[bool(extra)] = json.loads(out)["mean"]
+    code, plain_full, _ = run("eval", clip, "--size", "96x64", "--frames", 9, "--gop", 9, "--no-dists", "-q")
+    assert results[False]["bpp"] == results[True]["bpp"] < json.loads(plain_full)["mean"]["bpp"]  # the rung's rate
+    assert results[False]["psnr"] != results[True]["psnr"]
+    code, _, err = run("eval", clip, "--size", "96x64", "--frames", 9, "--model", "other", "--decoder", "tiny-sharp")
+    assert code == 1 and "other" in err

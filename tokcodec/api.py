@@ -547,7 +547,7 @@ def evaluate(
     output: str | Path | None = None,
     force: bool = False,
 ) -> dict:
-    """Measure a zoo model (or a decoder entry for the default model's tokens) on `clips` through the real
+    """Measure a zoo model (`decoder`: drawn by that decoder entry for its tokens) on `clips` through the real
     container: bpp, PSNR, MS-SSIM, LPIPS-alex, DISTS, flicker, speed; per clip and the mean. `output`: also
     write the result there as JSON (claimed before the measurement, so a bad path fails at once)."""
     import contextlib
@@ -560,9 +560,7 @@ def evaluate(
     if decoder is not None:  # the base model's encoder (the same tokens) and the entry's decoder
         from .zoo.decoders import load_decoder
 
-        if name != "default":
-            raise InputError("a decoder entry names its model: not with model or quality")
-        tokenizer, entry, _ = load_decoder(decoder, device=device)
+        tokenizer, entry, _ = load_decoder(decoder, device=device, model_name=None if name == "default" else name)
     else:
         tokenizer, entry = load_model(name, device=device)
     with atomic_output(output, force=force) if output else contextlib.nullcontext() as out:

@@ -71,15 +71,16 @@ def decoders_for(weights_hash: bytes) -> list[DecoderEntry]:
     return [d for d in list_decoders() if d.base_hash == weights_hash]
 
 
-def load_decoder(name: str, device: str = "cpu"):
-    """(model, base ModelEntry, DecoderEntry): the base tokenizer with this entry's decoder tensors in
-    place of its own, both files sha256-checked, in eval mode."""
+def load_decoder(name: str, device: str = "cpu", model_name: str | None = None):
+    """(model, its ModelEntry, DecoderEntry): the base tokenizer (or `model_name`, another zoo entry with
+    the same weights: a rung of the rate ladder, which codes at another scale) with this entry's decoder
+    tensors in place of its own, both files sha256-checked, in eval mode."""
     entry = get_decoder(name)
-    model, base = load_model(entry.base, device="cpu")
+    model, base = load_model(model_name or entry.base, device="cpu")
     if base.weights_hash != entry.base_hash:
         raise ModelError(
             f"decoder '{name}' decodes the tokens of other '{entry.base}' weights "
-            f"({entry.base_sha256[:12]}...) than the zoo's",
+            f"({entry.base_sha256[:12]}...) than {'the zoo' if model_name is None else repr(model_name)}'s",
             31,
         )
     if not entry.file.exists():
