@@ -269,6 +269,13 @@ def test_a_decoder_entry_is_a_curve_of_its_own_on_the_same_bytes(tmp_path, make_
     by_codec = {r["codec"]: r for r in summary.results}
     assert by_codec["tokcodec-m0"]["bytes"] == by_codec["tokcodec-m0-bright"]["bytes"]  # the same tokens
     assert by_codec["tokcodec-m0"]["psnr_rgb"] != by_codec["tokcodec-m0-bright"]["psnr_rgb"]  # other frames
+    assert by_codec["tokcodec-m0"]["flicker"] >= 0 and by_codec["tokcodec-m0-bright"]["flicker"] >= 0
+    from tokcodec.bench import report
+
+    section = report.decoders_section(report.aggregate(summary.results))
+    assert section[1].startswith("### tokcodec-m0-bright: the tokens of tokcodec-m0 drawn by decoder bright")
+    row = section[-1].split(" | ")
+    assert row[0] == "| fake-gclip" and row[2] != row[3] and row[4] == "n/a"  # no anchor in this run
 
 
 @needs_x265

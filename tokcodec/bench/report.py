@@ -102,7 +102,7 @@ def aggregate(results: list[dict]) -> dict[str, list[dict]]:
                 "clips": len(rows),
                 "bpp": _mean(r["bpp"] for r in rows),
             }
-            for key, _, _ in METRICS:
+            for key in [k for k, _, _ in METRICS] + ["flicker"]:  # flicker: results from 2026-12-03 on
                 p[key] = _mean(r.get(key) for r in rows)
             for key in ("encode_fps", "decode_fps"):
                 p[key] = _median(r.get(key) for r in rows)
@@ -280,6 +280,8 @@ def _fmt(v, key: str) -> str:
         return f"{v:.2f}"
     if key == "bpp":
         return f"{v:.4f}"
+    if key == "flicker":
+        return f"{v:.3f}"
     if key.endswith("fps"):
         return f"{v:.1f}" if v >= 1 else f"{v:.3f}"
     return str(v)
@@ -423,6 +425,7 @@ def markdown_summary(
                 f"| {codec} | {_fmt(enc, 'encode_fps')} | {_fmt(dec, 'decode_fps')} | "
                 f"{curve[0]['threads']} | {curve[0]['device']} |"
             )
+    lines += decoders_section(agg)
     # curves
     lines += [
         "",
@@ -439,6 +442,38 @@ def markdown_summary(
                 + " |"
             )
     return "\n".join(lines) + "\n"
+
+
+def decoders_section(agg: dict[str, list[dict]], anchor: str = "x265-medium") -> list[str]:
+    """Per decoder-entry curve (`tokcodec-m<mode>-NAME`: the same tokens drawn by another decoder), rung by
+    rung against its model's own decoder and the anchor at the same rate: LPIPS-alex, PSNR, flicker."""
+    lines = []
+    for codec in sorted(c for c in agg if is_tokcodec(c) and c.count("-") >= 2):
+        base = "-".join(codec.split("-")[:2])  # tokcodec-m1-tc-2.1-sharp -> tokcodec-m1
+        if base not in agg:
+            continue
+        own = {p["point"]: p for p in agg[base]}
+        lines += [
+            "",
+            f"### {codec}: the tokens of {base} drawn by decoder {codec[len(base) + 1 :]}, rung by rung",
+            "",
+            f"LPIPS-alex of both decoders and of {anchor} interpolated at the rung's rate (lower is better); "
+            "flicker: mean |change of the decoded frames - change of the source| on luma, inside GOPs.",
+            "",
+            f"| rung | bpp | LPIPS own | LPIPS {codec[len(base) + 1 :]} | LPIPS {anchor} | PSNR own | "
+            "PSNR decoder | flicker own | flicker decoder |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for p in agg[codec]:
+            o = own.get(p["point"])
+            if o is None:
+                continue
+            at = at_rate({anchor: agg[anchor]}, o["bpp"])[0] if anchor in agg else {"lpips": None}
+            cells = [_fmt(o["bpp"], "bpp"), _fmt(o["lpips"], "lpips"), _fmt(p["lpips"], "lpips")]
+            cells += [_fmt(at["lpips"], "lpips"), _fmt(o["psnr_rgb"], "psnr"), _fmt(p["psnr_rgb"], "psnr")]
+            cells += [_fmt(o.get("flicker"), "flicker"), _fmt(p.get("flicker"), "flicker")]
+            lines.append(f"| {p['point']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _label(m: str) -> str:

@@ -387,6 +387,7 @@ def machine_description(threads: int, device: str = "cpu") -> str:
 def run_job(job: Job, cache: str, cfg: dict) -> dict:
     """Encode, decode and measure one point of one clip; write and return its result."""
     from tokcodec.bench.evaluate import bits_per_pixel, quality
+    from tokcodec.metrics.flicker import flicker
 
     cache_p = Path(cache)
     threads, device = cfg["threads"], cfg["device"]
@@ -402,7 +403,9 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
         raise RuntimeError(f"{job.codec} decoded {len(dec)} frames, expected {ref.num_frames}")
     enc_wall, enc_cpu, dec_wall, dec_cpu, command = enc.wall_s, enc.cpu_s, dec.wall_s, dec.cpu_s, enc.command
     num_bytes = os.path.getsize(spath)
-    q = quality(ref, dec.rgb_frames(), dec.yuv, use_vmaf=cfg["vmaf"], threads=threads)
+    rgb = dec.rgb_frames()
+    q = quality(ref, rgb, dec.yuv, use_vmaf=cfg["vmaf"], threads=threads)
+    q.update(flicker(ref.rgb, rgb, enc.extra.get("gop")))  # inside GOPs (the anchors: one intra per clip)
     n = ref.num_frames
     result = {
         "codec": job.codec,
