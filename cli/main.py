@@ -141,6 +141,7 @@ def models(include_all, as_json):
 @click.option("--decoder", help="Draw the frames with this decoder entry for the model's tokens (`tokcodec models`).")
 @click.option("--size", default="640x360", show_default=True, help="Area-downscale every clip to WxH.")
 @click.option("--no-dists", "skip_dists", is_flag=True, help="Skip DISTS (VGG16 at full size: most of the time).")
+@click.option("--no-vmaf", "skip_vmaf", is_flag=True, help="Skip VMAF.")
 @click.option("--frames", default=33, show_default=True, help="Frames per clip.")
 @click.option("--gop", default=17, show_default=True, help="Frames per GOP.")
 @click.option("-o", "--output", help="Write the JSON result here (else stdout).")
@@ -149,14 +150,17 @@ def models(include_all, as_json):
 @force_option
 @quiet_option
 @friendly_errors
-def evaluate(clips, size, skip_dists, output, device, quiet, **options):
-    """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, fps."""
+def evaluate(clips, size, skip_dists, skip_vmaf, output, device, quiet, **options):
+    """Measure a model on CLIPS through the real container: bpp, PSNR, MS-SSIM, LPIPS-alex, DISTS, VMAF,
+    flicker, fps."""
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         raise TokcodecError(f"--size {size}: expected WxH, e.g. 640x360") from None
     device = api.resolve_device(device)
-    given = dict(size=(width, height), dists=not skip_dists, device=device, progress=not quiet, output=output)
+    given = dict(
+        size=(width, height), dists=not skip_dists, vmaf=not skip_vmaf, device=device, progress=not quiet, output=output
+    )
     result = api.evaluate(clips, **given, **options)
     if not output:
         click.echo(json.dumps(result, indent=2))

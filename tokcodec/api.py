@@ -542,13 +542,14 @@ def evaluate(
     gop: int = DEFAULT_GOP,
     colour_offset: bool = True,
     dists: bool = True,
+    vmaf: bool = True,
     device: str = "cpu",
     progress: bool = False,
     output: str | Path | None = None,
     force: bool = False,
 ) -> dict:
     """Measure a zoo model (`decoder`: drawn by that decoder entry for its tokens) on `clips` through the real
-    container: bpp, PSNR, MS-SSIM, LPIPS-alex, DISTS, flicker, speed; per clip and the mean. `output`: also
+    container: bpp, PSNR, MS-SSIM, LPIPS-alex, DISTS, VMAF, flicker, speed; per clip and the mean. `output`: also
     write the result there as JSON (claimed before the measurement, so a bad path fails at once)."""
     import contextlib
     import json
@@ -575,6 +576,7 @@ def evaluate(
             progress=progress,
             fix_colour=colour_offset,
             dists=dists,
+            vmaf=vmaf,
         )
         if out:
             Path(out.tmp).write_text(json.dumps(result, indent=2) + "\n")

@@ -22,6 +22,7 @@ from .io import ColourInfo, VideoInfo, read_frames
 from .metrics import lpips_video, ms_ssim, psnr
 from .metrics.dists import dists_video
 from .metrics.flicker import flicker
+from .metrics.vmaf import rgb_clip_to_yuv420, vmaf as vmaf_score
 from .zoo import ModelEntry
 
 
@@ -77,6 +78,7 @@ def evaluate_clip(
     device: str = "cpu",
     fix_colour: bool = True,
     dists: bool = True,
+    vmaf: bool = True,
 ) -> dict:
     data, decoded, speed = code_frames(frames, model, entry, gop, device, fix_colour=fix_colour)
     a, b = np.stack(frames), np.stack(decoded)
@@ -92,6 +94,8 @@ def evaluate_clip(
         "ms_ssim": ms_ssim(a, b),
         "lpips_alex": lpips_video(a, b, net="alex"),
         "dists": dists_video(a, b, device=device) if dists else None,  # VGG16 at full size: the costly one
+        # on yuv420p, BT.709 limited range, as the benchmark measures it (None without libvmaf)
+        "vmaf": vmaf_score(rgb_clip_to_yuv420(a), rgb_clip_to_yuv420(b), torch.get_num_threads()) if vmaf else None,
         **flicker(a, b, gop),
         "channel_bias": bias,
         "max_abs_channel_bias": max(abs(v) for v in bias),
@@ -111,21 +115,23 @@ def evaluate_model(
     progress: bool = True,
     fix_colour: bool = True,
     dists: bool = True,
+    vmaf: bool = True,
 ) -> dict:
     """Per-clip and mean metrics over `clips`, area-downscaled to `size` (`dists`: False skips DISTS, which
-    costs more than the rest together on a CPU)."""
+    costs more than the rest together on a CPU; `vmaf`: False skips VMAF)."""
     from tqdm import tqdm
 
     per_clip = {}
     for clip in tqdm(clips, desc=f"eval {entry.name}", disable=not progress):
         video, _ = read_frames(clip, max_frames=frames, size=size)
-        per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device, fix_colour, dists)
+        per_clip[Path(clip).name] = evaluate_clip(video, model, entry, gop, device, fix_colour, dists, vmaf)
     keys = (
         "bpp",
         "psnr",
         "ms_ssim",
         "lpips_alex",
         "dists",
+        "vmaf",
         "flicker",
         "flicker_gop_boundary",
         "psnr_first_frame",

@@ -150,10 +150,20 @@ def damage_lines(r, on_damage: str) -> list[str]:
     ]
 
 
+_OPTIONAL = (("dists", "DISTS", 4), ("vmaf", "VMAF", 2), ("flicker", "flicker", 3))
+
+
+def _measured(value) -> bool:
+    return value is not None and value == value  # None or NaN (the mean of no clip): not measured
+
+
 def eval_text(result: dict) -> str:
     """`tokcodec eval`'s line: the mean over the clips."""
     m = result["mean"]
     scores = f"PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, LPIPS-alex {m['lpips_alex']:.4f}"
+    scores += "".join(
+        f", {name} {m[k]:.{digits}f}" for k, name, digits in _OPTIONAL if m.get(k) == m.get(k) is not None
+    )
     speed = f"encode {m['encode_fps']:.1f} fps, decode {m['decode_fps']:.1f} fps ({result.get('device', '?')})"
     return f"{result['model']}: {m['bpp']:.4f} bpp, {scores}, {speed}"
 

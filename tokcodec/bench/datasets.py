@@ -33,6 +33,7 @@ import numpy as np
 
 from tokcodec.errors import InputError
 from tokcodec.io.video import IMAGE_SUFFIXES as IMAGE_EXTS, VIDEO_SUFFIXES as VIDEO_EXTS
+from tokcodec.metrics.vmaf import yuv_planes_to_bytes
 
 # The one colour conversion of the benchmark: H.273 matrix 1 (BT.709), limited range.
 REF_MATRIX = 1
@@ -282,18 +283,6 @@ def make_reference(src: ClipSource, frames: int, size: tuple[int, int] | None) -
         source=src.path,
         resize=f"{src_w}x{src_h}: {note}",
     )
-
-
-def yuv_planes_to_bytes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> bytes:
-    """(T, H, W), (T, H/2, W/2) x2 planes -> planar bytes frame after frame (any integer dtype, native endian)."""
-    parts = []
-    for i in range(len(y)):
-        parts += [
-            np.ascontiguousarray(y[i]).tobytes(),
-            np.ascontiguousarray(u[i]).tobytes(),
-            np.ascontiguousarray(v[i]).tobytes(),
-        ]
-    return b"".join(parts)
 
 
 def save_reference(ref: Reference, folder: str | os.PathLike) -> None:

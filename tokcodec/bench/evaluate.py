@@ -15,18 +15,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from tokcodec.bench.datasets import REF_FULL_RANGE, REF_MATRIX, Reference, yuv_planes_to_bytes
+from tokcodec.bench.datasets import REF_FULL_RANGE, REF_MATRIX, Reference
+from tokcodec.metrics.vmaf import VMAF_MODEL, vmaf_available  # noqa: F401  (re-exported: the runner's)
 
 PSNR_CAP = 100.0
-VMAF_MODEL = "version=vmaf_v0.6.1"
 
 
 def bits_per_pixel(num_bytes: int, num_frames: int, width: int, height: int) -> float:
@@ -59,10 +55,9 @@ def psnr_y(ref_y: np.ndarray, dec_y: np.ndarray) -> float:
 
 
 def rgb_clip_to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from tokcodec.io.colour import rgb_to_yuv420
+    from tokcodec.metrics.vmaf import rgb_clip_to_yuv420 as convert
 
-    planes = [rgb_to_yuv420(f, matrix=REF_MATRIX, full_range=REF_FULL_RANGE) for f in rgb]
-    return tuple(np.stack([p[i] for p in planes]) for i in range(3))
+    return convert(rgb, matrix=REF_MATRIX, full_range=REF_FULL_RANGE)
 
 
 def yuv420_clip_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -111,54 +106,11 @@ def lpips_against_reference(ref: Reference, rgb: np.ndarray, device: str = "cpu"
     return float(torch.cat(dists).double().mean())
 
 
-def vmaf_available() -> bool:
-    from tokcodec.bench.anchors import EncoderMissingError, ffmpeg_exe, has_filter
-
-    try:
-        return has_filter("libvmaf", ffmpeg_exe())
-    except EncoderMissingError:
-        return False
-
-
 def vmaf(ref: Reference, y: np.ndarray, u: np.ndarray, v: np.ndarray, threads: int = 1) -> float | None:
     """VMAF (v0.6.1, mean over frames) of decoded yuv420p planes against the reference; None without libvmaf."""
-    from tokcodec.bench.anchors import ffmpeg_exe, run_measured
+    from tokcodec.metrics.vmaf import vmaf as vmaf_planes
 
-    if not vmaf_available():
-        return None
-    exe = ffmpeg_exe()
-    with tempfile.TemporaryDirectory(prefix="tkc-vmaf-") as tmp:
-        dist, refp, log = (os.path.join(tmp, n) for n in ("dist.yuv", "ref.yuv", "vmaf.json"))
-        Path(dist).write_bytes(yuv_planes_to_bytes(y, u, v))
-        Path(refp).write_bytes(ref.yuv_bytes())
-        raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{ref.width}x{ref.height}", "-r", "25"]
-        # The log path sits inside a filter graph: keep it free of ':' and quotes (a temp dir is).
-        graph = f"[0:v][1:v]libvmaf=model={VMAF_MODEL}:log_fmt=json:log_path={log}:n_threads={threads}"
-        cmd = [
-            exe,
-            "-hide_banner",
-            "-nostdin",
-            "-nostats",
-            "-loglevel",
-            "error",
-            *raw,
-            "-i",
-            dist,
-            *raw,
-            "-i",
-            refp,
-            "-lavfi",
-            graph,
-            "-f",
-            "null",
-            "-",
-        ]
-        run_measured(cmd)
-        data = json.loads(Path(log).read_text())
-    frames = [f["metrics"]["vmaf"] for f in data.get("frames", [])]
-    if frames:
-        return float(np.mean(frames))
-    return float(data["pooled_metrics"]["vmaf"]["mean"])
+    return vmaf_planes((ref.y, ref.u, ref.v), (y, u, v), threads)
 
 
 def quality(
