@@ -10,6 +10,13 @@ An entry may instead name another entry's weights (`weights_from`) and a
 (the container records the display size, SPEC 3.4). Such entries are the
 rungs of the rate ladder: `ladder` lists entry names from the lowest rate to
 the highest, and `--quality N` picks rung N (1-based).
+
+Names: `tc-<generation>` is a tokenizer (`tc-small-1`: the MAGVIT-v2 family; `tc-2`: the patch family),
+`tc-2.1` the same architecture trained longer (a new revision: new weights, new hash, the old files keep
+decoding with the old entry), `-lfq` a variant with LFQ instead of FSQ, `-x<scale>` a rung of the rate
+ladder (the same weights at that coding scale), `-sharp` a decoder-only entry (`decoders.py`) for that
+model's tokens; `mlm-<tokenizer>` is the token prior of entropy mode 1 for that tokenizer, and
+`conformance-*` the spec's conformance networks (bitstream_spec annexes A.5 and B.9).
 """
 
 from __future__ import annotations
