@@ -36,7 +36,15 @@ def machine_is_busy(samples: int = 3, interval: float = 0.01) -> bool:
 def choose_wait_policy(environ=os.environ) -> str | None:
     """Set GOMP_SPINCOUNT to a short spin in `environ` when the machine is busy and the user set no
     policy; returns the value set (None: left alone)."""
-    if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ or not machine_is_busy():
-        return None
-    environ["GOMP_SPINCOUNT"] = SHORT_SPIN
-    return SHORT_SPIN
+    if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ:
+        decision = None  # the user's
+    elif machine_is_busy():
+        environ["GOMP_SPINCOUNT"] = decision = SHORT_SPIN
+    else:
+        decision = None
+    if environ.get("TOKCODEC_DEBUG"):  # what the command decided, for speed reports
+        import sys
+
+        policy = {k: environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in environ}
+        print(f"tokcodec: debug: OpenMP settings {policy or 'default'}", file=sys.stderr)
+    return decision
