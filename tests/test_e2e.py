@@ -151,3 +151,23 @@ def test_shipped_priors_carry_their_measured_bits(monkeypatch):
     select_zoo(monkeypatch, None)
     shipped = [p for p in list_priors() if p.name.startswith("mlm-")]
     assert shipped and all(0 < p.card["metrics"]["bits_per_token"] < 18 for p in shipped)
+
+
+def test_shipped_sharp_decoder_draws_the_same_file_on_a_real_clip(example_clip, tmp_path, monkeypatch):
+    """The shipped decoder entry for the default model's tokens: listed by info, decodes the same file
+    (unchanged) to other frames than the model's own decoder, and those frames still resemble the source."""
+    select_zoo(monkeypatch, None)
+    enc = tokcodec("encode", example_clip, "-o", tmp_path / "dog.tkc", "--frames", 9, "--gop", 9, "-q")
+    assert enc.returncode == 0, enc.stderr
+    before = (tmp_path / "dog.tkc").read_bytes()
+    info = tokcodec("info", tmp_path / "dog.tkc", "--json")
+    assert json.loads(info.stdout)["decoders"] == [get_entry("default").name, "tc-2.1-sharp"]
+    outs = {}
+    for name, extra in (("own", []), ("sharp", ["--decoder", "tc-2.1-sharp"])):
+        dec = tokcodec("decode", tmp_path / "dog.tkc", "-o", tmp_path / f"{name}.y4m", "-q", *extra)
+        assert dec.returncode == 0, dec.stderr
+        outs[name] = np.stack(read_frames(tmp_path / f"{name}.y4m")[0])
+    assert (tmp_path / "dog.tkc").read_bytes() == before
+    source = np.stack(read_frames(example_clip, max_frames=9)[0])
+    assert not np.array_equal(outs["own"], outs["sharp"])
+    assert psnr(source, outs["sharp"]) > psnr(source, outs["own"]) - 2.0  # detail, not a different picture
