@@ -202,7 +202,7 @@ class _Run:
             device=opts.device,
             force=force,
             verify=opts.verify,
-            zoo=str(selected_zoo()) if selected_zoo() else None,
+            zoo=selected_zoo(),
         )
 
     def _still_done(self, row, f: SourceFile, stamp: tuple[int, int]) -> bool:

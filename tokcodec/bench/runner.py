@@ -513,7 +513,7 @@ def run(
     if done:
         log(f"{len(done)} of {len(jobs)} points already in the cache {cache}, skipped")
     bar = tqdm(total=len(todo), desc="encode+measure", unit="pt", disable=not progress or not todo)
-    zoo = str(selected_zoo()) if selected_zoo() else None
+    zoo = selected_zoo()
     if workers <= 1:
         _worker_init(cfg.threads)
         for j, _ in todo:

@@ -51,9 +51,9 @@ def use_zoo(registry: str | Path | None) -> None:
     _selected_registry = Path(registry) if registry else None
 
 
-def selected_zoo() -> Path | None:
-    """The registry use_zoo selected, or None (the shipped one)."""
-    return _selected_registry
+def selected_zoo() -> str | None:
+    """The registry use_zoo selected, as a path string a worker process can be given, or None (the shipped one)."""
+    return str(_selected_registry) if _selected_registry is not None else None
 
 
 def registry_path() -> Path:
