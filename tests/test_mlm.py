@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_prior_model, select_zoo
+from conftest import jitter_weights, tiny_prior_model, select_zoo
 from tokcodec.codec.container import ContainerReader, Err
 from tokcodec.codec.mlm_coding import decode_gop, encode_gop
 from tokcodec.codec import entropy as entropy_coding
@@ -115,6 +115,26 @@ def test_integer_network_matches_the_spec_reference_table_for_table(prior, shape
             slow = reference.tables(f.reshape(shape[0] * shape[1], -1)[positions])
             for a, b in zip(fast, slow):
                 assert np.array_equal(a.numpy(), b)
+
+
+@pytest.mark.parametrize("depth, window", [(2, 8), (2, 6), (1, 4)])
+def test_features_of_some_positions_equal_the_full_pass_at_those_positions(depth, window):
+    """The last block's MLP runs on the positions asked for only: the same features as the full pass
+    there, whatever the window's shift (odd for window 6) and whether the positions are a group or not."""
+    torch.manual_seed(depth + window)
+    model = TokenMLM(MLMConfig(dim=16, depth=depth, heads=2, mlp=2, window=window))
+    jitter_weights(model, 1, scale=0.2)
+    integer = IntegerMLM(model.config, integer_tensors(model))
+    tokens = torch.from_numpy(random_gop((2, 11, 19), seed=window))
+    groups = schedule(11, 19, 4)
+    rng = np.random.default_rng(window)
+    subsets = [np.flatnonzero(groups == g) for g in range(4)] + [np.flatnonzero(groups % 2 == 1)]
+    subsets += [np.sort(rng.choice(11 * 19, 40, replace=False)), np.flatnonzero(groups == 0)[1:]]
+    for positions in subsets:
+        known = torch.from_numpy(groups < groups.flat[positions[0]])
+        full = integer.hidden(tokens[1], known, tokens[0], 1).reshape(-1, 16)
+        part = integer.hidden(tokens[1], known, tokens[0], 1, torch.from_numpy(positions))
+        assert torch.equal(part, full[positions])
 
 
 # --- coding -----------------------------------------------------------------------------
@@ -227,6 +247,36 @@ def test_corrupt_payload_and_wrong_prior_are_told_apart(prior_zoo, make_clip, tm
         with pytest.raises(ContainerError) as e:
             reader.read_tokens(1, right.unpack)
         assert e.value.code == Err.PAYLOAD_CRC
+
+
+def test_new_files_use_the_default_prior_and_old_files_keep_theirs(prior_zoo, make_clip, tmp_path):
+    """Two priors for one tokenizer: new files use the one whose card says default (else the first);
+    a file names its prior, so one coded under the other still decodes, with that prior."""
+    import shutil
+
+    from tokcodec.codec.entropy import coder_for_header
+    from tokcodec.codec.pipeline import decode_container
+    from tokcodec.io import read_frames
+    from tokcodec.models.mlm_int import integer_tensors
+    from tokcodec.zoo import get_entry, use_zoo
+    from tokcodec.zoo.priors import prior_for, register_prior
+
+    zoo = tmp_path / "zoo"
+    shutil.copytree(prior_zoo.parent, zoo)
+    use_zoo(zoo / "registry.json")
+    old = encode_clip(make_clip, tmp_path / "old.tkc")
+    tokenizer_hash = get_entry("tiny").weights_hash
+    second = tiny_prior_model(seed=1, tokenizer_sha256=tokenizer_hash.hex())
+    register_prior("tiny-prior-b", second.config, integer_tensors(second), {"stage": "test"})
+    assert prior_for(tokenizer_hash).name == "tiny-prior"  # no default named: the first
+    register_prior("tiny-prior-c", second.config, integer_tensors(second), {"stage": "test", "default": True})
+    assert prior_for(tokenizer_hash).name == "tiny-prior-c"
+    new = encode_clip(make_clip, tmp_path / "new.tkc")
+    for path, prior in ((old, "tiny-prior"), (new, "tiny-prior-c")):
+        with ContainerReader(path) as reader:
+            assert reader.header.mlm_name == prior and coder_for_header(reader.header).prior_name == prior
+        decode_container(path, tmp_path / "out.y4m", force=True, quiet=True)
+        assert len(read_frames(tmp_path / "out.y4m")[0]) == 9
 
 
 def test_unknown_prior_is_a_model_error(prior_zoo, make_clip, tmp_path, zoo):
@@ -361,6 +411,20 @@ def test_train_mlm_learns_and_resumes(tmp_path):
     assert result["best_val_bits_per_token"] < 9  # from 18 bits: the 8 values and the copies are being learnt
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "val_bits_per_token" in r] == [30, 60]
+
+
+def test_training_masks_follow_the_coding_share():
+    """coding_masks 0.5: the first half random (every hidden token scored), the rest one coding group
+    each; 1.0: all coding groups, each scoring exactly one group and knowing exactly the groups before."""
+    from tokcodec.train.mlm import training_masks
+
+    groups = torch.from_numpy(schedule(12, 12, 4))
+    for share, random_rows in ((0.5, 4), (1.0, 0)):
+        known, scored = training_masks(8, 12, 12, 4, torch.Generator().manual_seed(0), share)
+        assert torch.equal(known[:random_rows], ~scored[:random_rows])
+        for k, s in zip(known[random_rows:], scored[random_rows:]):
+            g = int(groups[s][0])
+            assert torch.equal(s, groups == g) and torch.equal(k, groups < g)
 
 
 def test_train_mlm_command_builds_caches_trains_and_exports(tmp_path, make_clip, monkeypatch):

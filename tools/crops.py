@@ -1,12 +1,14 @@
 """The crops of benchmarks/crops.json as PNGs: the source, tokcodec's default file drawn by each decoder,
 and x265 (preset medium) at the same file size, for judging decoders by eye.
 
-    python tools/crops.py [--decoder NAME ...] [-o benchmarks/crops]
+    python tools/crops.py [--model tc-2.1-x0.375] [--decoder NAME ...] [-o benchmarks/crops]
 
-Per crop: the clip as the benchmark makes it (its size and frames), encoded once with the default model
-in the default mode (entropy mode 1, GOP 17); the file decoded with the model's own decoder and with each
---decoder (the same bytes); x265 medium at the CRF whose file is nearest that size from below. Writes
-OUT/crops.png (every box at 3x, nearest neighbour, one row a crop) and, with --tiles, OUT/<crop>/<what>.png.
+Per crop: the clip as the benchmark makes it (its size and frames), encoded once with the model (default:
+the default model; a rung of its ladder, such as tc-2.1-x0.375, codes a downscaled frame and decodes back
+to full size, where a sharp decoder's invented texture is magnified) in the default mode (entropy mode 1,
+GOP 17); the file decoded with the model's own decoder and with each --decoder (the same bytes); x265
+medium at the CRF whose file is nearest that size from below. Writes OUT/crops.png (OUT/crops-MODEL.png
+with --model; every box at 3x, nearest neighbour, one row a crop) and, with --tiles, OUT/<crop>/<what>.png.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def x265_at(ref, target_bytes: int, work: Path):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--decoder", action="append", default=[], help="a decoder entry for the default model's tokens")
+    p.add_argument("--model", default="default", help="zoo model (a rung of the ladder) that encodes")
+    p.add_argument("--decoder", action="append", default=[], help="a decoder entry for the model's tokens")
     p.add_argument("--spec", default=str(REPO / "benchmarks" / "crops.json"))
     p.add_argument("-o", "--output", default=str(REPO / "benchmarks" / "crops"))
     p.add_argument("--tiles", action="store_true", help="also each box as its own PNG")
@@ -80,7 +83,7 @@ def main() -> None:
             info = VideoInfo(
                 ref.width, ref.height, Fraction(ref.fps).limit_denominator(1001), ref.num_frames, ColourInfo()
             )
-            tokcodec.encode_frames(list(ref.rgb), info, work / "a.tkc", force=True)
+            tokcodec.encode_frames(list(ref.rgb), info, work / "a.tkc", model=args.model, force=True)
             size = (work / "a.tkc").stat().st_size
             panels = {"source": ref.rgb[f]}
             for decoder in [None, *args.decoder]:
@@ -106,7 +109,7 @@ def main() -> None:
         rows.append((crop, row))
         print(crop["name"], [label for label, _ in row])
     out.mkdir(parents=True, exist_ok=True)
-    sheet(rows, out / "crops.png")
+    sheet(rows, out / ("crops.png" if args.model == "default" else f"crops-{args.model}.png"))
 
 
 def sheet(rows, path: Path) -> None:

@@ -3,9 +3,9 @@
 Each step draws random crops of latent frames (with the previous latent
 frame of the same GOP as context) and hides part of each crop:
 
-- half of the batch with MaskGIT's cosine schedule (mask ratio cos(pi/2 u),
-  u uniform), the loss on every hidden token;
-- half with the coding schedule itself (`models.mlm.schedule`): a random
+- part of the batch (half by default, `coding_masks`) with MaskGIT's cosine
+  schedule (mask ratio cos(pi/2 u), u uniform), the loss on every hidden token;
+- the rest with the coding schedule itself (`models.mlm.schedule`): a random
   group g is predicted from groups < g, the loss on group g only, so the
   masks the coder meets are trained for directly.
 
@@ -43,7 +43,10 @@ class MLMTrainConfig:
     lr: float = 1e-3
     warmup: int = 200
     weight_decay: float = 0.01
-    schedule_steps: int = 4  # the coding schedule validated (and half of the training masks)
+    schedule_steps: int = 4  # the coding schedule validated (and the coding masks trained)
+    # the share of each batch trained on the coding schedule's masks, the rest on MaskGIT's random ones:
+    # a prior as small as it must be to be fast spends nothing on masks the coder never shows it at 1.0
+    coding_masks: float = 0.5
     val_every: int = 500
     ckpt_every: int = 100
     log_every: int = 25
@@ -128,14 +131,16 @@ class CropSampler:
         return (torch.stack(cur).long(), torch.stack(prev).long(), torch.tensor(has_prev), torch.tensor(times))
 
 
-def training_masks(b: int, h: int, w: int, steps: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(known, scored) boolean masks (b, h, w): cosine-ratio random masks for the first half of
-    the batch, coding-schedule groups for the second."""
+def training_masks(
+    b: int, h: int, w: int, steps: int, generator: torch.Generator, coding: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(known, scored) boolean masks (b, h, w): cosine-ratio random masks for the first
+    int(b (1 - coding)) of the batch, coding-schedule groups for the rest."""
     known = torch.zeros(b, h, w, dtype=torch.bool)
     scored = torch.zeros(b, h, w, dtype=torch.bool)
     groups = torch.from_numpy(schedule(h, w, steps))
     for i in range(b):
-        if i < b // 2:
+        if i < int(b * (1 - coding)):
             ratio = math.cos(math.pi / 2 * float(torch.rand(1, generator=generator)))
             hidden = torch.rand(h, w, generator=generator) < max(ratio, 1.0 / (h * w))
             known[i], scored[i] = ~hidden, hidden
@@ -244,7 +249,7 @@ class MLMTrainer:
         cfg = self.cfg
         cur, prev, has_prev, times = self.sampler.sample(cfg.batch)
         b, h, w = cur.shape
-        known, scored = training_masks(b, h, w, cfg.schedule_steps, self.generator)
+        known, scored = training_masks(b, h, w, cfg.schedule_steps, self.generator, cfg.coding_masks)
         cur, prev, has_prev, times, known, scored = (
             t.to(cfg.device) for t in (cur, prev, has_prev, times, known, scored)
         )

@@ -5,7 +5,8 @@ with the SHA-256 of the tokenizer weights it models), one file of integer
 weights (int32 safetensors: the weights *are* the integer network of
 models.mlm_int, so every machine computes the same tables), its sha256 and a
 card. The prior of a tokenizer is found by that tokenizer's weights hash, so
-every rung of a ladder (same weights, other coding scale) shares it.
+every rung of a ladder (same weights, other coding scale) shares it; where a
+tokenizer has several, the card's `"default": true` marks the one new files use.
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ def list_priors() -> list[PriorEntry]:
 
 
 def prior_for(tokenizer_hash: bytes) -> PriorEntry | None:
-    """The shipped prior of the tokenizer with these weights, if there is one."""
-    return next((p for p in list_priors() if p.config.tokenizer_sha256 == tokenizer_hash.hex()), None)
+    """The prior new files of the tokenizer with these weights are coded with, if it has one: the
+    entry whose card says `"default": true`, else the first. (A file names its own prior, so files
+    coded with another prior of the same tokenizer keep decoding with theirs.)"""
+    candidates = [p for p in list_priors() if p.config.tokenizer_sha256 == tokenizer_hash.hex()]
+    return next((p for p in candidates if p.card.get("default")), candidates[0] if candidates else None)
 
 
 def load_prior(entry: PriorEntry):
