@@ -29,6 +29,8 @@ HELP = {
     f"{api.default_rung_text()}.",
     "eval_colour": "Encode with colour offsets; --no-colour-offset measures the tokenizer's own colour.",
     "mlm_steps": "Mode 1 schedule: groups per latent frame (fewer: faster, more bits).",
+    "prior": "Mode 1 under this token prior of the model instead of its default (`tokcodec models --all` lists "
+    "them; the file names it, so any decoder finds it).",
     "bpp": "Pick the ladder rung with the highest rate not above this many bits per pixel. A target below the lowest "
     "rung's rate gives the lowest rung, with a warning (exit code 0).",
     "colour_offset": "Send each GOP's mean-colour correction (encoding then costs about half a decode more).",
@@ -54,6 +56,7 @@ JSON_HELP = "Print the summary as JSON on stdout."
 @click.option("--fps", callback=check_fps, help="Frame rate for frame folders and images (e.g. 25 or 30000/1001).")
 @entropy_option
 @click.option("--mlm-steps", type=click.Choice(["1", "2", "4"]), default="4", show_default=True, help=HELP["mlm_steps"])
+@click.option("--prior", help=HELP["prior"])
 @click.option("--colour-offset/--no-colour-offset", default=True, show_default=True, help=HELP["colour_offset"])
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @device_option

@@ -249,21 +249,26 @@ def test_corrupt_payload_and_wrong_prior_are_told_apart(prior_zoo, make_clip, tm
         assert e.value.code == Err.PAYLOAD_CRC
 
 
-def test_new_files_use_the_default_prior_and_old_files_keep_theirs(prior_zoo, make_clip, tmp_path):
-    """Two priors for one tokenizer: new files use the one whose card says default (else the first);
-    a file names its prior, so one coded under the other still decodes, with that prior."""
+def test_new_files_use_the_default_prior_and_old_files_keep_theirs(
+    prior_zoo, make_clip, example_clip, tmp_path, monkeypatch
+):
+    """Two priors for one tokenizer: new files use the one whose card says default (else the first),
+    or the one `--prior` names; a file names its prior, so one coded under another still decodes."""
     import shutil
 
-    from tokcodec.codec.entropy import coder_for_header
+    from click.testing import CliRunner
+    from tokcodec.codec.entropy import coder_for_encoding, coder_for_header
     from tokcodec.codec.pipeline import decode_container
+    from tokcodec.errors import ModelError
     from tokcodec.io import read_frames
     from tokcodec.models.mlm_int import integer_tensors
-    from tokcodec.zoo import get_entry, use_zoo
+    from tokcodec.zoo import get_entry
     from tokcodec.zoo.priors import prior_for, register_prior
+    from tokcodec_cli.main import cli
 
     zoo = tmp_path / "zoo"
     shutil.copytree(prior_zoo.parent, zoo)
-    use_zoo(zoo / "registry.json")
+    select_zoo(monkeypatch, str(zoo / "registry.json"))
     old = encode_clip(make_clip, tmp_path / "old.tkc")
     tokenizer_hash = get_entry("tiny").weights_hash
     second = tiny_prior_model(seed=1, tokenizer_sha256=tokenizer_hash.hex())
@@ -277,6 +282,20 @@ def test_new_files_use_the_default_prior_and_old_files_keep_theirs(prior_zoo, ma
             assert reader.header.mlm_name == prior and coder_for_header(reader.header).prior_name == prior
         decode_container(path, tmp_path / "out.y4m", force=True, quiet=True)
         assert len(read_frames(tmp_path / "out.y4m")[0]) == 9
+    assert coder_for_encoding("mlm", tokenizer_hash, prior="tiny-prior").prior_name == "tiny-prior"
+    with pytest.raises(InputError):  # mode 0 has no prior
+        coder_for_encoding("raw", tokenizer_hash, prior="tiny-prior")
+    with pytest.raises(ModelError) as e:  # a prior of another tokenizer's tokens
+        coder_for_encoding("mlm", bytes(32), prior="tiny-prior")
+    assert e.value.code == 32
+    out = tmp_path / "chosen.tkc"
+    r = CliRunner().invoke(
+        cli, ["encode", str(example_clip), "-o", str(out), "--frames", "5", "--prior", "tiny-prior-b"]
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(CliRunner().invoke(cli, ["info", str(out), "--json"]).output)["prior"] == "tiny-prior-b"
+    r = CliRunner().invoke(cli, ["encode", str(example_clip), "-o", str(tmp_path / "x.tkc"), "--prior", "nope"])
+    assert r.exit_code == 1 and "nope" in r.output and "Traceback" not in r.output
 
 
 def test_unknown_prior_is_a_model_error(prior_zoo, make_clip, tmp_path, zoo):

@@ -135,14 +135,15 @@ def encoder(
     mlm_steps: int = 4,
     strict: bool | None = None,
     device: str = "cpu",
+    prior: str | None = None,
 ):
     """(tokenizer, zoo entry, entropy coder) for encoding with zoo model `name`, loaded once per process
     (codec.pipeline.encoding_setup). `entropy`: "mlm" (mode 1 under the model's prior; the default, falling
     back to mode 0 where the zoo has none) or "raw" (mode 0). `strict` (default: entropy given as "mlm"):
-    no prior is an error instead of a fallback."""
+    no prior is an error instead of a fallback. `prior`: another zoo prior of the model than its default."""
     from .codec.pipeline import encoding_setup
 
-    return encoding_setup(name, entropy, mlm_steps, strict, device)
+    return encoding_setup(name, entropy, mlm_steps, strict, device, prior)
 
 
 def encode(
@@ -157,6 +158,7 @@ def encode(
     fps=None,
     entropy: str | None = None,
     mlm_steps: int = 4,
+    prior: str | None = None,
     colour_offset: bool = True,
     device: str = "cpu",
     force: bool = False,
@@ -168,7 +170,8 @@ def encode(
     The rate is the model's: `quality` picks a rung of the rate ladder, `bpp` the highest rung whose rate
     fits the target. In entropy mode 1 the rate depends on the content, so `bpp` estimates, encodes, and
     steps down a rung when the file came out above the target (`note` hears of each retry); a target no
-    rung meets is in the result (`rate`, `warnings`), not an error. `dst` is written atomically: an
+    rung meets is in the result (`rate`, `warnings`), not an error. `prior` names a zoo prior of the model
+    other than its default (`tokcodec models --all` lists them). `dst` is written atomically: an
     existing file is replaced only with `force`.
     """
     from .codec.entropy import DEFAULT_ENTROPY, payload_factor
@@ -189,7 +192,7 @@ def encode(
         attempts = [name for name, _ in rungs_for_bpp(bpp, info, gop, factor)]
     for i, name in enumerate(attempts):
         with open_video(src, fps=fps) as reader:
-            tokenizer, entry, coder = encoder(name, entropy=entropy, mlm_steps=mlm_steps, device=device)
+            tokenizer, entry, coder = encoder(name, entropy=entropy, mlm_steps=mlm_steps, device=device, prior=prior)
             # a second try replaces the file this call just wrote
             stats = encode_video(
                 reader,
@@ -247,6 +250,7 @@ def encode_frames(
     model: str = "default",
     entropy: str | None = None,
     mlm_steps: int = 4,
+    prior: str | None = None,
     gop: int = DEFAULT_GOP,
     colour_offset: bool = True,
     device: str = "cpu",
@@ -257,7 +261,7 @@ def encode_frames(
     `dst` with zoo model `model`; the same set-up as `encode`. Returns codec.pipeline.CodingStats."""
     from .codec.pipeline import encode_video
 
-    tokenizer, entry, coder = encoder(model, entropy=entropy, mlm_steps=mlm_steps, device=device)
+    tokenizer, entry, coder = encoder(model, entropy=entropy, mlm_steps=mlm_steps, device=device, prior=prior)
     return encode_video(
         frames,
         info,
@@ -506,17 +510,20 @@ def models(include_all: bool = False) -> dict:
 
     ladder_rows = [describe_model(name) for name in rungs]
     shown = set(rungs)
-    current_priors = {r["prior"] for r in ladder_rows if r["prior"]}
+    ladder_hashes = {get_entry(r["name"]).weights_hash.hex() for r in ladder_rows}
+    default_priors = {r["prior"] for r in ladder_rows if r["prior"]}
+    current_priors = {p.name for p in list_priors() if p.config.tokenizer_sha256 in ladder_hashes}
     result = {
         "default": default.name,
         "ladder": ladder_rows,
-        "priors": [
+        "priors": [  # the ladder's default prior first, then the others for its tokens (encode --prior NAME)
             {
                 "name": p.name,
+                "default": p.name in default_priors,
                 "models": sorted(r["name"] for r in ladder_rows if r["prior"] == p.name),
                 "metrics": p.card.get("metrics", {}),
             }
-            for p in list_priors()
+            for p in sorted(list_priors(), key=lambda p: p.name not in default_priors)
             if p.name in current_priors
         ],
         "decoders": [{"name": d.name, "base": d.base, "card": d.card} for d in decoders_for(default.weights_hash)],

@@ -86,7 +86,8 @@ def models_text(d: dict, include_all: bool = False) -> str:
         bits = f"{m['bits_per_token']} bits per token (mode 0: 18)" if "bits_per_token" in m else "not measured"
         if "entropy_decode_fps" in m:
             bits += f", entropy stage {m['entropy_encode_fps']} fps encode / {m['entropy_decode_fps']} fps decode"
-        lines.append(f"Token prior {p['name']} (entropy mode 1 of the ladder): {bits}")
+        role = "entropy mode 1 of the ladder" if p["default"] else "for the same tokens: encode --prior " + p["name"]
+        lines.append(f"Token prior {p['name']} ({role}): {bits}")
     decoders = ", ".join(x["name"] for x in d["decoders"]) or "none besides the model's own"
     lines.append(f"Decoders for its tokens (decode --decoder NAME): {decoders}")
     others = len(d["others"]) + len(d["other_priors"])

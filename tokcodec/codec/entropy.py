@@ -63,16 +63,26 @@ RAW = EntropyCoder()
 
 
 def coder_for_encoding(
-    entropy: str, tokenizer_hash: bytes, steps: int = DEFAULT_STEPS, strict: bool = False
+    entropy: str, tokenizer_hash: bytes, steps: int = DEFAULT_STEPS, strict: bool = False, prior: str | None = None
 ) -> EntropyCoder:
     """`--entropy mlm|raw` for a tokenizer: mlm needs the zoo's prior for these weights
-    (without one: mode 0, or ModelError when `strict`, i.e. the user asked for mlm by name)."""
+    (without one: mode 0, or ModelError when `strict`, i.e. the user asked for mlm by name).
+    `prior`: that zoo prior instead of the tokenizer's default one (it must model these weights)."""
     if entropy not in ENTROPY_CHOICES:
         raise ValueError(f"entropy {entropy!r}")
     if entropy == "raw":
+        if prior is not None:
+            raise InputError(f"a token prior ({prior}) codes entropy mode 1 only, not --entropy raw")
         return RAW
-    from ..zoo.priors import load_prior, prior_for
+    from ..zoo.priors import get_prior, load_prior, prior_for
 
+    if prior is not None:
+        entry = get_prior(prior)  # ModelError 30 when the zoo has no such prior
+        if entry.config.tokenizer_sha256 != tokenizer_hash.hex():
+            raise ModelError(
+                f"token prior '{prior}' models another tokenizer's tokens (see `tokcodec models --all`)", 32
+            )
+        return EntropyCoder(1, load_prior(entry), entry.name, entry.weights_hash, steps)
     entry = prior_for(tokenizer_hash)
     if entry is None:
         if strict:

@@ -405,22 +405,25 @@ def encoding_setup(
     mlm_steps: int = 4,
     strict: bool | None = None,
     device: str = "cpu",
+    prior: str | None = None,
 ) -> tuple[Tokenizer, ModelEntry, EntropyCoder]:
     """(tokenizer, zoo entry, entropy coder) for encoding with zoo model `name`: the one set-up every
     encoding path shares (tokcodec.encode, the transcoder, the benchmark, the tools), loaded once per
     process and zoo. `entropy`: "mlm" (mode 1 under the model's prior) or "raw" (mode 0); None: mlm
     where the zoo has a prior for the model, else raw. `strict` (default: entropy given as "mlm"): a
-    model without a prior is an error instead of mode 0."""
+    model without a prior is an error instead of mode 0. `prior`: a zoo prior of the model other than its default."""
     from ..zoo import registry_path
     from .entropy import DEFAULT_ENTROPY, coder_for_encoding
 
     strict = entropy == "mlm" if strict is None else strict
     registry = registry_path()
     stamp = registry.stat().st_mtime_ns if registry.exists() else 0
-    key = (name, entropy or DEFAULT_ENTROPY, int(mlm_steps), strict, device, str(registry), stamp)
+    key = (name, entropy or DEFAULT_ENTROPY, int(mlm_steps), strict, device, prior, str(registry), stamp)
     if key not in _SETUPS:
         tokenizer, entry = load_model(name, device=device)
-        coder = coder_for_encoding(entropy or DEFAULT_ENTROPY, entry.weights_hash, int(mlm_steps), strict=strict)
+        coder = coder_for_encoding(
+            entropy or DEFAULT_ENTROPY, entry.weights_hash, int(mlm_steps), strict=strict, prior=prior
+        )
         _SETUPS[key] = (tokenizer, entry, coder)
     return _SETUPS[key]
 
