@@ -1,8 +1,8 @@
 """Decode one mode 1 file under several CPU settings and with the reference decoder; compare tokens.
 
-    python tools/determinism_check.py CLIP [--frames 17] [--size 640x360]
+    python tools/determinism_check.py CLIP [--frames 17] [--size 640x360] [--prior NAME]
 
-Encodes CLIP with the default model in entropy mode 1, then decodes its tokens
+Encodes CLIP with the default model in entropy mode 1 (under its default prior, or --prior), then decodes its tokens
 (`iter_gops`: prior + range decoder, every tokens CRC checked) in fresh
 processes with 1 and 2 threads, ATEN_CPU_CAPABILITY=default (no AVX2/AVX-512
 kernels), oneDNN off, MKL_ENABLE_INSTRUCTIONS=SSE4_2 and ONEDNN_MAX_CPU_ISA=AVX2, and with the
@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=17)
     p.add_argument("--size", default="640x360")
     p.add_argument("--out", help="keep the encoded file here")
+    p.add_argument("--prior", help="a zoo prior of the default model other than its default")
     args = p.parse_args()
     out = Path(args.out) if (args.out or "").endswith(".tkc") else Path(args.out or tempfile.mkdtemp()) / "det.tkc"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,8 +68,8 @@ def main() -> None:
     from tokcodec.zoo.priors import get_prior
 
     frames, info = read_frames(args.clip, max_frames=args.frames, size=(w, h))
-    _, _, coder = tokcodec.api.encoder("default", entropy="mlm")
-    tokcodec.encode_frames(frames, info, out, entropy="mlm", gop=17, force=True)
+    _, _, coder = tokcodec.api.encoder("default", entropy="mlm", prior=args.prior)
+    tokcodec.encode_frames(frames, info, out, entropy="mlm", prior=args.prior, gop=17, force=True)
     with ContainerReader(out) as reader:
         encoded = np.concatenate([reader.read_tokens(i, coder.unpack).ravel() for i in range(reader.header.num_gops)])
     expected = zlib.crc32(encoded.astype("<i8").tobytes())

@@ -39,7 +39,7 @@ from ..codec.mlm_coding import decode_gop, encode_gop
 from ..codec.pipeline import make_header, pad_gop
 from ..io import ColourInfo, VideoInfo
 from ..zoo import load_model
-from ..zoo.priors import load_prior, prior_for
+from ..zoo.priors import get_prior, load_prior, prior_for
 from .datasets import discover_clips, make_reference
 
 
@@ -204,6 +204,7 @@ def main(argv=None) -> None:
         help="measure a prior training run's checkpoint (RUN/best.pt, or float weights .safetensors) as its "
         "integer network, instead of the zoo's prior of the model",
     )
+    p.add_argument("--prior", help="a zoo prior of the model other than its default (as `encode --prior`)")
     p.add_argument("-o", "--output", help="write the JSON here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -214,7 +215,7 @@ def main(argv=None) -> None:
     if args.checkpoint:
         prior, prior_entry = checkpoint_prior(args.checkpoint)
     else:
-        prior_entry = prior_for(entry.weights_hash)
+        prior_entry = get_prior(args.prior) if args.prior else prior_for(entry.weights_hash)
         if prior_entry is None:
             raise SystemExit(f"no token prior for {entry.name}")
         prior = load_prior(prior_entry)
