@@ -171,3 +171,22 @@ def test_shipped_sharp_decoder_draws_the_same_file_on_a_real_clip(example_clip, 
     source = np.stack(read_frames(example_clip, max_frames=9)[0])
     assert not np.array_equal(outs["own"], outs["sharp"])
     assert psnr(source, outs["sharp"]) > psnr(source, outs["own"]) - 2.0  # detail, not a different picture
+
+
+def test_shipped_small_prior_codes_the_same_tokens_on_a_real_clip(example_clip, tmp_path, monkeypatch):
+    """`--prior mlm-tc-2.1-small` on the bundled clip: the file names that prior, decodes to exactly the
+    frames of the default prior's file (the same tokens, other probabilities), and costs a few percent
+    of the mode 1 payload more or less, not a different rate class (its card: +1.4% on the benchmark)."""
+    select_zoo(monkeypatch, None)
+    sizes, frames = {}, {}
+    for name, extra in (("default", []), ("small", ["--prior", "mlm-tc-2.1-small"])):
+        out = tmp_path / f"{name}.tkc"
+        enc = tokcodec("encode", example_clip, "-o", out, "--frames", 9, "--gop", 9, "--json", "-q", *extra)
+        assert enc.returncode == 0, enc.stderr
+        assert json.loads(enc.stdout)["prior"] == ("mlm-tc-2.1" if name == "default" else "mlm-tc-2.1-small")
+        sizes[name] = out.stat().st_size
+        dec = tokcodec("decode", out, "-o", tmp_path / f"{name}.y4m", "-q")
+        assert dec.returncode == 0, dec.stderr
+        frames[name] = np.stack(read_frames(tmp_path / f"{name}.y4m")[0])
+    assert np.array_equal(frames["default"], frames["small"])
+    assert 0.8 < sizes["small"] / sizes["default"] < 1.25, sizes
