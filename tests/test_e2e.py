@@ -176,7 +176,7 @@ def test_shipped_sharp_decoder_draws_the_same_file_on_a_real_clip(example_clip, 
 def test_shipped_small_prior_codes_the_same_tokens_on_a_real_clip(example_clip, tmp_path, monkeypatch):
     """`--prior mlm-tc-2.1-small` on the bundled clip: the file names that prior, decodes to exactly the
     frames of the default prior's file (the same tokens, other probabilities), and costs a few percent
-    of the mode 1 payload more or less, not a different rate class (its card: +1.4% on the benchmark)."""
+    of the mode 1 payload more or less, not a different rate class (its card: +0.12% on the benchmark)."""
     select_zoo(monkeypatch, None)
     sizes, frames = {}, {}
     for name, extra in (("default", []), ("small", ["--prior", "mlm-tc-2.1-small"])):
