@@ -29,7 +29,7 @@ HELP = {
     f"{api.default_rung_text()}.",
     "eval_colour": "Encode with colour offsets; --no-colour-offset measures the tokenizer's own colour.",
     "mlm_steps": "Mode 1 schedule: groups per latent frame (fewer: faster, more bits).",
-    "prior": "Mode 1 under this token prior of the model instead of its default (`tokcodec models --all` lists "
+    "prior": "Mode 1 under this token prior of the model instead of its default (`tokcodec models` lists "
     "them; the file names it, so any decoder finds it).",
     "bpp": "Pick the ladder rung with the highest rate not above this many bits per pixel. A target below the lowest "
     "rung's rate gives the lowest rung, with a warning (exit code 0).",

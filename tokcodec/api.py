@@ -171,7 +171,7 @@ def encode(
     fits the target. In entropy mode 1 the rate depends on the content, so `bpp` estimates, encodes, and
     steps down a rung when the file came out above the target (`note` hears of each retry); a target no
     rung meets is in the result (`rate`, `warnings`), not an error. `prior` names a zoo prior of the model
-    other than its default (`tokcodec models --all` lists them). `dst` is written atomically: an
+    other than its default (`tokcodec models` lists them). `dst` is written atomically: an
     existing file is replaced only with `force`.
     """
     from .codec.entropy import DEFAULT_ENTROPY, payload_factor

@@ -76,19 +76,23 @@ def coder_for_encoding(
         return RAW
     from ..zoo.priors import get_prior, load_prior, prior_for
 
-    if prior is not None:
-        entry = get_prior(prior)  # ModelError 30 when the zoo has no such prior
-        if entry.config.tokenizer_sha256 != tokenizer_hash.hex():
-            raise ModelError(
-                f"token prior '{prior}' models another tokenizer's tokens (see `tokcodec models --all`)", 32
-            )
-        return EntropyCoder(1, load_prior(entry), entry.name, entry.weights_hash, steps)
-    entry = prior_for(tokenizer_hash)
+    entry = get_prior(prior) if prior is not None else prior_for(tokenizer_hash)  # get_prior: ModelError 30
     if entry is None:
         if strict:
             raise ModelError("this tokenizer has no token prior in the zoo: use --entropy raw")
         return RAW
+    refuse_other_tokenizer(entry, tokenizer_hash, "the model's")
     return EntropyCoder(1, load_prior(entry), entry.name, entry.weights_hash, steps)
+
+
+def refuse_other_tokenizer(entry, tokenizer_hash: bytes, whose: str) -> None:
+    """SPEC 3.3, step 4: a prior codes the tokens of the one tokenizer its configuration names (error 32)."""
+    if entry.config.tokenizer_sha256 != tokenizer_hash.hex():
+        raise ModelError(
+            f"token prior '{entry.name}' models another tokenizer's tokens than {whose} "
+            f"({tokenizer_hash.hex()[:12]}...; `tokcodec models` lists each model's priors)",
+            32,
+        )
 
 
 def payload_factor(entropy: str, tokenizer_hash: bytes) -> float:
@@ -139,12 +143,7 @@ def coder_for_header(header) -> EntropyCoder:
             f"(file says sha256 {header.mlm_hash.hex()[:12]}...)",
             31,
         )
-    if entry.config.tokenizer_sha256 != header.weights_hash.hex():
-        raise ModelError(
-            f"token prior '{entry.name}' models another tokenizer's tokens "
-            f"than the file's ({header.weights_hash.hex()[:12]}...)",
-            32,
-        )
+    refuse_other_tokenizer(entry, header.weights_hash, "the file's")
     if header.token_bits > entry.config.token_bits:  # SPEC 6.2: two sub-tokens of sub_bits each
         raise ModelError(
             f"token prior '{entry.name}' codes tokens of at most {entry.config.token_bits} bits, "
