@@ -19,9 +19,19 @@ from tokcodec_cli.common import entropy_option, force_option, friendly_errors, q
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tokcodec")
+@friendly_errors
 def cli():
-    """tokcodec: a neural video codec (a causal video tokenizer, a token prior, a documented container)."""
-    api.use_zoo(os.environ.get("TOKCODEC_ZOO"))  # your own registry of models instead of the shipped one
+    """tokcodec: a neural video codec (a causal video tokenizer, a token prior, a documented container).
+
+    Environment: TOKCODEC_ZOO (a registry of models instead of the shipped one), TOKCODEC_PRECISION
+    (the tokenizer's arithmetic: fp32, the default; auto: encoding in bf16 where the CPU computes it
+    natively; bf16: decoding too, twice as fast and approximate; see the README).
+    """
+    api.use_zoo(os.environ.get("TOKCODEC_ZOO"))
+    try:
+        api.use_precision(os.environ.get("TOKCODEC_PRECISION"))
+    except TokcodecError as e:
+        raise type(e)(f"TOKCODEC_PRECISION: {e}") from None
 
 
 HELP = {
@@ -33,7 +43,7 @@ HELP = {
     "them; the file names it, so any decoder finds it).",
     "bpp": "Pick the ladder rung with the highest rate not above this many bits per pixel. A target below the lowest "
     "rung's rate gives the lowest rung, with a warning (exit code 0).",
-    "colour_offset": "Send each GOP's mean-colour correction (encoding then costs about half a decode more).",
+    "colour_offset": "Send each GOP's mean-colour correction (encoding then decodes the first frames of each GOP).",
     "decode_output": "Output: .mp4, .mkv (lossless FFV1), .y4m, or a PNG folder (ends in / or has no suffix).",
     "decoder": "Draw the frames with this decoder for the file's tokens instead of its model's own (`tokcodec info "
     "FILE` lists them); the file is not changed.",

@@ -1,12 +1,31 @@
 """Shared pytest fixtures. Tests must not need /work/shared: they generate their
 inputs or use the clip bundled in examples/."""
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tokcodec.precision import use_precision
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+# Every test runs the tokenizers in float32 (the default; tokcodec.precision), in process and in the
+# commands it runs, even where the environment says otherwise, so that the suite gives the same results
+# on every CPU; session fixtures too, hence here. The tests of precision set their own.
+os.environ["TOKCODEC_PRECISION"] = "fp32"
+use_precision("fp32")
+
+
+@pytest.fixture(autouse=True)
+def float32_tokenizers(monkeypatch):
+    """Back to float32 after a test that set another precision."""
+    from tokcodec import precision
+
+    monkeypatch.setenv("TOKCODEC_PRECISION", "fp32")
+    monkeypatch.setattr(precision, "_selected", "fp32")
 
 
 @pytest.fixture

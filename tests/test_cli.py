@@ -290,3 +290,30 @@ def test_output_folders_are_made_and_crf_sets_the_mp4_quality(zoo, tmp_path, mak
     # a failed decode leaves no folder it made
     code, out = run("decode", tmp_path / "in.mkv", "-o", tmp_path / "never" / "x.mp4")
     assert code != 0 and not (tmp_path / "never").exists()
+
+
+def test_precision_comes_from_the_environment(zoo, tmp_path, make_clip, monkeypatch):
+    """TOKCODEC_PRECISION: bf16 decodes in bf16 (frames close to float32's, not equal); fp32 (the default)
+    and auto decode in float32 (auto encodes in bf16 where the CPU has it); an unknown value is a
+    one-line error before anything is written. Each command sets the process's precision from the
+    environment."""
+    from tokcodec import precision
+
+    clip = write_clip(tmp_path / "in.mkv", make_clip(5, 32, 48))
+    assert run("encode", clip, "-o", tmp_path / "a.tkc", "--gop", 5, "-q", "--device", "cpu")[0] == 0
+    decoded = {}
+    for setting in ("bf16", "fp32", "auto"):
+        monkeypatch.setenv("TOKCODEC_PRECISION", setting)
+        out = tmp_path / f"{setting}.y4m"
+        assert run("decode", tmp_path / "a.tkc", "-o", out, "-q", "--device", "cpu")[0] == 0
+        assert precision.selected_precision() == setting
+        decoded[setting] = np.stack(read_frames(out)[0]).astype(float)
+    assert load_model("tiny")[0].autocast_dtypes["decode"] is None  # auto's
+    assert np.array_equal(decoded["fp32"], decoded["auto"])
+    assert decoded["bf16"].shape == decoded["fp32"].shape
+    assert 0 < np.abs(decoded["bf16"] - decoded["fp32"]).mean() < 4
+    monkeypatch.setenv("TOKCODEC_PRECISION", "fast")
+    code, out = run("decode", tmp_path / "a.tkc", "-o", tmp_path / "x.y4m", "-q")
+    assert code != 0
+    assert out.strip() == "tokcodec: error: TOKCODEC_PRECISION: precision 'fast': use one of fp32, auto, bf16"
+    assert not (tmp_path / "x.y4m").exists()

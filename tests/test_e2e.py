@@ -190,3 +190,26 @@ def test_shipped_small_prior_codes_the_same_tokens_on_a_real_clip(example_clip, 
         frames[name] = np.stack(read_frames(tmp_path / f"{name}.y4m")[0])
     assert np.array_equal(frames["default"], frames["small"])
     assert 0.8 < sizes["small"] / sizes["default"] < 1.25, sizes
+
+
+def test_shipped_model_precisions_on_a_real_clip(example_clip, tmp_path, monkeypatch):
+    """auto encodes in bf16 only where the CPU has it natively and decodes in float32; bf16 decodes in
+    bf16 too. Where the CPU lacks bf16, auto's file is fp32's (the default's), byte for byte; where it
+    has it, the tokens differ a little and the quality does not (tokcodec/zoo/cards/tc-2.1.md, "Precision")."""
+    from tokcodec.precision import bf16_supported
+
+    select_zoo(monkeypatch, None)
+    source = np.stack(read_frames(example_clip, max_frames=9)[0])
+    quality = {}
+    for encode_at, decode_at in (("fp32", "fp32"), ("auto", "auto"), ("fp32", "bf16")):
+        tkc, out = tmp_path / f"{encode_at}.tkc", tmp_path / f"{encode_at}-{decode_at}.y4m"
+        monkeypatch.setenv("TOKCODEC_PRECISION", encode_at)
+        enc = tokcodec("encode", example_clip, "-o", tkc, "--frames", 9, "--gop", 9, "--entropy", "raw", "-q", "-y")
+        monkeypatch.setenv("TOKCODEC_PRECISION", decode_at)
+        dec = tokcodec("decode", tkc, "-o", out, "-q", "-y")
+        assert enc.returncode == 0 and dec.returncode == 0, enc.stderr + dec.stderr
+        quality[encode_at, decode_at] = psnr(source, np.stack(read_frames(out)[0]))
+    same_file = (tmp_path / "auto.tkc").read_bytes() == (tmp_path / "fp32.tkc").read_bytes()
+    assert same_file != bf16_supported("cpu")
+    assert abs(quality["auto", "auto"] - quality["fp32", "fp32"]) < 0.1, quality
+    assert 0 < abs(quality["fp32", "bf16"] - quality["fp32", "fp32"]) < 0.1, quality

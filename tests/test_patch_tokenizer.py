@@ -125,3 +125,45 @@ def test_memory_estimate_does_not_grow_with_the_gop():
     small, large = m.coding_memory_bytes(5, 1088, 1920), m.coding_memory_bytes(65, 1088, 1920)
     assert large == small < 2 * 2**30  # coding streams one latent frame's group
     assert m.frames_held(65) == 4 and m.frames_held(1) == 1
+
+
+def test_bf16_precision_runs_the_networks_in_bf16_and_hands_back_float32(model):
+    """tokcodec.precision: each side's network autocasts to its dtype; the quantizer and the frames stay
+    float32; tokens and frames stay close to float32's (the model here is random, so only roughly)."""
+    x = clip()
+    tokens = model.encode(x)
+    frames = torch.cat(list(model.decode_stream(tokens)), 2)
+    try:
+        model.autocast_dtypes = {"encode": torch.bfloat16, "decode": None}
+        assert torch.equal(torch.cat(list(model.decode_stream(tokens)), 2), frames)
+        tokens_bf16 = model.encode(x)
+        model.autocast_dtypes = {"encode": None, "decode": torch.bfloat16}
+        assert torch.equal(model.encode(x), tokens)
+        frames_bf16 = torch.cat(list(model.decode_stream(tokens)), 2)
+        sampled_bf16 = torch.cat(list(model.decode_stream(tokens, sampled=True)), 2)
+    finally:
+        del model.autocast_dtypes
+    assert tokens_bf16.dtype == torch.int64 and tokens_bf16.shape == tokens.shape
+    assert (tokens_bf16 == tokens).float().mean() > 0.5
+    assert frames_bf16.dtype == torch.float32 and frames_bf16.shape == frames.shape
+    assert not torch.equal(frames_bf16, frames)  # it did run in bf16
+    assert (frames_bf16 - frames).abs().mean() < 0.05 * frames.abs().mean()
+    assert torch.equal(sampled_bf16, frames_bf16[:, :, ::4])
+
+
+def test_precision_setting(monkeypatch):
+    from tokcodec import precision
+    from tokcodec.errors import InputError
+
+    precision.use_precision(" BF16 ")
+    assert precision.selected_precision() == "bf16"
+    precision.use_precision(None)
+    assert precision.selected_precision() == "fp32"
+    with pytest.raises(InputError, match="precision 'fast': use one of fp32, auto, bf16"):
+        precision.use_precision("fast")
+    bf16 = torch.bfloat16
+    assert precision.autocast_dtypes("fp32", "cpu") == {"encode": None, "decode": None}
+    assert precision.autocast_dtypes("bf16", "cpu") == {"encode": bf16, "decode": bf16}
+    for native, expected in ((True, bf16), (False, None)):  # auto: the encoding side, where it is native
+        monkeypatch.setattr(precision, "bf16_supported", lambda device, native=native: native)
+        assert precision.autocast_dtypes("auto", "cpu") == {"encode": expected, "decode": None}

@@ -23,6 +23,7 @@ from .metrics import lpips_video, ms_ssim, psnr
 from .metrics.dists import dists_video
 from .metrics.flicker import flicker
 from .metrics.vmaf import rgb_clip_to_yuv420, vmaf as vmaf_score
+from .precision import selected_precision
 from .zoo import ModelEntry
 
 
@@ -150,6 +151,7 @@ def evaluate_model(
         "device": device,
         "colour_offsets": fix_colour,
         "threads": torch.get_num_threads(),
+        "precision": selected_precision(),  # tokcodec.precision
         "mean": mean,
         "clips": per_clip,
     }

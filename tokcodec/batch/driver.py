@@ -30,6 +30,7 @@ from tokcodec.batch.walk import MODES, SourceFile, output_name, walk
 from tokcodec.batch.work import FileResult, FileTask, sha256_file, source_stamp
 from tokcodec.errors import OutputError, TokcodecError
 from tokcodec.io.atomic import clean_stale_temporaries
+from tokcodec.precision import selected_precision
 from tokcodec.zoo import selected_zoo
 
 FORMAT = 1  # bump when the same options start giving other outputs: every file is then coded again
@@ -203,6 +204,7 @@ class _Run:
             force=force,
             verify=opts.verify,
             zoo=selected_zoo(),
+            precision=selected_precision(),
         )
 
     def _still_done(self, row, f: SourceFile, stamp: tuple[int, int]) -> bool:

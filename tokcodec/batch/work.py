@@ -24,6 +24,7 @@ from tokcodec.errors import ContainerError, InputError, ModelError, TokcodecErro
 from tokcodec.io.atomic import atomic_output
 from tokcodec.batch.outputs import OutputGroup
 from tokcodec.batch.walk import FRAME_PATTERN
+from tokcodec.precision import use_precision
 from tokcodec.zoo import use_zoo
 
 
@@ -44,6 +45,7 @@ class FileTask:
     verify: bool = False
     verify_only: bool = False  # the output is done already: only check it
     zoo: str | None = None  # the driver's zoo (tokcodec.zoo.use_zoo), for workers in other processes
+    precision: str = "fp32"  # the driver's (tokcodec.precision.use_precision), likewise
 
 
 @dataclass
@@ -98,6 +100,7 @@ def process_file(task: FileTask) -> FileResult:
     try:
         if task.zoo:
             use_zoo(task.zoo)
+        use_precision(task.precision)
         source = Path(task.source)
         before = source_stamp(source)
         result.src_size, result.src_mtime_ns = before

@@ -39,6 +39,7 @@ from tokcodec.bench.datasets import (
 from tokcodec.bench.codecs import codec_for
 from tokcodec.bench.tokcodec_codec import IMPLEMENTED_MODES, TokcodecSpec, parse_gops, resolve_models
 from tokcodec.errors import ModelError, TokcodecError
+from tokcodec.precision import selected_precision, use_precision
 from tokcodec.zoo import selected_zoo, use_zoo
 
 BENCH_VERSION = 1
@@ -443,11 +444,13 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
     return result
 
 
-def _worker_init(threads: int, zoo: str | None = None) -> None:
+def _worker_init(threads: int, zoo: str | None = None, precision: str | None = None) -> None:
     import torch
 
-    if zoo is not None:  # the parent's zoo: a spawned process starts from the shipped one
+    if zoo is not None:  # the parent's zoo and precision: a spawned process starts from the defaults
         use_zoo(zoo)
+    if precision is not None:
+        use_precision(precision)
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
@@ -524,7 +527,7 @@ def run(
     else:
         ctx = mp.get_context("spawn")
         with cf.ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_worker_init, initargs=(cfg.threads, zoo)
+            workers, mp_context=ctx, initializer=_worker_init, initargs=(cfg.threads, zoo, selected_precision())
         ) as pool:
             futs = [pool.submit(_run_job_safe, j, str(cache), job_cfg) for j, _ in todo]
             for f in cf.as_completed(futs):
@@ -583,6 +586,7 @@ def environment(cfg: BenchConfig, workers: int) -> dict:
         "workers": workers,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "precision": selected_precision(),  # tokcodec's tokenizer arithmetic (tokcodec.precision)
         "pyav": av.__version__,
         "ffmpeg": anc.ffmpeg_version(),
         "ffmpeg_path": anc.ffmpeg_exe(),

@@ -345,8 +345,9 @@ def encode_video(
     payloads coded by `coder` (mode 0 by default; entropy.coder_for_encoding).
     Frames stream through the model a latent frame at a time (families that
     stream: `frames_held`). `fix_colour`: send each GOP's colour offset
-    (codec.colour_offset), which costs about half a decode; off writes zeros. `progress(done, total)`:
-    told the frames done as the progress bar moves (a transcode worker reports them to its driver)."""
+    (codec.colour_offset), which costs a decode of the GOP's first two latent frames; off writes
+    zeros. `progress(done, total)`: told the frames done as the progress bar moves (a transcode
+    worker reports them to its driver)."""
     check_gop(gop, model)
     header = make_header(info, entry, gop, coder=coder)
     width, height = header.width, header.height
@@ -376,13 +377,14 @@ def encode_video(
             per_latent = read.frames / tokens.shape[1]  # frames per latent frame, for the bar
             offset = colour_offset.NONE
             if fix_colour:
+                sampled = min(tokens.shape[1], colour_offset.SAMPLED_LATENT_FRAMES)  # latent frames it decodes
                 offset = colour_offset.estimate(
                     model,
                     tokens,
                     torch.stack(read.sampled_means),
                     width,
                     height,
-                    lambda k, per_latent=per_latent: bar.credit("colour", k * per_latent),
+                    lambda k, per_sample=read.frames / sampled: bar.credit("colour", k * per_sample),
                 )
             tokens = tokens[0].cpu().numpy()
             payload = coder.encode(tokens, lambda per_latent=per_latent: bar.credit("prior", per_latent))
@@ -412,6 +414,7 @@ def encoding_setup(
     process and zoo. `entropy`: "mlm" (mode 1 under the model's prior) or "raw" (mode 0); None: mlm
     where the zoo has a prior for the model, else raw. `strict` (default: entropy given as "mlm"): a
     model without a prior is an error instead of mode 0. `prior`: a zoo prior of the model other than its default."""
+    from ..precision import selected_precision
     from ..zoo import registry_path
     from .entropy import DEFAULT_ENTROPY, coder_for_encoding
 
@@ -419,6 +422,7 @@ def encoding_setup(
     registry = registry_path()
     stamp = registry.stat().st_mtime_ns if registry.exists() else 0
     key = (name, entropy or DEFAULT_ENTROPY, int(mlm_steps), strict, device, prior, str(registry), stamp)
+    key += (selected_precision(),)
     if key not in _SETUPS:
         tokenizer, entry = load_model(name, device=device)
         coder = coder_for_encoding(

@@ -119,7 +119,7 @@ def encode_to_bytes(src: str | os.PathLike, tokenizer, entry, gop: int = 17, dev
 
     buffer = io.BytesIO()
     with open_video(src) as reader:
-        # only the tokens are wanted: no colour offsets, which cost about half a decode
+        # only the tokens are wanted: no colour offsets, which cost a partial decode
         encode_video(
             reader, reader.info, buffer, tokenizer, entry, gop=gop, device=device, quiet=True, fix_colour=False
         )

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from .fsq import FSQ
 from .lfq import LFQ, LFQLoss, indices_to_bits
+from ..precision import network
 
 TIME_FOLD = 4
 STEM = 4  # pixel-unshuffle factor of the stem (full -> 1/4)
@@ -252,8 +253,9 @@ class PatchTokenizer(nn.Module):
         int64 tokens (B, T', H/8, W/8). One group and the one-step cache are alive at a time."""
         cache, out = None, []
         for x in groups:
-            z, cache = self.encoder(x.transpose(1, 2), cache)
-            out.append(self.quantize(self.normalise(z))[1])
+            with network(self, x.device, "encode"):
+                z, cache = self.encoder(x.transpose(1, 2), cache)
+            out.append(self.quantize(self.normalise(z.float()))[1])
         return torch.cat(out, 1)
 
     @torch.no_grad()
@@ -276,7 +278,8 @@ class PatchTokenizer(nn.Module):
         q = self.token_values(tokens).to(next(self.parameters()).dtype)
         cache = None
         for i in range(q.shape[1]):
-            frames, cache = self.decoder(q[:, i : i + 1], cache, last_only=sampled)
+            with network(self, q.device, "decode"):
+                frames, cache = self.decoder(q[:, i : i + 1], cache, last_only=sampled)
             yield frames.float().transpose(1, 2)
 
     @torch.no_grad()

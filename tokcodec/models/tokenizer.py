@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .causal import AdaptiveGroupNorm, CausalConv3d, DepthToSpaceUpsample, Downsample, FrameGroupNorm, ResBlock3d
 from .lfq import LFQ, LFQLoss, indices_to_bits
+from ..precision import network
 
 
 # Peak memory of coding one GOP, in full-resolution first-level activations x frames x pixels:
@@ -150,13 +151,16 @@ class Tokenizer(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> int64 tokens (B, T', H', W')."""
         self.check_shape(x)
-        return self.quantizer(self.encoder(x))[1]
+        with network(self, x.device, "encode"):
+            z = self.encoder(x)
+        return self.quantizer(z.float())[1]
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         """int64 tokens (B, T', H', W') -> (B, 3, T, H, W), not clamped."""
         q = indices_to_bits(tokens, self.config.token_bits)
-        return self.decoder(q.to(next(self.parameters()).dtype))
+        with network(self, q.device, "decode"):
+            return self.decoder(q.to(next(self.parameters()).dtype)).float()
 
     def encode_stream(self, groups: Iterable[torch.Tensor]) -> torch.Tensor:
         """encode() of the groups (frame 0, then `temporal_stride` frames each) joined in time:

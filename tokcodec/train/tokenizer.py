@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from ..models import build_tokenizer
 from ..models.causal import CausalConv3d, DepthToSpaceUpsample
+from ..precision import bf16_supported
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
 from .losses import DISCRIMINATORS, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss, temporal_loss
@@ -131,17 +132,6 @@ def codebook_stats(tokens: torch.Tensor, bits: int) -> dict:
         "bit_balance_min": float(torch.minimum(on, 1 - on).min()),
         "token_entropy": entropy,
     }
-
-
-def bf16_supported(device: str) -> bool:
-    if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    # oneDNN emulates bf16 on CPUs without native support, about 4x slower than fp32: ask for the real thing
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def load_val_clips(paths: list[str], cfg: TrainConfig) -> list[torch.Tensor]:

@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError
+from ..precision import autocast_dtypes, selected_precision
 from . import (
     all_in_zoo,
     find_in_zoo,
@@ -100,6 +101,7 @@ def load_decoder(name: str, device: str = "cpu", model_name: str | None = None):
     with torch.no_grad():
         for k, v in tensors.items():
             own[k].copy_(v.float())
+    model.autocast_dtypes = autocast_dtypes(selected_precision(), device)  # loaded on the CPU, runs on `device`
     return model.to(device).eval(), base, entry
 
 
