@@ -421,8 +421,8 @@ def encoding_setup(
     strict = entropy == "mlm" if strict is None else strict
     registry = registry_path()
     stamp = registry.stat().st_mtime_ns if registry.exists() else 0
-    key = (name, entropy or DEFAULT_ENTROPY, int(mlm_steps), strict, device, prior, str(registry), stamp)
-    key += (selected_precision(),)
+    precision = selected_precision()  # a model loaded at one precision is not the other's
+    key = (name, entropy or DEFAULT_ENTROPY, int(mlm_steps), strict, device, prior, precision, str(registry), stamp)
     if key not in _SETUPS:
         tokenizer, entry = load_model(name, device=device)
         coder = coder_for_encoding(
