@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from tokcodec import api
 from tokcodec.codec import colour_offset
 from tokcodec.codec.container import ContainerReader
 from tokcodec.codec.pipeline import pad_gop
@@ -312,6 +313,10 @@ def test_precision_comes_from_the_environment(zoo, tmp_path, make_clip, monkeypa
     assert np.array_equal(decoded["fp32"], decoded["auto"])
     assert decoded["bf16"].shape == decoded["fp32"].shape
     assert 0 < np.abs(decoded["bf16"] - decoded["fp32"]).mean() < 4
+    monkeypatch.setattr(api, "bf16_supported", lambda device: False)
+    monkeypatch.setenv("TOKCODEC_PRECISION", "bf16")
+    code, out = run("info", tmp_path / "a.tkc")
+    assert code == 0 and "note: TOKCODEC_PRECISION=bf16 on a CPU without native bf16 runs emulated" in out
     monkeypatch.setenv("TOKCODEC_PRECISION", "fast")
     code, out = run("decode", tmp_path / "a.tkc", "-o", tmp_path / "x.y4m", "-q")
     assert code != 0
