@@ -28,12 +28,11 @@ def cli():
     natively; bf16: decoding too, twice as fast and approximate; see the README).
     """
     api.use_zoo(os.environ.get("TOKCODEC_ZOO"))
-    precision = os.environ.get("TOKCODEC_PRECISION")
     try:
-        api.use_precision(precision)
+        api.use_precision(os.environ.get("TOKCODEC_PRECISION"))
     except TokcodecError as e:
         raise type(e)(f"TOKCODEC_PRECISION: {e}") from None
-    if precision and precision.strip().lower() == "bf16" and not api.bf16_supported("cpu"):
+    if api.selected_precision() == "bf16" and not api.bf16_supported("cpu"):
         click.echo(
             "note: TOKCODEC_PRECISION=bf16 on a CPU without native bf16 runs emulated, about 4x slower", err=True
         )

@@ -13,8 +13,8 @@ decoder's mean, so it runs at the decoding side's precision. So:
 - `bf16`: both sides in bf16: a decode about twice as fast, outside the conformance tolerance
   (frames within a few levels of the reference).
 
-Measured on a 2-core AVX512-BF16 machine (`tokcodec/zoo/cards/tc-2.1.md`, "Precision"): mode 0's
-encode 6.1 -> 10.2 fps at 640x360 under auto, decode 6.8 -> 11.8 under bf16; auto's PSNR on the
+Measured on a 2-core AVX512-BF16 machine, idle, a 640x360 hand-held clip (`tokcodec/zoo/cards/tc-2.1.md`,
+"Precision"): mode 0's encode 6.1 -> 10.2 fps under auto, decode 6.8 -> 11.8 under bf16; auto's PSNR on the
 benchmark clips within 0.01 dB of float32's, but its tokens cost 0.13% more bits under the shipped
 prior (trained on float32's tokens), which is why it is not the default. The token prior (annex B)
 is integer arithmetic and never touched.
@@ -26,6 +26,7 @@ The setting is the process's, like the zoo (`tokcodec.api.use_precision`; the co
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from .errors import InputError
 
@@ -46,6 +47,7 @@ def selected_precision() -> str:
     return _selected
 
 
+@functools.cache
 def bf16_supported(device: str) -> bool:
     """Whether `device` computes bfloat16 natively (CUDA's own answer; on a CPU, AVX512-BF16 or AMX)."""
     import torch

@@ -233,19 +233,17 @@ def load_state(entry: ModelEntry) -> dict[str, torch.Tensor]:
 
 def load_model(name: str = "default", device: str = "cpu") -> tuple[torch.nn.Module, ModelEntry]:
     """The named shipped tokenizer in eval mode, sha256-checked: fp32 weights, its networks run at the
-    process's precision (models.precision: TOKCODEC_PRECISION, float32 unless it says otherwise)."""
+    process's precision (tokcodec.precision.use_precision; float32 unless set)."""
     entry = get_entry(name)
     from ..models import build_tokenizer
     from ..precision import autocast_dtypes, selected_precision
-
-    dtypes = autocast_dtypes(selected_precision(), device)
 
     model = build_tokenizer(entry.config)
     try:
         model.load_state_dict({k: v.float() for k, v in load_state(entry).items()})
     except RuntimeError as e:
         raise ModelError(f"weights of model '{entry.name}' do not fit its config: {str(e).splitlines()[0]}") from None
-    model.autocast_dtypes = dtypes
+    model.autocast_dtypes = autocast_dtypes(selected_precision(), device)
     return model.to(device).eval(), entry
 
 
