@@ -173,28 +173,34 @@ def test_shipped_sharp_decoder_draws_the_same_file_on_a_real_clip(example_clip, 
     assert psnr(source, outs["sharp"]) > psnr(source, outs["own"]) - 2.0  # detail, not a different picture
 
 
-def test_shipped_small_prior_codes_the_same_tokens_on_a_real_clip(example_clip, tmp_path, monkeypatch):
-    """`--prior mlm-tc-2.1-small` on the bundled clip: the file names that prior, decodes to exactly the
-    frames of the default prior's file (the same tokens, other probabilities), and costs a few percent
-    of the mode 1 payload more or less, not a different rate class (its card: +0.12% on the benchmark)."""
+def test_shipped_priors_code_the_same_tokens_on_a_real_clip(example_clip, tmp_path, monkeypatch):
+    """The default prior (mlm-tc-2.1-small-2), the earlier default `--prior mlm-tc-2.1` (files written
+    with it keep decoding) and `--prior mlm-tc-2.1-small` on the bundled clip: each file names its
+    prior and decodes to exactly the same frames (the same tokens, other probabilities), at a few
+    percent of the mode 1 payload more or less, not a different rate class (benchmark: within 0.3%)."""
     select_zoo(monkeypatch, None)
     sizes, frames = {}, {}
-    for name, extra in (("default", []), ("small", ["--prior", "mlm-tc-2.1-small"])):
-        out = tmp_path / f"{name}.tkc"
+    for prior, extra in (
+        ("mlm-tc-2.1-small-2", []),
+        ("mlm-tc-2.1", ["--prior", "mlm-tc-2.1"]),
+        ("mlm-tc-2.1-small", ["--prior", "mlm-tc-2.1-small"]),
+    ):
+        out = tmp_path / f"{prior}.tkc"
         enc = tokcodec("encode", example_clip, "-o", out, "--frames", 9, "--gop", 9, "--json", "-q", *extra)
         assert enc.returncode == 0, enc.stderr
-        assert json.loads(enc.stdout)["prior"] == ("mlm-tc-2.1" if name == "default" else "mlm-tc-2.1-small")
-        sizes[name] = out.stat().st_size
-        dec = tokcodec("decode", out, "-o", tmp_path / f"{name}.y4m", "-q")
+        assert json.loads(enc.stdout)["prior"] == prior
+        sizes[prior] = out.stat().st_size
+        dec = tokcodec("decode", out, "-o", tmp_path / f"{prior}.y4m", "-q")
         assert dec.returncode == 0, dec.stderr
-        frames[name] = np.stack(read_frames(tmp_path / f"{name}.y4m")[0])
-    assert np.array_equal(frames["default"], frames["small"])
-    assert 0.8 < sizes["small"] / sizes["default"] < 1.25, sizes
+        frames[prior] = np.stack(read_frames(tmp_path / f"{prior}.y4m")[0])
+    first = frames["mlm-tc-2.1-small-2"]
+    assert all(np.array_equal(first, f) for f in frames.values())
+    assert all(0.8 < size / sizes["mlm-tc-2.1"] < 1.25 for size in sizes.values()), sizes
 
 
 def test_shipped_model_precisions_on_a_real_clip(example_clip, tmp_path, monkeypatch):
     """auto encodes in bf16 only where the CPU has it natively and decodes in float32; bf16 decodes in
-    bf16 too. Where the CPU lacks bf16, auto's file is fp32's (the default's), byte for byte; where it
+    bf16 too. Where the CPU lacks bf16, auto's (the default's) file is fp32's, byte for byte; where it
     has it, the tokens differ a little and the quality does not (tokcodec/zoo/cards/tc-2.1.md, "Precision")."""
     from tokcodec.precision import bf16_supported
 

@@ -98,7 +98,9 @@ def main() -> None:
     )
     for row in rows:
         row["identical"] = row["crc32"] == expected
-    print(json.dumps({"file": str(out), "bytes": out.stat().st_size, "prior": prior.name, "rows": rows}, indent=1))
+    report = {"file": str(out), "bytes": out.stat().st_size, "prior": prior.name, "rows": rows}
+    report["encoder_precision"] = tokcodec.api.selected_precision()  # its tokens: auto's differ from fp32's
+    print(json.dumps(report, indent=1))
     sys.exit(0 if all(r["identical"] for r in rows) else 1)
 
 
