@@ -311,6 +311,47 @@ def test_decoder_only_fine_tuning_keeps_every_token(data_dir, tmp_path):
     assert best["metrics"]["val_lpips_alex"] == min(r["val_lpips_alex"] for r in validations)
 
 
+def test_token_conditioned_discriminator_sees_the_tokens_of_each_frame(data_dir, tmp_path):
+    """`discriminator: "pairs-tokens"`: each frame is paired with the latent it decodes from (frame 0
+    with latent frame 0, frames 1-4 with latent frame 1, ...); D's verdict depends on that latent, and a
+    decoder-only step trains G and D through it (the latent's input weights of D move)."""
+    import torch
+    from tokcodec.models import config_from_dict
+    from tokcodec.train.losses import LossWeights, TokenPairDiscriminator
+    from tokcodec.train.tokenizer import Trainer, TrainConfig
+
+    cfg = TrainConfig(
+        data=[str(data_dir)],
+        run_dir=str(tmp_path / "run"),
+        model=config_from_dict(TINY_PATCH),
+        batch=2,
+        frames=9,
+        crop=32,
+        max_side=64,
+        freeze_encoder=True,
+        disc_frames=3,
+        discriminator="pairs-tokens",
+        weights=LossWeights(gan=0.1),
+    )
+    trainer = Trainer(cfg, quiet=True)
+    assert isinstance(trainer.disc, TokenPairDiscriminator)
+    clip = torch.rand(2, 3, 9, 32, 32) * 2 - 1
+    tokens = trainer.model.encode(clip)  # (2, 3, 4, 4): latent frames 0, 1, 2
+    latents = trainer.frame_latents(tokens)
+    values = trainer.model.token_values(tokens)
+    assert latents.shape == (2, values.shape[2], 9, 4, 4)
+    for frame, latent in enumerate([0, 1, 1, 1, 1, 2, 2, 2, 2]):
+        assert torch.equal(latents[:, :, frame], values[:, latent])
+    with torch.no_grad():
+        verdict = trainer.disc(clip, latents)
+        assert verdict.shape == (2 * 8, 1, 4, 4)  # one map per pair
+        assert not torch.equal(trainer.disc(clip, latents.flip(0)), verdict)
+    latent_weights = trainer.disc.head[0].weight[:, -values.shape[2] :].detach().clone()
+    stats = trainer.train_step(clip)
+    assert {"g", "d"} <= stats.keys()
+    assert not torch.equal(trainer.disc.head[0].weight[:, -values.shape[2] :], latent_weights)
+
+
 def test_a_committed_decoder_warm_starts_over_its_base_model(tmp_path, monkeypatch):
     """The ablation's best decoder (fp16, decoder tensors only) is a warm start: the base model's
     encoder unchanged, the decoder the file's."""

@@ -115,7 +115,36 @@ class PairDiscriminator(nn.Module):
         return self.net(frames_2d(pairs))
 
 
-DISCRIMINATORS = {"clip3d": Discriminator, "pairs": PairDiscriminator}
+class TokenPairDiscriminator(nn.Module):
+    """PairDiscriminator's PatchGAN that also sees the tokens (HiFiC's conditional discriminator).
+
+    The quantized latent of the later frame of each pair (the decoder's input, at 1/8 resolution,
+    where the strided layers arrive) joins the features before the last two convs. Unconditioned,
+    D only asks "is this texture real?", and any plausible texture passes; conditioned, it asks "is
+    this real texture for these tokens?", so the decoder is pushed toward detail the tokens imply.
+    Input: frames (B, 3, T, H, W) and the latent each frame decodes from, (B, C, T, H/8, W/8).
+    """
+
+    def __init__(self, latent_dim: int, channels: int = 32, levels: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin, ch = 6, channels
+        for _ in range(levels):
+            layers += [nn.Conv2d(cin, ch, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            cin, ch = ch, ch * 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Conv2d(cin + latent_dim, cin, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cin, 1, 3, padding=1)
+        )
+
+    def forward(self, x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        pairs = torch.cat([x[:, :, :-1], x[:, :, 1:]], 1)  # (B, 6, T-1, H, W)
+        h = self.features(frames_2d(pairs))
+        return self.head(torch.cat([h, frames_2d(latent[:, :, 1:]).to(h.dtype)], 1))
+
+
+DISCRIMINATORS = {"clip3d": Discriminator, "pairs": PairDiscriminator, "pairs-tokens": TokenPairDiscriminator}
+CONDITIONED = {"pairs-tokens"}  # these take (frames, the latent of each frame) and are built with latent_dim
 
 
 class LeCAM:

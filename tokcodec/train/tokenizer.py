@@ -42,7 +42,17 @@ from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..precision import bf16_supported
 from ..models.tokenizer import Tokenizer, TokenizerConfig
 from .data import FrameBank
-from .losses import DISCRIMINATORS, LeCAM, LossWeights, colour_loss, frames_2d, hinge_d_loss, lfq_loss, temporal_loss
+from .losses import (
+    CONDITIONED,
+    DISCRIMINATORS,
+    LeCAM,
+    LossWeights,
+    colour_loss,
+    frames_2d,
+    hinge_d_loss,
+    lfq_loss,
+    temporal_loss,
+)
 
 
 @dataclass
@@ -76,7 +86,9 @@ class TrainConfig:
     freeze_encoder: bool = False  # decoder-only fine-tuning: the tokens of every clip stay identical
     perceptual_frames: int = 0  # LPIPS-VGG on this many random frames of each clip (0 = all): it is the costly loss
     disc_frames: int = 0  # the discriminator sees a random window of this many consecutive frames (0 = all)
-    discriminator: str = "clip3d"  # "clip3d" (3D convs over the clip) or "pairs" (2D over consecutive frame pairs)
+    # "clip3d" (3D convs over the clip), "pairs" (2D over consecutive frame pairs), "pairs-tokens" (pairs,
+    # and the tokens each frame decodes from: losses.TokenPairDiscriminator)
+    discriminator: str = "clip3d"
     select: str = "psnr"  # best.pt: "psnr" (highest), or "lpips" (lowest LPIPS-alex within select_psnr_drop)
     select_psnr_drop: float = 1.0  # "lpips": dB below the run's first validation a checkpoint may fall
     select_psnr_min: float | None = None  # "lpips": an absolute floor instead (a run warm-started mid-lineage)
@@ -210,7 +222,8 @@ class Trainer:
         )
         self.disc = self.disc_opt = None
         if cfg.weights.gan > 0:
-            self.disc = DISCRIMINATORS[cfg.discriminator]().to(self.device)
+            args = (self.model.config.latent_dim,) if cfg.discriminator in CONDITIONED else ()
+            self.disc = DISCRIMINATORS[cfg.discriminator](*args).to(self.device)
             self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.99))
         self.lecam = LeCAM()
         self.perceptual = None
@@ -400,9 +413,10 @@ class Trainer:
         use_gan = self.disc is not None and self.step >= w.gan_start
         if use_gan:
             # one window for both passes, so D judges the very frames G was pushed on
-            recon_w, x_w = self.pick_frames(self.cfg.disc_frames, recon, x, window=True)
+            clips = (recon, x) + ((self.frame_latents(tokens),) if self.cfg.discriminator in CONDITIONED else ())
+            recon_w, x_w, *latent_w = self.pick_frames(self.cfg.disc_frames, *clips, window=True)
             with self.autocast():
-                g = -self.disc(recon_w).mean()
+                g = -self.disc(recon_w, *latent_w).mean()
             loss = loss + w.gan * g.float()
             stats["g"] = g.item()
         self.opt.zero_grad(set_to_none=True)
@@ -412,7 +426,7 @@ class Trainer:
         self.update_ema()
         if use_gan:
             with self.autocast():
-                real, fake = self.disc(x_w), self.disc(recon_w.detach())
+                real, fake = self.disc(x_w, *latent_w), self.disc(recon_w.detach(), *latent_w)
             d = hinge_d_loss(real.float(), fake.float()) + w.lecam * self.lecam(real.float(), fake.float())
             self.disc_opt.zero_grad(set_to_none=True)
             d.backward()
@@ -434,19 +448,27 @@ class Trainer:
             frames, _ = self.forward_model(self.model.token_values(tokens), None)
         return frames.transpose(1, 2), None, tokens
 
-    def pick_frames(self, n: int, recon: torch.Tensor, x: torch.Tensor, window: bool):
-        """The same n frames of both (B, C, T, H, W) clips: n random frames, or a random window of n
+    def pick_frames(self, n: int, *clips: torch.Tensor, window: bool) -> tuple[torch.Tensor, ...]:
+        """The same n frames of each (B, C, T, H, W) clip: n random frames, or a random window of n
         consecutive ones (`window`); all frames when n is 0 or covers the clip."""
-        t = x.shape[2]
+        t = clips[0].shape[2]
         if n <= 0 or n >= t:
-            return recon, x
+            return clips
         if window:
             start = int(torch.randint(0, t - n + 1, (1,), generator=self.generator))
             idx = torch.arange(start, start + n)
         else:
             idx = torch.randperm(t, generator=self.generator)[:n].sort().values
-        idx = idx.to(x.device)
-        return recon.index_select(2, idx), x.index_select(2, idx)
+        idx = idx.to(clips[0].device)
+        return tuple(c.index_select(2, idx) for c in clips)
+
+    def frame_latents(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The decoder's input each frame is drawn from, (B, C, T, h, w): latent frame 0 gives frame 0,
+        latent k >= 1 frames s(k-1)+1 to sk, s the temporal stride (the causal grouping)."""
+        values = self.model.token_values(tokens)  # (B, T', C, h, w)
+        stride = self.model.config.temporal_stride
+        which = (torch.arange(1 + stride * (values.shape[1] - 1), device=values.device) + stride - 1) // stride
+        return values.index_select(1, which).transpose(1, 2)
 
     # --- the loop ------------------------------------------------------------
     def run(self) -> dict:
