@@ -24,9 +24,8 @@ def cli():
     """tokcodec: a neural video codec (a causal video tokenizer, a token prior, a documented container).
 
     Environment: TOKCODEC_ZOO (a registry of models instead of the shipped one), TOKCODEC_PRECISION
-    (the tokenizer's arithmetic: auto, the default: encoding in bf16 where the CPU computes it natively,
-    float32 elsewhere; fp32: float32 everywhere; bf16: decoding too, twice as fast and approximate; see
-    the README).
+    (the tokenizer's arithmetic: fp32, the default; auto: encoding in bf16 where the CPU computes it
+    natively; bf16: decoding too, twice as fast and approximate; see the README).
     """
     api.use_zoo(os.environ.get("TOKCODEC_ZOO"))
     try:

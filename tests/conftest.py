@@ -12,10 +12,9 @@ from tokcodec.precision import use_precision
 REPO = Path(__file__).resolve().parent.parent
 
 
-# Every test runs the tokenizers in float32 (tokcodec.precision; the default, auto, is bf16 encoding on
-# CPUs with native bf16), in process and in the commands it runs, even where the environment says
-# otherwise, so that the suite gives the same results on every CPU; session fixtures too, hence here.
-# The tests of precision set their own.
+# Every test runs the tokenizers in float32 (the default; tokcodec.precision), in process and in the
+# commands it runs, even where the environment says otherwise, so that the suite gives the same results
+# on every CPU; session fixtures too, hence here. The tests of precision set their own.
 os.environ["TOKCODEC_PRECISION"] = "fp32"
 use_precision("fp32")
 

@@ -294,8 +294,8 @@ def test_output_folders_are_made_and_crf_sets_the_mp4_quality(zoo, tmp_path, mak
 
 
 def test_precision_comes_from_the_environment(zoo, tmp_path, make_clip, monkeypatch):
-    """TOKCODEC_PRECISION: bf16 decodes in bf16 (frames close to float32's, not equal); fp32 and auto
-    (the default) decode in float32 (auto encodes in bf16 where the CPU has it); an unknown value is a
+    """TOKCODEC_PRECISION: bf16 decodes in bf16 (frames close to float32's, not equal); fp32 (the default)
+    and auto decode in float32 (auto encodes in bf16 where the CPU has it); an unknown value is a
     one-line error before anything is written. Each command sets the process's precision from the
     environment."""
     from tokcodec import precision

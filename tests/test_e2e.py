@@ -200,7 +200,7 @@ def test_shipped_priors_code_the_same_tokens_on_a_real_clip(example_clip, tmp_pa
 
 def test_shipped_model_precisions_on_a_real_clip(example_clip, tmp_path, monkeypatch):
     """auto encodes in bf16 only where the CPU has it natively and decodes in float32; bf16 decodes in
-    bf16 too. Where the CPU lacks bf16, auto's (the default's) file is fp32's, byte for byte; where it
+    bf16 too. Where the CPU lacks bf16, auto's file is fp32's (the default's), byte for byte; where it
     has it, the tokens differ a little and the quality does not (tokcodec/zoo/cards/tc-2.1.md, "Precision")."""
     from tokcodec.precision import bf16_supported
 

@@ -158,7 +158,7 @@ def test_precision_setting(monkeypatch):
     precision.use_precision(" BF16 ")
     assert precision.selected_precision() == "bf16"
     precision.use_precision(None)
-    assert precision.selected_precision() == "auto"
+    assert precision.selected_precision() == "fp32"
     with pytest.raises(InputError, match="precision 'fast': use one of fp32, auto, bf16"):
         precision.use_precision("fast")
     bf16 = torch.bfloat16

@@ -6,22 +6,20 @@ good tokens. The decoder's frames may differ from the reference by at most 1 in 
 (SPEC A.3), which bf16 does not keep; the colour offset's estimate (a sampled decode) measures the
 decoder's mean, so it runs at the decoding side's precision. So:
 
-- `fp32`: both sides in float32.
-- `auto` (the default): the encoding side in bf16 where the CPU has AVX512-BF16 or AMX (or a CUDA
-  device supports it), float32 elsewhere, where oneDNN would emulate bf16 about 4x slower than
-  float32; decoding in float32. Conformant files, a faster encode; on a CPU without native bf16 it
-  is fp32 exactly (the same bytes).
+- `fp32` (the default): both sides in float32.
+- `auto`: the encoding side in bf16 where the CPU has AVX512-BF16 or AMX (or a CUDA device supports
+  it), float32 elsewhere, where oneDNN would emulate bf16 about 4x slower than float32; decoding in
+  float32. Conformant files, a faster encode.
 - `bf16`: both sides in bf16: a decode about twice as fast, outside the conformance tolerance
   (frames within a few levels of the reference).
 
 Measured on a 2-core AVX512-BF16 machine, idle, a 640x360 hand-held clip (`tokcodec/zoo/cards/tc-2.1.md`,
 "Precision"): mode 0's encode 6.1 -> 10.2 fps under auto, decode 6.8 -> 11.8 under bf16; auto's PSNR on the
-benchmark clips within 0.01 dB of float32's. Its tokens differ from float32's at 1-3% of the places
-(quantization boundaries), which cost 0.13% more bits under a prior trained on float32's tokens only
-(mlm-tc-2.1: fp32 was the default while that was the default prior); the default prior
-mlm-tc-2.1-small-2 was fine-tuned on auto's tokens, and codes them in fewer bits than mlm-tc-2.1 codes
-float32's (`tokcodec/zoo/cards/mlm-tc-2.1-small.md`). The token prior (annex B) is integer arithmetic
-and never touched.
+benchmark clips within 0.01 dB of float32's, but its tokens cost 0.13-0.14% more bits than float32's
+under the same prior, which is why it is not the default. That held even for the default prior
+mlm-tc-2.1-small-2, fine-tuned on auto's tokens (`tokcodec/zoo/cards/mlm-tc-2.1-small.md`): bf16's
+rounding flips 1-3% of the tokens at quantization boundaries, noise no prior predicts. The token
+prior (annex B) is integer arithmetic and never touched.
 
 The setting is the process's, like the zoo (`tokcodec.api.use_precision`; the command line reads
 `TOKCODEC_PRECISION`); it applies to the models loaded after it is set.
@@ -35,13 +33,13 @@ import functools
 from .errors import InputError
 
 PRECISIONS = ("fp32", "auto", "bf16")
-_selected = "auto"  # use_precision's
+_selected = "fp32"  # use_precision's
 
 
 def use_precision(precision: str | None) -> None:
-    """Run the tokenizers loaded from now on at `precision` (None: the default, auto)."""
+    """Run the tokenizers loaded from now on at `precision` (None: fp32)."""
     global _selected
-    chosen = (precision or "auto").strip().lower()
+    chosen = (precision or "fp32").strip().lower()
     if chosen not in PRECISIONS:
         raise InputError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     _selected = chosen

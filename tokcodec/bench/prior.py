@@ -206,9 +206,7 @@ def main(argv=None) -> None:
         "integer network, instead of the zoo's prior of the model",
     )
     p.add_argument("--prior", help="a zoo prior of the model other than its default (as `encode --prior`)")
-    p.add_argument(
-        "--precision", default="auto", help="the tokenizer's (tokcodec.precision): auto (the default), fp32, bf16"
-    )
+    p.add_argument("--precision", default="fp32", help="the tokenizer's (tokcodec.precision): fp32, auto, bf16")
     p.add_argument("-o", "--output", help="write the JSON here")
     args = p.parse_args(argv)
     use_precision(args.precision)
