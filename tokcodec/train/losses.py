@@ -91,6 +91,17 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
+def pair_features(channels: int, levels: int) -> tuple[list[nn.Module], int]:
+    """The pair discriminators' strided 4x4 layers over a frame pair (6 channels), each halving the size
+    and doubling the width: the layers and their output width."""
+    layers: list[nn.Module] = []
+    cin, ch = 6, channels
+    for _ in range(levels):
+        layers += [nn.Conv2d(cin, ch, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        cin, ch = ch, ch * 2
+    return layers, cin
+
+
 class PairDiscriminator(nn.Module):
     """A 2D PatchGAN over consecutive frame pairs (frame t-1 and t stacked in channels).
 
@@ -102,12 +113,8 @@ class PairDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 32, levels: int = 3):
         super().__init__()
-        layers: list[nn.Module] = []
-        cin, ch = 6, channels
-        for _ in range(levels):
-            layers += [nn.Conv2d(cin, ch, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
-            cin, ch = ch, ch * 2
-        layers += [nn.Conv2d(cin, cin, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cin, 1, 3, padding=1)]
+        layers, cout = pair_features(channels, levels)
+        layers += [nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cout, 1, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,14 +134,10 @@ class TokenPairDiscriminator(nn.Module):
 
     def __init__(self, latent_dim: int, channels: int = 32, levels: int = 3):
         super().__init__()
-        layers: list[nn.Module] = []
-        cin, ch = 6, channels
-        for _ in range(levels):
-            layers += [nn.Conv2d(cin, ch, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
-            cin, ch = ch, ch * 2
+        layers, cout = pair_features(channels, levels)
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.Conv2d(cin + latent_dim, cin, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cin, 1, 3, padding=1)
+            nn.Conv2d(cout + latent_dim, cout, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cout, 1, 3, padding=1)
         )
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:

@@ -222,6 +222,8 @@ class Trainer:
         )
         self.disc = self.disc_opt = None
         if cfg.weights.gan > 0:
+            if cfg.discriminator in CONDITIONED and not hasattr(self.model, "token_values"):
+                raise ValueError(f"discriminator {cfg.discriminator!r} needs a tokenizer family with token_values")
             args = (self.model.config.latent_dim,) if cfg.discriminator in CONDITIONED else ()
             self.disc = DISCRIMINATORS[cfg.discriminator](*args).to(self.device)
             self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.99))
