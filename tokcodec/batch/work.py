@@ -45,7 +45,7 @@ class FileTask:
     verify: bool = False
     verify_only: bool = False  # the output is done already: only check it
     zoo: str | None = None  # the driver's zoo (tokcodec.zoo.use_zoo), for workers in other processes
-    precision: str = "fp32"  # the driver's (tokcodec.precision.use_precision), likewise
+    precision: str | None = None  # the driver's (tokcodec.precision.use_precision), likewise; None: the default
 
 
 @dataclass

@@ -38,7 +38,7 @@ from ..codec.entropy import EntropyCoder
 from ..codec.mlm_coding import decode_gop, encode_gop
 from ..codec.pipeline import make_header, pad_gop
 from ..io import ColourInfo, VideoInfo
-from ..precision import use_precision
+from ..precision import selected_precision, use_precision
 from ..zoo import load_model
 from ..zoo.priors import get_prior, load_prior, prior_for
 from .datasets import discover_clips, make_reference
@@ -206,7 +206,7 @@ def main(argv=None) -> None:
         "integer network, instead of the zoo's prior of the model",
     )
     p.add_argument("--prior", help="a zoo prior of the model other than its default (as `encode --prior`)")
-    p.add_argument("--precision", default="fp32", help="the tokenizer's (tokcodec.precision): fp32, auto, bf16")
+    p.add_argument("--precision", help="the tokenizer's (tokcodec.precision): fp32 (the default), auto, bf16")
     p.add_argument("-o", "--output", help="write the JSON here")
     args = p.parse_args(argv)
     use_precision(args.precision)
@@ -234,7 +234,7 @@ def main(argv=None) -> None:
         "prior_sha256": prior_entry.sha256,
         "gop": args.gop,
         "threads": args.threads,
-        "precision": args.precision,
+        "precision": selected_precision(),
         "torch": torch.__version__,
         "summary": summarise(rows, steps_list),
         "clips": rows,

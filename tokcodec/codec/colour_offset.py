@@ -39,15 +39,15 @@ def estimate(
 
     tokens: (1, T', H', W'); source_means: (T', 3), the means of source frames 0, s, 2s, ...
     (as padded for coding) at the coded size `width` x `height`; the first SAMPLED_LATENT_FRAMES
-    of them are used. `progress(k)`: called with the number of sampled frames each piece of the
-    decode held.
+    of them are used. `progress(share)`: called with the share of the estimate's decode each piece
+    held (the shares sum to 1).
     """
     tokens, source_means = tokens[:, :SAMPLED_LATENT_FRAMES], source_means[:SAMPLED_LATENT_FRAMES]
     pieces = []
     for x in model.decode_stream(tokens, sampled=True):
         pieces.append(frame_means(x[:, :, :, :height, :width]).cpu())  # one piece at a time: bounded memory
         if progress is not None:
-            progress(x.shape[2])
+            progress(x.shape[2] / tokens.shape[1])
     decoded = torch.cat(pieces)
     difference = (source_means.cpu() - decoded).mean(0) * 127.5  # 8-bit levels
     code = np.clip(np.round(difference.numpy() * UNITS_PER_LEVEL), -128, 127)

@@ -377,14 +377,13 @@ def encode_video(
             per_latent = read.frames / tokens.shape[1]  # frames per latent frame, for the bar
             offset = colour_offset.NONE
             if fix_colour:
-                sampled = min(tokens.shape[1], colour_offset.SAMPLED_LATENT_FRAMES)  # latent frames it decodes
                 offset = colour_offset.estimate(
                     model,
                     tokens,
                     torch.stack(read.sampled_means),
                     width,
                     height,
-                    lambda k, per_sample=read.frames / sampled: bar.credit("colour", k * per_sample),
+                    lambda share, frames=read.frames: bar.credit("colour", share * frames),
                 )
             tokens = tokens[0].cpu().numpy()
             payload = coder.encode(tokens, lambda per_latent=per_latent: bar.credit("prior", per_latent))
