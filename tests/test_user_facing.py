@@ -315,3 +315,31 @@ def test_a_busy_machine_gets_a_short_openmp_spin_unless_the_user_chose():
         assert run(OMP_WAIT_POLICY="ACTIVE") == "None"
     finally:
         busy.kill()
+
+
+def test_the_command_line_keeps_freed_tensor_memory_for_reuse_unless_the_user_tuned_malloc():
+    """Importing the command line raises glibc's mmap and trim thresholds (tokcodec/allocator.py): the
+    second round of the same large allocations, as a network's layers make them, faults in no new
+    page. A user's MALLOC_* variable leaves malloc alone."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import resource, numpy as np, tokcodec_cli\n"
+        "from tokcodec import allocator\n"
+        "def churn():\n"
+        "    for size in (12, 15, 9, 14):\n"
+        "        a = np.ones(size << 20, np.uint8); b = np.ones((size + 1) << 20, np.uint8); del a, b\n"
+        "churn()\n"
+        "f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "churn()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0, allocator._done)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    run = lambda **extra: subprocess.run(
+        [sys.executable, "-c", probe], env={**env, **extra}, capture_output=True, text=True, check=True
+    ).stdout.split()
+    faults, done = run()
+    assert int(faults) < 16 and done == "True"
+    assert run(MALLOC_ARENA_MAX="16")[1] == "False"

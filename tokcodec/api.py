@@ -35,6 +35,7 @@ from .text import bench_text as bench_text, damage_lines as damage_lines, decode
 from .text import encode_text as encode_text, eval_text as eval_text, safe_text as safe_text
 from .text import tokens_text as tokens_text
 from .threads import choose_wait_policy as choose_wait_policy
+from .allocator import keep_freed_memory as keep_freed_memory
 from .precision import bf16_supported as bf16_supported, selected_precision as selected_precision
 from .precision import use_precision as use_precision
 from .zoo import use_zoo as use_zoo
@@ -47,7 +48,14 @@ DEFAULT_GOP = 17
 # whose names there are modules of the package (tokcodec.models, tokcodec.evaluate)
 __all__ = [*PACKAGE_NAMES, "models", "evaluate", "decoders", "encoder", "BenchOutcome", "DEFAULT_GOP"]
 __all__ += ["encode_text", "decode_text", "damage_lines", "eval_text", "tokens_text", "bench_text", "default_rung_text"]
-__all__ += ["bf16_supported", "choose_wait_policy", "selected_precision", "use_precision", "use_zoo"]
+__all__ += [
+    "bf16_supported",
+    "choose_wait_policy",
+    "keep_freed_memory",
+    "selected_precision",
+    "use_precision",
+    "use_zoo",
+]
 
 
 @dataclass

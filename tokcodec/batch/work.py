@@ -268,7 +268,7 @@ def _decode(task: FileTask, result: FileResult, group: OutputGroup) -> None:
 def _decode_frames(task: FileTask, source: Path, out) -> None:
     from tokcodec.codec.pipeline import decode_container
 
-    _set_threads(task)
+    _set_process(task)
     _, lost = decode_container(
         source,
         out,
@@ -356,7 +356,7 @@ def _setup(task: FileTask):
     under that name than the driver's."""
     from tokcodec.codec.pipeline import encoding_setup
 
-    _set_threads(task)
+    _set_process(task)
     tokenizer, entry, coder = encoding_setup(task.model or "default", task.entropy, device=task.device)
     digest = entry.weights_hash.hex()
     if task.model_hash and digest != task.model_hash:
@@ -367,7 +367,11 @@ def _setup(task: FileTask):
     return tokenizer, entry, coder, digest
 
 
-def _set_threads(task: FileTask) -> None:
+def _set_process(task: FileTask) -> None:
+    """The worker process's settings: freed tensor memory kept for reuse (allocator.py), the task's threads."""
+    from ..allocator import keep_freed_memory
+
+    keep_freed_memory()
     if task.threads:
         import torch
 

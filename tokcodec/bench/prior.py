@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..allocator import keep_freed_memory
 from ..codec.container import ContainerWriter
 from ..codec.entropy import EntropyCoder
 from ..codec.mlm_coding import decode_gop, encode_gop
@@ -210,6 +211,7 @@ def main(argv=None) -> None:
     p.add_argument("-o", "--output", help="write the JSON here")
     args = p.parse_args(argv)
     use_precision(args.precision)
+    keep_freed_memory()  # as the command line does (allocator.py)
     torch.set_num_threads(args.threads)
     cfg = json.loads(Path(args.config).read_text())
     root = (Path(args.config).parent / cfg["data_root"]).resolve()

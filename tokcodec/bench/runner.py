@@ -447,6 +447,9 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
 def _worker_init(threads: int, zoo: str | None = None, precision: str | None = None) -> None:
     import torch
 
+    from ..allocator import keep_freed_memory
+
+    keep_freed_memory()
     if zoo is not None:  # the parent's zoo and precision: a spawned process starts from the defaults
         use_zoo(zoo)
     if precision is not None:

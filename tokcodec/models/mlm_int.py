@@ -53,14 +53,15 @@ def exp_table(bits: int, length: int) -> np.ndarray:
     return table
 
 
-def floor_div(a: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
-    """floor(a / b) of integer-valued float64 tensors, b > 0 and |a| + b < 2^53: exactly.
+def floor_div(a: torch.Tensor, b: torch.Tensor | float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """floor(a / b) of integer-valued float64 tensors, b > 0 and |a| + b < 2^53: exactly (into `out`
+    when given).
 
     IEEE division is correctly rounded, so the float quotient can only land on the integer k + 1
     above the true floor k when k + 1 - a/b (at least 1/b) is within half a unit in the last
     place of k + 1 (at most |k + 1| 2^-53), that is when |k + 1| b >= 2^53; and |k + 1| b <= |a| + b.
     Every call below states its bound."""
-    return torch.div(a, b).floor_()
+    return torch.div(a, b, out=out).floor_()
 
 
 def round_shift(a: torch.Tensor, bits: int) -> torch.Tensor:
@@ -111,6 +112,8 @@ class IntegerMLM:
       then one floor and one clamp;
     - attention logits come from one batched GEMM that starts from a cached (rel_bias + 1/2 +
       key mask) tensor, with q pre-scaled by 2^-(2A - LOGIT_BITS): floor() of that is round_shift;
+    - the windows are one gather of the positions (and one back), with cached indices: no padded
+      copy of the grid, and the output projection runs on the real positions only;
     - divisions are one correctly rounded division and a floor (see floor_div's bound).
     """
 
@@ -145,7 +148,7 @@ class IntegerMLM:
         self.exp_attn, self.exp_out = self.t["exp_attn"], self.t["exp_out"]
         index = relative_index(config.window)
         self.rel_bias = [self.t[f"blocks.{i}.attn.rel_bias"][:, index] for i in range(config.depth)]
-        self._logit_bias: dict[tuple, torch.Tensor] = {}
+        self._grids: dict[tuple, tuple] = {}
 
     def _linear(self, x: torch.Tensor, name: str, low: float = -ACT_MAX) -> torch.Tensor:
         """Activations (.., K) at 2^A_BITS -> (.., N) at 2^A_BITS: round_shift(x W^T + b, W_BITS), clamped
@@ -153,55 +156,60 @@ class IntegerMLM:
         weight, bias = self.linears[name]
         return F.linear(x, weight, bias).floor_().clamp_(low, ACT_MAX)
 
-    def logit_bias(self, height: int, width: int, i: int) -> torch.Tensor:
-        """(heads, nW, t, t) for block i on this grid: rel_bias + 1/2 (round_shift's half) on real
-        keys, MASKED_KEY on padding keys (its table index clamps to the last entry, 0)."""
-        key = (height, width, i)
-        if key not in self._logit_bias:
+    def _grid(self, batch: int, height: int, width: int, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What block i's windows are on this grid, cached per grid: (gather, merge, logit bias).
+
+        gather (B nW t,): the row of the flat (B H W, C) features in each window slot; a padding slot
+        takes row 0, whose values cannot reach a real position (its key is masked to weight 0, its
+        query's row is dropped), so no zero rows need writing. merge (B H W,): each position's slot.
+        logit bias (heads, B nW, t, t): rel_bias + 1/2 (round_shift's half) on real keys, MASKED_KEY on
+        padding keys (its table index clamps to the last entry, 0)."""
+        key = (batch, height, width, i % 2)
+        if key not in self._grids:
             cfg = self.config
-            shift = (i % 2) * cfg.window // 2
-            _, valid, _ = window_partition(torch.zeros(1, height, width, 1), cfg.window, shift)
-            mask = torch.where(valid, 0.5, float(MASKED_KEY)).double()  # (nW, t)
-            self._logit_bias = {k: v for k, v in self._logit_bias.items() if k[:2] == (height, width)}
-            self._logit_bias[key] = (self.rel_bias[i][:, None] + mask[None, :, None, :]).contiguous()
-        return self._logit_bias[key]
+            win, shift = cfg.window, (i % 2) * cfg.window // 2
+            slots, valid, _ = window_partition(
+                torch.arange(batch * height * width).view(batch, height, width, 1).double(), win, shift
+            )
+            gather = slots.view(-1).long()  # padding slots hold 0 (window_partition's zeros)
+            merge = torch.empty(batch * height * width, dtype=torch.long)
+            real = valid.repeat(batch, 1).view(-1)
+            merge[gather[real]] = torch.nonzero(real).view(-1)
+            mask = torch.where(valid, 0.5, float(MASKED_KEY)).double().repeat(batch, 1)  # (B nW, t)
+            biases = [(rel[:, None] + mask[None, :, None, :]).contiguous() for rel in self.rel_bias[i % 2 :: 2]]
+            self._grids = {k: v for k, v in self._grids.items() if k[:3] == key[:3]}
+            self._grids[key] = gather, merge, biases
+        gather, merge, biases = self._grids[key]
+        return gather, merge, biases[i // 2]
 
     def _attention(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Windowed attention of (B, H, W, C) features, one head at a time.
+        """Windowed attention of (B, H, W, C) features -> (B H W, C), one head at a time.
 
-        The windows are cut from the block's input (C channels, a third of what q, k and v hold) in
-        one copy, and q, k, v, the attention and the output projection are computed on the windows,
-        padding positions included: a padding position's key is masked to weight 0 and its query is
-        dropped, so nothing of its values reaches a real position, whatever they are (they come from
-        zeros). Each head's q, k, v are strided views of the qkv product (no copy)."""
+        The windows are gathered from the block's input (C channels, a third of what q, k and v hold)
+        in one copy, and q, k, v and the attention are computed on the windows, padding slots included
+        (see _grid: nothing of them reaches a real position); the heads' outputs are gathered back to
+        the real positions before the output projection. Each head's q, k, v are strided views of
+        the qkv product (no copy)."""
         cfg = self.config
         b, height, width, dim = x.shape
-        win, heads, hd = cfg.window, cfg.heads, x.shape[-1] // cfg.heads
-        shift = (i % 2) * win // 2
-        hp, wp = shift + height + (-(shift + height) % win), shift + width + (-(shift + width) % win)
-        nh, nw, t = hp // win, wp // win, win * win
-        padded = x.new_empty(b, hp, wp, dim)  # only the border is zeroed: a full fill costs a pass
-        padded[:, :shift], padded[:, shift + height :], padded[:, :, :shift], padded[:, :, shift + width :] = 0, 0, 0, 0
-        padded[:, shift : shift + height, shift : shift + width] = x
-        windows = padded.view(b, nh, win, nw, win, dim).transpose(2, 3).reshape(b * nh * nw, t, dim)
+        heads, hd, t = cfg.heads, dim // cfg.heads, cfg.window**2
+        gather, merge, bias = self._grid(b, height, width, i)
+        windows = x.reshape(-1, dim).index_select(0, gather).view(-1, t, dim)
         qkv = self._linear(windows, f"blocks.{i}.attn.qkv")  # (B nW, t, 3 heads hd): q, k, v, head-major
-        bias = self.logit_bias(height, width, i)
-        out = torch.empty(b * nh * nw, t, dim, dtype=x.dtype)
+        out = torch.empty(windows.shape, dtype=x.dtype)
+        scale = 1.0 / (1 << (2 * A_BITS - LOGIT_BITS))
         for h in range(heads):
             q, k, v = (qkv[..., (part * heads + h) * hd : (part * heads + h + 1) * hd] for part in range(3))
-            head_bias = bias[h] if b == 1 else bias[h].repeat(b, 1, 1)
             # q.k / 2^14 (alpha, a power of two): every partial sum is a multiple of 2^-14 of at most
             # hd 2^34 / 2^14 (check_bounds): exact in any order; floor() of it is round_shift
-            scale = 1.0 / (1 << (2 * A_BITS - LOGIT_BITS))
-            logits = torch.baddbmm(head_bias, q, k.transpose(1, 2), alpha=scale).floor_()
-            z = (logits.amax(-1, keepdim=True) - logits).clamp_(max=self.exp_attn.numel() - 1).long()
-            e = torch.take(self.exp_attn, z)
+            logits = torch.baddbmm(bias[h], q, k.transpose(1, 2), alpha=scale).floor_()
+            z = torch.sub(logits.amax(-1, keepdim=True), logits, out=logits)
+            e = torch.take(self.exp_attn, z.clamp_(max=self.exp_attn.numel() - 1).long())
             total = e.sum(-1, keepdim=True)
             # rounded half up: floor((2 e.v + total) / (2 total)); |2 e.v| <= 2 t 2^16 2^17 = 2^40
-            out[..., h * hd : (h + 1) * hd] = floor_div(torch.baddbmm(total, e, v, alpha=2.0), 2.0 * total)
-        out = self._linear(out, f"blocks.{i}.attn.proj")
-        out = out.view(b, nh, nw, win, win, dim).transpose(2, 3).reshape(b, hp, wp, dim)
-        return out[:, shift : shift + height, shift : shift + width]
+            numerator = torch.baddbmm(total, e, v, alpha=2.0)
+            floor_div(numerator, total.mul_(2.0), out=out[..., h * hd : (h + 1) * hd])
+        return self._linear(out.view(-1, dim).index_select(0, merge), f"blocks.{i}.attn.proj")
 
     def hidden(
         self,
@@ -227,7 +235,7 @@ class IntegerMLM:
         batched = x.dim() == 4
         x = x if batched else x[None]
         for i in range(cfg.depth):
-            x = (x + self._attention(rms_norm(x), i)).clamp_(-ACT_MAX, ACT_MAX)
+            x = (x + self._attention(rms_norm(x), i).view(x.shape)).clamp_(-ACT_MAX, ACT_MAX)
             if i == cfg.depth - 1 and positions is not None:
                 x = x.reshape(-1, cfg.dim)[positions]
             h = self._linear(rms_norm(x), f"blocks.{i}.fc1", low=0.0)  # ReLU
