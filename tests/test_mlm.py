@@ -119,8 +119,9 @@ def test_integer_network_matches_the_spec_reference_table_for_table(prior, shape
 
 @pytest.mark.parametrize("depth, window", [(2, 8), (2, 6), (1, 4)])
 def test_features_of_some_positions_equal_the_full_pass_at_those_positions(depth, window):
-    """The last block's MLP runs on the positions asked for only: the same features as the full pass
-    there, whatever the window's shift (odd for window 6) and whether the positions are a group or not."""
+    """The last block's queries and MLP run on the positions asked for only: the same features as the
+    full pass there, whatever the window's shift (odd for window 6) and whether the positions are a group
+    or not (random subsets: windows holding different numbers of queries)."""
     torch.manual_seed(depth + window)
     model = TokenMLM(MLMConfig(dim=16, depth=depth, heads=2, mlp=2, window=window))
     jitter_weights(model, 1, scale=0.2)

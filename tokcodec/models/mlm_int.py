@@ -114,6 +114,8 @@ class IntegerMLM:
       key mask) tensor, with q pre-scaled by 2^-(2A - LOGIT_BITS): floor() of that is round_shift;
     - the windows are one gather of the positions (and one back), with cached indices: no padded
       copy of the grid, and the output projection runs on the real positions only;
+    - when only some positions' features are asked for (coding asks for one group's), the last
+      block computes queries, attention and MLP for those alone;
     - divisions are one correctly rounded division and a floor (see floor_div's bound).
     """
 
@@ -150,11 +152,11 @@ class IntegerMLM:
         self.rel_bias = [self.t[f"blocks.{i}.attn.rel_bias"][:, index] for i in range(config.depth)]
         self._grids: dict[tuple, tuple] = {}
 
-    def _linear(self, x: torch.Tensor, name: str, low: float = -ACT_MAX) -> torch.Tensor:
+    def _linear(self, x: torch.Tensor, name: str, low: float = -ACT_MAX, rows: slice = slice(None)) -> torch.Tensor:
         """Activations (.., K) at 2^A_BITS -> (.., N) at 2^A_BITS: round_shift(x W^T + b, W_BITS), clamped
-        to [low, ACT_MAX] (low = 0 is the clamp and the ReLU in one pass)."""
+        to [low, ACT_MAX] (low = 0 is the clamp and the ReLU in one pass). `rows`: only those outputs."""
         weight, bias = self.linears[name]
-        return F.linear(x, weight, bias).floor_().clamp_(low, ACT_MAX)
+        return F.linear(x, weight[rows], bias[rows]).floor_().clamp_(low, ACT_MAX)
 
     def _grid(self, batch: int, height: int, width: int, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What block i's windows are on this grid, cached per grid: (gather, merge, logit bias).
@@ -182,34 +184,59 @@ class IntegerMLM:
         gather, merge, biases = self._grids[key]
         return gather, merge, biases[i // 2]
 
-    def _attention(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Windowed attention of (B, H, W, C) features -> (B H W, C), one head at a time.
+    def _attention(self, x: torch.Tensor, i: int, queries: torch.Tensor | None = None) -> torch.Tensor:
+        """Windowed attention of (B, H, W, C) features -> (B H W, C), one head at a time; or (N, C) for
+        the flat positions `queries` only (keys and values are still every position's).
 
         The windows are gathered from the block's input (C channels, a third of what q, k and v hold)
         in one copy, and q, k, v and the attention are computed on the windows, padding slots included
         (see _grid: nothing of them reaches a real position); the heads' outputs are gathered back to
         the real positions before the output projection. Each head's q, k, v are strided views of
-        the qkv product (no copy)."""
+        the products (no copy)."""
         cfg = self.config
         b, height, width, dim = x.shape
         heads, hd, t = cfg.heads, dim // cfg.heads, cfg.window**2
         gather, merge, bias = self._grid(b, height, width, i)
-        windows = x.reshape(-1, dim).index_select(0, gather).view(-1, t, dim)
-        qkv = self._linear(windows, f"blocks.{i}.attn.qkv")  # (B nW, t, 3 heads hd): q, k, v, head-major
-        out = torch.empty(windows.shape, dtype=x.dtype)
+        windows = x.reshape(-1, dim).index_select(0, gather)  # (B nW t, C)
+        n_windows, name = windows.shape[0] // t, f"blocks.{i}.attn.qkv"
+        if queries is None:  # q, k, v in one product: (B nW, t, 3 heads hd), head-major
+            qkv = self._linear(windows, name).view(n_windows, t, 3 * dim)
+            q, kv, back = qkv[..., :dim], qkv[..., dim:], merge
+        else:  # q of the query slots only (nq a window), k and v of all
+            slots, back = self._query_slots(merge[queries], n_windows, t)
+            q = self._linear(windows[slots.view(-1)], name, rows=slice(0, dim)).view(*slots.shape, dim)
+            kv = self._linear(windows, name, rows=slice(dim, None)).view(n_windows, t, 2 * dim)
+            bias = bias.view(heads, -1, t).index_select(1, slots.view(-1)).view(heads, *slots.shape, t)
+        out = torch.empty(*q.shape[:2], dim, dtype=x.dtype)
         scale = 1.0 / (1 << (2 * A_BITS - LOGIT_BITS))
         for h in range(heads):
-            q, k, v = (qkv[..., (part * heads + h) * hd : (part * heads + h + 1) * hd] for part in range(3))
+            q_h, k, v = q[..., h * hd : (h + 1) * hd], kv[..., h * hd : (h + 1) * hd], kv[..., dim + h * hd :][..., :hd]
             # q.k / 2^14 (alpha, a power of two): every partial sum is a multiple of 2^-14 of at most
             # hd 2^34 / 2^14 (check_bounds): exact in any order; floor() of it is round_shift
-            logits = torch.baddbmm(bias[h], q, k.transpose(1, 2), alpha=scale).floor_()
+            logits = torch.baddbmm(bias[h], q_h, k.transpose(1, 2), alpha=scale).floor_()
             z = torch.sub(logits.amax(-1, keepdim=True), logits, out=logits)
             e = torch.take(self.exp_attn, z.clamp_(max=self.exp_attn.numel() - 1).long())
             total = e.sum(-1, keepdim=True)
             # rounded half up: floor((2 e.v + total) / (2 total)); |2 e.v| <= 2 t 2^16 2^17 = 2^40
             numerator = torch.baddbmm(total, e, v, alpha=2.0)
             floor_div(numerator, total.mul_(2.0), out=out[..., h * hd : (h + 1) * hd])
-        return self._linear(out.view(-1, dim).index_select(0, merge), f"blocks.{i}.attn.proj")
+        return self._linear(out.view(-1, dim).index_select(0, back), f"blocks.{i}.attn.proj")
+
+    @staticmethod
+    def _query_slots(slots: torch.Tensor, n_windows: int, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Window slots (N,) of the queries -> (n_windows, nq) slots, each window's queries then its own
+        first slot as filler (computed, never read), nq the most a window holds; and where each query's
+        row lands in (n_windows nq). With the coding schedule nq is t / groups."""
+        order = torch.argsort(slots)
+        window = slots[order] // t
+        counts = torch.bincount(window, minlength=n_windows)
+        rank = torch.arange(slots.numel()) - (torch.cumsum(counts, 0) - counts)[window]
+        nq = int(counts.max())
+        table = (torch.arange(n_windows) * t)[:, None].repeat(1, nq)
+        table[window, rank] = slots[order]
+        back = torch.empty_like(slots)
+        back[order] = window * nq + rank
+        return table, back
 
     def hidden(
         self,
@@ -221,8 +248,9 @@ class IntegerMLM:
     ) -> torch.Tensor:
         """The final normalised features of one latent frame (tokens, prev: (H, W); known: (H, W), or
         (G, H, W) for G passes at once, one per known mask): (H, W, dim) (one mask) or (G, H, W, dim),
-        or (N, dim) for the flat indices `positions` into (G,) H, W only. The last MLP is per
-        position, so it runs on those alone (the same values, a quarter of the work with 4 groups)."""
+        or (N, dim) for the flat indices `positions` into (G,) H, W only. The last block's queries
+        and MLP are per position, so they run on those alone (the same values, a quarter of the work
+        with 4 groups)."""
         cfg = self.config
         lo, hi, plo, phi = input_indices(tokens, known, prev, cfg.sub_bits)
         t = self.t
@@ -235,9 +263,11 @@ class IntegerMLM:
         batched = x.dim() == 4
         x = x if batched else x[None]
         for i in range(cfg.depth):
-            x = (x + self._attention(rms_norm(x), i).view(x.shape)).clamp_(-ACT_MAX, ACT_MAX)
-            if i == cfg.depth - 1 and positions is not None:
-                x = x.reshape(-1, cfg.dim)[positions]
+            if i == cfg.depth - 1 and positions is not None:  # from here on, the coded positions only
+                x = x.reshape(-1, cfg.dim)[positions] + self._attention(rms_norm(x), i, positions)
+            else:
+                x = x + self._attention(rms_norm(x), i).view(x.shape)
+            x = x.clamp_(-ACT_MAX, ACT_MAX)
             h = self._linear(rms_norm(x), f"blocks.{i}.fc1", low=0.0)  # ReLU
             x = (x + self._linear(h, f"blocks.{i}.fc2")).clamp_(-ACT_MAX, ACT_MAX)
         x = rms_norm(x)
