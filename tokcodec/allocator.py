@@ -1,13 +1,12 @@
 """Keep freed tensor memory in the process (glibc malloc), so that the next tensor of that size reuses it.
 
 Coding allocates and frees the same large tensors over and over: a decoder layer's output (15 MB
-at 640x360), the prior's q, k, v (11 MB). glibc hands a large block straight back to the kernel
-when it is freed (mmap threshold, heap trimming), so the next one is mapped afresh and each of its
-pages faults and is zeroed on first touch: in the profile of the prior the copy of a bias into a
-fresh output cost as much as the product itself. With blocks up to 32 MiB (glibc's ceiling) kept
-on the heap, a 640x360 mode 1 decode ran 4.18 -> 4.78 fps (medians of 5, interleaved; the README
-of tokcodec/zoo/cards/mlm-tc-2.1-small.md has the command). The price: a process keeps its peak
-heap until it exits, which coding reaches anyway.
+at 640x360), the prior's q, k, v (11 MB). glibc hands a large freed block back to the kernel (its
+mmap threshold, heap trimming), so the next one is mapped afresh and each of its pages faults and is
+zeroed on first touch. With blocks up to 32 MiB (glibc's ceiling on 64-bit) kept on the heap, one
+latent frame of the tc-2.1 decoder took 5-8% less time and the command line coded a 640x360 clip
+2-14% faster, in interleaved runs (tokcodec/zoo/cards/mlm-tc-2.1-small.md, seventh session).
+The price: a process keeps its peak heap until it exits, which coding reaches anyway.
 
 A user's own MALLOC_* or GLIBC_TUNABLES settings win; no effect where the C library is not glibc.
 """

@@ -210,7 +210,8 @@ class IntegerMLM:
         out = torch.empty(*q.shape[:2], dim, dtype=x.dtype)
         scale = 1.0 / (1 << (2 * A_BITS - LOGIT_BITS))
         for h in range(heads):
-            q_h, k, v = q[..., h * hd : (h + 1) * hd], kv[..., h * hd : (h + 1) * hd], kv[..., dim + h * hd :][..., :hd]
+            lo, hi = h * hd, (h + 1) * hd
+            q_h, k, v = q[..., lo:hi], kv[..., lo:hi], kv[..., dim + lo : dim + hi]
             # q.k / 2^14 (alpha, a power of two): every partial sum is a multiple of 2^-14 of at most
             # hd 2^34 / 2^14 (check_bounds): exact in any order; floor() of it is round_shift
             logits = torch.baddbmm(bias[h], q_h, k.transpose(1, 2), alpha=scale).floor_()
@@ -219,7 +220,7 @@ class IntegerMLM:
             total = e.sum(-1, keepdim=True)
             # rounded half up: floor((2 e.v + total) / (2 total)); |2 e.v| <= 2 t 2^16 2^17 = 2^40
             numerator = torch.baddbmm(total, e, v, alpha=2.0)
-            floor_div(numerator, total.mul_(2.0), out=out[..., h * hd : (h + 1) * hd])
+            floor_div(numerator, total.mul_(2.0), out=out[..., lo:hi])
         return self._linear(out.view(-1, dim).index_select(0, back), f"blocks.{i}.attn.proj")
 
     @staticmethod
