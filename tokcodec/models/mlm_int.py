@@ -87,12 +87,18 @@ def rms_norm(x: torch.Tensor) -> torch.Tensor:
     return floor_div(x, rms * (1.0 / (1 << (A_BITS + NORM_EXTRA))))
 
 
+def table_exp(logits: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """exp(logit - max) over the last axis as table lookups, for integer logits at 2^-LOGIT_BITS
+    nats: (z, table[z]) with z = min(max - logit, last index). `logits` is overwritten by z."""
+    z = torch.sub(logits.amax(-1, keepdim=True), logits, out=logits).clamp_(max=table.numel() - 1)
+    return z, torch.take(table, z.long())  # a table lookup (faster than indexing)
+
+
 def softmax_frequencies(logits: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """Integer logits (.., V) at 2^-LOGIT_BITS nats -> int64 frequencies summing to 2^PRECISION,
-    each >= 1; the rounding remainder goes to the first most probable symbol."""
+    """Integer logits (.., V) at 2^-LOGIT_BITS nats (overwritten) -> int64 frequencies summing to
+    2^PRECISION, each >= 1; the rounding remainder goes to the first most probable symbol."""
     v = logits.shape[-1]
-    z = (logits.amax(-1, keepdim=True) - logits).clamp_(max=table.numel() - 1).long()
-    e = torch.take(table, z)  # a table lookup (faster than indexing)
+    z, e = table_exp(logits, table)
     total = e.sum(-1, keepdim=True)
     # e (2^24 - V) < 2^44 and total < 2^31: floor_div's bound holds
     freqs = floor_div(e.mul_(float((1 << PRECISION) - v)), total).add_(1).long()
@@ -215,8 +221,7 @@ class IntegerMLM:
             # q.k / 2^14 (alpha, a power of two): every partial sum is a multiple of 2^-14 of at most
             # hd 2^34 / 2^14 (check_bounds): exact in any order; floor() of it is round_shift
             logits = torch.baddbmm(bias[h], q_h, k.transpose(1, 2), alpha=scale).floor_()
-            z = torch.sub(logits.amax(-1, keepdim=True), logits, out=logits)
-            e = torch.take(self.exp_attn, z.clamp_(max=self.exp_attn.numel() - 1).long())
+            _, e = table_exp(logits, self.exp_attn)
             total = e.sum(-1, keepdim=True)
             # rounded half up: floor((2 e.v + total) / (2 total)); |2 e.v| <= 2 t 2^16 2^17 = 2^40
             numerator = torch.baddbmm(total, e, v, alpha=2.0)
