@@ -143,3 +143,46 @@ def test_eval_measures_a_decoder_at_every_rung_of_its_model(sharp_zoo, tmp_path,
     assert results[False]["psnr"] != results[True]["psnr"]
     code, _, err = run("eval", clip, "--size", "96x64", "--frames", 9, "--model", "other", "--decoder", "tiny-sharp")
     assert code == 1 and "other" in err
+
+
+def test_a_wider_decoder_starts_as_its_narrow_source_and_ships_as_a_decoder_entry(sharp_zoo, tmp_path, make_clip):
+    """A decoder of another shape for the same tokens (issue 19's wider last stage): warm-started from the
+    narrow one it computes the same frames (the new hidden channels start silent); as a zoo entry with its
+    `config` it decodes the base's files; a config key outside the decoder is refused."""
+    from tokcodec.models.patch import PatchTokenizer, PatchTokenizerConfig
+    from tokcodec.train.tokenizer import grown_state
+    from tokcodec.zoo import register_model
+    from tokcodec.zoo.decoders import load_decoder, register_decoder
+
+    narrow_cfg = PatchTokenizerConfig(
+        width_4=8, width_8=16, width_latent=16, enc_blocks=(1, 1, 1), dec_blocks=(2, 1, 1)
+    )
+    torch.manual_seed(0)
+    narrow = PatchTokenizer(narrow_cfg)
+    for p in narrow.parameters():  # away from the zero init of the blocks' last convs
+        torch.nn.init.normal_(p, std=0.1)
+    wide = PatchTokenizer(PatchTokenizerConfig(**{**narrow_cfg.to_dict(), "dec_hidden_4": 24}))
+    wide.load_state_dict(grown_state(wide.state_dict(), narrow.state_dict()))
+    assert wide.decoder.blocks_4[0].conv1.weight.shape[0] == 24
+    tokens = torch.randint(0, 2**18, (1, 2, 3, 4))
+    assert torch.equal(narrow.decode(tokens), wide.decode(tokens))
+    with pytest.raises(ValueError, match=r"blocks_4.0.conv1.weight is \(24, 8, 3, 3\), the model's \(8, 8"):
+        grown_state(narrow.state_dict(), wide.state_dict())  # weights never shrink
+
+    register_model("tiny-patch", narrow_cfg, narrow.state_dict(), {"stage": "test"})
+    decoder = {k: v + 0.01 for k, v in wide.state_dict().items() if k.startswith("decoder.")}
+    register_decoder("tiny-patch-wide", "tiny-patch", decoder, {"stage": "test"}, config={"dec_hidden_4": 24})
+    model, _, entry = load_decoder("tiny-patch-wide")
+    assert entry.config == {"dec_hidden_4": 24} and model.config.dec_hidden_4 == 24
+    clip = write_clip(tmp_path / "in.mkv", make_clip(5, 32, 32))
+    assert run("encode", clip, "-o", tmp_path / "p.tkc", "--gop", 5, "--model", "tiny-patch", "-q")[0] == 0
+    for extra, name in (([], "own.y4m"), (["--decoder", "tiny-patch-wide"], "wide.y4m")):
+        code, _, err = run("decode", tmp_path / "p.tkc", "-o", tmp_path / name, "-q", *extra)
+        assert code == 0, err
+    assert (tmp_path / "own.y4m").read_bytes() != (tmp_path / "wide.y4m").read_bytes()
+
+    registry = json.loads((sharp_zoo / "registry.json").read_text())
+    registry["decoders"]["tiny-patch-wide"]["config"] = {"width_8": 32}
+    (sharp_zoo / "registry.json").write_text(json.dumps(registry))
+    with pytest.raises(ModelError, match="'width_8' is not a decoder key"):
+        load_decoder("tiny-patch-wide")

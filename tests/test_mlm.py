@@ -93,10 +93,12 @@ def test_integer_network_follows_the_float_network(prior):
 
 
 @pytest.mark.parametrize("shape", [(13, 21), (8, 8), (3, 17), (1, 1)])
-def test_integer_network_matches_the_spec_reference_table_for_table(prior, shape):
+@pytest.mark.parametrize("cached", [False, True])
+def test_integer_network_matches_the_spec_reference_table_for_table(prior, shape, cached):
     """The fast integer network (pre-scaled GEMMs, uncorrected floor division within its bound, cut
     windows) against annex B as the numpy reference decoder writes it, on every group and both
-    the first and a later latent frame: every table identical."""
+    the first and a later latent frame: every table identical; `cached`: block 0 recomputing only the
+    positions each pass changed, as coding runs it."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bitstream_spec"))
     import reference_decoder as ref
 
@@ -104,13 +106,15 @@ def test_integer_network_matches_the_spec_reference_table_for_table(prior, shape
     reference = ref.IntegerPrior(integer.config.to_dict(), {k: v.long().numpy() for k, v in integer.t.items()})
     tokens = torch.from_numpy(random_gop((2, *shape), seed=shape[0]))
     groups = schedule(*shape, 4)
+    cache = {} if cached else None
     for t, prev in ((0, None), (1, tokens[0])):
         for g in range(4):
             positions = np.flatnonzero(groups == g)
             if not positions.size:
                 continue
             known = torch.from_numpy(groups < g)
-            fast = integer.frequencies(integer.hidden(tokens[t], known, prev, t, torch.from_numpy(positions)))
+            features = integer.hidden(tokens[t], known, prev, t, torch.from_numpy(positions), cache)
+            fast = integer.frequencies(features)
             f = reference.features(tokens[t].numpy(), groups < g, None if prev is None else prev.numpy(), t)
             slow = reference.tables(f.reshape(shape[0] * shape[1], -1)[positions])
             for a, b in zip(fast, slow):

@@ -25,6 +25,15 @@ from tokcodec.zoo import get_entry, use_zoo
 from tokcodec.zoo.decoders import register_decoder
 
 
+def decoder_shape(trained: dict, base: dict) -> dict:
+    """The config keys the trained model changed from its base's: decoder keys only (the encoder, and so
+    the tokens, must be the base's)."""
+    changed = {k: v for k, v in trained.items() if base.get(k) != (tuple(v) if isinstance(v, list) else v)}
+    if any(not k.startswith("dec_") for k in changed):
+        raise SystemExit(f"the checkpoint's model differs from its base's beyond the decoder: {sorted(changed)}")
+    return changed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
@@ -54,12 +63,16 @@ def main() -> None:
             "step": str(state["step"]),
             "metrics": json.dumps(state.get("metrics", {})),
         }
+        shape = decoder_shape(state["config"]["model"], entry.config.to_dict())
+        if shape:
+            meta["decoder_config"] = json.dumps(shape)
     if args.output:
         save_file(decoder, args.output, metadata=meta)
         print(f"{args.output}: {len(decoder)} tensors, step {meta.get('step', '?')}, base {entry.name}")
     if args.register:
         card = json.loads(Path(args.card).read_text()) if args.card else {}
-        registered = register_decoder(args.register, entry.name, decoder, card)
+        shape = json.loads(meta.get("decoder_config", "{}"))
+        registered = register_decoder(args.register, entry.name, decoder, card, config=shape)
         print(f"registered decoder '{registered.name}' for {entry.name}'s tokens: {registered.file}")
 
 

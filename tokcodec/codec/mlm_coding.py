@@ -46,12 +46,14 @@ def _group_tables(
     prev: torch.Tensor | None,
     t: int,
     positions: np.ndarray,
+    cache: dict,
 ):
     """(half, block, tables) for one group: the low sub-tokens' tables block by block, then the high
-    ones' (the coding order of SPEC 6.2); `block` slices `positions`. Nothing for an empty group."""
+    ones' (the coding order of SPEC 6.2); `block` slices `positions`. Nothing for an empty group.
+    `cache`: the prior's, kept across the groups of the GOP (IntegerMLM.hidden)."""
     if positions.size == 0:  # a group with no position in this grid (e.g. 1 x 1): nothing to code
         return
-    features = prior.hidden(frame, known, prev, t, torch.from_numpy(positions))
+    features = prior.hidden(frame, known, prev, t, torch.from_numpy(positions), cache)
     for half in (0, 1):
         for start in range(0, positions.size, TABLE_BLOCK):
             block = slice(start, start + TABLE_BLOCK)
@@ -73,7 +75,7 @@ def encode_gop(
     sub = prior.config.sub_bits
     grid = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
     plan = _frame_plan(grid.shape[1], grid.shape[2], steps)
-    encoder = Encoder()
+    encoder, cache = Encoder(), {}
     with torch.no_grad():
         for t in range(grid.shape[0]):
             flat = grid[t].reshape(-1).numpy()
@@ -81,7 +83,7 @@ def encode_gop(
                 symbols = flat[positions]
                 halves = (symbols & ((1 << sub) - 1), symbols >> sub)
                 for half, block, tables in _group_tables(
-                    prior, grid[t], known, grid[t - 1] if t else None, t, positions
+                    prior, grid[t], known, grid[t - 1] if t else None, t, positions, cache
                 ):
                     coded = halves[half][block]
                     encoder.encode(coded, tables)
@@ -106,13 +108,14 @@ def decode_gop(
     decoder = Decoder(payload[1:])
     grid = torch.zeros(shape, dtype=torch.int64)
     plan = _frame_plan(shape[1], shape[2], steps)
+    cache = {}
     with torch.no_grad():
         for t in range(shape[0]):
             flat = grid[t].view(-1)
             for known, positions in plan:
                 decoded = np.zeros(positions.size, dtype=np.int64)  # low, then high sub-tokens added
                 for half, block, tables in _group_tables(
-                    prior, grid[t], known, grid[t - 1] if t else None, t, positions
+                    prior, grid[t], known, grid[t - 1] if t else None, t, positions, cache
                 ):
                     decoded[block] += decoder.decode(tables).astype(np.int64) << (sub * half)
                 flat[torch.from_numpy(positions)] = torch.from_numpy(decoded)

@@ -190,9 +190,12 @@ class IntegerMLM:
         gather, merge, biases = self._grids[key]
         return gather, merge, biases[i // 2]
 
-    def _attention(self, x: torch.Tensor, i: int, queries: torch.Tensor | None = None) -> torch.Tensor:
+    def _attention(
+        self, x: torch.Tensor, i: int, queries: torch.Tensor | None = None, qkv: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Windowed attention of (B, H, W, C) features -> (B H W, C), one head at a time; or (N, C) for
-        the flat positions `queries` only (keys and values are still every position's).
+        the flat positions `queries` only (keys and values are still every position's). `qkv`: the
+        (B H W, 3C) products of every position, already made (_first_qkv), gathered into windows instead.
 
         The windows are gathered from the block's input (C channels, a third of what q, k and v hold)
         in one copy, and q, k, v and the attention are computed on the windows, padding slots included
@@ -203,12 +206,16 @@ class IntegerMLM:
         b, height, width, dim = x.shape
         heads, hd, t = cfg.heads, dim // cfg.heads, cfg.window**2
         gather, merge, bias = self._grid(b, height, width, i)
-        windows = x.reshape(-1, dim).index_select(0, gather)  # (B nW t, C)
-        n_windows, name = windows.shape[0] // t, f"blocks.{i}.attn.qkv"
-        if queries is None:  # q, k, v in one product: (B nW, t, 3 heads hd), head-major
-            qkv = self._linear(windows, name).view(n_windows, t, 3 * dim)
+        n_windows, name = gather.numel() // t, f"blocks.{i}.attn.qkv"
+        if queries is None:  # q, k, v of every slot: (B nW, t, 3 heads hd), head-major
+            if qkv is None:  # in one product, on the windows of the input
+                qkv = self._linear(x.reshape(-1, dim).index_select(0, gather), name)
+            else:
+                qkv = qkv.index_select(0, gather)
+            qkv = qkv.view(n_windows, t, 3 * dim)
             q, kv, back = qkv[..., :dim], qkv[..., dim:], merge
         else:  # q of the query slots only (nq a window), k and v of all
+            windows = x.reshape(-1, dim).index_select(0, gather)
             slots, back = self._query_slots(merge[queries], n_windows, t)
             q = self._linear(windows[slots.view(-1)], name, rows=slice(0, dim)).view(*slots.shape, dim)
             kv = self._linear(windows, name, rows=slice(dim, None)).view(n_windows, t, 2 * dim)
@@ -244,6 +251,23 @@ class IntegerMLM:
         back[order] = window * nq + rank
         return table, back
 
+    def _first_qkv(self, x: torch.Tensor, cache: dict) -> torch.Tensor:
+        """Block 0's q, k, v of every position, (B H W, 3C). A row depends on its own position's input
+        alone, and the next coding pass of a latent frame changes the inputs of one group's positions:
+        with the `cache` of the previous pass only the rows whose input changed are recomputed (the
+        same integers)."""
+        flat, name = x.reshape(-1, x.shape[-1]), "blocks.0.attn.qkv"
+        if "first" in cache and cache["first"][0].shape == flat.shape:
+            inputs, qkv = cache["first"]
+            rows = torch.nonzero((flat != inputs).any(1)).view(-1)
+            if rows.numel() <= flat.shape[0] // 2:
+                inputs[rows] = flat[rows]
+                qkv[rows] = self._linear(rms_norm(flat[rows]), name)
+                return qkv
+        qkv = self._linear(rms_norm(flat), name)
+        cache["first"] = flat.clone(), qkv
+        return qkv
+
     def hidden(
         self,
         tokens: torch.Tensor,
@@ -251,12 +275,14 @@ class IntegerMLM:
         prev: torch.Tensor | None,
         time: int,
         positions: torch.Tensor | None = None,
+        cache: dict | None = None,
     ) -> torch.Tensor:
         """The final normalised features of one latent frame (tokens, prev: (H, W); known: (H, W), or
         (G, H, W) for G passes at once, one per known mask): (H, W, dim) (one mask) or (G, H, W, dim),
         or (N, dim) for the flat indices `positions` into (G,) H, W only. The last block's queries
         and MLP are per position, so they run on those alone (the same values, a quarter of the work
-        with 4 groups)."""
+        with 4 groups). `cache`: a dict the caller keeps across the passes of a latent frame (or a
+        GOP), so block 0 recomputes only what the pass changed (_first_qkv)."""
         cfg = self.config
         lo, hi, plo, phi = input_indices(tokens, known, prev, cfg.sub_bits)
         t = self.t
@@ -271,6 +297,8 @@ class IntegerMLM:
         for i in range(cfg.depth):
             if i == cfg.depth - 1 and positions is not None:  # from here on, the coded positions only
                 x = x.reshape(-1, cfg.dim)[positions] + self._attention(rms_norm(x), i, positions)
+            elif i == 0 and cache is not None:  # x gives the shape only: q, k, v are made
+                x = x + self._attention(x, i, qkv=self._first_qkv(x, cache)).view(x.shape)
             else:
                 x = x + self._attention(rms_norm(x), i).view(x.shape)
             x = x.clamp_(-ACT_MAX, ACT_MAX)

@@ -50,6 +50,9 @@ class PatchTokenizerConfig:
     width_latent: int = 256  # channels at the latent grid (1/4 time, 1/8 space)
     enc_blocks: tuple[int, int, int] = (1, 2, 2)  # residual blocks at 1/4, 1/8, latent
     dec_blocks: tuple[int, int, int] = (2, 3, 3)
+    # hidden channels inside the decoder's 1/4-resolution blocks (0: width_4); where the texture is drawn,
+    # so a sharp decoder widens it (tc-2.1-sharp-w: 128, +17% multiply-adds)
+    dec_hidden_4: int = 0
 
     temporal_stride = TIME_FOLD
     spatial_stride = 8
@@ -82,12 +85,12 @@ def conv3x3(cin: int, cout: int) -> nn.Conv2d:
 
 
 class ResBlock(nn.Module):
-    """conv-ReLU-conv plus identity, no norm (TAESD style); the last conv starts at zero, so a block starts
-    as identity."""
+    """conv-ReLU-conv plus identity, no norm (TAESD style), `hidden` channels between the convs (default
+    ch); the last conv starts at zero, so a block starts as identity."""
 
-    def __init__(self, ch: int):
+    def __init__(self, ch: int, hidden: int = 0):
         super().__init__()
-        self.conv1, self.conv2 = conv3x3(ch, ch), conv3x3(ch, ch)
+        self.conv1, self.conv2 = conv3x3(ch, hidden or ch), conv3x3(hidden or ch, ch)
         nn.init.zeros_(self.conv2.weight)
         nn.init.zeros_(self.conv2.bias)
 
@@ -118,15 +121,12 @@ class MemoryBlock(nn.Module):
         return x + h.unflatten(0, (b, t)), x[:, -1:]
 
 
-def space_to_channels(x: torch.Tensor, cout: int) -> torch.Tensor:
-    """DC-AE shortcut for a 2x downsample: pixel-unshuffle, then average channel groups down to cout."""
-    x = F.pixel_unshuffle(x, 2)
-    return x.unflatten(1, (cout, -1)).mean(2)
-
-
-def channels_to_space(x: torch.Tensor, cout: int) -> torch.Tensor:
-    """DC-AE shortcut for a 2x upsample: repeat channels up to 4 * cout, then pixel-shuffle."""
-    return F.pixel_shuffle(x.repeat_interleave(4 * cout // x.shape[1], 1), 2)
+def channels_to(x: torch.Tensor, cout: int) -> torch.Tensor:
+    """DC-AE's parameter-free shortcut around a resampler: (N, C, h, w) -> (N, cout, h, w), the mean of
+    each group of channels (cout < C) or each channel repeated (cout > C). Around a 2x resampler it
+    sits inside the pixel-(un)shuffle, beside the conv: one (un)shuffle serves both paths."""
+    cin = x.shape[1]
+    return x.unflatten(1, (cout, -1)).mean(2) if cout < cin else x.repeat_interleave(cout // cin, 1)
 
 
 class Encoder(nn.Module):
@@ -146,7 +146,8 @@ class Encoder(nn.Module):
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) frames -> (N, c8, H/8, W/8) features, each frame on its own."""
         h = self.blocks_4(self.stem(F.pixel_unshuffle(x, STEM)))
-        h = space_to_channels(h, self.c8) + self.down(F.pixel_unshuffle(h, 2))
+        h = F.pixel_unshuffle(h, 2)
+        h = channels_to(h, self.c8) + self.down(h)
         return self.blocks_8(h)
 
     def forward(self, x: torch.Tensor, cache: list | None) -> tuple[torch.Tensor, list]:
@@ -161,7 +162,7 @@ class Encoder(nn.Module):
             h = torch.cat([h[:, :1].expand(-1, TIME_FOLD - 1, -1, -1, -1), h], 1)
         t = h.shape[1] // TIME_FOLD
         h = h.reshape(b * t, TIME_FOLD * self.c8, *h.shape[-2:])  # frames folded into channels
-        h = self.fold(h) + h.unflatten(1, (self.cl, -1)).mean(2)
+        h = self.fold(h) + channels_to(h, self.cl)
         h = h.unflatten(0, (b, t))
         cache = cache or [None] * len(self.blocks_latent)
         new_cache = []
@@ -181,7 +182,7 @@ class Decoder(nn.Module):
         self.unfold = nn.Conv2d(cl, TIME_FOLD * c8, 1)
         self.blocks_8 = nn.Sequential(*[ResBlock(c8) for _ in range(n8)])
         self.up = conv3x3(c8, 4 * c4)
-        self.blocks_4 = nn.Sequential(*[ResBlock(c4) for _ in range(n4)])
+        self.blocks_4 = nn.Sequential(*[ResBlock(c4, cfg.dec_hidden_4) for _ in range(n4)])
         self.head = conv3x3(c4, 3 * STEM**2)
         self.c4, self.c8 = c4, c8
 
@@ -201,7 +202,7 @@ class Decoder(nn.Module):
             h, past = block(h, past)
             new_cache.append(past)
         h = h.flatten(0, 1)
-        h = self.unfold(h) + h.repeat_interleave(TIME_FOLD * self.c8 // h.shape[1], 1)
+        h = self.unfold(h) + channels_to(h, TIME_FOLD * self.c8)
         h = h.reshape(b, t * TIME_FOLD, self.c8, *h.shape[-2:])
         if last_only:
             h = h[:, TIME_FOLD - 1 :: TIME_FOLD]
@@ -209,7 +210,7 @@ class Decoder(nn.Module):
             h = h[:, TIME_FOLD - 1 :]
         n = h.shape[1]
         h = self.blocks_8(h.flatten(0, 1))
-        h = channels_to_space(h, self.c4) + F.pixel_shuffle(self.up(h), 2)
+        h = F.pixel_shuffle(channels_to(h, 4 * self.c4) + self.up(h), 2)
         x = F.pixel_shuffle(self.head(self.blocks_4(h)), STEM)
         return x.unflatten(0, (b, n)), new_cache
 

@@ -199,6 +199,27 @@ def init_distributed(device: str) -> tuple[int, int, str]:
     return dist.get_rank(), world, device
 
 
+def grown_state(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`source`'s weights for a model whose layers may be wider (`target`: its fresh state): a grown tensor
+    gets the source in its leading slice; of a weight with more inputs, the new input columns start at
+    zero, so the new hidden channels (fresh outputs of the layer before) change nothing until trained and
+    the grown model computes the source's function (a wider decoder warm-started from a narrower one)."""
+    out = {}
+    for key, value in target.items():
+        src = source[key].float()
+        if src.shape == value.shape:
+            out[key] = src
+            continue
+        if src.dim() != value.dim() or any(a > b for a, b in zip(src.shape, value.shape)):
+            raise ValueError(f"warm start: {key} is {tuple(src.shape)}, the model's {tuple(value.shape)}")
+        grown = value.detach().clone()
+        if grown.dim() > 1:
+            grown[:, src.shape[1] :] = 0
+        grown[tuple(slice(0, n) for n in src.shape)] = src
+        out[key] = grown
+    return out
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, quiet: bool = False):
         self.rank, self.world, self.device = init_distributed(cfg.device)
@@ -291,7 +312,7 @@ class Trainer:
 
             model, entry = load_model(source, device=self.device)
             weights, image_trained = model.state_dict(), False  # zoo models are video models (see export)
-        self.model.load_state_dict({k: v.float() for k, v in weights.items()})
+        self.model.load_state_dict(grown_state(self.model.state_dict(), weights))
         if self.ema_model is not None:
             self.ema_model.load_state_dict(self.model.state_dict())
         if image_trained and self.cfg.frames > 1:

@@ -7,15 +7,19 @@ weights hash, the `weights_sha256` of the files it can decode). Choosing one
 is the reader's choice at decode time (`tokcodec decode --decoder NAME`): a
 file is never rewritten, and decoding with its own model stays bit-identical.
 
+A decoder may have another shape than the base model's own (`config`: the decoder keys of the base's
+config it changes, e.g. {"dec_hidden_4": 128}); it still takes the same tokens.
+
 registry.json:
     "decoders": {"tc-2.1-sharp": {"base": "tc-2.1", "base_sha256": "...", "file": "weights/...",
-                                  "sha256": "...", "card": {...}}}
+                                  "sha256": "...", "card": {...}, "config": {...} (optional)}}
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -43,6 +47,7 @@ class DecoderEntry:
     file: Path
     sha256: str
     card: dict
+    config: dict = field(default_factory=dict)  # the base config's decoder keys this decoder changes
 
     @property
     def base_hash(self) -> bytes:
@@ -50,7 +55,9 @@ class DecoderEntry:
 
 
 def _entry(name: str, d: dict, root: Path) -> DecoderEntry:
-    return DecoderEntry(name, d["base"], d["base_sha256"], root / d["file"], d["sha256"], d.get("card", {}))
+    return DecoderEntry(
+        name, d["base"], d["base_sha256"], root / d["file"], d["sha256"], d.get("card", {}), d.get("config", {})
+    )
 
 
 def list_decoders() -> list[DecoderEntry]:
@@ -94,6 +101,8 @@ def load_decoder(name: str, device: str = "cpu", model_name: str | None = None):
         raise ModelError(
             f"weights of decoder '{name}' are not safetensors ({str(e).splitlines()[0][:200]})", 30
         ) from None
+    if entry.config:
+        model.decoder = _reshaped_decoder(model, entry)
     own = model.state_dict()
     wrong = [k for k, v in tensors.items() if not k.startswith("decoder.") or k not in own or v.shape != own[k].shape]
     if wrong or not tensors:
@@ -105,8 +114,24 @@ def load_decoder(name: str, device: str = "cpu", model_name: str | None = None):
     return model.to(device).eval(), base, entry
 
 
+def _reshaped_decoder(model, entry: DecoderEntry) -> torch.nn.Module:
+    """A fresh decoder of the base model's class in the entry's shape (the base's config with the entry's
+    decoder keys), which the entry's tensors then fill."""
+    fields = model.config.to_dict()
+    wrong = [k for k in entry.config if not k.startswith("dec_") or k not in fields]
+    if wrong:
+        raise ModelError(f"decoder '{entry.name}': config key {wrong[0]!r} is not a decoder key of '{entry.base}'", 32)
+    model.config = dataclasses.replace(model.config, **entry.config)
+    return type(model.decoder)(model.config)
+
+
 def register_decoder(
-    name: str, base: str, decoder: dict[str, torch.Tensor], card: dict, replace: bool = False
+    name: str,
+    base: str,
+    decoder: dict[str, torch.Tensor],
+    card: dict,
+    replace: bool = False,
+    config: dict | None = None,
 ) -> DecoderEntry:
     """Write a decoder's tensors (fp16) into the zoo and add its entry."""
     path = registry_path()
@@ -121,7 +146,11 @@ def register_decoder(
     save_file(
         {k: v.half().contiguous() for k, v in decoder.items()},
         str(file),
-        metadata={"base": base_entry.name, "base_sha256": base_entry.weights_hash.hex()},
+        metadata={
+            "base": base_entry.name,
+            "base_sha256": base_entry.weights_hash.hex(),
+            **({"decoder_config": json.dumps(config)} if config else {}),
+        },
     )
     decoders[name] = {
         "base": base_entry.name,
@@ -129,6 +158,7 @@ def register_decoder(
         "file": str(file.relative_to(path.parent)),
         "sha256": sha256_file(file),
         "card": card,
+        **({"config": config} if config else {}),
     }
     path.write_text(json.dumps(registry, indent=2) + "\n")
     return get_decoder(name)
