@@ -1,5 +1,6 @@
 """Training runs on the CPU from the command line, checkpoints, resumes, and exports into a zoo."""
 
+import dataclasses
 import json
 
 import pytest
@@ -309,6 +310,11 @@ def test_decoder_only_fine_tuning_keeps_every_token(data_dir, tmp_path):
     assert "g" in log[1] and "lpips_vgg" in log[1]
     best = torch.load(tmp_path / "ft" / "best.pt", weights_only=True)
     assert best["metrics"]["val_lpips_alex"] == min(r["val_lpips_alex"] for r in validations)
+    # the next stage keeps the adversary the decoder was balanced against (disc_from)
+    last = str(tmp_path / "ft" / "last.pt")
+    nxt = Trainer(dataclasses.replace(cfg, run_dir=str(tmp_path / "next"), init_from=last, disc_from=last), quiet=True)
+    assert all(torch.equal(nxt.disc.state_dict()[k], v) for k, v in state["disc"].items())
+    assert nxt.disc_opt.state_dict()["state"]  # Adam's moments too, not a fresh optimizer
 
 
 def test_token_conditioned_discriminator_sees_the_tokens_of_each_frame(data_dir, tmp_path):

@@ -10,6 +10,8 @@ that `--json` prints (the command's own clock: coding, reading and writing frame
 A setting is NAME=WORDS: environment variables (VAR=value) for both commands, then encode's options, e.g.
 `--setting "bf16=TOKCODEC_PRECISION=bf16"` or `--setting "small=--prior mlm-tc-2.1-small"`. Default settings:
 `default` (no options: mode 1 under the default prior), `raw` (--entropy raw).
+A word @DIR runs that setting's commands from another checkout (`git worktree add DIR REV`), to measure
+an older revision beside this one in the same rounds: `--setting "start=@/tmp/wt-start"`.
 Nothing else should be running (pause a training run: kill -STOP, then kill -CONT).
 """
 
@@ -21,6 +23,7 @@ import os
 import shlex
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,16 +32,30 @@ DEFAULT_SETTINGS = ("default=", "raw=--entropy raw")
 
 def tokcodec_json(args: list[str], env: dict) -> dict:
     done = subprocess.run(
-        ["tokcodec", *args, "--json", "--force"], check=True, capture_output=True, text=True, env=os.environ | env
+        [sys.executable, "-m", "tokcodec", *args, "--json", "--force"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ | env,
     )
     return json.loads(done.stdout)
+
+
+def checkout_path(checkout: str, folder: Path) -> str:
+    """PYTHONPATH that imports tokcodec and its command line (the package `tokcodec_cli`, the folder
+    cli/) from another checkout rather than the installed one."""
+    shim = folder / f"shim-{Path(checkout).resolve().name}"
+    shim.mkdir(exist_ok=True)
+    if not (shim / "tokcodec_cli").exists():
+        (shim / "tokcodec_cli").symlink_to(Path(checkout).resolve() / "cli")
+    return f"{Path(checkout).resolve()}{os.pathsep}{shim}"
 
 
 def environment(options: str) -> tuple[dict, list[str]]:
     """A setting's leading VAR=value words (the environment of both commands), then encode's options."""
     words = shlex.split(options)
-    env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
-    return env, [w for w in words if w.startswith("-") or "=" not in w]
+    env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith(("-", "@")))
+    return env, [w for w in words if w.startswith(("-", "@")) or "=" not in w]
 
 
 def cut_clip(source: str, size: str, frames: int, folder: Path) -> Path:
@@ -75,6 +92,9 @@ def main() -> None:
         for name, options in settings.items():
             tkc = folder / f"{name}.tkc"
             env, options = environment(options)
+            for word in [w for w in options if w.startswith("@")]:
+                env["PYTHONPATH"] = checkout_path(word[1:], folder)
+                options.remove(word)
             enc = tokcodec_json(["encode", str(clip), "-o", str(tkc), "--gop", str(args.gop), *options], env)
             dec = tokcodec_json(["decode", str(tkc), "-o", str(folder / f"{name}.y4m")], env)
             run = {"encode_fps": enc["encode_fps"], "decode_fps": dec["decode_fps"], "bytes": enc["bytes"]}

@@ -4,7 +4,10 @@ torch.profiler's self times, grouped into matrix products, copies, table lookups
 elementwise work, scaled to the frame's wall time (the mean of 3 unprofiled runs). The tokens are
 random, half of them copies of the previous latent frame; the cost does not depend on them.
 
-    OMP_NUM_THREADS=2 python tools/prior_profile.py [--prior mlm-tc-2.1] [--grid 45x80]
+    OMP_NUM_THREADS=2 python tools/prior_profile.py [--prior mlm-tc-2.1] [--grid 45x80] [--no-cache]
+
+The passes share a cache as coding's do (block 0 recomputes only the positions a pass changed);
+`--no-cache` runs every pass whole, as coding did before the eighth session.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prior", default="mlm-tc-2.1")
     parser.add_argument("--grid", default="45x80", help="latent rows x columns (45x80 is 640x360)")
+    parser.add_argument("--no-cache", action="store_true", help="every pass whole (IntegerMLM.hidden's cache off)")
     args = parser.parse_args()
     height, width = map(int, args.grid.split("x"))
     prior = load_prior(get_prior(args.prior))
@@ -41,9 +45,10 @@ def main() -> None:
     groups = schedule(height, width, 4)
 
     def latent_frame() -> None:
+        cache = None if args.no_cache else {}
         for g in range(4):
             positions = torch.from_numpy(np.flatnonzero(groups == g))
-            prior.frequencies(prior.hidden(tokens, torch.from_numpy(groups < g), prev, 1, positions))
+            prior.frequencies(prior.hidden(tokens, torch.from_numpy(groups < g), prev, 1, positions, cache))
 
     latent_frame()  # warm-up
     t0 = time.perf_counter()

@@ -122,6 +122,8 @@ class IntegerMLM:
       copy of the grid, and the output projection runs on the real positions only;
     - when only some positions' features are asked for (coding asks for one group's), the last
       block computes queries, attention and MLP for those alone;
+    - block 0's q, k, v are kept across a latent frame's passes (hidden's `cache`): a pass recomputes
+      the rows of the positions whose input changed, one group's;
     - divisions are one correctly rounded division and a floor (see floor_div's bound).
     """
 

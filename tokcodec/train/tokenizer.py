@@ -89,6 +89,10 @@ class TrainConfig:
     # "clip3d" (3D convs over the clip), "pairs" (2D over consecutive frame pairs), "pairs-tokens" (pairs,
     # and the tokens each frame decodes from: losses.TokenPairDiscriminator)
     discriminator: str = "clip3d"
+    # a .pt checkpoint whose discriminator (and its optimizer state) this run starts from: a stage that
+    # continues a GAN-trained decoder keeps the adversary it was balanced against (a fresh one pulled the
+    # decoder away from that balance in stages long-e and long-f)
+    disc_from: str | None = None
     select: str = "psnr"  # best.pt: "psnr" (highest), or "lpips" (lowest LPIPS-alex within select_psnr_drop)
     select_psnr_drop: float = 1.0  # "lpips": dB below the run's first validation a checkpoint may fall
     select_psnr_min: float | None = None  # "lpips": an absolute floor instead (a run warm-started mid-lineage)
@@ -262,6 +266,10 @@ class Trainer:
             self._resume(self.run_dir / "last.pt")
         elif cfg.init_from:
             self._warm_start(cfg.init_from)
+            if cfg.disc_from and self.disc is not None:
+                state = torch.load(os.path.expanduser(cfg.disc_from), map_location=self.device, weights_only=True)
+                self.disc.load_state_dict(state["disc"])
+                self.disc_opt.load_state_dict(state["disc_opt"])
         if self.rank > 0:  # each rank its own crops (rank 0 keeps the single-process sequence)
             self.generator.manual_seed(cfg.seed + 1000003 * self.rank + self.step)
         # the module whose forward trains: the decoder alone when the encoder is frozen
