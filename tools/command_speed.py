@@ -30,14 +30,18 @@ from pathlib import Path
 DEFAULT_SETTINGS = ("default=", "raw=--entropy raw")
 
 
-def tokcodec_json(args: list[str], env: dict) -> dict:
+def tokcodec_json(args: list[str], env: dict, folder: Path) -> dict:
+    """`python -m tokcodec ARGS --json` run in `folder` (`-m` would import a checkout in the current
+    directory ahead of PYTHONPATH's)."""
     done = subprocess.run(
         [sys.executable, "-m", "tokcodec", *args, "--json", "--force"],
-        check=True,
         capture_output=True,
         text=True,
         env=os.environ | env,
+        cwd=folder,
     )
+    if done.returncode:
+        raise SystemExit(f"tokcodec {args[0]} failed ({env or 'no environment'}): {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout)
 
 
@@ -95,8 +99,8 @@ def main() -> None:
             for word in [w for w in options if w.startswith("@")]:
                 env["PYTHONPATH"] = checkout_path(word[1:], folder)
                 options.remove(word)
-            enc = tokcodec_json(["encode", str(clip), "-o", str(tkc), "--gop", str(args.gop), *options], env)
-            dec = tokcodec_json(["decode", str(tkc), "-o", str(folder / f"{name}.y4m")], env)
+            enc = tokcodec_json(["encode", str(clip), "-o", str(tkc), "--gop", str(args.gop), *options], env, folder)
+            dec = tokcodec_json(["decode", str(tkc), "-o", str(folder / f"{name}.y4m")], env, folder)
             run = {"encode_fps": enc["encode_fps"], "decode_fps": dec["decode_fps"], "bytes": enc["bytes"]}
             runs[name].append(run)
             print(f"round {round_ + 1} {name}: {run}", flush=True)
