@@ -186,3 +186,9 @@ def test_a_wider_decoder_starts_as_its_narrow_source_and_ships_as_a_decoder_entr
     (sharp_zoo / "registry.json").write_text(json.dumps(registry))
     with pytest.raises(ModelError, match="'width_8' is not a decoder key"):
         load_decoder("tiny-patch-wide")
+    registry["decoders"]["tiny-patch-wide"]["config"] = {"dec_hidden_4": "wide"}
+    (sharp_zoo / "registry.json").write_text(json.dumps(registry))
+    with pytest.raises(ModelError, match="builds no decoder"):
+        load_decoder("tiny-patch-wide")
+    with pytest.raises(ValueError, match="only in the source"):
+        grown_state(narrow.state_dict(), {**narrow.state_dict(), "decoder.extra": torch.zeros(1)})

@@ -208,6 +208,10 @@ def grown_state(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor]
     gets the source in its leading slice; of a weight with more inputs, the new input columns start at
     zero, so the new hidden channels (fresh outputs of the layer before) change nothing until trained and
     the grown model computes the source's function (a wider decoder warm-started from a narrower one)."""
+    unmatched = sorted(set(target) ^ set(source))
+    if unmatched:
+        side = "the model" if unmatched[0] in target else "the source"
+        raise ValueError(f"warm start: {unmatched[0]} only in {side} ({len(unmatched)} tensors unmatched)")
     out = {}
     for key, value in target.items():
         src = source[key].float()

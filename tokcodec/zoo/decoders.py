@@ -121,8 +121,11 @@ def _reshaped_decoder(model, entry: DecoderEntry) -> torch.nn.Module:
     wrong = [k for k in entry.config if not k.startswith("dec_") or k not in fields]
     if wrong:
         raise ModelError(f"decoder '{entry.name}': config key {wrong[0]!r} is not a decoder key of '{entry.base}'", 32)
-    model.config = dataclasses.replace(model.config, **entry.config)
-    return type(model.decoder)(model.config)
+    try:
+        model.config = dataclasses.replace(model.config, **entry.config)
+        return type(model.decoder)(model.config)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ModelError(f"decoder '{entry.name}': config {entry.config} builds no decoder ({e})", 32) from None
 
 
 def register_decoder(
