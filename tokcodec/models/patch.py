@@ -50,8 +50,8 @@ class PatchTokenizerConfig:
     width_latent: int = 256  # channels at the latent grid (1/4 time, 1/8 space)
     enc_blocks: tuple[int, int, int] = (1, 2, 2)  # residual blocks at 1/4, 1/8, latent
     dec_blocks: tuple[int, int, int] = (2, 3, 3)
-    # hidden channels inside the decoder's 1/4-resolution blocks (0: width_4); where the texture is drawn,
-    # so a sharp decoder widens it (tc-2.1-sharp-w: 128, +17% multiply-adds)
+    # hidden channels inside the decoder's 1/4-resolution blocks (0: width_4), where the texture is drawn:
+    # a decoder entry may widen them (recipe sharp/wide: 128, +17% multiply-adds)
     dec_hidden_4: int = 0
 
     temporal_stride = TIME_FOLD
