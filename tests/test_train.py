@@ -315,6 +315,8 @@ def test_decoder_only_fine_tuning_keeps_every_token(data_dir, tmp_path):
     nxt = Trainer(dataclasses.replace(cfg, run_dir=str(tmp_path / "next"), init_from=last, disc_from=last), quiet=True)
     assert all(torch.equal(nxt.disc.state_dict()[k], v) for k, v in state["disc"].items())
     assert nxt.disc_opt.state_dict()["state"]  # Adam's moments too, not a fresh optimizer
+    with pytest.raises(ValueError, match="trains no discriminator"):
+        Trainer(dataclasses.replace(cfg, run_dir=str(tmp_path / "no-gan"), weights=LossWeights(), disc_from=last))
 
 
 def test_token_conditioned_discriminator_sees_the_tokens_of_each_frame(data_dir, tmp_path):

@@ -48,18 +48,22 @@ def tokcodec_json(args: list[str], env: dict, folder: Path) -> dict:
 def checkout_path(checkout: str, folder: Path) -> str:
     """PYTHONPATH that imports tokcodec and its command line (the package `tokcodec_cli`, the folder
     cli/) from another checkout rather than the installed one."""
-    shim = folder / f"shim-{Path(checkout).resolve().name}"
+    root = Path(checkout).resolve()
+    if not (root / "cli").is_dir() or not (root / "tokcodec").is_dir():
+        raise SystemExit(f"@{checkout}: not a tokcodec checkout (no cli/ and tokcodec/ there)")
+    shim = folder / f"shim-{root.name}"
     shim.mkdir(exist_ok=True)
-    if not (shim / "tokcodec_cli").exists():
-        (shim / "tokcodec_cli").symlink_to(Path(checkout).resolve() / "cli")
-    return f"{Path(checkout).resolve()}{os.pathsep}{shim}"
+    (shim / "tokcodec_cli").symlink_to(root / "cli")
+    return f"{root}{os.pathsep}{shim}"
 
 
-def environment(options: str) -> tuple[dict, list[str]]:
-    """A setting's leading VAR=value words (the environment of both commands), then encode's options."""
+def environment(options: str, folder: Path) -> tuple[dict, list[str]]:
+    """A setting's VAR=value words and @DIR (the environment of both commands), then encode's options."""
     words = shlex.split(options)
     env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith(("-", "@")))
-    return env, [w for w in words if w.startswith(("-", "@")) or "=" not in w]
+    for checkout in [w[1:] for w in words if w.startswith("@")][-1:]:  # the last @DIR, if any
+        env["PYTHONPATH"] = checkout_path(checkout, folder)
+    return env, [w for w in words if w.startswith("-") or not ("=" in w or w.startswith("@"))]
 
 
 def cut_clip(source: str, size: str, frames: int, folder: Path) -> Path:
@@ -91,14 +95,11 @@ def main() -> None:
     settings = dict(s.split("=", 1) for s in (args.setting or DEFAULT_SETTINGS))
     folder = Path(tempfile.mkdtemp(prefix="command_speed-"))
     clip = cut_clip(args.source, args.size, args.frames, folder)
+    parsed = {name: environment(options, folder) for name, options in settings.items()}
     runs: dict[str, list[dict]] = {name: [] for name in settings}
     for round_ in range(args.rounds):
-        for name, options in settings.items():
+        for name, (env, options) in parsed.items():
             tkc = folder / f"{name}.tkc"
-            env, options = environment(options)
-            for word in [w for w in options if w.startswith("@")]:
-                env["PYTHONPATH"] = checkout_path(word[1:], folder)
-                options.remove(word)
             enc = tokcodec_json(["encode", str(clip), "-o", str(tkc), "--gop", str(args.gop), *options], env, folder)
             dec = tokcodec_json(["decode", str(tkc), "-o", str(folder / f"{name}.y4m")], env, folder)
             run = {"encode_fps": enc["encode_fps"], "decode_fps": dec["decode_fps"], "bytes": enc["bytes"]}

@@ -266,11 +266,14 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.train_seconds = 0.0
         self.start_psnr: float | None = None  # the first validation's PSNR: the bound of select="lpips"
+        if cfg.disc_from and self.disc is None:
+            raise ValueError("disc_from: this recipe trains no discriminator (weights.gan is 0)")
         if (self.run_dir / "last.pt").exists():
             self._resume(self.run_dir / "last.pt")
-        elif cfg.init_from:
-            self._warm_start(cfg.init_from)
-            if cfg.disc_from and self.disc is not None:
+        else:
+            if cfg.init_from:
+                self._warm_start(cfg.init_from)
+            if cfg.disc_from:
                 state = torch.load(os.path.expanduser(cfg.disc_from), map_location=self.device, weights_only=True)
                 self.disc.load_state_dict(state["disc"])
                 self.disc_opt.load_state_dict(state["disc_opt"])
