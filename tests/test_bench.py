@@ -4,6 +4,7 @@ Everything here generates its inputs (or uses tests/data); the end-to-end run
 uses x265 only (2 points) plus a trivial stand-in for tokcodec, at 64x64.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -255,10 +256,10 @@ def test_the_fake_tokcodec_backend_has_the_real_ones_methods():
 
 def test_a_decoder_entry_is_a_curve_of_its_own_on_the_same_bytes(tmp_path, make_clip, monkeypatch):
     """ "decoders" in the configuration's tokcodec section: per mode, a second curve decoding the same files
-    with that decoder entry (issue 19: both decoders measured side by side)."""
+    with that decoder entry (issue 19: both decoders measured side by side, DISTS too where the config asks)."""
     monkeypatch.setattr(codecs.TokcodecCodec, "backend", property(lambda self: FakeTokcodec()))
     _png_folder(make_clip(9, 64, 64), tmp_path / "clips" / "c0")
-    config = {"clips": ["clips/c0"], "frames": 9, "size": [64, 64], "vmaf": False, "anchors": []}
+    config = {"clips": ["clips/c0"], "frames": 9, "size": [64, 64], "vmaf": False, "dists": True, "anchors": []}
     config["tokcodec"] = {"models": ["fake"], "modes": [0], "decoders": ["bright"]}
     (tmp_path / "config.json").write_text(json.dumps(config))
     cfg = runner.load_config(tmp_path / "config.json")
@@ -276,6 +277,14 @@ def test_a_decoder_entry_is_a_curve_of_its_own_on_the_same_bytes(tmp_path, make_
     assert section[1].startswith("### tokcodec-m0-bright: the tokens of tokcodec-m0 drawn by decoder bright")
     row = section[-1].split(" | ")
     assert row[0] == "| fake-gclip" and row[2] != row[3] and row[4] == "n/a"  # no anchor in this run
+    own, bright = by_codec["tokcodec-m0"]["dists"], by_codec["tokcodec-m0-bright"]["dists"]
+    assert 0 < own != bright and row[-2:] == [f"{own:.4f}", f"{bright:.4f} |"]
+    # turning DISTS on re-measures every point: each job gets another signature
+    sources = discover_clips(cfg.clips)
+    plain = dataclasses.replace(cfg, dists=False)
+    assert not {j.signature for j in runner.build_jobs(plain, sources)} & {
+        j.signature for j in runner.build_jobs(cfg, sources)
+    }
 
 
 @needs_x265

@@ -41,6 +41,22 @@ def test_sources_and_bank(data_dir):
     assert batch.shape == (3, 3, 5, 24, 24) and batch.min() >= -1 and batch.max() <= 1
 
 
+def test_bank_cache_is_used_only_for_the_same_sources(data_dir, tmp_path, monkeypatch):
+    """A data cache made from other sources is decoded again, not trained on (it was once, silently)."""
+    cache = tmp_path / "bank.pt"
+    one = FrameBank.load([data_dir / "clip.mkv"], max_side=32, quiet=True, cache=cache)
+    assert len(one.videos) == 1 and not one.stills
+    every = FrameBank.load([data_dir], max_side=32, quiet=True, cache=cache)
+    assert len(every.videos) == 2 and len(every.stills) == 1
+    decoded = []
+    decode = FrameBank._decode.__func__
+    monkeypatch.setattr(FrameBank, "_decode", classmethod(lambda cls, *a: decoded.append(a) or decode(cls, *a)))
+    again = FrameBank.load([data_dir], max_side=32, quiet=True, cache=cache)
+    assert not decoded and [v.shape for v in again.videos] == [v.shape for v in every.videos]
+    smaller = FrameBank.load([data_dir], max_side=24, quiet=True, cache=cache)  # another size: decoded again
+    assert len(decoded) == 1 and max(smaller.videos[0].shape[-2:]) == 24
+
+
 def test_train_resume_export(data_dir, tmp_path, monkeypatch):
     config = tmp_path / "tiny.json"
     config.write_text(
@@ -317,6 +333,63 @@ def test_decoder_only_fine_tuning_keeps_every_token(data_dir, tmp_path):
     assert nxt.disc_opt.state_dict()["state"]  # Adam's moments too, not a fresh optimizer
     with pytest.raises(ValueError, match="trains no discriminator"):
         Trainer(dataclasses.replace(cfg, run_dir=str(tmp_path / "no-gan"), weights=LossWeights(), disc_from=last))
+
+
+def test_checkpoints_are_selected_on_held_out_clips_against_a_reference(data_dir, tmp_path, zoo):
+    """select_data: validated as sel_*, refused when it is in the training data; the reference model's
+    numbers on it (select_reference, logged as ref_sel_*) anchor the PSNR floor and the flicker ceiling,
+    and best.pt is the lowest sel_lpips_alex among admissible checkpoints."""
+    import torch
+
+    from tokcodec.errors import ModelError
+    from tokcodec.models import config_from_dict
+    from tokcodec.train.losses import LossWeights
+    from tokcodec.train.tokenizer import Trainer, TrainConfig
+
+    cfg = TrainConfig(
+        data=[str(data_dir / "frames"), str(data_dir / "photos")],
+        val_data=[str(data_dir / "frames")],
+        select_data=[str(data_dir / "clip.mkv")],
+        select_frames=5,
+        select_size=(32, 32),
+        select_reference="tiny",
+        run_dir=str(tmp_path / "run"),
+        model=config_from_dict(TINY_PATCH),
+        steps=3,
+        batch=2,
+        frames=5,
+        crop=32,
+        max_side=64,
+        val_every=1,
+        lr=1e-2,
+        val_frames=5,
+        val_size=(32, 32),
+        freeze_encoder=True,
+        select="lpips",
+        select_psnr_drop=100.0,
+        weights=LossWeights(perceptual=0.5),
+    )
+    with pytest.raises(ValueError, match="also in data"):
+        Trainer(dataclasses.replace(cfg, data=[str(data_dir)], run_dir=str(tmp_path / "no")), quiet=True)
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        Trainer(dataclasses.replace(cfg, select_reference="nope", run_dir=str(tmp_path / "no")), quiet=True)
+    trainer = Trainer(cfg, quiet=True)
+    trainer.run()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    reference = next(r for r in log if "reference" in r)
+    assert reference["reference"] == "tiny" and {"ref_sel_psnr", "ref_val_psnr"} <= set(reference)
+    validations = [r for r in log if "sel_lpips_alex" in r]
+    assert len(validations) == 4 and all("val_lpips_alex" in r for r in validations)
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert best["metrics"]["sel_lpips_alex"] == min(r["sel_lpips_alex"] for r in validations)
+    # the floors are the reference's, on the selection clips
+    trainer.reference = {"sel_psnr": 30.0, "sel_flicker": 2.0}
+    trainer.cfg = dataclasses.replace(cfg, select_psnr_drop=1.0, select_flicker_rise=0.1)
+    assert trainer.admissible({"sel_psnr": 29.05, "sel_flicker": 2.19, "val_psnr": 0.0})
+    assert not trainer.admissible({"sel_psnr": 28.95, "sel_flicker": 2.0, "val_psnr": 99.0})
+    assert not trainer.admissible({"sel_psnr": 30.0, "sel_flicker": 2.21, "val_psnr": 99.0})
+    # a resumed run keeps the reference it was judged against
+    assert Trainer(cfg, quiet=True).reference == {k[4:]: v for k, v in reference.items() if k.startswith("ref_")}
 
 
 def test_token_conditioned_discriminator_sees_the_tokens_of_each_frame(data_dir, tmp_path):

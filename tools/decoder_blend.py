@@ -11,8 +11,6 @@ safetensors file with the entry's metadata (a warm start for `init_from`).
 from __future__ import annotations
 
 import argparse
-import types
-
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -41,7 +39,7 @@ def main() -> None:
         return {k: own[k] + alpha * (tuned[k] - own[k]) for k in tuned}
 
     if args.alpha:
-        clips = load_val_clips(VID4, types.SimpleNamespace(val_frames=9, val_size=(640, 352)))
+        clips = load_val_clips(VID4, 9, (640, 352))
     for alpha in args.alpha:
         with torch.no_grad():
             for k, v in blend(alpha).items():

@@ -6,9 +6,13 @@ Where a step was logged twice (a resumed run), the later line wins. PSNR and
 LPIPS-alex always; DISTS and flicker where the runs logged them (decoder
 fine-tuning does). `--separate`: runs are arms of an ablation, each from
 hour 0, not one lineage. `--table`: a Markdown table instead of a plot.
+`--set sel`: the selection clips' metrics (a recipe's `select_data`, logged as
+sel_*) instead of val_data's, with the reference model's row where one was
+validated (`select_reference`).
 
     python tools/learning_curve.py ~/tokcodec-runs/tc-2/image ~/tokcodec-runs/tc-2/video -o curve.png
     python tools/learning_curve.py --separate --table ~/tokcodec-runs/sharp/{l1,lpips,gan}
+    python tools/learning_curve.py --set sel --table ~/tokcodec-runs/sharp/wide-b
 """
 
 from __future__ import annotations
@@ -18,41 +22,57 @@ import json
 from pathlib import Path
 
 
-def stage_points(run: Path) -> list[dict]:
-    """Validation records of one run folder, one per step, in step order."""
+def stage_points(run: Path, prefix: str = "val_") -> list[dict]:
+    """Validation records of one run folder (those with `prefix`psnr), one per step, in step order."""
     by_step = {}
     for line in (run / "log.jsonl").read_text().splitlines():
         r = json.loads(line)
-        if "val_psnr" in r:
+        if prefix + "psnr" in r:
             by_step[r["step"]] = r
     return [by_step[s] for s in sorted(by_step)]
 
 
+def reference_point(run: Path) -> dict | None:
+    """The reference model's validation (select_reference), its keys without the ref_ prefix."""
+    for line in (run / "log.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if "reference" in r:
+            return {"run": r["reference"], **{k[4:]: v for k, v in r.items() if k.startswith("ref_")}}
+    return None
+
+
 METRICS = [
-    ("val_psnr", "validation PSNR (dB)"),
-    ("val_lpips_alex", "validation LPIPS-alex"),
-    ("val_dists", "validation DISTS"),
-    ("val_flicker", "validation flicker (luma levels)"),
+    ("psnr", "PSNR (dB)"),
+    ("lpips_alex", "LPIPS-alex"),
+    ("dists", "DISTS"),
+    ("flicker", "flicker (luma levels)"),
 ]
 
 
-def table(runs: list[Path]) -> str:
+def table(runs: list[Path], prefix: str = "val_") -> str:
     """One row per validation: run, step, hours, the metrics, seconds per step since the last one."""
     head = "| run | step | hours | PSNR | LPIPS-alex | DISTS | flicker | s/step |"
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     fmt = lambda v, f: format(v, f) if v is not None else "-"
     for run in runs:
+        ref = reference_point(run) if prefix == "sel_" else None
+        if ref:
+            rows.append(
+                f"| {ref['run']} (reference) | - | - | {fmt(ref.get(prefix + 'psnr'), '.2f')} | "
+                f"{fmt(ref.get(prefix + 'lpips_alex'), '.4f')} | {fmt(ref.get(prefix + 'dists'), '.4f')} | "
+                f"{fmt(ref.get(prefix + 'flicker'), '.3f')} | - |"
+            )
         previous = None
-        for p in stage_points(run):
+        for p in stage_points(run, prefix):
             rate = (
                 (p["hours"] - previous["hours"]) * 3600 / (p["step"] - previous["step"])
                 if previous and p["step"] > previous["step"]
                 else None
             )
             rows.append(
-                f"| {run.name} | {p['step']} | {p['hours']:.2f} | {fmt(p.get('val_psnr'), '.2f')} | "
-                f"{fmt(p.get('val_lpips_alex'), '.4f')} | {fmt(p.get('val_dists'), '.4f')} | "
-                f"{fmt(p.get('val_flicker'), '.3f')} | {fmt(rate, '.1f')} |"
+                f"| {run.name} | {p['step']} | {p['hours']:.2f} | {fmt(p.get(prefix + 'psnr'), '.2f')} | "
+                f"{fmt(p.get(prefix + 'lpips_alex'), '.4f')} | {fmt(p.get(prefix + 'dists'), '.4f')} | "
+                f"{fmt(p.get(prefix + 'flicker'), '.3f')} | {fmt(rate, '.1f')} |"
             )
             previous = p
     return "\n".join(rows)
@@ -65,9 +85,11 @@ def main() -> None:
     parser.add_argument("--title", default="")
     parser.add_argument("--separate", action="store_true", help="arms of an ablation: each run from hour 0")
     parser.add_argument("--table", action="store_true", help="print a Markdown table instead of plotting")
+    parser.add_argument("--set", choices=["val", "sel"], default="val", help="val_data's metrics or select_data's")
     args = parser.parse_args()
+    prefix = args.set + "_"
     if args.table:
-        print(table(args.runs))
+        print(table(args.runs, prefix))
         return
     if not args.output:
         parser.error("-o is needed for a plot")
@@ -76,8 +98,10 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = {run: stage_points(run) for run in args.runs}
-    shown = [(k, label) for k, label in METRICS if any(k in p for ps in points.values() for p in ps)]
+    points = {run: stage_points(run, prefix) for run in args.runs}
+    what = "selection" if args.set == "sel" else "validation"
+    shown = [(prefix + k, f"{what} {label}") for k, label in METRICS]
+    shown = [(k, label) for k, label in shown if any(k in p for ps in points.values() for p in ps)]
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4))
     offset = 0.0
     for run, ps in points.items():

@@ -120,9 +120,11 @@ def quality(
     use_vmaf: bool = True,
     threads: int = 1,
     lpips_device: str = "cpu",
+    use_dists: bool = False,
 ) -> dict:
-    """All quality metrics of a decoded clip (RGB, and its yuv420p planes when the codec produced them)."""
-    from tokcodec.metrics import ms_ssim
+    """All quality metrics of a decoded clip (RGB, and its yuv420p planes when the codec produced them);
+    DISTS (VGG16 on every frame, as `tokcodec eval`: seconds a point on a CPU) only with `use_dists`."""
+    from tokcodec.metrics import dists_video, ms_ssim
 
     if rgb.shape != ref.rgb.shape:
         raise ValueError(f"decoded clip is {rgb.shape}, the reference {ref.rgb.shape}")
@@ -134,6 +136,7 @@ def quality(
         "ms_ssim": float(ms_ssim(ref.rgb, rgb)),
         "lpips": lpips_against_reference(ref, rgb, device=lpips_device),
         "vmaf": vmaf(ref, *yuv, threads=threads) if use_vmaf else None,
+        "dists": dists_video(ref.rgb, rgb, device=lpips_device) if use_dists else None,
     }
     for k, val in out.items():
         if isinstance(val, float) and not math.isfinite(val):

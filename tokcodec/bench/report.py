@@ -37,6 +37,7 @@ CSV_FIELDS = [
     "ms_ssim",
     "lpips",
     "vmaf",
+    "dists",
     "encode_s",
     "encode_cpu_s",
     "decode_s",
@@ -102,7 +103,7 @@ def aggregate(results: list[dict]) -> dict[str, list[dict]]:
                 "clips": len(rows),
                 "bpp": _mean(r["bpp"] for r in rows),
             }
-            for key in [k for k, _, _ in METRICS] + ["flicker"]:  # flicker: results from 2026-12-03 on
+            for key in [k for k, _, _ in METRICS] + ["flicker", "dists"]:  # flicker: from 2026-12-03; dists: opt-in
                 p[key] = _mean(r.get(key) for r in rows)
             for key in ("encode_fps", "decode_fps"):
                 p[key] = _median(r.get(key) for r in rows)
@@ -274,7 +275,7 @@ def _fmt(v, key: str) -> str:
         return f"{v:.2f}"
     if key in ("ms_ssim",):
         return f"{v:.4f}"
-    if key in ("lpips",):
+    if key in ("lpips", "dists"):
         return f"{v:.4f}"
     if key == "vmaf":
         return f"{v:.2f}"
@@ -446,7 +447,8 @@ def markdown_summary(
 
 def decoders_section(agg: dict[str, list[dict]], anchor: str = "x265-medium") -> list[str]:
     """Per decoder-entry curve (`tokcodec-m<mode>-NAME`: the same tokens drawn by another decoder), rung by
-    rung against its model's own decoder and the anchor at the same rate: LPIPS-alex, PSNR, flicker."""
+    rung against its model's own decoder and the anchor at the same rate: LPIPS-alex, PSNR, flicker, DISTS
+    (n/a where the run did not measure it: `"dists": true` in the config)."""
     lines = []
     for codec in sorted(c for c in agg if is_tokcodec(c) and c.count("-") >= 2):
         base = "-".join(codec.split("-")[:2])  # tokcodec-m1-tc-2.1-sharp -> tokcodec-m1
@@ -461,8 +463,8 @@ def decoders_section(agg: dict[str, list[dict]], anchor: str = "x265-medium") ->
             "flicker: mean |change of the decoded frames - change of the source| on luma, inside GOPs.",
             "",
             f"| rung | bpp | LPIPS own | LPIPS {codec[len(base) + 1 :]} | LPIPS {anchor} | PSNR own | "
-            "PSNR decoder | flicker own | flicker decoder |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "PSNR decoder | flicker own | flicker decoder | DISTS own | DISTS decoder |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in agg[codec]:
             o = own.get(p["point"])
@@ -472,6 +474,7 @@ def decoders_section(agg: dict[str, list[dict]], anchor: str = "x265-medium") ->
             cells = [_fmt(o["bpp"], "bpp"), _fmt(o["lpips"], "lpips"), _fmt(p["lpips"], "lpips")]
             cells += [_fmt(at["lpips"], "lpips"), _fmt(o["psnr_rgb"], "psnr"), _fmt(p["psnr_rgb"], "psnr")]
             cells += [_fmt(o.get("flicker"), "flicker"), _fmt(p.get("flicker"), "flicker")]
+            cells += [_fmt(o.get("dists"), "dists"), _fmt(p.get("dists"), "dists")]
             lines.append(f"| {p['point']} | " + " | ".join(cells) + " |")
     return lines
 

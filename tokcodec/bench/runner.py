@@ -61,6 +61,7 @@ class BenchConfig:
     anchors: list[anc.AnchorSpec] = field(default_factory=list)
     tokcodec: dict = field(default_factory=dict)  # {"models": "all"|[...], "modes": [0, 1], "gop": null}
     vmaf: bool = True
+    dists: bool = False  # DISTS of every point (issue 19's supporting metric; VGG16 on every frame)
     threads: int = 1
     device: str = "cpu"
     target_bpp: float = PAPER_BPP
@@ -89,6 +90,7 @@ class BenchConfig:
             anchors=[anc.AnchorSpec.from_dict(a) for a in d.get("anchors", [])],
             tokcodec=dict(d.get("tokcodec", {})),
             vmaf=bool(d.get("vmaf", True)),
+            dists=bool(d.get("dists", False)),
             threads=int(d.get("threads", 1)),
             device=d.get("device", "cpu"),
             target_bpp=float(d.get("target_bpp", PAPER_BPP)),
@@ -109,6 +111,7 @@ class BenchConfig:
             "anchors": [a.to_dict() for a in self.anchors],
             "tokcodec": self.tokcodec,
             "vmaf": self.vmaf,
+            "dists": self.dists,
             "threads": self.threads,
             "device": self.device,
             "target_bpp": self.target_bpp,
@@ -305,6 +308,8 @@ def build_jobs(
         "vmaf": cfg.vmaf,
         "bench_version": BENCH_VERSION,
     }
+    if cfg.dists:  # only then: turning it on re-measures every point, leaving it off keeps earlier results
+        common["dists"] = True
     for spec in anchor_specs:
         for src in sources:
             key = clip_key(src, cfg.frames, cfg.size)
@@ -405,7 +410,7 @@ def run_job(job: Job, cache: str, cfg: dict) -> dict:
     enc_wall, enc_cpu, dec_wall, dec_cpu, command = enc.wall_s, enc.cpu_s, dec.wall_s, dec.cpu_s, enc.command
     num_bytes = os.path.getsize(spath)
     rgb = dec.rgb_frames()
-    q = quality(ref, rgb, dec.yuv, use_vmaf=cfg["vmaf"], threads=threads)
+    q = quality(ref, rgb, dec.yuv, use_vmaf=cfg["vmaf"], threads=threads, use_dists=cfg.get("dists", False))
     q.update(flicker(ref.rgb, rgb, enc.extra.get("gop")))  # inside GOPs (the anchors: one intra per clip)
     n = ref.num_frames
     result = {
@@ -515,7 +520,13 @@ def run(
         (done if r is not None else todo).append((j, r))
     results = [r for _, r in done]
     failures: list[tuple[Job, str]] = []
-    job_cfg = {"threads": cfg.threads, "device": cfg.device, "vmaf": cfg.vmaf, "intra_period": cfg.intra_period}
+    job_cfg = {
+        "threads": cfg.threads,
+        "device": cfg.device,
+        "vmaf": cfg.vmaf,
+        "dists": cfg.dists,
+        "intra_period": cfg.intra_period,
+    }
     if done:
         log(f"{len(done)} of {len(jobs)} points already in the cache {cache}, skipped")
     bar = tqdm(total=len(todo), desc="encode+measure", unit="pt", disable=not progress or not todo)

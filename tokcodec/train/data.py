@@ -74,24 +74,32 @@ class FrameBank:
         quiet: bool = False,
         cache: str | Path | None = None,
     ) -> "FrameBank":
-        """Decode every source; with `cache`, reuse (or write) the decoded bank there."""
+        """Decode every source; with `cache`, reuse the decoded bank there when it holds the same sources at
+        the same size (else decode again and rewrite it: a stale cache would train on other data)."""
+        videos, stills = find_sources(paths)
+        if not videos and not stills:
+            raise ValueError(f"no video or image found in {', '.join(map(str, paths))}")
+        key = {"sources": [str(p.resolve()) for p in videos + stills], "max_side": max_side, "max_frames": max_frames}
         if cache and Path(cache).exists():
-            return cls(**torch.load(cache))
-        bank = cls._decode(paths, max_side, max_frames, quiet)
+            saved = torch.load(cache)
+            if saved.get("key") == key:
+                return cls(saved["videos"], saved["stills"])
+            if not quiet:
+                tqdm.write(f"{cache}: made from other sources or sizes; decoding again")
+        bank = cls._decode(videos, stills, max_side, max_frames, quiet)
         if cache:
-            torch.save({"videos": bank.videos, "stills": bank.stills}, cache)
+            torch.save({"videos": bank.videos, "stills": bank.stills, "key": key}, cache)
         return bank
 
     @classmethod
-    def _decode(cls, paths: list[str | Path], max_side: int, max_frames: int, quiet: bool) -> "FrameBank":
-        videos, stills = find_sources(paths)
+    def _decode(
+        cls, videos: list[Path], stills: list[Path], max_side: int, max_frames: int, quiet: bool
+    ) -> "FrameBank":
         bank = cls([], [])
         for path in tqdm(videos + stills, desc="loading data", disable=quiet, unit="file"):
             frames, _ = read_frames(path, max_frames=max_frames)
             tensor = torch.from_numpy(np.stack(_fit(frames, max_side))).permute(0, 3, 1, 2).contiguous()
             (bank.videos if path in videos else bank.stills).append(tensor)
-        if not bank.videos and not bank.stills:
-            raise ValueError(f"no video or image found in {', '.join(map(str, paths))}")
         return bank
 
     def to(self, device: str | torch.device) -> "FrameBank":

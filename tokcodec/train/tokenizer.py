@@ -19,7 +19,10 @@ weight decay and the EMA see only decoder tensors, so the encoder's weights,
 and with them the tokens of every clip, stay bit-identical. Such a run is
 judged on validation LPIPS-alex within a PSNR bound of its starting point
 (`select`), because in a perceptual run the best-PSNR checkpoint is the
-blurry start.
+blurry start. `select_data` judges it on other clips than `val_data`: clips
+like the product's (fixed cameras, 16:9, a GOP's frames) held out of `data`,
+with the PSNR floor and flicker ceiling taken from a reference model's own
+decoder on the same clips (`select_reference`), as issue 19's floors are.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from ..models import build_tokenizer
 from ..models.causal import CausalConv3d, DepthToSpaceUpsample
 from ..precision import bf16_supported
 from ..models.tokenizer import Tokenizer, TokenizerConfig
-from .data import FrameBank
+from .data import FrameBank, find_sources
 from .losses import (
     CONDITIONED,
     DISCRIMINATORS,
@@ -97,6 +100,15 @@ class TrainConfig:
     select_psnr_drop: float = 1.0  # "lpips": dB below the run's first validation a checkpoint may fall
     select_psnr_min: float | None = None  # "lpips": an absolute floor instead (a run warm-started mid-lineage)
     select_flicker_max: float | None = None  # "lpips": nor may its val_flicker exceed this
+    # "lpips" judged on these clips (logged as sel_*) instead of val_data: held out of `data` (checked).
+    # Vid4 (moving cameras, dense texture) rewarded decoders the benchmark's fixed-camera clips did not
+    select_data: list[str] = field(default_factory=list)
+    select_frames: int = 17  # one GOP of the product's default
+    select_size: tuple[int, int] = (640, 360)
+    # a zoo model validated on select_data at the run's start: its numbers, not the run's first
+    # validation, anchor select_psnr_drop and select_flicker_rise
+    select_reference: str | None = None
+    select_flicker_rise: float | None = None  # "lpips": flicker at most this fraction above the reference's
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -150,12 +162,13 @@ def codebook_stats(tokens: torch.Tensor, bits: int) -> dict:
     }
 
 
-def load_val_clips(paths: list[str], cfg: TrainConfig) -> list[torch.Tensor]:
+def load_val_clips(paths: list[str], max_frames: int, size: tuple[int, int]) -> list[torch.Tensor]:
+    """Each clip's first `max_frames` frames (cut to 1 + 4k, the causal grouping) at `size`, in [-1, 1]."""
     from ..io import read_frames
 
     clips = []
     for path in paths:
-        frames, _ = read_frames(path, max_frames=cfg.val_frames, size=cfg.val_size)
+        frames, _ = read_frames(path, max_frames=max_frames, size=size)
         n = 1 + (len(frames) - 1) // 4 * 4
         x = torch.from_numpy(np.stack(frames[:n])).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
         clips.append(x)
@@ -163,27 +176,34 @@ def load_val_clips(paths: list[str], cfg: TrainConfig) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def validate(model: Tokenizer, clips: list[torch.Tensor], device: str, dists_frames: int = 3) -> dict:
+def validate(
+    model: Tokenizer, clips: list[torch.Tensor], device: str, dists_frames: int = 3, prefix: str = "val_"
+) -> dict:
     """PSNR, LPIPS-alex, flicker (every frame) and DISTS (on `dists_frames` frames spread over each clip:
-    the VGG16 at full size is the slow part) of the validation clips."""
+    the VGG16 at full size is the slow part) of the validation clips, as `prefix`psnr etc."""
     from ..metrics import lpips_video, psnr
     from ..metrics.dists import dists_video
     from ..metrics.flicker import flicker
 
     model.eval()
-    scores: dict[str, list[float]] = {"val_psnr": [], "val_lpips_alex": [], "val_flicker": [], "val_dists": []}
+    scores: dict[str, list[float]] = {"psnr": [], "lpips_alex": [], "flicker": [], "dists": []}
     for x in clips:
         recon = model.decode(model.encode(x.to(device))).float().cpu()
         a = ((x[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
         b = ((recon[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-        scores["val_psnr"].append(psnr(a, b))
-        scores["val_lpips_alex"].append(lpips_video(a, b, net="alex"))
-        scores["val_flicker"].append(flicker(a, b)["flicker"] or 0.0)
+        scores["psnr"].append(psnr(a, b))
+        scores["lpips_alex"].append(lpips_video(a, b, net="alex"))
+        scores["flicker"].append(flicker(a, b)["flicker"] or 0.0)
         if dists_frames:
             picked = np.linspace(0, len(a) - 1, min(dists_frames, len(a))).round().astype(int)
-            scores["val_dists"].append(dists_video(a[picked], b[picked], device=device))
+            scores["dists"].append(dists_video(a[picked], b[picked], device=device))
     model.train()
-    return {k: float(np.mean(v)) for k, v in scores.items() if v}
+    return {prefix + k: float(np.mean(v)) for k, v in scores.items() if v}
+
+
+def _trained_on(data: list[str]) -> set[Path]:
+    videos, stills = find_sources(data)
+    return {p.resolve() for p in videos + stills}
 
 
 def init_distributed(device: str) -> tuple[int, int, str]:
@@ -265,7 +285,15 @@ class Trainer:
         self.step = 0
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.train_seconds = 0.0
-        self.start_psnr: float | None = None  # the first validation's PSNR: the bound of select="lpips"
+        # select="lpips"'s anchor: the reference model's validation (select_reference), else the run's first
+        self.reference: dict | None = None
+        held = _trained_on(cfg.data) & {Path(p).resolve() for p in cfg.select_data} if cfg.select_data else set()
+        if held:
+            raise ValueError(f"select_data: {sorted(held)[0]} is also in data (selection needs held-out clips)")
+        if cfg.select_reference:
+            from ..zoo import get_entry
+
+            get_entry(cfg.select_reference)  # an unknown name fails now, not after the data has loaded
         if cfg.disc_from and self.disc is None:
             raise ValueError("disc_from: this recipe trains no discriminator (weights.gan is 0)")
         if (self.run_dir / "last.pt").exists():
@@ -303,7 +331,9 @@ class Trainer:
         self.train_seconds = state.get("train_seconds", 0.0)
         self.generator.set_state(state["generator"])
         self.lecam.real_ema, self.lecam.fake_ema = state.get("lecam", (0.0, 0.0))
-        self.start_psnr = state.get("start_psnr")
+        self.reference = state.get("reference")
+        if self.reference is None and state.get("start_psnr") is not None:  # a checkpoint from before select_data
+            self.reference = {"val_psnr": state["start_psnr"]}
         tqdm.write(f"resumed {path} at step {self.step}") if not self.quiet else None
 
     def _warm_start(self, source: str) -> None:
@@ -350,30 +380,42 @@ class Trainer:
             "generator": self.generator.get_state(),
             "lecam": (self.lecam.real_ema, self.lecam.fake_ema),
             "train_seconds": self.train_seconds,
-            "start_psnr": self.start_psnr,
+            "reference": self.reference,
             "config": self.cfg.to_dict(),
         }
         tmp = self.run_dir / "last.pt.tmp"
         torch.save(state, tmp)
         tmp.replace(self.run_dir / "last.pt")
 
+    @property
+    def judged(self) -> str:
+        """The prefix of the metrics best.pt is chosen on: select_data's where given, else val_data's."""
+        return "sel_" if self.cfg.select_data else "val_"
+
     def better(self, metrics: dict, best: dict) -> bool:
         """Whether validated `metrics` beat the kept `best` under cfg.select."""
+        key = self.judged
         if self.cfg.select == "psnr":
-            return metrics["val_psnr"] > best["val_psnr"]
+            return metrics[key + "psnr"] > best[key + "psnr"]
         if not self.admissible(metrics):
             return False
-        return not self.admissible(best) or metrics["val_lpips_alex"] < best["val_lpips_alex"]
+        return not self.admissible(best) or metrics[key + "lpips_alex"] < best[key + "lpips_alex"]
 
     def admissible(self, metrics: dict) -> bool:
-        """Whether validated `metrics` are within select="lpips"'s PSNR floor and flicker ceiling."""
-        cfg = self.cfg
+        """Whether validated `metrics` are within select="lpips"'s PSNR floor and flicker ceilings."""
+        cfg, key = self.cfg, self.judged
+        reference = self.reference or metrics
         floor = cfg.select_psnr_min
         if floor is None:
-            floor = (self.start_psnr if self.start_psnr is not None else metrics["val_psnr"]) - cfg.select_psnr_drop
-        if metrics["val_psnr"] < floor:
-            return False
-        return cfg.select_flicker_max is None or metrics.get("val_flicker", 0.0) <= cfg.select_flicker_max
+            floor = reference[key + "psnr"] - cfg.select_psnr_drop
+        flicker = metrics.get(key + "flicker", 0.0)
+        return (
+            metrics[key + "psnr"] >= floor
+            and (cfg.select_flicker_max is None or flicker <= cfg.select_flicker_max)
+            and (
+                cfg.select_flicker_rise is None or flicker <= reference[key + "flicker"] * (1 + cfg.select_flicker_rise)
+            )
+        )
 
     def keep_best(self, metrics: dict) -> None:
         """Keep the best validated weights (cfg.select) as best.pt: the checkpoint a release is chosen from."""
@@ -514,11 +556,24 @@ class Trainer:
         bank = FrameBank.load(cfg.data, max_side=cfg.max_side, quiet=self.quiet, cache=cfg.data_cache)
         if self.device.startswith("cuda"):
             bank = bank.to(self.device)  # keep the data next to the model
-        val_clips = load_val_clips(cfg.val_data, cfg) if cfg.val_data else []
-        if val_clips and self.rank == 0 and self.start_psnr is None and cfg.select != "psnr":
-            start = validate(self.eval_model, val_clips, self.device)  # the bound, and the curve's first point
-            self.start_psnr = start["val_psnr"]
+        clips = self.validation_clips()
+        validating = self.rank == 0 and any(clips.values())
+        if validating and self.reference is None and cfg.select != "psnr":
+            start = self.validation(self.eval_model, clips)  # the curve's first point, and the default anchor
             self.log({"step": self.step, "hours": self.train_seconds / 3600, **start})
+            self.reference = start
+            if cfg.select_reference:
+                from ..zoo import load_model
+
+                reference = self.validation(load_model(cfg.select_reference, device=self.device)[0], clips)
+                self.log(
+                    {
+                        "step": self.step,
+                        "reference": cfg.select_reference,
+                        **{"ref_" + k: v for k, v in reference.items()},
+                    }
+                )
+                self.reference = reference
             self.keep_best(start)
         self.model.train()
         start_step, start_time = self.step, time.time()
@@ -536,8 +591,8 @@ class Trainer:
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 bar.set_postfix(psnr=f"{stats['psnr']:.2f}", uniq=f"{stats['unique_frac']:.2f}")
                 self.log({"step": self.step, "lr": lr_at(self.step, cfg), **stats})
-            if val_clips and self.rank == 0 and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
-                last = validate(self.eval_model, val_clips, self.device)
+            if validating and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                last = self.validation(self.eval_model, clips)
                 self.log({"step": self.step, "hours": self.train_seconds / 3600, **last})
                 self.keep_best(last)
                 tqdm.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
@@ -551,6 +606,21 @@ class Trainer:
             dist.barrier()
             dist.destroy_process_group()
         return {"step": self.step, "train_seconds": self.train_seconds, **last}
+
+    def validation_clips(self) -> dict[str, list[torch.Tensor]]:
+        """The validation clips by metric prefix: val_data ("val_") and select_data ("sel_")."""
+        cfg = self.cfg
+        return {
+            "val_": load_val_clips(cfg.val_data, cfg.val_frames, cfg.val_size) if cfg.val_data else [],
+            "sel_": load_val_clips(cfg.select_data, cfg.select_frames, cfg.select_size) if cfg.select_data else [],
+        }
+
+    def validation(self, model: Tokenizer, clips: dict[str, list[torch.Tensor]]) -> dict:
+        metrics = {}
+        for prefix, some in clips.items():
+            if some:
+                metrics.update(validate(model, some, self.device, prefix=prefix))
+        return metrics
 
     def time_to_stop(self, start_step: int, start_time: float) -> bool:
         """--max-steps-this-run / --max-minutes; under torchrun rank 0 decides for all, so no rank waits forever."""
