@@ -153,17 +153,22 @@ def test_shipped_priors_carry_their_measured_bits(monkeypatch):
     assert shipped and all(0 < p.card["metrics"]["bits_per_token"] < 18 for p in shipped)
 
 
-def test_shipped_sharp_decoder_draws_the_same_file_on_a_real_clip(example_clip, tmp_path, monkeypatch):
-    """The shipped decoder entry for the default model's tokens: listed by info, decodes the same file
-    (unchanged) to other frames than the model's own decoder, and those frames still resemble the source."""
+def test_shipped_sharp_decoders_draw_the_same_file_on_a_real_clip(example_clip, tmp_path, monkeypatch):
+    """The shipped decoder entries for the default model's tokens: listed by info, each decodes the same
+    file (unchanged) to other frames than the model's own decoder, and those frames still resemble the
+    source; tc-2.1-sharp-2 lies between the own decoder and tc-2.1-sharp (their weights' blend)."""
     select_zoo(monkeypatch, None)
     enc = tokcodec("encode", example_clip, "-o", tmp_path / "dog.tkc", "--frames", 9, "--gop", 9, "-q")
     assert enc.returncode == 0, enc.stderr
     before = (tmp_path / "dog.tkc").read_bytes()
     info = tokcodec("info", tmp_path / "dog.tkc", "--json")
-    assert json.loads(info.stdout)["decoders"] == [get_entry("default").name, "tc-2.1-sharp"]
+    assert json.loads(info.stdout)["decoders"] == [get_entry("default").name, "tc-2.1-sharp", "tc-2.1-sharp-2"]
     outs = {}
-    for name, extra in (("own", []), ("sharp", ["--decoder", "tc-2.1-sharp"])):
+    for name, extra in (
+        ("own", []),
+        ("sharp", ["--decoder", "tc-2.1-sharp"]),
+        ("sharp-2", ["--decoder", "tc-2.1-sharp-2"]),
+    ):
         dec = tokcodec("decode", tmp_path / "dog.tkc", "-o", tmp_path / f"{name}.y4m", "-q", *extra)
         assert dec.returncode == 0, dec.stderr
         outs[name] = np.stack(read_frames(tmp_path / f"{name}.y4m")[0])
@@ -171,6 +176,7 @@ def test_shipped_sharp_decoder_draws_the_same_file_on_a_real_clip(example_clip, 
     source = np.stack(read_frames(example_clip, max_frames=9)[0])
     assert not np.array_equal(outs["own"], outs["sharp"])
     assert psnr(source, outs["sharp"]) > psnr(source, outs["own"]) - 2.0  # detail, not a different picture
+    assert psnr(outs["sharp-2"], outs["sharp"]) > psnr(outs["own"], outs["sharp"])  # 92% of the way to sharp
 
 
 def test_shipped_priors_code_the_same_tokens_on_a_real_clip(example_clip, tmp_path, monkeypatch):

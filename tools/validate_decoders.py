@@ -21,8 +21,8 @@ import torch
 from tqdm import tqdm
 
 from tokcodec.models import build_tokenizer, config_from_dict
-from tokcodec.train.tokenizer import load_val_clips, validate
-from tokcodec.zoo import find_in_zoo, load_model
+from tokcodec.train.tokenizer import recipe_validation, validate, validation_sets
+from tokcodec.zoo import find_in_zoo, load_model, use_zoo
 from tokcodec.zoo.decoders import load_decoder
 
 
@@ -42,14 +42,13 @@ def main() -> None:
     p.add_argument("decoders", nargs="+")
     p.add_argument("--recipe", required=True, help="a tokenizer recipe with select_data (and val_data)")
     p.add_argument("--dists-frames", type=int, default=3, help="DISTS on this many frames of a clip (0: none)")
+    p.add_argument("--zoo", help="look decoders and models up in this registry file (a scratch zoo)")
     p.add_argument("-o", "--output", help="write the numbers as JSON")
     args = p.parse_args()
-    recipe = json.loads(Path(args.recipe).read_text())
-    sets = {
-        "sel_": (recipe.get("select_data", []), recipe.get("select_frames", 17), recipe.get("select_size", (640, 360))),
-        "val_": (recipe.get("val_data", []), recipe.get("val_frames", 17), recipe.get("val_size", (320, 176))),
-    }
-    clips = {prefix: (paths, load_val_clips(paths, n, tuple(size))) for prefix, (paths, n, size) in sets.items()}
+    use_zoo(args.zoo)
+    cfg = recipe_validation(args.recipe)
+    names = {"sel_": cfg.select_data, "val_": cfg.val_data}
+    clips = {prefix: (names[prefix], loaded) for prefix, loaded in validation_sets(cfg).items()}
     results = {}
     for name in args.decoders:
         model = load_any(name)

@@ -201,6 +201,22 @@ def validate(
     return {prefix + k: float(np.mean(v)) for k, v in scores.items() if v}
 
 
+def validation_sets(cfg: TrainConfig) -> dict[str, list[torch.Tensor]]:
+    """The validation clips by metric prefix: val_data ("val_") and select_data ("sel_")."""
+    return {
+        "val_": load_val_clips(cfg.val_data, cfg.val_frames, cfg.val_size) if cfg.val_data else [],
+        "sel_": load_val_clips(cfg.select_data, cfg.select_frames, cfg.select_size) if cfg.select_data else [],
+    }
+
+
+def recipe_validation(path: str | Path) -> TrainConfig:
+    """A recipe's validation settings (val_* and select_*) over TrainConfig's defaults, for tools that
+    validate decoders as that recipe's run would."""
+    recipe = json.loads(Path(path).read_text())
+    fields = {k: v for k, v in recipe.items() if k.startswith(("val_", "select_"))}
+    return TrainConfig(data=[], run_dir="", **fields)
+
+
 def _trained_on(data: list[str]) -> set[Path]:
     videos, stills = find_sources(data)
     return {p.resolve() for p in videos + stills}
@@ -556,7 +572,7 @@ class Trainer:
         bank = FrameBank.load(cfg.data, max_side=cfg.max_side, quiet=self.quiet, cache=cfg.data_cache)
         if self.device.startswith("cuda"):
             bank = bank.to(self.device)  # keep the data next to the model
-        clips = self.validation_clips()
+        clips = validation_sets(cfg)
         validating = self.rank == 0 and any(clips.values())
         if validating and self.reference is None and cfg.select != "psnr":
             start = self.validation(self.eval_model, clips)  # the curve's first point, and the default anchor
@@ -606,14 +622,6 @@ class Trainer:
             dist.barrier()
             dist.destroy_process_group()
         return {"step": self.step, "train_seconds": self.train_seconds, **last}
-
-    def validation_clips(self) -> dict[str, list[torch.Tensor]]:
-        """The validation clips by metric prefix: val_data ("val_") and select_data ("sel_")."""
-        cfg = self.cfg
-        return {
-            "val_": load_val_clips(cfg.val_data, cfg.val_frames, cfg.val_size) if cfg.val_data else [],
-            "sel_": load_val_clips(cfg.select_data, cfg.select_frames, cfg.select_size) if cfg.select_data else [],
-        }
 
     def validation(self, model: Tokenizer, clips: dict[str, list[torch.Tensor]]) -> dict:
         metrics = {}
