@@ -279,6 +279,11 @@ def test_a_decoder_entry_is_a_curve_of_its_own_on_the_same_bytes(tmp_path, make_
     assert row[0] == "| fake-gclip" and row[2] != row[3] and row[4] == "n/a"  # no anchor in this run
     own, bright = by_codec["tokcodec-m0"]["dists"], by_codec["tokcodec-m0-bright"]["dists"]
     assert 0 < own != bright and row[-2:] == [f"{own:.4f}", f"{bright:.4f} |"]
+    # a run without DISTS has no DISTS columns (rather than two columns of n/a)
+    for r in summary.results:
+        r["dists"] = None
+    plain_section = report.decoders_section(report.aggregate(summary.results))
+    assert "DISTS" not in plain_section[-3] and len(plain_section[-1].split(" | ")) == len(row) - 2
     # turning DISTS on re-measures every point: each job gets another signature
     sources = discover_clips(cfg.clips)
     plain = dataclasses.replace(cfg, dists=False)

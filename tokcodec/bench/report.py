@@ -447,8 +447,9 @@ def markdown_summary(
 
 def decoders_section(agg: dict[str, list[dict]], anchor: str = "x265-medium") -> list[str]:
     """Per decoder-entry curve (`tokcodec-m<mode>-NAME`: the same tokens drawn by another decoder), rung by
-    rung against its model's own decoder and the anchor at the same rate: LPIPS-alex, PSNR, flicker, DISTS
-    (n/a where the run did not measure it: `"dists": true` in the config)."""
+    rung against its model's own decoder and the anchor at the same rate: LPIPS-alex, PSNR, flicker, and DISTS
+    when the run measured it (`"dists": true` in the config)."""
+    with_dists = any(p.get("dists") is not None for points in agg.values() for p in points)
     lines = []
     for codec in sorted(c for c in agg if is_tokcodec(c) and c.count("-") >= 2):
         base = "-".join(codec.split("-")[:2])  # tokcodec-m1-tc-2.1-sharp -> tokcodec-m1
@@ -463,8 +464,8 @@ def decoders_section(agg: dict[str, list[dict]], anchor: str = "x265-medium") ->
             "flicker: mean |change of the decoded frames - change of the source| on luma, inside GOPs.",
             "",
             f"| rung | bpp | LPIPS own | LPIPS {codec[len(base) + 1 :]} | LPIPS {anchor} | PSNR own | "
-            "PSNR decoder | flicker own | flicker decoder | DISTS own | DISTS decoder |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "PSNR decoder | flicker own | flicker decoder |" + (" DISTS own | DISTS decoder |" if with_dists else ""),
+            "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if with_dists else ""),
         ]
         for p in agg[codec]:
             o = own.get(p["point"])
@@ -474,7 +475,8 @@ def decoders_section(agg: dict[str, list[dict]], anchor: str = "x265-medium") ->
             cells = [_fmt(o["bpp"], "bpp"), _fmt(o["lpips"], "lpips"), _fmt(p["lpips"], "lpips")]
             cells += [_fmt(at["lpips"], "lpips"), _fmt(o["psnr_rgb"], "psnr"), _fmt(p["psnr_rgb"], "psnr")]
             cells += [_fmt(o.get("flicker"), "flicker"), _fmt(p.get("flicker"), "flicker")]
-            cells += [_fmt(o.get("dists"), "dists"), _fmt(p.get("dists"), "dists")]
+            if with_dists:
+                cells += [_fmt(o.get("dists"), "dists"), _fmt(p.get("dists"), "dists")]
             lines.append(f"| {p['point']} | " + " | ".join(cells) + " |")
     return lines
 
