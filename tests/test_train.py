@@ -153,6 +153,17 @@ TINY_PATCH = {
 }
 
 
+def _tiny_decoder_stage(**fields):
+    """A decoder-only stage of TINY_PATCH: 3 steps on 32x32 crops, validated every step, best.pt on LPIPS-alex
+    (no PSNR bound unless a test sets one)."""
+    from tokcodec.models import config_from_dict
+    from tokcodec.train.tokenizer import TrainConfig
+
+    common = dict(model=config_from_dict(TINY_PATCH), steps=3, batch=2, frames=5, crop=32, max_side=64)
+    common.update(val_every=1, lr=1e-2, val_frames=5, val_size=(32, 32), freeze_encoder=True, select="lpips")
+    return TrainConfig(**{**common, "select_psnr_drop": 100.0, **fields})
+
+
 def test_patch_family_trains_with_ema_and_exports(data_dir, tmp_path, monkeypatch):
     config = tmp_path / "patch.json"
     config.write_text(
@@ -284,29 +295,16 @@ def test_decoder_only_fine_tuning_keeps_every_token(data_dir, tmp_path):
         quiet=True,
     )
     base.save()
-    cfg = TrainConfig(
+    cfg = _tiny_decoder_stage(
         data=[str(data_dir)],
         val_data=[str(data_dir / "clip.mkv")],
         run_dir=str(tmp_path / "ft"),
-        model=config_from_dict(TINY_PATCH),
         init_from=str(tmp_path / "base" / "last.pt"),
-        steps=3,
-        batch=2,
-        frames=5,
-        crop=32,
-        max_side=64,
         log_every=1,
-        val_every=1,
         ema=0.5,
-        lr=1e-2,
-        val_frames=5,
-        val_size=(32, 32),
-        freeze_encoder=True,
         perceptual_frames=2,
         disc_frames=2,
         discriminator="pairs",
-        select="lpips",
-        select_psnr_drop=100.0,
         weights=LossWeights(perceptual=0.5, gan=0.1),
     )
     trainer = Trainer(cfg, quiet=True)
@@ -342,11 +340,10 @@ def test_checkpoints_are_selected_on_held_out_clips_against_a_reference(data_dir
     import torch
 
     from tokcodec.errors import ModelError
-    from tokcodec.models import config_from_dict
     from tokcodec.train.losses import LossWeights
-    from tokcodec.train.tokenizer import Trainer, TrainConfig
+    from tokcodec.train.tokenizer import Trainer
 
-    cfg = TrainConfig(
+    cfg = _tiny_decoder_stage(
         data=[str(data_dir / "frames"), str(data_dir / "photos")],
         val_data=[str(data_dir / "frames")],
         select_data=[str(data_dir / "clip.mkv")],
@@ -354,19 +351,6 @@ def test_checkpoints_are_selected_on_held_out_clips_against_a_reference(data_dir
         select_size=(32, 32),
         select_reference="tiny",
         run_dir=str(tmp_path / "run"),
-        model=config_from_dict(TINY_PATCH),
-        steps=3,
-        batch=2,
-        frames=5,
-        crop=32,
-        max_side=64,
-        val_every=1,
-        lr=1e-2,
-        val_frames=5,
-        val_size=(32, 32),
-        freeze_encoder=True,
-        select="lpips",
-        select_psnr_drop=100.0,
         weights=LossWeights(perceptual=0.5),
     )
     with pytest.raises(ValueError, match="also in data"):

@@ -624,6 +624,7 @@ class Trainer:
         return {"step": self.step, "train_seconds": self.train_seconds, **last}
 
     def validation(self, model: Tokenizer, clips: dict[str, list[torch.Tensor]]) -> dict:
+        """`validate` on each set of `validation_sets`, its metrics under the set's prefix."""
         metrics = {}
         for prefix, some in clips.items():
             if some:
