@@ -116,6 +116,7 @@ def test_eval_measures_a_decoder_on_the_same_tokens(sharp_zoo, tmp_path, make_cl
         assert code == 0, err
         results["--decoder" in extra] = json.loads(out)
     plain, sharp = results[False], results[True]
+    assert plain["model"] == sharp["model"] and (plain["decoder"], sharp["decoder"]) == (None, "tiny-sharp")
     assert all(r["dists"] is None for r in plain["clips"].values()) and sharp["mean"]["dists"] > 0  # --no-dists
     assert plain["mean"]["bpp"] == sharp["mean"]["bpp"]  # the same tokens, the same bytes
     from tokcodec.metrics.vmaf import vmaf_available

@@ -594,6 +594,7 @@ def evaluate(
             fix_colour=colour_offset,
             dists=dists,
             vmaf=vmaf,
+            decoder=decoder,
         )
         if out:
             Path(out.tmp).write_text(json.dumps(result, indent=2) + "\n")

@@ -117,9 +117,11 @@ def evaluate_model(
     fix_colour: bool = True,
     dists: bool = True,
     vmaf: bool = True,
+    decoder: str | None = None,
 ) -> dict:
     """Per-clip and mean metrics over `clips`, area-downscaled to `size` (`dists`: False skips DISTS, which
-    costs more than the rest together on a CPU; `vmaf`: False skips VMAF)."""
+    costs more than the rest together on a CPU; `vmaf`: False skips VMAF). `decoder`: the name of the decoder
+    entry whose weights `model` carries, recorded beside the model's (None: the model's own decoder)."""
     from tqdm import tqdm
 
     per_clip = {}
@@ -145,6 +147,7 @@ def evaluate_model(
     mean["worst_abs_channel_bias"] = max(r["max_abs_channel_bias"] for r in per_clip.values())
     return {
         "model": entry.name,
+        "decoder": decoder,  # None: the model's own
         "size": list(size),
         "frames": frames,
         "gop": gop,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tc-2.1-sharp-2 (the zoo entry) on the benchmark clips at the other rungs of the ladder, without DISTS
-# (the default rung with DISTS: blend-select.sh, blend-0.92-q4.json, the same tensors); ninth session,
+# (the default rung with DISTS: blend-select.sh, tc-2.1-sharp-2-q4.json, the same tensors); ninth session,
 # 2 threads, a paused training run beside it
 set -e
 cd "$(git rev-parse --show-toplevel)"
