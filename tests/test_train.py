@@ -159,9 +159,10 @@ def _tiny_decoder_stage(**fields):
     from tokcodec.models import config_from_dict
     from tokcodec.train.tokenizer import TrainConfig
 
-    common = dict(model=config_from_dict(TINY_PATCH), steps=3, batch=2, frames=5, crop=32, max_side=64)
-    common.update(val_every=1, lr=1e-2, val_frames=5, val_size=(32, 32), freeze_encoder=True, select="lpips")
-    return TrainConfig(**{**common, "select_psnr_drop": 100.0, **fields})
+    stage = {"model": config_from_dict(TINY_PATCH), "steps": 3, "batch": 2, "frames": 5, "crop": 32, "max_side": 64}
+    stage |= {"val_every": 1, "lr": 1e-2, "val_frames": 5, "val_size": (32, 32), "freeze_encoder": True}
+    stage |= {"select": "lpips", "select_psnr_drop": 100.0}
+    return TrainConfig(**(stage | fields))
 
 
 def test_patch_family_trains_with_ema_and_exports(data_dir, tmp_path, monkeypatch):

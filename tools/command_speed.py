@@ -8,7 +8,8 @@ that `--json` prints (the command's own clock: coding, reading and writing frame
     python tools/command_speed.py SOURCE [--rounds 3] [--setting NAME=ARGS ...] [-o result.json]
 
 A setting is NAME=WORDS: environment variables (VAR=value) for both commands, then encode's options, e.g.
-`--setting "bf16=TOKCODEC_PRECISION=bf16"` or `--setting "small=--prior mlm-tc-2.1-small"`. Default settings:
+`--setting "bf16=TOKCODEC_PRECISION=bf16"` or `--setting "small=--prior mlm-tc-2.1-small"`; words after `::`
+are decode's: `--setting "sharp=:: --decoder tc-2.1-sharp-2"`. Default settings:
 `default` (no options: mode 1 under the default prior), `raw` (--entropy raw).
 A word @DIR runs that setting's commands from another checkout (`git worktree add DIR REV`), to measure
 an older revision beside this one in the same rounds: `--setting "start=@/tmp/wt-start"`.
@@ -57,13 +58,16 @@ def checkout_path(checkout: str, folder: Path) -> str:
     return f"{root}{os.pathsep}{shim}"
 
 
-def environment(options: str, folder: Path) -> tuple[dict, list[str]]:
-    """A setting's VAR=value words and @DIR (the environment of both commands), then encode's options."""
+def environment(options: str, folder: Path) -> tuple[dict, list[str], list[str]]:
+    """A setting's VAR=value words and @DIR (the environment of both commands), encode's options, and
+    decode's (the words after `::`)."""
     words = shlex.split(options)
+    cut = words.index("::") if "::" in words else len(words)
+    words, decode_options = words[:cut], words[cut + 1 :]
     env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith(("-", "@")))
     for checkout in [w[1:] for w in words if w.startswith("@")][-1:]:  # the last @DIR, if any
         env["PYTHONPATH"] = checkout_path(checkout, folder)
-    return env, [w for w in words if w.startswith("-") or not ("=" in w or w.startswith("@"))]
+    return env, [w for w in words if w.startswith("-") or not ("=" in w or w.startswith("@"))], decode_options
 
 
 def cut_clip(source: str, size: str, frames: int, folder: Path) -> Path:
@@ -88,7 +92,9 @@ def main() -> None:
     p.add_argument(
         "--setting",
         action="append",
-        help="NAME=ENCODE OPTIONS (repeatable; default: " + ", ".join(repr(s) for s in DEFAULT_SETTINGS) + ")",
+        help="NAME=ENCODE OPTIONS [:: DECODE OPTIONS] (repeatable; default: "
+        + ", ".join(repr(s) for s in DEFAULT_SETTINGS)
+        + ")",
     )
     p.add_argument("-o", "--output", help="write the result as JSON here")
     args = p.parse_args()
@@ -98,10 +104,10 @@ def main() -> None:
     parsed = {name: environment(options, folder) for name, options in settings.items()}
     runs: dict[str, list[dict]] = {name: [] for name in settings}
     for round_ in range(args.rounds):
-        for name, (env, options) in parsed.items():
+        for name, (env, options, decode_options) in parsed.items():
             tkc = folder / f"{name}.tkc"
             enc = tokcodec_json(["encode", str(clip), "-o", str(tkc), "--gop", str(args.gop), *options], env, folder)
-            dec = tokcodec_json(["decode", str(tkc), "-o", str(folder / f"{name}.y4m")], env, folder)
+            dec = tokcodec_json(["decode", str(tkc), "-o", str(folder / f"{name}.y4m"), *decode_options], env, folder)
             run = {"encode_fps": enc["encode_fps"], "decode_fps": dec["decode_fps"], "bytes": enc["bytes"]}
             runs[name].append(run)
             print(f"round {round_ + 1} {name}: {run}", flush=True)
